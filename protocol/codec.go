@@ -1,0 +1,131 @@
+package protocol
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// Request is implemented by every request message.
+type Request interface {
+	Validate() error
+	RequestID() uint64
+}
+
+// Reply is implemented by every reply message.
+type Reply interface {
+	RequestID() uint64
+	BufferValue() uint64
+}
+
+func (r *GetBlockHeaders) RequestID() uint64 { return r.ReqID }
+func (r *GetBlockBodies) RequestID() uint64  { return r.ReqID }
+func (r *GetReceipts) RequestID() uint64     { return r.ReqID }
+func (r *GetProofs) RequestID() uint64       { return r.ReqID }
+func (r *GetCode) RequestID() uint64         { return r.ReqID }
+func (r *SendTx) RequestID() uint64          { return r.ReqID }
+func (r *GetTxStatus) RequestID() uint64     { return r.ReqID }
+
+func (r *BlockHeaders) RequestID() uint64   { return r.ReqID }
+func (r *BlockHeaders) BufferValue() uint64 { return r.BV }
+func (r *BlockBodies) RequestID() uint64    { return r.ReqID }
+func (r *BlockBodies) BufferValue() uint64  { return r.BV }
+func (r *Receipts) RequestID() uint64       { return r.ReqID }
+func (r *Receipts) BufferValue() uint64     { return r.BV }
+func (r *Proofs) RequestID() uint64         { return r.ReqID }
+func (r *Proofs) BufferValue() uint64       { return r.BV }
+func (r *CodeReply) RequestID() uint64      { return r.ReqID }
+func (r *CodeReply) BufferValue() uint64    { return r.BV }
+func (r *TxStatus) RequestID() uint64       { return r.ReqID }
+func (r *TxStatus) BufferValue() uint64     { return r.BV }
+
+// newMessage returns a pointer to a zero message of the given code.
+func newMessage(code Code) any {
+	switch code {
+	case StatusMsg:
+		return new(Status)
+	case AnnounceMsg:
+		return new(Announce)
+	case GetBlockHeadersMsg:
+		return new(GetBlockHeaders)
+	case BlockHeadersMsg:
+		return new(BlockHeaders)
+	case GetBlockBodiesMsg:
+		return new(GetBlockBodies)
+	case BlockBodiesMsg:
+		return new(BlockBodies)
+	case GetReceiptsMsg:
+		return new(GetReceipts)
+	case ReceiptsMsg:
+		return new(Receipts)
+	case GetProofsMsg:
+		return new(GetProofs)
+	case ProofsMsg:
+		return new(Proofs)
+	case GetCodeMsg:
+		return new(GetCode)
+	case CodeMsg:
+		return new(CodeReply)
+	case SendTxMsg:
+		return new(SendTx)
+	case GetTxStatusMsg:
+		return new(GetTxStatus)
+	case TxStatusMsg:
+		return new(TxStatus)
+	case ErrorMsg:
+		return new(Error)
+	}
+	return nil
+}
+
+// Decode decodes the payload of a message with the given code and, for a
+// request, validates its bounds. Errors wrap ErrUnexpectedMsg (unknown
+// code), ErrMsgTooLarge, ErrDecode or the validation error.
+func Decode(code Code, payload []byte) (any, error) {
+	if len(payload) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %v is %d bytes, limit %d", ErrMsgTooLarge, code, len(payload), MaxMessageSize)
+	}
+	msg := newMessage(code)
+	if msg == nil {
+		return nil, fmt.Errorf("%w: code %#x", ErrUnexpectedMsg, uint64(code))
+	}
+	if err := rlp.DecodeBytes(payload, msg); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrDecode, code, err)
+	}
+	if req, ok := msg.(Request); ok {
+		if err := req.Validate(); err != nil {
+			return nil, fmt.Errorf("%v: %w", code, err)
+		}
+	}
+	if e, ok := msg.(*Error); ok && len(e.Reason) > MaxErrorReasonLen {
+		e.Reason = e.Reason[:MaxErrorReasonLen]
+	}
+	return msg, nil
+}
+
+// ReadMsg reads the next message from rw and decodes it with Decode. The
+// size is checked before the payload is read.
+func ReadMsg(rw p2p.MsgReader) (Code, any, error) {
+	msg, err := rw.ReadMsg()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer msg.Discard()
+	code := Code(msg.Code)
+	if msg.Size > MaxMessageSize {
+		return code, nil, fmt.Errorf("%w: %v is %d bytes, limit %d", ErrMsgTooLarge, code, msg.Size, MaxMessageSize)
+	}
+	payload := make([]byte, msg.Size)
+	if _, err := io.ReadFull(msg.Payload, payload); err != nil {
+		return code, nil, err
+	}
+	m, err := Decode(code, payload)
+	return code, m, err
+}
+
+// Send encodes msg and writes it to w with the given code.
+func Send(w p2p.MsgWriter, code Code, msg any) error {
+	return p2p.Send(w, uint64(code), msg)
+}

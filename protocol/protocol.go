@@ -1,0 +1,445 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// Name and Version identify the protocol in the devp2p handshake.
+const (
+	Name    = "lm"
+	Version = 1
+)
+
+// Code is a message code, relative to the protocol's offset in the RLPx
+// session.
+type Code uint64
+
+// Message codes. Requests have even codes from 0x02 on, their replies the
+// next odd code (SendTx is answered by TxStatus).
+const (
+	StatusMsg          Code = 0x00
+	AnnounceMsg        Code = 0x01
+	GetBlockHeadersMsg Code = 0x02
+	BlockHeadersMsg    Code = 0x03
+	GetBlockBodiesMsg  Code = 0x04
+	BlockBodiesMsg     Code = 0x05
+	GetReceiptsMsg     Code = 0x06
+	ReceiptsMsg        Code = 0x07
+	GetProofsMsg       Code = 0x08
+	ProofsMsg          Code = 0x09
+	GetCodeMsg         Code = 0x0a
+	CodeMsg            Code = 0x0b
+	SendTxMsg          Code = 0x0c
+	GetTxStatusMsg     Code = 0x0d
+	TxStatusMsg        Code = 0x0e
+	ErrorMsg           Code = 0x0f
+
+	// Length is the number of codes the protocol reserves: 0x10-0x3f are
+	// reserved for flow control, the auction and payments.
+	Length = 0x40
+)
+
+var codeNames = map[Code]string{
+	StatusMsg:          "Status",
+	AnnounceMsg:        "Announce",
+	GetBlockHeadersMsg: "GetBlockHeaders",
+	BlockHeadersMsg:    "BlockHeaders",
+	GetBlockBodiesMsg:  "GetBlockBodies",
+	BlockBodiesMsg:     "BlockBodies",
+	GetReceiptsMsg:     "GetReceipts",
+	ReceiptsMsg:        "Receipts",
+	GetProofsMsg:       "GetProofs",
+	ProofsMsg:          "Proofs",
+	GetCodeMsg:         "GetCode",
+	CodeMsg:            "Code",
+	SendTxMsg:          "SendTx",
+	GetTxStatusMsg:     "GetTxStatus",
+	TxStatusMsg:        "TxStatus",
+	ErrorMsg:           "Error",
+}
+
+func (c Code) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("Code(%#x)", uint64(c))
+}
+
+// Limits. A message above MaxMessageSize, or a request above its item
+// limit, is a protocol violation. A server stops adding items to a reply
+// once it passes SoftResponseLimit and returns what it has.
+const (
+	MaxMessageSize    = 10 * 1024 * 1024
+	SoftResponseLimit = 2 * 1024 * 1024
+
+	MaxHeaders        = 192 // headers per GetBlockHeaders
+	MaxBodies         = 32  // hashes per GetBlockBodies
+	MaxReceipts       = 128 // hashes per GetReceipts
+	MaxProofs         = 64  // accounts per GetProofs
+	MaxSlotsPerProof  = 64  // storage slots per account in GetProofs
+	MaxProofSlots     = 256 // storage slots per GetProofs, all accounts
+	MaxCode           = 64  // accounts per GetCode
+	MaxTxs            = 64  // transactions per SendTx
+	MaxTxSize         = 128 * 1024
+	MaxTxStatus       = 256 // hashes per GetTxStatus
+	MaxCostTable      = 32  // entries in FlowParams.Costs
+	MaxErrorReasonLen = 256 // bytes of Error.Reason and TxStatusItem.Error
+	MaxExtraFields    = 16  // unknown trailing fields tolerated in Status
+)
+
+// Errors a peer can cause. The server or client that detects one sends an
+// Error message naming it and disconnects; errors.Is matches them.
+var (
+	ErrMsgTooLarge      = errors.New("message too large")
+	ErrDecode           = errors.New("invalid message encoding")
+	ErrUnexpectedMsg    = errors.New("unexpected message")
+	ErrTooManyItems     = errors.New("too many items")
+	ErrInvalidRequest   = errors.New("invalid request")
+	ErrProtocolVersion  = errors.New("protocol version mismatch")
+	ErrChainMismatch    = errors.New("chain mismatch")
+	ErrBadAnnounce      = errors.New("invalid head announcement")
+	ErrUnknownRequestID = errors.New("reply to unknown request")
+)
+
+// Status is the first message each side sends. A server fills every field;
+// a client sends its version, chain id and genesis and leaves the rest zero.
+type Status struct {
+	ProtocolVersion uint64
+	ChainID         uint64
+	Genesis         common.Hash
+	HeadHash        common.Hash
+	HeadNumber      uint64
+	FlowControl     FlowParams
+	// Extra holds fields a later version appends; v1 ignores them.
+	Extra []rlp.RawValue `rlp:"tail"`
+}
+
+// FlowParams are the server's flow-control parameters for this client: its
+// buffer limit and recharge rate (cost units, recharge per millisecond) and
+// the maximum cost of each request type.
+type FlowParams struct {
+	BufferLimit uint64
+	Recharge    uint64
+	Costs       []RequestCost
+}
+
+// RequestCost is the announced maximum cost of one request type: Base plus
+// PerItem times the number of items asked for.
+type RequestCost struct {
+	Code    Code
+	Base    uint64
+	PerItem uint64
+}
+
+// Validate checks a received Status against the local chain.
+func (s *Status) Validate(chainID uint64, genesis common.Hash) error {
+	if s.ProtocolVersion != Version {
+		return fmt.Errorf("%w: peer speaks %d, want %d", ErrProtocolVersion, s.ProtocolVersion, Version)
+	}
+	if s.ChainID != chainID {
+		return fmt.Errorf("%w: peer chain id %d, want %d", ErrChainMismatch, s.ChainID, chainID)
+	}
+	if s.Genesis != genesis {
+		return fmt.Errorf("%w: peer genesis %x, want %x", ErrChainMismatch, s.Genesis, genesis)
+	}
+	if n := len(s.FlowControl.Costs); n > MaxCostTable {
+		return fmt.Errorf("%w: %d cost table entries, limit %d", ErrTooManyItems, n, MaxCostTable)
+	}
+	if n := len(s.Extra); n > MaxExtraFields {
+		return fmt.Errorf("%w: %d extra status fields, limit %d", ErrTooManyItems, n, MaxExtraFields)
+	}
+	return nil
+}
+
+// Announce tells a client about a new head of the server's chain. The
+// server signs it with its node key, binding chain id, hash, number and
+// parent, so that a client can count which trusted servers vouch for a head.
+type Announce struct {
+	Hash       common.Hash
+	Number     uint64
+	ParentHash common.Hash
+	Signature  []byte // 65 bytes [R || S || V], see SigningHash
+}
+
+// SigningHash is what an Announce's signature covers:
+// keccak256(rlp([chainID, hash, number, parentHash])).
+func (a *Announce) SigningHash(chainID uint64) common.Hash {
+	enc, _ := rlp.EncodeToBytes([]any{chainID, a.Hash, a.Number, a.ParentHash})
+	return crypto.Keccak256Hash(enc)
+}
+
+// Sign fills a.Signature.
+func (a *Announce) Sign(chainID uint64, key interface{ Sign([]byte) ([]byte, error) }) error {
+	sig, err := key.Sign(a.SigningHash(chainID).Bytes())
+	if err != nil {
+		return err
+	}
+	a.Signature = sig
+	return nil
+}
+
+// Signer recovers the public key that signed a, in the 33-byte compressed
+// form, or fails with ErrBadAnnounce.
+func (a *Announce) Signer(chainID uint64) ([]byte, error) {
+	if len(a.Signature) != crypto.SignatureLength {
+		return nil, fmt.Errorf("%w: signature is %d bytes", ErrBadAnnounce, len(a.Signature))
+	}
+	pub, err := crypto.SigToPub(a.SigningHash(chainID).Bytes(), a.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadAnnounce, err)
+	}
+	return crypto.CompressPubkey(pub), nil
+}
+
+// HashOrNumber is the origin of a header request: a block hash, or a block
+// number when Hash is zero. On the wire it is a 32-byte string (hash) or an
+// integer (number).
+type HashOrNumber struct {
+	Hash   common.Hash
+	Number uint64
+}
+
+// EncodeRLP implements rlp.Encoder.
+func (hn *HashOrNumber) EncodeRLP(w io.Writer) error {
+	if hn.Hash != (common.Hash{}) {
+		return rlp.Encode(w, hn.Hash)
+	}
+	return rlp.Encode(w, hn.Number)
+}
+
+// DecodeRLP implements rlp.Decoder.
+func (hn *HashOrNumber) DecodeRLP(s *rlp.Stream) error {
+	_, size, err := s.Kind()
+	if err != nil {
+		return err
+	}
+	switch {
+	case size == 32:
+		hn.Number = 0
+		return s.Decode(&hn.Hash)
+	case size <= 8:
+		hn.Hash = common.Hash{}
+		return s.Decode(&hn.Number)
+	default:
+		return fmt.Errorf("origin is %d bytes, want a 32-byte hash or an integer", size)
+	}
+}
+
+// GetBlockHeaders asks for Amount headers starting at Origin, then every
+// Skip+1 blocks, descending when Reverse is set.
+type GetBlockHeaders struct {
+	ReqID   uint64
+	Origin  HashOrNumber
+	Amount  uint64
+	Skip    uint64
+	Reverse bool
+}
+
+// Validate checks the request's bounds.
+func (r *GetBlockHeaders) Validate() error {
+	if r.Amount == 0 || r.Amount > MaxHeaders {
+		return fmt.Errorf("%w: %d headers asked, want 1..%d", ErrTooManyItems, r.Amount, MaxHeaders)
+	}
+	if r.Skip > 1<<32 {
+		return fmt.Errorf("%w: skip %d", ErrInvalidRequest, r.Skip)
+	}
+	return nil
+}
+
+// BlockHeaders answers GetBlockHeaders with the headers the server has, in
+// the order asked; it stops at the first one it does not have.
+type BlockHeaders struct {
+	ReqID   uint64
+	BV      uint64
+	Headers []*types.Header
+}
+
+// GetBlockBodies asks for the bodies of blocks by hash.
+type GetBlockBodies struct {
+	ReqID  uint64
+	Hashes []common.Hash
+}
+
+// Validate checks the request's bounds.
+func (r *GetBlockBodies) Validate() error { return checkCount(len(r.Hashes), MaxBodies, "bodies") }
+
+// BlockBodies answers GetBlockBodies: one body per hash asked, in order; an
+// empty list at the end means the server stopped (unknown block or size).
+type BlockBodies struct {
+	ReqID  uint64
+	BV     uint64
+	Bodies []*types.Body
+}
+
+// GetReceipts asks for the receipts of blocks by hash.
+type GetReceipts struct {
+	ReqID  uint64
+	Hashes []common.Hash
+}
+
+// Validate checks the request's bounds.
+func (r *GetReceipts) Validate() error { return checkCount(len(r.Hashes), MaxReceipts, "receipts") }
+
+// Receipts answers GetReceipts: for each block asked, in order, its
+// receipts in consensus encoding.
+type Receipts struct {
+	ReqID    uint64
+	BV       uint64
+	Receipts [][]*types.Receipt
+}
+
+// ProofRequest asks for the proof of one account, and of some of its
+// storage slots, in the state of a block.
+type ProofRequest struct {
+	BlockHash common.Hash
+	Address   common.Address
+	Slots     []common.Hash
+}
+
+// GetProofs asks for account and storage proofs.
+type GetProofs struct {
+	ReqID    uint64
+	Requests []ProofRequest
+}
+
+// Validate checks the request's bounds.
+func (r *GetProofs) Validate() error {
+	if err := checkCount(len(r.Requests), MaxProofs, "proofs"); err != nil {
+		return err
+	}
+	total := 0
+	for i := range r.Requests {
+		n := len(r.Requests[i].Slots)
+		if n > MaxSlotsPerProof {
+			return fmt.Errorf("%w: %d slots for one account, limit %d", ErrTooManyItems, n, MaxSlotsPerProof)
+		}
+		total += n
+	}
+	if total > MaxProofSlots {
+		return fmt.Errorf("%w: %d slots, limit %d", ErrTooManyItems, total, MaxProofSlots)
+	}
+	return nil
+}
+
+// AccountProof is the proof of one account: the trie nodes from the state
+// root to the account, and for each slot asked (in order) the nodes from
+// the account's storage root to the slot. Values are not sent: the client
+// reads them from the proven leaves.
+type AccountProof struct {
+	Account [][]byte
+	Storage [][][]byte
+}
+
+// Proofs answers GetProofs, one AccountProof per request, in order.
+type Proofs struct {
+	ReqID  uint64
+	BV     uint64
+	Proofs []AccountProof
+}
+
+// CodeRequest asks for the code of an account in the state of a block.
+type CodeRequest struct {
+	BlockHash common.Hash
+	Address   common.Address
+}
+
+// GetCode asks for contract code.
+type GetCode struct {
+	ReqID    uint64
+	Requests []CodeRequest
+}
+
+// Validate checks the request's bounds.
+func (r *GetCode) Validate() error { return checkCount(len(r.Requests), MaxCode, "code") }
+
+// CodeReply answers GetCode, one code per request, in order.
+type CodeReply struct {
+	ReqID uint64
+	BV    uint64
+	Codes [][]byte
+}
+
+// SendTx relays signed transactions (binary, EIP-2718 encoded) to the
+// server's chain. The server answers with TxStatus, one per transaction.
+type SendTx struct {
+	ReqID uint64
+	Txs   [][]byte
+}
+
+// Validate checks the request's bounds.
+func (r *SendTx) Validate() error {
+	if err := checkCount(len(r.Txs), MaxTxs, "transactions"); err != nil {
+		return err
+	}
+	for i, tx := range r.Txs {
+		if len(tx) > MaxTxSize {
+			return fmt.Errorf("%w: transaction %d is %d bytes, limit %d", ErrInvalidRequest, i, len(tx), MaxTxSize)
+		}
+	}
+	return nil
+}
+
+// GetTxStatus asks where transactions are.
+type GetTxStatus struct {
+	ReqID  uint64
+	Hashes []common.Hash
+}
+
+// Validate checks the request's bounds.
+func (r *GetTxStatus) Validate() error { return checkCount(len(r.Hashes), MaxTxStatus, "transaction statuses") }
+
+// Transaction statuses.
+const (
+	TxUnknown  uint64 = 0
+	TxPending  uint64 = 1
+	TxIncluded uint64 = 2
+)
+
+// TxStatusItem is what the server knows of one transaction. For an included
+// one it gives the block and index (the client checks them against the
+// block's body); for a pending one the transaction itself (the client checks
+// its hash); Error says why the server's chain refused a sent transaction.
+type TxStatusItem struct {
+	Status      uint64
+	BlockHash   common.Hash
+	BlockNumber uint64
+	Index       uint64
+	Tx          []byte
+	Error       string
+}
+
+// TxStatus answers GetTxStatus and SendTx, one item per hash or
+// transaction, in order.
+type TxStatus struct {
+	ReqID    uint64
+	BV       uint64
+	Statuses []TxStatusItem
+}
+
+// Error tells the peer which rule it broke before the sender disconnects.
+type Error struct {
+	Reason string
+}
+
+// NewError builds an Error from err, truncating the reason.
+func NewError(err error) *Error {
+	reason := err.Error()
+	if len(reason) > MaxErrorReasonLen {
+		reason = reason[:MaxErrorReasonLen]
+	}
+	return &Error{Reason: reason}
+}
+
+func checkCount(n, max int, what string) error {
+	if n == 0 || n > max {
+		return fmt.Errorf("%w: %d %s asked, want 1..%d", ErrTooManyItems, n, what, max)
+	}
+	return nil
+}
