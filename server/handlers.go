@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// serve answers one validated request. Items the backend cannot provide end
+// the reply early; the client sees a shorter list.
+func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code, any) {
+	switch r := req.(type) {
+	case *protocol.GetBlockHeaders:
+		return protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: r.ReqID, BV: bufferValue(), Headers: s.headers(ctx, r)}
+	case *protocol.GetBlockBodies:
+		reply := &protocol.BlockBodies{ReqID: r.ReqID, BV: bufferValue()}
+		size := 0
+		for _, h := range r.Hashes {
+			body, err := s.cfg.Backend.Body(ctx, h)
+			if !s.ok(err, "body", h) {
+				break
+			}
+			reply.Bodies = append(reply.Bodies, body)
+			if size += bodySize(body); size >= protocol.SoftResponseLimit {
+				break
+			}
+		}
+		return protocol.BlockBodiesMsg, reply
+	case *protocol.GetReceipts:
+		reply := &protocol.Receipts{ReqID: r.ReqID, BV: bufferValue()}
+		size := 0
+		for _, h := range r.Hashes {
+			receipts, err := s.cfg.Backend.Receipts(ctx, h)
+			if !s.ok(err, "receipts", h) {
+				break
+			}
+			reply.Receipts = append(reply.Receipts, receipts)
+			if size += receiptsSize(receipts); size >= protocol.SoftResponseLimit {
+				break
+			}
+		}
+		return protocol.ReceiptsMsg, reply
+	case *protocol.GetProofs:
+		reply := &protocol.Proofs{ReqID: r.ReqID, BV: bufferValue()}
+		size := 0
+		for _, pr := range r.Requests {
+			proof, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)
+			if !s.ok(err, "proof", pr.BlockHash) {
+				break
+			}
+			item := protocol.AccountProof{Account: proof.Account, Storage: proof.Storage}
+			reply.Proofs = append(reply.Proofs, item)
+			if size += proofSize(item); size >= protocol.SoftResponseLimit {
+				break
+			}
+		}
+		return protocol.ProofsMsg, reply
+	case *protocol.GetCode:
+		reply := &protocol.CodeReply{ReqID: r.ReqID, BV: bufferValue()}
+		size := 0
+		for _, cr := range r.Requests {
+			code, err := s.cfg.Backend.Code(ctx, cr.BlockHash, cr.Address)
+			if !s.ok(err, "code", cr.BlockHash) {
+				break
+			}
+			reply.Codes = append(reply.Codes, code)
+			if size += len(code); size >= protocol.SoftResponseLimit {
+				break
+			}
+		}
+		return protocol.CodeMsg, reply
+	case *protocol.SendTx:
+		reply := &protocol.TxStatus{ReqID: r.ReqID, BV: bufferValue()}
+		for _, raw := range r.Txs {
+			reply.Statuses = append(reply.Statuses, s.sendTx(ctx, raw))
+		}
+		return protocol.TxStatusMsg, reply
+	case *protocol.GetTxStatus:
+		reply := &protocol.TxStatus{ReqID: r.ReqID, BV: bufferValue()}
+		for _, h := range r.Hashes {
+			reply.Statuses = append(reply.Statuses, s.txStatus(ctx, h))
+		}
+		return protocol.TxStatusMsg, reply
+	}
+	panic("unhandled request type") // Decode returns only the types above as requests
+}
+
+// headers resolves a header request: the origin by hash or number, then
+// canonical headers by number, or parents by hash when walking back
+// without skipping from a hash (so that a client can fetch the ancestors
+// of a head that is not yet canonical on this server).
+func (s *Server) headers(ctx context.Context, r *protocol.GetBlockHeaders) []*types.Header {
+	var (
+		origin *types.Header
+		err    error
+	)
+	if r.Origin.Hash != (common.Hash{}) {
+		origin, err = s.cfg.Backend.HeaderByHash(ctx, r.Origin.Hash)
+	} else {
+		origin, err = s.cfg.Backend.HeaderByNumber(ctx, r.Origin.Number)
+	}
+	if !s.ok(err, "header", r.Origin.Hash) {
+		return nil
+	}
+	headers := []*types.Header{origin}
+	followParents := r.Reverse && r.Skip == 0
+	step := r.Skip + 1
+	for cur := origin; uint64(len(headers)) < r.Amount; {
+		var next *types.Header
+		n := cur.Number.Uint64()
+		switch {
+		case followParents:
+			if n == 0 {
+				return headers
+			}
+			next, err = s.cfg.Backend.HeaderByHash(ctx, cur.ParentHash)
+		case r.Reverse:
+			if n < step {
+				return headers
+			}
+			next, err = s.cfg.Backend.HeaderByNumber(ctx, n-step)
+		default:
+			next, err = s.cfg.Backend.HeaderByNumber(ctx, n+step)
+		}
+		if !s.ok(err, "header", common.Hash{}) {
+			return headers
+		}
+		headers = append(headers, next)
+		cur = next
+	}
+	return headers
+}
+
+func (s *Server) sendTx(ctx context.Context, raw []byte) protocol.TxStatusItem {
+	tx := new(types.Transaction)
+	if err := tx.UnmarshalBinary(raw); err != nil {
+		return protocol.TxStatusItem{Status: protocol.TxUnknown, Error: truncate("invalid transaction: " + err.Error())}
+	}
+	if err := s.cfg.Backend.SendTransaction(ctx, tx); err != nil {
+		return protocol.TxStatusItem{Status: protocol.TxUnknown, Error: truncate(err.Error())}
+	}
+	return s.txStatus(ctx, tx.Hash())
+}
+
+func (s *Server) txStatus(ctx context.Context, hash common.Hash) protocol.TxStatusItem {
+	loc, err := s.cfg.Backend.TxLookup(ctx, hash)
+	if !s.ok(err, "tx status", hash) {
+		return protocol.TxStatusItem{Status: protocol.TxUnknown}
+	}
+	item := protocol.TxStatusItem{
+		Status:      uint64(loc.Status),
+		BlockHash:   loc.BlockHash,
+		BlockNumber: loc.BlockNumber,
+		Index:       loc.Index,
+	}
+	if loc.Status == chain.TxPending && loc.Tx != nil {
+		item.Tx, _ = loc.Tx.MarshalBinary()
+	}
+	return item
+}
+
+// ok reports whether a backend call succeeded, logging the failures that
+// are the backend's fault rather than an unknown item.
+func (s *Server) ok(err error, what string, hash common.Hash) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, chain.ErrNotFound), errors.Is(err, context.Canceled):
+	case errors.Is(err, chain.ErrBackendInvalid):
+		s.cfg.Logger.Error("Backend returned invalid data, not serving it", "what", what, "hash", hash, "err", err)
+	default:
+		s.cfg.Logger.Warn("Backend request failed", "what", what, "hash", hash, "err", err)
+	}
+	return false
+}
+
+// bufferValue is the client's flow-control buffer value. Version 1 does not
+// charge, so the buffer is always full.
+func bufferValue() uint64 { return announcedFlowParams().BufferLimit }
+
+// The sizes below estimate encoded sizes from below, cheaply, for the soft
+// response limit; the message size limit is checked on the encoding.
+
+func bodySize(b *types.Body) int {
+	n := len(b.Uncles)*500 + len(b.Withdrawals)*44
+	for _, tx := range b.Transactions {
+		n += int(tx.Size())
+	}
+	return n
+}
+
+func receiptsSize(rs types.Receipts) int {
+	n := 0
+	for _, r := range rs {
+		n += types.BloomByteLength + 16
+		for _, l := range r.Logs {
+			n += common.AddressLength + len(l.Topics)*common.HashLength + len(l.Data)
+		}
+	}
+	return n
+}
+
+func proofSize(p protocol.AccountProof) int {
+	n := 0
+	for _, node := range p.Account {
+		n += len(node)
+	}
+	for _, slot := range p.Storage {
+		for _, node := range slot {
+			n += len(node)
+		}
+	}
+	return n
+}
+
+func truncate(s string) string {
+	if len(s) > protocol.MaxErrorReasonLen {
+		return s[:protocol.MaxErrorReasonLen]
+	}
+	return s
+}

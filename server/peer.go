@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p"
+
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// peer is one connected client.
+type peer struct {
+	*p2p.Peer
+	rw       p2p.MsgReadWriter
+	log      log.Logger
+	announce chan *protocol.Announce // latest head to send; capacity 1
+}
+
+// queueAnnounce replaces any announcement not yet sent with a.
+func (p *peer) queueAnnounce(a *protocol.Announce) {
+	for {
+		select {
+		case p.announce <- a:
+			return
+		default:
+		}
+		select {
+		case <-p.announce:
+		default:
+		}
+	}
+}
+
+// runPeer runs one client session: handshake, then requests until the
+// client leaves or breaks a rule.
+func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
+	p := &peer{
+		Peer:     p2pPeer,
+		rw:       rw,
+		log:      s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
+		announce: make(chan *protocol.Announce, 1),
+	}
+	if err := s.handshake(p); err != nil {
+		p.log.Debug("Handshake failed", "err", err)
+		return s.violation(p, err)
+	}
+	s.mu.Lock()
+	s.peers[p.ID()] = p
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.peers, p.ID())
+		s.mu.Unlock()
+	}()
+	p.log.Debug("Client connected")
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	// The announcer sends the latest head; it never queues stale ones.
+	p.queueAnnounce(s.currentHead())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case a := <-p.announce:
+				if err := protocol.Send(rw, protocol.AnnounceMsg, a); err != nil {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	slots := make(chan struct{}, s.cfg.MaxInFlight)
+	for {
+		code, msg, err := protocol.ReadMsg(rw)
+		if err != nil {
+			return s.violation(p, err)
+		}
+		req, ok := msg.(protocol.Request)
+		if !ok {
+			return s.violation(p, fmt.Errorf("%w: %v from a client", protocol.ErrUnexpectedMsg, code))
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			replyCode, reply := s.serve(ctx, req)
+			if err := protocol.Send(rw, replyCode, reply); err != nil {
+				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
+			}
+		}()
+	}
+}
+
+// handshake exchanges Status messages.
+func (s *Server) handshake(p *peer) error {
+	head := s.currentHead()
+	status := &protocol.Status{
+		ProtocolVersion: protocol.Version,
+		ChainID:         s.chainID,
+		Genesis:         s.genesis,
+		HeadHash:        head.Hash,
+		HeadNumber:      head.Number,
+		FlowControl:     announcedFlowParams(),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- protocol.Send(p.rw, protocol.StatusMsg, status) }()
+	go func() {
+		code, msg, err := protocol.ReadMsg(p.rw)
+		switch {
+		case err != nil:
+			errc <- err
+		case code != protocol.StatusMsg:
+			errc <- fmt.Errorf("%w: %v before Status", protocol.ErrUnexpectedMsg, code)
+		default:
+			errc <- msg.(*protocol.Status).Validate(s.chainID, s.genesis)
+		}
+	}()
+	timer := time.NewTimer(s.cfg.HandshakeTimeout)
+	defer timer.Stop()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if err != nil {
+				return err
+			}
+		case <-timer.C:
+			return p2p.DiscReadTimeout
+		}
+	}
+	return nil
+}
+
+// violation tells the peer which rule it broke, if it is a protocol error,
+// and returns err so that the session ends.
+func (s *Server) violation(p *peer, err error) error {
+	if isPeerFault(err) {
+		p.log.Debug("Client broke protocol", "err", err)
+		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+	}
+	return err
+}
+
+func isPeerFault(err error) bool {
+	for _, e := range []error{
+		protocol.ErrMsgTooLarge, protocol.ErrDecode, protocol.ErrUnexpectedMsg,
+		protocol.ErrTooManyItems, protocol.ErrInvalidRequest, protocol.ErrProtocolVersion,
+		protocol.ErrChainMismatch,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

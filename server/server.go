@@ -1,0 +1,203 @@
+// Package server is the serving side of lightmarket: it accepts light
+// clients over devp2p, speaks the "lm" protocol (package protocol) with
+// them, announces signed heads, and answers their requests from a
+// chain.Backend.
+//
+// It owns peer sessions and request serving. What the data is and whether it
+// is correct is the backend's business (package chain verifies what it
+// returns); flow control, the client pool, the auction and payments plug in
+// here in later versions.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	Backend    chain.Backend     // required
+	PrivateKey *ecdsa.PrivateKey // node key; required
+	ListenAddr string            // default "127.0.0.1:0"
+	MaxPeers   int               // default 100
+	// HandshakeTimeout bounds the Status exchange (default 5s).
+	HandshakeTimeout time.Duration
+	// MaxInFlight bounds concurrently served requests per peer (default 8).
+	MaxInFlight int
+	Logger      log.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.ListenAddr == "" {
+		c.ListenAddr = "127.0.0.1:0"
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = 100
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 5 * time.Second
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 8
+	}
+	if c.Logger == nil {
+		c.Logger = log.Root()
+	}
+	return c
+}
+
+// Server serves light clients.
+type Server struct {
+	cfg     Config
+	p2p     *p2p.Server
+	chainID uint64
+	genesis [32]byte
+	key     signer
+
+	mu    sync.Mutex
+	peers map[enode.ID]*peer
+	head  *protocol.Announce
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New creates a server; Start makes it listen.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Backend == nil {
+		return nil, errors.New("server: no chain backend")
+	}
+	if cfg.PrivateKey == nil {
+		return nil, errors.New("server: no node key")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:     cfg,
+		chainID: cfg.Backend.ChainID(),
+		genesis: cfg.Backend.Genesis(),
+		key:     signer{cfg.PrivateKey},
+		peers:   make(map[enode.ID]*peer),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	s.p2p = &p2p.Server{Config: p2p.Config{
+		PrivateKey:  cfg.PrivateKey,
+		MaxPeers:    cfg.MaxPeers,
+		NoDiscovery: true,
+		NoDial:      true,
+		ListenAddr:  cfg.ListenAddr,
+		Name:        "lightmarket-server",
+		Protocols:   s.Protocols(),
+		Logger:      cfg.Logger,
+	}}
+	return s, nil
+}
+
+// Protocols returns the devp2p protocols the server runs.
+func (s *Server) Protocols() []p2p.Protocol {
+	return []p2p.Protocol{{
+		Name:    protocol.Name,
+		Version: protocol.Version,
+		Length:  protocol.Length,
+		Run:     s.runPeer,
+	}}
+}
+
+// Start reads the backend's head, starts listening and follows new heads.
+func (s *Server) Start() error {
+	head, err := s.cfg.Backend.CurrentHeader(s.ctx)
+	if err != nil {
+		return fmt.Errorf("server: reading head: %w", err)
+	}
+	if err := s.setHead(head); err != nil {
+		return err
+	}
+	heads := make(chan *types.Header, 16)
+	unsub, err := s.cfg.Backend.SubscribeHeads(s.ctx, heads)
+	if err != nil {
+		return fmt.Errorf("server: subscribing to heads: %w", err)
+	}
+	if err := s.p2p.Start(); err != nil {
+		unsub()
+		return fmt.Errorf("server: p2p: %w", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer unsub()
+		for {
+			select {
+			case h := <-heads:
+				if err := s.setHead(h); err != nil {
+					s.cfg.Logger.Warn("Cannot announce head", "number", h.Number, "err", err)
+				}
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+	s.cfg.Logger.Info("Light server started", "enode", s.Enode().URLv4(), "head", head.Number)
+	return nil
+}
+
+// Stop disconnects all clients and stops the server.
+func (s *Server) Stop() {
+	s.cancel()
+	s.p2p.Stop()
+	s.wg.Wait()
+}
+
+// Enode is the server's node record, for clients to dial.
+func (s *Server) Enode() *enode.Node { return s.p2p.Self() }
+
+// PeerCount is the number of connected clients.
+func (s *Server) PeerCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
+}
+
+// setHead signs an announcement of h and sends it to every peer.
+func (s *Server) setHead(h *types.Header) error {
+	a := &protocol.Announce{Hash: h.Hash(), Number: h.Number.Uint64(), ParentHash: h.ParentHash}
+	if err := a.Sign(s.chainID, s.key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.head = a
+	peers := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.queueAnnounce(a)
+	}
+	return nil
+}
+
+func (s *Server) currentHead() *protocol.Announce {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head
+}
+
+// signer signs announcements with the node key.
+type signer struct{ key *ecdsa.PrivateKey }
+
+func (k signer) Sign(hash []byte) ([]byte, error) { return crypto.Sign(hash, k.key) }
