@@ -1,0 +1,264 @@
+// Package client is lightmarket's light client: it connects to servers over
+// devp2p, follows the head that enough trusted servers sign, fetches
+// headers, bodies, receipts, proofs and code on demand, and verifies every
+// answer against trusted headers before handing it out.
+//
+// It owns peer sessions, request routing with retries and the verified
+// header chain. What it hands out (to package rpcapi) is always verified;
+// a server caught lying is disconnected and not asked again.
+package client
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/event"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// Errors the client returns to its callers.
+var (
+	ErrNoPeers  = errors.New("no server available")
+	ErrNoHead   = errors.New("no trusted head yet")
+	ErrNotFound = errors.New("not found")
+	ErrClosed   = errors.New("client closed")
+)
+
+// Config configures a Client.
+type Config struct {
+	// ChainConfig is the chain the client follows; it must match the
+	// servers' chain id.
+	ChainConfig *params.ChainConfig
+	// Genesis is the hash of block 0 of the chain. When zero, the client
+	// adopts the genesis of the first trusted server it meets.
+	Genesis common.Hash
+	// Trusted servers sign the heads the client accepts; Servers are
+	// dialled too but only serve data. Both are verified alike.
+	Trusted []*enode.Node
+	Servers []*enode.Node
+	// Fraction is the percentage of Trusted servers that must have signed a
+	// head (or a descendant of it) before the client accepts it. Default 75.
+	Fraction int
+	// PrivateKey is the client's node key (default: a new random key).
+	PrivateKey *ecdsa.PrivateKey
+	// RequestTimeout bounds one request to one server (default 5s).
+	RequestTimeout time.Duration
+	// Retries is how many servers one request is tried on (default 3).
+	Retries int
+	// BanTime is how long a server caught lying is not dialled (default 1h).
+	BanTime time.Duration
+	Logger  log.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Fraction == 0 {
+		c.Fraction = 75
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.Retries == 0 {
+		c.Retries = 3
+	}
+	if c.BanTime == 0 {
+		c.BanTime = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = log.Root()
+	}
+	return c
+}
+
+// Validate refuses configurations the client cannot work with.
+func (c Config) Validate() error {
+	if c.ChainConfig == nil || c.ChainConfig.ChainID == nil {
+		return errors.New("client: no chain config")
+	}
+	if len(c.Trusted) == 0 {
+		return errors.New("client: no trusted server given")
+	}
+	if c.Fraction < 1 || c.Fraction > 100 {
+		return fmt.Errorf("client: trusted fraction %d%% is not within 1..100", c.Fraction)
+	}
+	return nil
+}
+
+// Client is a light client.
+type Client struct {
+	cfg     Config
+	chainID uint64
+	p2p     *p2p.Server
+	trusted map[enode.ID]bool
+
+	mu      sync.Mutex
+	genesis common.Hash // configured, or adopted from the first trusted server
+	peers   map[enode.ID]*peer
+	stats   map[enode.ID]*ServerStats
+	banned  map[enode.ID]time.Time
+	chain   *headerChain
+	heads   *headTracker
+
+	// Caches of verified data, by block hash or code hash.
+	blocks   *lru.Cache[common.Hash, *types.Block]
+	receipts *lru.Cache[common.Hash, types.Receipts]
+	codes    *lru.Cache[common.Hash, []byte]
+
+	peerJoined chan struct{} // closed and replaced whenever a peer joins
+	headFeed   event.Feed
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New creates a client; Start connects it.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.PrivateKey == nil {
+		key, err := crypto.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		cfg.PrivateKey = key
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:        cfg,
+		chainID:    cfg.ChainConfig.ChainID.Uint64(),
+		genesis:    cfg.Genesis,
+		trusted:    make(map[enode.ID]bool),
+		peers:      make(map[enode.ID]*peer),
+		stats:      make(map[enode.ID]*ServerStats),
+		banned:     make(map[enode.ID]time.Time),
+		chain:      newHeaderChain(),
+		blocks:     lru.NewCache[common.Hash, *types.Block](256),
+		receipts:   lru.NewCache[common.Hash, types.Receipts](256),
+		codes:      lru.NewCache[common.Hash, []byte](256),
+		peerJoined: make(chan struct{}),
+		ctx:        ctx,
+		cancel:     cancel,
+	}
+	for _, n := range cfg.Trusted {
+		c.trusted[n.ID()] = true
+		c.stats[n.ID()] = &ServerStats{Enode: n.URLv4(), Trusted: true}
+	}
+	for _, n := range cfg.Servers {
+		if !c.trusted[n.ID()] {
+			c.stats[n.ID()] = &ServerStats{Enode: n.URLv4()}
+		}
+	}
+	c.heads = newHeadTracker(len(c.trusted), cfg.Fraction)
+	c.p2p = &p2p.Server{Config: p2p.Config{
+		PrivateKey:  cfg.PrivateKey,
+		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + 1,
+		NoDiscovery: true,
+		ListenAddr:  "",
+		Name:        "lightmarket-client",
+		Protocols: []p2p.Protocol{{
+			Name:    protocol.Name,
+			Version: protocol.Version,
+			Length:  protocol.Length,
+			Run:     c.runPeer,
+		}},
+		Logger: cfg.Logger,
+	}}
+	return c, nil
+}
+
+// Start dials the configured servers.
+func (c *Client) Start() error {
+	if err := c.p2p.Start(); err != nil {
+		return fmt.Errorf("client: p2p: %w", err)
+	}
+	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
+		c.p2p.AddPeer(n)
+	}
+	return nil
+}
+
+// Stop disconnects and stops the client.
+func (c *Client) Stop() {
+	c.cancel()
+	c.p2p.Stop()
+	c.wg.Wait()
+}
+
+// ChainID is the chain's EIP-155 id.
+func (c *Client) ChainID() uint64 { return c.chainID }
+
+// ChainConfig is the configuration of the chain the client follows.
+func (c *Client) ChainConfig() *params.ChainConfig { return c.cfg.ChainConfig }
+
+// Head returns the accepted head, or nil before there is one.
+func (c *Client) Head() *types.Header {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.chain.head()
+}
+
+// WaitHead waits until the client has accepted a head.
+func (c *Client) WaitHead(ctx context.Context) (*types.Header, error) {
+	ch := make(chan *types.Header, 1)
+	sub := c.headFeed.Subscribe(ch)
+	defer sub.Unsubscribe()
+	if h := c.Head(); h != nil {
+		return h, nil
+	}
+	select {
+	case h := <-ch:
+		return h, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// SubscribeHeads delivers every newly accepted head to ch.
+func (c *Client) SubscribeHeads(ch chan<- *types.Header) event.Subscription {
+	return c.headFeed.Subscribe(ch)
+}
+
+// ServerStats describes one server as the client has seen it.
+type ServerStats struct {
+	Enode     string  `json:"enode"`
+	Trusted   bool    `json:"trusted"`
+	Connected bool    `json:"connected"`
+	Head      uint64  `json:"head"`
+	Answers   uint64  `json:"answers"`
+	Failures  uint64  `json:"failures"`
+	Lies      uint64  `json:"lies"`
+	LatencyMs float64 `json:"latencyMs"` // moving average
+	Banned    bool    `json:"banned"`
+	LastError string  `json:"lastError,omitempty"`
+}
+
+// Servers returns a snapshot of every server's statistics.
+func (c *Client) Servers() []ServerStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ServerStats, 0, len(c.stats))
+	for id, s := range c.stats {
+		st := *s
+		_, st.Connected = c.peers[id]
+		_, st.Banned = c.banned[id]
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
+)
+
+// HeaderByNumber returns the canonical header at number of the accepted
+// chain, fetching and linking older headers as needed.
+func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Header, error) {
+	for {
+		c.mu.Lock()
+		head := c.chain.head()
+		if head == nil {
+			c.mu.Unlock()
+			return nil, ErrNoHead
+		}
+		if number > head.Number.Uint64() {
+			c.mu.Unlock()
+			return nil, ErrNotFound
+		}
+		hash, ok := c.chain.canon[number]
+		var lowest *types.Header
+		if !ok {
+			lowest = c.chain.get(c.chain.canon[c.chain.low])
+		}
+		c.mu.Unlock()
+		if ok {
+			return c.HeaderByHash(ctx, hash)
+		}
+		if lowest == nil {
+			return nil, ErrNotFound
+		}
+		if err := c.extendBack(ctx, lowest, number); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// extendBack links canonical headers below lowest down towards number.
+func (c *Client) extendBack(ctx context.Context, lowest *types.Header, number uint64) error {
+	amount := min(lowest.Number.Uint64()-number, protocol.MaxHeaders)
+	var headers []*types.Header
+	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+		var err error
+		headers, err = c.fetchAncestors(ctx, p, lowest, amount)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chain.canon[lowest.Number.Uint64()] != lowest.Hash() {
+		return nil // the chain moved meanwhile; the caller retries
+	}
+	for _, h := range headers {
+		n := h.Number.Uint64()
+		c.chain.add(h)
+		c.chain.canon[n] = h.Hash()
+		if n < c.chain.low {
+			c.chain.low = n
+		}
+	}
+	return nil
+}
+
+// HeaderByHash returns the verified header with the given hash. It need not
+// be canonical.
+func (c *Client) HeaderByHash(ctx context.Context, hash common.Hash) (*types.Header, error) {
+	c.mu.Lock()
+	h := c.chain.get(hash)
+	c.mu.Unlock()
+	if h != nil {
+		return h, nil
+	}
+	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+		var err error
+		h, err = c.fetchHeader(ctx, p, hash)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.chain.add(h)
+	c.mu.Unlock()
+	return h, nil
+}
+
+// IsCanonical reports whether header is on the accepted chain.
+func (c *Client) IsCanonical(ctx context.Context, header *types.Header) (bool, error) {
+	h, err := c.HeaderByNumber(ctx, header.Number.Uint64())
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return h.Hash() == header.Hash(), nil
+}
+
+// Block returns the block with the given hash, its body verified against
+// its header.
+func (c *Client) Block(ctx context.Context, hash common.Hash) (*types.Block, error) {
+	if b, ok := c.blocks.Get(hash); ok {
+		return b, nil
+	}
+	header, err := c.HeaderByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	var body *types.Body
+	err = c.do(ctx, func(ctx context.Context, p *peer) error {
+		body, err = c.fetchBody(ctx, p, header)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := types.NewBlockWithHeader(header).WithBody(*body)
+	c.blocks.Add(hash, b)
+	return b, nil
+}
+
+// Receipts returns the receipts of the block with the given hash, verified
+// against its header, with their derived fields (transaction hashes, gas
+// used, log positions) filled in.
+func (c *Client) Receipts(ctx context.Context, hash common.Hash) (types.Receipts, error) {
+	if r, ok := c.receipts.Get(hash); ok {
+		return r, nil
+	}
+	block, err := c.Block(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	header := block.Header()
+	var receipts types.Receipts
+	err = c.do(ctx, func(ctx context.Context, p *peer) error {
+		receipts, err = c.fetchReceipts(ctx, p, header)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var blobGasPrice *big.Int
+	if header.ExcessBlobGas != nil {
+		blobGasPrice = eip4844.CalcBlobFee(c.cfg.ChainConfig, header)
+	}
+	if err := receipts.DeriveFields(c.cfg.ChainConfig, hash, header.Number.Uint64(), header.Time, header.BaseFee, blobGasPrice, block.Transactions()); err != nil {
+		return nil, fmt.Errorf("%w: %v", verify.ErrReceiptsRoot, err)
+	}
+	c.receipts.Add(hash, receipts)
+	return receipts, nil
+}
+
+// AccountState is an account and some of its storage slots, proven against
+// a block's state root.
+type AccountState struct {
+	Address common.Address
+	// Account is nil when the proof shows the account does not exist.
+	Account *types.StateAccount
+	Proof   [][]byte
+	Slots   []common.Hash // as asked
+	Values  []common.Hash // proven values, one per slot
+	// SlotProofs are the storage proofs, one per slot.
+	SlotProofs [][][]byte
+}
+
+// Balance is the proven balance (zero for a missing account).
+func (s *AccountState) Balance() *big.Int {
+	if s.Account == nil {
+		return new(big.Int)
+	}
+	return s.Account.Balance.ToBig()
+}
+
+// Nonce is the proven nonce (zero for a missing account).
+func (s *AccountState) Nonce() uint64 {
+	if s.Account == nil {
+		return 0
+	}
+	return s.Account.Nonce
+}
+
+// CodeHash is the proven code hash (the empty code hash for a missing
+// account).
+func (s *AccountState) CodeHash() common.Hash {
+	if s.Account == nil {
+		return types.EmptyCodeHash
+	}
+	return common.BytesToHash(s.Account.CodeHash)
+}
+
+// StorageRoot is the proven storage root (the empty root for a missing
+// account).
+func (s *AccountState) StorageRoot() common.Hash {
+	if s.Account == nil {
+		return types.EmptyRootHash
+	}
+	return s.Account.Root
+}
+
+// State returns an account and the given storage slots in the state of the
+// block with the given header, verified against its state root.
+func (c *Client) State(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (*AccountState, error) {
+	if len(slots) > protocol.MaxSlotsPerProof {
+		return nil, fmt.Errorf("%d storage slots asked, at most %d", len(slots), protocol.MaxSlotsPerProof)
+	}
+	var st *AccountState
+	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+		proof, err := c.fetchProof(ctx, p, header, addr, slots)
+		if err != nil {
+			return err
+		}
+		acct, err := verify.Account(header.Root, addr, proof.Account)
+		if err != nil {
+			return err
+		}
+		st = &AccountState{Address: addr, Account: acct, Proof: proof.Account, Slots: slots, SlotProofs: proof.Storage}
+		root := st.StorageRoot()
+		for i, slot := range slots {
+			v, err := verify.Storage(root, slot, proof.Storage[i])
+			if err != nil {
+				return err
+			}
+			st.Values = append(st.Values, v)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Code returns the code of an account in the state of the block with the
+// given header, verified against the account's proven code hash.
+func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Address) ([]byte, error) {
+	st, err := c.State(ctx, header, addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	codeHash := st.CodeHash()
+	if codeHash == types.EmptyCodeHash {
+		return []byte{}, nil
+	}
+	if code, ok := c.codes.Get(codeHash); ok {
+		return code, nil
+	}
+	var code []byte
+	err = c.do(ctx, func(ctx context.Context, p *peer) error {
+		code, err = c.fetchCode(ctx, p, header, addr, codeHash)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.codes.Add(codeHash, code)
+	return code, nil
+}
+
+// TxRejectedError is a server chain's refusal of a sent transaction (for
+// example "nonce too low").
+type TxRejectedError struct{ Reason string }
+
+func (e *TxRejectedError) Error() string { return e.Reason }
+
+// SendTransaction relays a signed transaction through a server.
+func (c *Client) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var rejected *TxRejectedError
+	err = c.do(ctx, func(ctx context.Context, p *peer) error {
+		id := reqIDs.Add(1)
+		items, err := c.fetchTxStatus(ctx, p, protocol.SendTxMsg, &protocol.SendTx{ReqID: id, Txs: [][]byte{raw}}, 1)
+		if err != nil {
+			return err
+		}
+		if items[0].Error != "" {
+			rejected = &TxRejectedError{Reason: items[0].Error}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if rejected != nil {
+		return rejected
+	}
+	return nil
+}
+
+// TxInfo is a transaction and, when it is in a block, where.
+type TxInfo struct {
+	Tx     *types.Transaction
+	Header *types.Header // nil while pending
+	Index  uint64
+}
+
+// Transaction looks a transaction up. An included transaction is checked
+// against the body of its canonical block; a pending one against its hash.
+// It returns (nil, nil) when no server knows the transaction.
+func (c *Client) Transaction(ctx context.Context, hash common.Hash) (*TxInfo, error) {
+	var info *TxInfo
+	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+		id := reqIDs.Add(1)
+		items, err := c.fetchTxStatus(ctx, p, protocol.GetTxStatusMsg, &protocol.GetTxStatus{ReqID: id, Hashes: []common.Hash{hash}}, 1)
+		if err != nil {
+			return err
+		}
+		item := items[0]
+		switch item.Status {
+		case protocol.TxIncluded:
+			header, err := c.HeaderByNumber(ctx, item.BlockNumber)
+			if errors.Is(err, ErrNotFound) || (err == nil && header.Hash() != item.BlockHash) {
+				return ErrNotFound // beyond our head, or on another fork
+			}
+			if err != nil {
+				return upstream(err)
+			}
+			block, err := c.Block(ctx, header.Hash())
+			if err != nil {
+				return upstream(err)
+			}
+			tx, err := verify.TxInBody(block.Body(), item.Index, hash)
+			if err != nil {
+				return err
+			}
+			info = &TxInfo{Tx: tx, Header: header, Index: item.Index}
+			return nil
+		case protocol.TxPending:
+			tx := new(types.Transaction)
+			if err := tx.UnmarshalBinary(item.Tx); err != nil || tx.Hash() != hash {
+				return fmt.Errorf("%w: pending transaction does not hash to %x", verify.ErrTxInclusion, hash)
+			}
+			info = &TxInfo{Tx: tx}
+			return nil
+		}
+		return ErrNotFound
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return info, err
+}

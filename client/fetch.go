@@ -1,0 +1,294 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
+)
+
+// do runs fn on the best available server and retries on others when a
+// server fails, does not have the data or lies. A server whose answer fails
+// verification is punished. The error of the last attempt is returned.
+func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) error) error {
+	var (
+		tried   = make(map[enode.ID]bool)
+		lastErr error
+	)
+	for attempt := 0; attempt < c.cfg.Retries; attempt++ {
+		p, err := c.pickPeer(ctx, tried)
+		if err != nil {
+			if lastErr != nil {
+				return lastErr
+			}
+			return err
+		}
+		tried[p.id] = true
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		err = fn(rctx, p)
+		cancel()
+		var up *upstreamError
+		switch {
+		case err == nil:
+			c.recordAnswer(p)
+			return nil
+		case errors.As(err, &up):
+			return up.err // another server's fault, already handled
+		case verify.Kind(err) != "":
+			c.punish(p, err)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrNotFound):
+			c.recordAnswer(p)
+		default:
+			c.recordFailure(p, err)
+		}
+		lastErr = err
+	}
+	return lastErr
+}
+
+// pickPeer returns the connected server with the lowest latency that has
+// not been tried yet, waiting briefly for one to connect.
+func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, error) {
+	wait := time.NewTimer(c.cfg.RequestTimeout)
+	defer wait.Stop()
+	for {
+		c.mu.Lock()
+		var best *peer
+		for id, p := range c.peers {
+			if tried[id] {
+				continue
+			}
+			if best == nil || p.latency.Load() < best.latency.Load() {
+				best = p
+			}
+		}
+		joined := c.peerJoined
+		c.mu.Unlock()
+		if best != nil {
+			return best, nil
+		}
+		if len(tried) > 0 {
+			return nil, ErrNoPeers
+		}
+		select {
+		case <-joined:
+		case <-wait.C:
+			return nil, ErrNoPeers
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+func (c *Client) recordAnswer(p *peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stats[p.id]; s != nil {
+		s.Answers++
+		s.LatencyMs = float64(p.latency.Load()) / 1e6
+	}
+}
+
+func (c *Client) recordFailure(p *peer, err error) {
+	p.log.Debug("Request failed", "err", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stats[p.id]; s != nil {
+		s.Failures++
+		s.LastError = err.Error()
+	}
+}
+
+// punish disconnects a server whose answer failed verification and bans it
+// for BanTime.
+func (c *Client) punish(p *peer, err error) {
+	p.log.Warn("Server sent data that does not verify; dropping it", "check", verify.Kind(err), "err", err)
+	c.mu.Lock()
+	if s := c.stats[p.id]; s != nil {
+		s.Lies++
+		s.LastError = err.Error()
+	}
+	c.banned[p.id] = time.Now().Add(c.cfg.BanTime)
+	c.heads.forget(p.id)
+	c.mu.Unlock()
+	c.p2p.RemovePeer(p.node)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-time.After(c.cfg.BanTime):
+			c.mu.Lock()
+			delete(c.banned, p.id)
+			c.mu.Unlock()
+			c.p2p.AddPeer(p.node)
+		case <-c.ctx.Done():
+		}
+	}()
+	protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+	c.disconnect(p)
+}
+
+func (c *Client) disconnect(p *peer) {
+	for _, pp := range c.p2p.Peers() {
+		if pp.ID() == p.id {
+			pp.Disconnect(p2p.DiscUselessPeer)
+		}
+	}
+}
+
+// fetchHeaders asks p for headers and checks the reply's shape; the caller
+// verifies hashes.
+func (c *Client) fetchHeaders(ctx context.Context, p *peer, origin protocol.HashOrNumber, amount, skip uint64, reverse bool) ([]*types.Header, error) {
+	id := reqIDs.Add(1)
+	req := &protocol.GetBlockHeaders{ReqID: id, Origin: origin, Amount: amount, Skip: skip, Reverse: reverse}
+	reply, err := p.request(ctx, protocol.GetBlockHeadersMsg, protocol.BlockHeadersMsg, id, req)
+	if err != nil {
+		return nil, err
+	}
+	headers := reply.(*protocol.BlockHeaders).Headers
+	if uint64(len(headers)) > amount {
+		return nil, fmt.Errorf("%w: %d headers for %d asked", verify.ErrHeaderChain, len(headers), amount)
+	}
+	if len(headers) == 0 {
+		return nil, ErrNotFound
+	}
+	return headers, nil
+}
+
+// fetchHeader fetches and verifies the header with the given hash from p.
+func (c *Client) fetchHeader(ctx context.Context, p *peer, hash common.Hash) (*types.Header, error) {
+	headers, err := c.fetchHeaders(ctx, p, protocol.HashOrNumber{Hash: hash}, 1, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify.Header(headers[0], hash); err != nil {
+		return nil, err
+	}
+	return headers[0], nil
+}
+
+// fetchAncestors fetches up to amount ancestors of the header with hash
+// child's parent, following parent hashes, and verifies the links. The
+// result is ordered from child's parent downwards.
+func (c *Client) fetchAncestors(ctx context.Context, p *peer, child *types.Header, amount uint64) ([]*types.Header, error) {
+	headers, err := c.fetchHeaders(ctx, p, protocol.HashOrNumber{Hash: child.ParentHash}, amount, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	prev := child
+	for _, h := range headers {
+		if err := verify.Parent(prev, h); err != nil {
+			return nil, err
+		}
+		prev = h
+	}
+	return headers, nil
+}
+
+func (c *Client) fetchBody(ctx context.Context, p *peer, header *types.Header) (*types.Body, error) {
+	id := reqIDs.Add(1)
+	req := &protocol.GetBlockBodies{ReqID: id, Hashes: []common.Hash{header.Hash()}}
+	reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, req)
+	if err != nil {
+		return nil, err
+	}
+	bodies := reply.(*protocol.BlockBodies).Bodies
+	if len(bodies) == 0 {
+		return nil, ErrNotFound
+	}
+	if err := verify.Body(header, bodies[0]); err != nil {
+		return nil, err
+	}
+	return bodies[0], nil
+}
+
+func (c *Client) fetchReceipts(ctx context.Context, p *peer, header *types.Header) (types.Receipts, error) {
+	id := reqIDs.Add(1)
+	req := &protocol.GetReceipts{ReqID: id, Hashes: []common.Hash{header.Hash()}}
+	reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
+	if err != nil {
+		return nil, err
+	}
+	all := reply.(*protocol.Receipts).Receipts
+	if len(all) == 0 {
+		return nil, ErrNotFound
+	}
+	receipts := types.Receipts(all[0])
+	if err := verify.Receipts(header, receipts); err != nil {
+		return nil, err
+	}
+	return receipts, nil
+}
+
+func (c *Client) fetchProof(ctx context.Context, p *peer, header *types.Header, addr common.Address, slots []common.Hash) (*protocol.AccountProof, error) {
+	id := reqIDs.Add(1)
+	req := &protocol.GetProofs{ReqID: id, Requests: []protocol.ProofRequest{{BlockHash: header.Hash(), Address: addr, Slots: slots}}}
+	reply, err := p.request(ctx, protocol.GetProofsMsg, protocol.ProofsMsg, id, req)
+	if err != nil {
+		return nil, err
+	}
+	proofs := reply.(*protocol.Proofs).Proofs
+	if len(proofs) == 0 {
+		return nil, ErrNotFound
+	}
+	if len(proofs[0].Storage) != len(slots) {
+		return nil, fmt.Errorf("%w: %d storage proofs for %d slots", verify.ErrStorageProof, len(proofs[0].Storage), len(slots))
+	}
+	return &proofs[0], nil
+}
+
+func (c *Client) fetchCode(ctx context.Context, p *peer, header *types.Header, addr common.Address, codeHash common.Hash) ([]byte, error) {
+	id := reqIDs.Add(1)
+	req := &protocol.GetCode{ReqID: id, Requests: []protocol.CodeRequest{{BlockHash: header.Hash(), Address: addr}}}
+	reply, err := p.request(ctx, protocol.GetCodeMsg, protocol.CodeMsg, id, req)
+	if err != nil {
+		return nil, err
+	}
+	codes := reply.(*protocol.CodeReply).Codes
+	if len(codes) == 0 {
+		return nil, ErrNotFound
+	}
+	if err := verify.Code(codeHash, codes[0]); err != nil {
+		return nil, err
+	}
+	return codes[0], nil
+}
+
+func (c *Client) fetchTxStatus(ctx context.Context, p *peer, code protocol.Code, req protocol.Request, n int) ([]protocol.TxStatusItem, error) {
+	reply, err := p.request(ctx, code, protocol.TxStatusMsg, req.RequestID(), req)
+	if err != nil {
+		return nil, err
+	}
+	items := reply.(*protocol.TxStatus).Statuses
+	if len(items) != n {
+		return nil, fmt.Errorf("%w: %d statuses for %d transactions", protocol.ErrInvalidRequest, len(items), n)
+	}
+	return slices.Clone(items), nil
+}
+
+// upstreamError carries the failure of a nested request (made to complete
+// another one) out of do's callback without blaming the callback's server.
+type upstreamError struct{ err error }
+
+func (e *upstreamError) Error() string { return e.err.Error() }
+
+// upstream marks err as the result of a nested request.
+func upstream(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &upstreamError{err}
+}

@@ -1,0 +1,236 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
+)
+
+const (
+	headerCacheSize = 8192 // verified headers kept by hash
+	maxLinkDepth    = 128  // ancestors fetched to link an announced head
+)
+
+// headerChain holds verified headers and the canonical chain of the
+// accepted head: canon maps every number from low to the head's number to
+// the canonical hash. It is guarded by Client.mu.
+type headerChain struct {
+	headers lru.BasicLRU[common.Hash, *types.Header]
+	canon   map[uint64]common.Hash
+	low     uint64
+	cur     *types.Header
+}
+
+func newHeaderChain() *headerChain {
+	return &headerChain{
+		headers: lru.NewBasicLRU[common.Hash, *types.Header](headerCacheSize),
+		canon:   make(map[uint64]common.Hash),
+	}
+}
+
+func (hc *headerChain) head() *types.Header { return hc.cur }
+
+func (hc *headerChain) add(h *types.Header) { hc.headers.Add(h.Hash(), h) }
+
+func (hc *headerChain) get(hash common.Hash) *types.Header {
+	h, _ := hc.headers.Get(hash)
+	return h
+}
+
+// setHead makes h the head and rewrites the canonical numbers it can link
+// through known headers; when the link to the previous chain is missing the
+// canonical chain restarts at h.
+func (hc *headerChain) setHead(h *types.Header) {
+	hc.add(h)
+	n := h.Number.Uint64()
+	if hc.cur != nil {
+		for i := n + 1; i <= hc.cur.Number.Uint64(); i++ {
+			delete(hc.canon, i)
+		}
+	}
+	hc.cur = h
+	cur := h
+	for {
+		num := cur.Number.Uint64()
+		if hash, ok := hc.canon[num]; ok && hash == cur.Hash() {
+			return // joined the old canonical chain
+		}
+		hc.canon[num] = cur.Hash()
+		if num == 0 || num <= hc.low {
+			if num < hc.low || len(hc.canon) == 1 {
+				hc.low = num
+			}
+			return
+		}
+		parent := hc.get(cur.ParentHash)
+		if parent == nil {
+			// Gap: forget everything below.
+			for i := range hc.canon {
+				if i < num {
+					delete(hc.canon, i)
+				}
+			}
+			hc.low = num
+			return
+		}
+		cur = parent
+	}
+}
+
+// headTracker decides which head the trusted servers vouch for: a head is
+// accepted when at least need trusted servers have announced it or a
+// descendant of it.
+type headTracker struct {
+	need   int
+	latest map[enode.ID]*protocol.Announce
+}
+
+func newHeadTracker(trusted, fraction int) *headTracker {
+	return &headTracker{need: signersNeeded(trusted, fraction), latest: make(map[enode.ID]*protocol.Announce)}
+}
+
+// signersNeeded is the least number of trusted servers whose share of all
+// trusted servers, in percent rounded to the nearest integer, reaches
+// fraction: 2 of 3 servers are 67 %, so fraction 67 needs 2 and 75 needs 3.
+func signersNeeded(trusted, fraction int) int {
+	for s := 1; s <= trusted; s++ {
+		if (200*s+trusted)/(2*trusted) >= fraction {
+			return s
+		}
+	}
+	return trusted
+}
+
+func (t *headTracker) forget(id enode.ID) { delete(t.latest, id) }
+
+// best returns the highest announced head that enough servers support, and
+// how many do, judging ancestry through hc's known headers.
+func (t *headTracker) best(hc *headerChain) (*types.Header, int) {
+	var cands []*types.Header
+	seen := make(map[common.Hash]bool)
+	for _, a := range t.latest {
+		if h := hc.get(a.Hash); h != nil && !seen[a.Hash] {
+			seen[a.Hash] = true
+			cands = append(cands, h)
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].Number.Cmp(cands[j].Number) > 0 })
+	for _, cand := range cands {
+		support := 0
+		for _, a := range t.latest {
+			if descends(hc, a.Hash, cand) {
+				support++
+			}
+		}
+		if support >= t.need {
+			return cand, support
+		}
+	}
+	return nil, 0
+}
+
+// descends reports whether the header with hash is anc or a known
+// descendant of it.
+func descends(hc *headerChain, hash common.Hash, anc *types.Header) bool {
+	target := anc.Number.Uint64()
+	for depth := 0; depth <= maxLinkDepth; depth++ {
+		if hash == anc.Hash() {
+			return true
+		}
+		h := hc.get(hash)
+		if h == nil || h.Number.Uint64() <= target {
+			return false
+		}
+		hash = h.ParentHash
+	}
+	return false
+}
+
+// handleAnnounce fetches and links an announced head and moves the
+// accepted head if the trusted servers now vouch for a new one.
+func (c *Client) handleAnnounce(p *peer, a *protocol.Announce) {
+	c.mu.Lock()
+	if s := c.stats[p.id]; s != nil {
+		s.Head = a.Number
+	}
+	known := c.chain.get(a.Hash) != nil
+	cur := c.chain.head()
+	c.mu.Unlock()
+	if !p.trusted {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	if !known {
+		h, err := c.fetchHeader(ctx, p, a.Hash)
+		if err == nil && (h.Number.Uint64() != a.Number || h.ParentHash != a.ParentHash) {
+			err = errAnnounceMismatch(h, a)
+		}
+		if err != nil {
+			c.announceFailed(p, err)
+			return
+		}
+		var ancestors []*types.Header
+		if cur != nil && a.Number > 0 {
+			c.mu.Lock()
+			linked := c.chain.get(h.ParentHash) != nil
+			c.mu.Unlock()
+			if !linked {
+				depth := uint64(maxLinkDepth)
+				if a.Number > cur.Number.Uint64() && a.Number-cur.Number.Uint64() < depth {
+					depth = a.Number - cur.Number.Uint64() + 1
+				}
+				depth = min(depth, a.Number, protocol.MaxHeaders)
+				ancestors, err = c.fetchAncestors(ctx, p, h, depth)
+				if err != nil {
+					c.announceFailed(p, err)
+					return
+				}
+			}
+		}
+		c.mu.Lock()
+		c.chain.add(h)
+		for _, anc := range ancestors {
+			c.chain.add(anc)
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.heads.latest[p.id] = a
+	best, support := c.heads.best(c.chain)
+	hd := c.chain.head()
+	// The head moves to a new best, but never back to its own ancestor
+	// (a trusted server going quiet is not a reorg).
+	moved := best != nil && (hd == nil || (best.Hash() != hd.Hash() && !descends(c.chain, hd.Hash(), best)))
+	if moved {
+		c.chain.setHead(best)
+	}
+	c.mu.Unlock()
+	if moved {
+		c.cfg.Logger.Debug("New head", "number", best.Number, "hash", best.Hash(), "signers", support)
+		c.headFeed.Send(best)
+	}
+}
+
+func (c *Client) announceFailed(p *peer, err error) {
+	if isVerifyError(err) {
+		c.punish(p, err)
+		return
+	}
+	c.recordFailure(p, err)
+}
+
+func errAnnounceMismatch(h *types.Header, a *protocol.Announce) error {
+	return fmt.Errorf("%w: announced block %d with parent %x, header says %d with parent %x",
+		verify.ErrHeaderHash, a.Number, a.ParentHash, h.Number, h.ParentHash)
+}
+
+func isVerifyError(err error) bool { return verify.Kind(err) != "" }

@@ -1,0 +1,98 @@
+package client
+
+import (
+	"math/big"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+func TestSignersNeeded(t *testing.T) {
+	for _, tt := range []struct{ trusted, fraction, want int }{
+		{3, 67, 2}, {3, 66, 2}, {3, 68, 3}, {3, 75, 3}, {3, 100, 3}, {3, 1, 1}, {3, 33, 1}, {3, 34, 2},
+		{4, 75, 3}, {4, 76, 4}, {1, 100, 1}, {1, 1, 1}, {10, 75, 8}, {10, 74, 8}, {10, 70, 7},
+	} {
+		if got := signersNeeded(tt.trusted, tt.fraction); got != tt.want {
+			t.Errorf("signersNeeded(%d, %d) = %d, want %d", tt.trusted, tt.fraction, got, tt.want)
+		}
+	}
+}
+
+// chainOf builds n linked headers on top of parent, tagged so that two
+// forks from the same parent differ.
+func chainOf(parent *types.Header, n int, tag byte) []*types.Header {
+	var out []*types.Header
+	for range n {
+		h := &types.Header{Number: new(big.Int).Add(parent.Number, common.Big1), ParentHash: parent.Hash(), Difficulty: new(big.Int), Extra: []byte{tag}}
+		out = append(out, h)
+		parent = h
+	}
+	return out
+}
+
+func announce(h *types.Header) *protocol.Announce {
+	return &protocol.Announce{Hash: h.Hash(), Number: h.Number.Uint64(), ParentHash: h.ParentHash}
+}
+
+func TestHeadNeedsEnoughTrustedSigners(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	main := chainOf(genesis, 10, 0)
+	fork := chainOf(main[4], 8, 1) // a longer fork from block 5
+	hc := newHeaderChain()
+	hc.add(genesis)
+	for _, h := range append(main, fork...) {
+		hc.add(h)
+	}
+	a, b, c := enode.ID{1}, enode.ID{2}, enode.ID{3}
+	tr := newHeadTracker(3, 67)
+
+	tr.latest[a] = announce(fork[7]) // one liar on its own fork
+	if best, _ := tr.best(hc); best != nil {
+		t.Fatalf("one of three moved the head to %d", best.Number)
+	}
+	tr.latest[b] = announce(main[9])
+	tr.latest[c] = announce(main[7])
+	best, support := tr.best(hc)
+	if best == nil || best.Hash() != main[7].Hash() || support != 2 {
+		t.Fatalf("best = %v (support %d), want block 8 of the main chain signed by 2", best.Number, support)
+	}
+	// Two colluding servers on the fork outvote the third.
+	tr.latest[b] = announce(fork[6])
+	best, support = tr.best(hc)
+	if best == nil || best.Hash() != fork[6].Hash() || support != 2 {
+		t.Fatalf("best = %v (support %d), want fork block signed by 2", best.Number, support)
+	}
+}
+
+func TestHeaderChainFollowsReorg(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	main := chainOf(genesis, 10, 0)
+	fork := chainOf(main[4], 3, 1)
+	hc := newHeaderChain()
+	hc.add(genesis)
+	for _, h := range append(main, fork...) {
+		hc.add(h)
+	}
+	hc.setHead(main[9])
+	if hc.canon[10] != main[9].Hash() || hc.canon[1] != main[0].Hash() || hc.low != 0 {
+		t.Fatalf("canon after main head: low %d", hc.low)
+	}
+	hc.setHead(fork[2]) // block 8 of the fork
+	for n := uint64(9); n <= 10; n++ {
+		if _, ok := hc.canon[n]; ok {
+			t.Errorf("block %d still canonical after a reorg to a shorter chain", n)
+		}
+	}
+	for i, h := range fork {
+		if hc.canon[h.Number.Uint64()] != h.Hash() {
+			t.Errorf("fork block %d not canonical", i)
+		}
+	}
+	if hc.canon[5] != main[4].Hash() {
+		t.Errorf("common ancestor lost")
+	}
+}

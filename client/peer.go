@@ -1,0 +1,271 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+var errPeerGone = errors.New("server disconnected")
+
+var reqIDs atomic.Uint64
+
+// peer is one connected server.
+type peer struct {
+	id      enode.ID
+	node    *enode.Node
+	rw      p2p.MsgReadWriter
+	log     log.Logger
+	trusted bool
+	status  *protocol.Status
+
+	mu      sync.Mutex
+	pending map[uint64]pendingReq
+	closed  chan struct{}
+	// latency is an exponential moving average of round trips, in ns.
+	latency atomic.Int64
+}
+
+type pendingReq struct {
+	code protocol.Code // expected reply code
+	ch   chan protocol.Reply
+}
+
+// runPeer runs one server session: handshake, then replies and
+// announcements until the server leaves or breaks a rule.
+func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
+	id := p2pPeer.ID()
+	c.mu.Lock()
+	_, known := c.stats[id]
+	until, banned := c.banned[id]
+	c.mu.Unlock()
+	if !known {
+		return p2p.DiscUselessPeer // only configured servers are spoken to
+	}
+	if banned && time.Now().Before(until) {
+		return p2p.DiscUselessPeer
+	}
+	p := &peer{
+		id:      id,
+		node:    p2pPeer.Node(),
+		rw:      rw,
+		log:     c.cfg.Logger.New("server", id.TerminalString()),
+		trusted: c.trusted[id],
+		pending: make(map[uint64]pendingReq),
+		closed:  make(chan struct{}),
+	}
+	status, err := c.handshake(p)
+	if err != nil {
+		p.log.Warn("Handshake with server failed", "err", err)
+		return err
+	}
+	p.status = status
+	c.addPeer(p)
+	defer c.removePeer(p)
+	defer close(p.closed)
+	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
+
+	for {
+		code, msg, err := protocol.ReadMsg(rw)
+		if err != nil {
+			return c.peerViolation(p, err)
+		}
+		switch m := msg.(type) {
+		case *protocol.Announce:
+			if err := c.checkAnnounce(p, m); err != nil {
+				return c.peerViolation(p, err)
+			}
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				c.handleAnnounce(p, m)
+			}()
+		case *protocol.Error:
+			c.noteError(p, "server disconnected us: "+m.Reason)
+			return fmt.Errorf("server reported: %s", m.Reason)
+		case protocol.Reply:
+			if err := p.deliver(code, m); err != nil {
+				return c.peerViolation(p, err)
+			}
+		default:
+			return c.peerViolation(p, fmt.Errorf("%w: %v from a server", protocol.ErrUnexpectedMsg, code))
+		}
+	}
+}
+
+func (c *Client) handshake(p *peer) (*protocol.Status, error) {
+	c.mu.Lock()
+	ours := &protocol.Status{
+		ProtocolVersion: protocol.Version,
+		ChainID:         c.chainID,
+		Genesis:         c.genesis,
+	}
+	c.mu.Unlock()
+	errc := make(chan error, 2)
+	var theirs *protocol.Status
+	go func() { errc <- protocol.Send(p.rw, protocol.StatusMsg, ours) }()
+	go func() {
+		code, msg, err := protocol.ReadMsg(p.rw)
+		switch {
+		case err != nil:
+			errc <- err
+		case code != protocol.StatusMsg:
+			errc <- fmt.Errorf("%w: %v before Status", protocol.ErrUnexpectedMsg, code)
+		default:
+			theirs = msg.(*protocol.Status)
+			errc <- theirs.Validate(c.chainID, c.genesisFor(p, theirs.Genesis))
+		}
+	}()
+	timer := time.NewTimer(c.cfg.RequestTimeout)
+	defer timer.Stop()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if err != nil {
+				return nil, err
+			}
+		case <-timer.C:
+			return nil, p2p.DiscReadTimeout
+		}
+	}
+	return theirs, nil
+}
+
+// checkAnnounce checks that an announcement is signed by the server that
+// sent it.
+func (c *Client) checkAnnounce(p *peer, a *protocol.Announce) error {
+	signer, err := a.Signer(c.chainID)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(signer, crypto.CompressPubkey(p.node.Pubkey())) {
+		return fmt.Errorf("%w: head %d signed by another key", protocol.ErrBadAnnounce, a.Number)
+	}
+	return nil
+}
+
+func (c *Client) peerViolation(p *peer, err error) error {
+	if isProtocolError(err) {
+		c.noteError(p, err.Error())
+		p.log.Warn("Server broke protocol", "err", err)
+		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+	}
+	return err
+}
+
+func isProtocolError(err error) bool {
+	for _, e := range []error{
+		protocol.ErrMsgTooLarge, protocol.ErrDecode, protocol.ErrUnexpectedMsg,
+		protocol.ErrTooManyItems, protocol.ErrInvalidRequest, protocol.ErrBadAnnounce,
+		protocol.ErrUnknownRequestID,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// request sends req and waits for the reply with the expected code.
+func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID uint64, req any) (protocol.Reply, error) {
+	ch := make(chan protocol.Reply, 1)
+	p.mu.Lock()
+	p.pending[reqID] = pendingReq{code: replyCode, ch: ch}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.pending, reqID)
+		p.mu.Unlock()
+	}()
+	start := time.Now()
+	if err := protocol.Send(p.rw, code, req); err != nil {
+		return nil, fmt.Errorf("%w: %v", errPeerGone, err)
+	}
+	select {
+	case reply := <-ch:
+		p.observeLatency(time.Since(start))
+		return reply, nil
+	case <-p.closed:
+		return nil, errPeerGone
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// deliver hands a reply to the request waiting for it.
+func (p *peer) deliver(code protocol.Code, reply protocol.Reply) error {
+	p.mu.Lock()
+	req, ok := p.pending[reply.RequestID()]
+	p.mu.Unlock()
+	if !ok {
+		// A reply to a request that timed out is not the server's fault.
+		return nil
+	}
+	if req.code != code {
+		return fmt.Errorf("%w: %v in reply to a request answered by %v", protocol.ErrUnexpectedMsg, code, req.code)
+	}
+	select {
+	case req.ch <- reply:
+	default:
+		return fmt.Errorf("%w: second reply to request %d", protocol.ErrUnknownRequestID, reply.RequestID())
+	}
+	return nil
+}
+
+func (p *peer) observeLatency(d time.Duration) {
+	old := p.latency.Load()
+	if old == 0 {
+		p.latency.Store(int64(d))
+		return
+	}
+	p.latency.Store(old + (int64(d)-old)/8)
+}
+
+func (c *Client) addPeer(p *peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peers[p.id] = p
+	close(c.peerJoined)
+	c.peerJoined = make(chan struct{})
+}
+
+func (c *Client) removePeer(p *peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.peers[p.id] == p {
+		delete(c.peers, p.id)
+	}
+	c.heads.forget(p.id)
+}
+
+func (c *Client) noteError(p *peer, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stats[p.id]; s != nil {
+		s.LastError = msg
+	}
+}
+
+// genesisFor returns the genesis hash a server must have. When none was
+// configured, the first trusted server's genesis is adopted.
+func (c *Client) genesisFor(p *peer, theirs common.Hash) common.Hash {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.genesis == (common.Hash{}) && p.trusted {
+		c.genesis = theirs
+		p.log.Info("Adopted genesis from trusted server", "genesis", theirs)
+	}
+	return c.genesis
+}
