@@ -1,0 +1,109 @@
+package rpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/client"
+)
+
+// Config configures the local JSON-RPC endpoint.
+type Config struct {
+	Client *client.Client // required
+	// Addr is the listening address, HTTP and WebSocket on the same port
+	// (default "127.0.0.1:8545").
+	Addr string
+	// CORS lists the browser origins allowed to call the HTTP endpoint
+	// (none by default); WSOrigins those allowed to open a WebSocket
+	// (default: localhost only).
+	CORS      []string
+	WSOrigins []string
+	// VHosts are the Host header values accepted (default "localhost";
+	// IP addresses are always accepted), against DNS rebinding.
+	VHosts []string
+	Logger log.Logger
+}
+
+// Server is the local JSON-RPC endpoint a wallet talks to.
+type Server struct {
+	rpc  *rpc.Server
+	http *http.Server
+	ln   net.Listener
+	log  log.Logger
+}
+
+// Start registers the eth_ and net_ namespaces and starts serving.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("rpcapi: no client")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8545"
+	}
+	if cfg.VHosts == nil {
+		cfg.VHosts = []string{"localhost"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Root()
+	}
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("eth", NewEthAPI(cfg.Client)); err != nil {
+		return nil, err
+	}
+	if err := srv.RegisterName("net", &NetAPI{chainID: cfg.Client.ChainID()}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpcapi: listen on %s: %w", cfg.Addr, err)
+	}
+	httpHandler := node.NewHTTPHandlerStack(srv, cfg.CORS, cfg.VHosts, nil, false)
+	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
+	s := &Server{
+		rpc: srv,
+		ln:  ln,
+		log: cfg.Logger,
+		http: &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if isWebsocket(r) {
+					wsHandler.ServeHTTP(w, r)
+					return
+				}
+				httpHandler.ServeHTTP(w, r)
+			}),
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+	}
+	go s.http.Serve(ln)
+	cfg.Logger.Info("JSON-RPC endpoint opened", "url", s.URL(), "ws", s.WSURL())
+	return s, nil
+}
+
+// URL is the HTTP endpoint, e.g. http://127.0.0.1:8545.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// WSURL is the WebSocket endpoint on the same port.
+func (s *Server) WSURL() string { return "ws://" + s.ln.Addr().String() }
+
+// Close stops serving.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	s.rpc.Stop()
+	return err
+}
+
+func isWebsocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
