@@ -1,0 +1,345 @@
+package devnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/chain"
+)
+
+func startDevnet(t *testing.T, cfg Config) *Devnet {
+	t.Helper()
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	if cfg.BlockTime == 0 {
+		cfg.BlockTime = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewLogger(log.DiscardHandler())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("devnet: %v", err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// sendTransfer sends value wei from the dev key to `to` through the wallet
+// endpoint and waits for the receipt.
+func sendTransfer(t *testing.T, ctx context.Context, wallet *ethclient.Client, d *Devnet, to common.Address, value *big.Int) *types.Receipt {
+	t.Helper()
+	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	nonce, err := wallet.PendingNonceAt(ctx, from)
+	if err != nil {
+		t.Fatalf("nonce: %v", err)
+	}
+	tip, err := wallet.SuggestGasTipCap(ctx)
+	if err != nil {
+		t.Fatalf("tip: %v", err)
+	}
+	head, err := wallet.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatalf("head: %v", err)
+	}
+	chainID, err := wallet.ChainID(ctx)
+	if err != nil {
+		t.Fatalf("chain id: %v", err)
+	}
+	feeCap := new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2)))
+	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
+		ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: 21000, To: &to, Value: value,
+	})
+	if err := wallet.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	for {
+		r, err := wallet.TransactionReceipt(ctx, tx.Hash())
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, ethereum.NotFound) {
+			t.Fatalf("receipt: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no receipt for %x: %v", tx.Hash(), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitHead waits until the client has accepted block n.
+func waitHead(t *testing.T, ctx context.Context, d *Devnet, n uint64) {
+	t.Helper()
+	heads := make(chan *types.Header, 16)
+	sub := d.Client.SubscribeHeads(heads)
+	defer sub.Unsubscribe()
+	for h := d.Client.Head(); h.Number.Uint64() < n; {
+		select {
+		case h = <-heads:
+		case <-ctx.Done():
+			t.Fatalf("client head stuck below %d", n)
+		}
+	}
+}
+
+// sameAnswer calls method with args on both endpoints and fails unless the
+// JSON answers are equal.
+func sameAnswer(t *testing.T, ctx context.Context, light, node *rpc.Client, method string, args ...any) json.RawMessage {
+	t.Helper()
+	var got, want json.RawMessage
+	if err := node.CallContext(ctx, &want, method, args...); err != nil {
+		t.Fatalf("%s on the chain node: %v", method, err)
+	}
+	if err := light.CallContext(ctx, &got, method, args...); err != nil {
+		t.Fatalf("%s through the client: %v", method, err)
+	}
+	var g, w any
+	json.Unmarshal(got, &g)
+	json.Unmarshal(want, &w)
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s%v differs:\n client: %s\n node:   %s", method, args, got, want)
+	}
+	return got
+}
+
+func TestWalletThroughClientMatchesNode(t *testing.T) {
+	d := startDevnet(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	node := d.Chain.RPCClient()
+	wallet := ethclient.NewClient(light)
+
+	to := common.HexToAddress("0x00000000000000000000000000000000c0ffee01")
+	value := big.NewInt(1_234_567_890)
+	receipt := sendTransfer(t, ctx, wallet, d, to, value)
+	if receipt.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("transfer failed: %+v", receipt)
+	}
+	bal, err := wallet.BalanceAt(ctx, to, receipt.BlockNumber)
+	if err != nil || bal.Cmp(value) != 0 {
+		t.Fatalf("balance of recipient = %v, %v; want %v", bal, err, value)
+	}
+
+	num := hexutil.EncodeBig(receipt.BlockNumber)
+	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	sameAnswer(t, ctx, light, node, "eth_chainId")
+	sameAnswer(t, ctx, light, node, "net_version")
+	sameAnswer(t, ctx, light, node, "eth_getBlockByNumber", num, false)
+	sameAnswer(t, ctx, light, node, "eth_getBlockByNumber", num, true)
+	sameAnswer(t, ctx, light, node, "eth_getBlockByNumber", "0x0", true)
+	sameAnswer(t, ctx, light, node, "eth_getBlockByHash", receipt.BlockHash, true)
+	sameAnswer(t, ctx, light, node, "eth_getBlockByHash", receipt.BlockHash, false)
+	sameAnswer(t, ctx, light, node, "eth_getTransactionByHash", receipt.TxHash)
+	sameAnswer(t, ctx, light, node, "eth_getTransactionReceipt", receipt.TxHash)
+	for _, addr := range []common.Address{to, dev, {0x42}} {
+		sameAnswer(t, ctx, light, node, "eth_getBalance", addr, num)
+		sameAnswer(t, ctx, light, node, "eth_getTransactionCount", addr, num)
+		sameAnswer(t, ctx, light, node, "eth_getCode", addr, num)
+		sameAnswer(t, ctx, light, node, "eth_getProof", addr, []string{"0x0", "0x01"}, num)
+		sameAnswer(t, ctx, light, node, "eth_getBalance", addr, map[string]any{"blockHash": receipt.BlockHash})
+	}
+	// A system contract with code and storage, deployed at genesis.
+	beaconRoots := common.HexToAddress("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02")
+	sameAnswer(t, ctx, light, node, "eth_getCode", beaconRoots, num)
+	slot := fmt.Sprintf("0x%x", receipt.BlockNumber.Uint64()%8191)
+	sameAnswer(t, ctx, light, node, "eth_getStorageAt", beaconRoots, slot, num)
+	sameAnswer(t, ctx, light, node, "eth_getProof", beaconRoots, []string{slot, "0x0000000000000000000000000000000000000000000000000000000000000001"}, num)
+
+	// A method the client does not serve is "method not found".
+	var out any
+	err = light.CallContext(ctx, &out, "eth_mining")
+	var rpcErr rpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.ErrorCode() != -32601 {
+		t.Errorf("eth_mining: got %v, want method not found (-32601)", err)
+	}
+}
+
+func TestNewHeadsSubscription(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, err := rpc.DialContext(ctx, d.RPC.WSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	heads := make(chan map[string]any, 4)
+	sub, err := ws.EthSubscribe(ctx, heads, "newHeads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var h map[string]any
+	select {
+	case h = <-heads:
+	case err := <-sub.Err():
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("no head announced")
+	}
+	var want map[string]any
+	if err := d.Chain.RPCClient().CallContext(ctx, &want, "eth_getBlockByHash", h["hash"], false); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		if !reflect.DeepEqual(want[k], v) {
+			t.Errorf("newHeads field %s = %v, node says %v", k, v, want[k])
+		}
+	}
+}
+
+// liar wraps a backend and, once lying is switched on, tampers with what
+// its server sends.
+type liar struct {
+	chain.Backend
+	on   atomic.Bool
+	what string
+}
+
+// The header liar tampers with the genesis header, which the client has not
+// seen yet: its first head is block 1 or later.
+func (l *liar) HeaderByHash(ctx context.Context, hash common.Hash) (*types.Header, error) {
+	return l.header(l.Backend.HeaderByHash(ctx, hash))
+}
+
+func (l *liar) HeaderByNumber(ctx context.Context, n uint64) (*types.Header, error) {
+	return l.header(l.Backend.HeaderByNumber(ctx, n))
+}
+
+func (l *liar) header(h *types.Header, err error) (*types.Header, error) {
+	if err == nil && l.on.Load() && l.what == "header" && h.Number.Sign() == 0 {
+		h = types.CopyHeader(h)
+		h.GasUsed++
+	}
+	return h, err
+}
+
+func (l *liar) Proof(ctx context.Context, block common.Hash, addr common.Address, slots []common.Hash) (*chain.Proof, error) {
+	p, err := l.Backend.Proof(ctx, block, addr, slots)
+	if err == nil && l.on.Load() && l.what == "proof" {
+		leaf := append([]byte{}, p.Account[len(p.Account)-1]...)
+		leaf[len(leaf)-40] ^= 1 // inside the account's RLP
+		p = &chain.Proof{Account: append(append([][]byte{}, p.Account[:len(p.Account)-1]...), leaf), Storage: p.Storage}
+	}
+	return p, err
+}
+
+func (l *liar) Receipts(ctx context.Context, block common.Hash) (types.Receipts, error) {
+	rs, err := l.Backend.Receipts(ctx, block)
+	if err == nil && l.on.Load() && l.what == "receipts" && len(rs) > 0 {
+		r := *rs[0]
+		r.CumulativeGasUsed++
+		rs = append(types.Receipts{&r}, rs[1:]...)
+	}
+	return rs, err
+}
+
+func TestClientRefusesTamperedAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		what, check string
+		call        func(ctx context.Context, c *rpc.Client, r *types.Receipt) error
+	}{
+		{"proof", "account proof check failed", func(ctx context.Context, c *rpc.Client, r *types.Receipt) error {
+			var out any
+			return c.CallContext(ctx, &out, "eth_getBalance", common.Address{0xde, 0xad}, hexutil.EncodeBig(r.BlockNumber))
+		}},
+		{"header", "header chain check failed", func(ctx context.Context, c *rpc.Client, r *types.Receipt) error {
+			var out any
+			return c.CallContext(ctx, &out, "eth_getBlockByNumber", "0x0", false)
+		}},
+		{"receipts", "receipts root check failed", func(ctx context.Context, c *rpc.Client, r *types.Receipt) error {
+			var out any
+			return c.CallContext(ctx, &out, "eth_getTransactionReceipt", r.TxHash)
+		}},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			l := &liar{what: tc.what}
+			d := startDevnet(t, Config{Servers: 1, WrapBackend: func(i int, b chain.Backend) chain.Backend {
+				l.Backend = b
+				return l
+			}})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			light, err := rpc.DialContext(ctx, d.RPC.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer light.Close()
+			// Sent through the chain node, so that the client has not
+			// fetched anything of it yet.
+			r := sendTransfer(t, ctx, ethclient.NewClient(d.Chain.RPCClient()), d, common.Address{0xbe, 0xef}, big.NewInt(1))
+			waitHead(t, ctx, d, r.BlockNumber.Uint64())
+			l.on.Store(true)
+			err = tc.call(ctx, light, r)
+			if err == nil || !strings.Contains(err.Error(), tc.check) {
+				t.Fatalf("tampered %s: got error %v, want one naming %q", tc.what, err, tc.check)
+			}
+			srv := d.Client.Servers()[0]
+			if srv.Lies != 1 || !srv.Banned {
+				t.Errorf("lying server stats = %+v, want one lie and banned", srv)
+			}
+		})
+	}
+}
+
+func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
+	l := &liar{what: "proof"}
+	d := startDevnet(t, Config{Servers: 3, Fraction: 34, WrapBackend: func(i int, b chain.Backend) chain.Backend {
+		if i == 0 {
+			l.Backend = b
+			return l
+		}
+		return b
+	}})
+	l.on.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	head := d.Client.Head()
+	num := hexutil.EncodeBig(head.Number)
+	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	// Every request may land on the liar first; each answer must still be
+	// the node's.
+	for range 5 {
+		sameAnswer(t, ctx, light, d.Chain.RPCClient(), "eth_getBalance", dev, num)
+	}
+	lies := 0
+	for _, s := range d.Client.Servers() {
+		lies += int(s.Lies)
+	}
+	if lies > 1 {
+		t.Errorf("liar was asked again after lying: %d lies recorded", lies)
+	}
+}
