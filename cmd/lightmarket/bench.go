@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/lightmarket/lightmarket/bench"
+)
+
+func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc (default: all).\n\nUsage: lightmarket bench [flags] [rpc]")
+	var (
+		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
+		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := setupLogging(*verbosity - 1)
+	which := fs.Args()
+	if len(which) == 0 {
+		which = []string{"rpc"}
+	}
+	figures := map[string]any{}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
+	for _, name := range which {
+		switch name {
+		case "rpc":
+			r, err := bench.RPC(ctx, bench.RPCConfig{Calls: *calls, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("rpc: %w", err)
+			}
+			fmt.Fprintf(tw, "rpc\tdevnet start to first eth_blockNumber\t%.0f ms\t\n", r.StartupMs)
+			fmt.Fprintf(tw, "rpc\teth_getBalance p50 client / node\t%.3f / %.3f ms\t\n", r.GetBalanceP50Ms, r.GetBalanceNodeP50Ms)
+			fmt.Fprintf(tw, "rpc\teth_getBalance p99 client / node\t%.3f / %.3f ms\t\n", r.GetBalanceP99Ms, r.GetBalanceNodeP99Ms)
+			fmt.Fprintf(tw, "rpc\teth_getBalance p50 ratio\t%.2f\t<= 1.5 %s\n", r.GetBalanceP50Ratio, met(r.GetBalanceP50Ratio <= 1.5))
+			fmt.Fprintf(tw, "rpc\teth_getBlockByNumber p50 client / node\t%.3f / %.3f ms\t\n", r.GetBlockP50Ms, r.GetBlockNodeP50Ms)
+			fmt.Fprintf(tw, "rpc\teth_getBlockByNumber p50 ratio\t%.2f\t\n", r.GetBlockP50Ratio)
+			addFigures(figures, r)
+		default:
+			return fmt.Errorf("unknown benchmark %q (have: rpc)", name)
+		}
+	}
+	tw.Flush()
+	if *jsonOut != "" {
+		enc, _ := json.MarshalIndent(figures, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(enc, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func met(ok bool) string {
+	if ok {
+		return "(met)"
+	}
+	return "(NOT met)"
+}
+
+// addFigures merges the JSON fields of v into figures.
+func addFigures(figures map[string]any, v any) {
+	enc, _ := json.Marshal(v)
+	json.Unmarshal(enc, &figures)
+}

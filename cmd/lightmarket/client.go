@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/nodekey"
+	"github.com/lightmarket/lightmarket/rpcapi"
+)
+
+func runClient(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("client", "Runs a light client: connects to servers, follows the head its trusted\nservers sign, verifies every answer and serves a JSON-RPC for wallets.")
+	var (
+		trusted  = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
+		servers  = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
+		fraction = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
+		network  = fs.String("network", "dev", "chain: dev (the embedded dev chain), mainnet, sepolia or hoodi")
+		genesis  = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
+		httpAddr = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
+		cors     = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
+		datadir  = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	logger := setupLogging(*verbosity)
+	trustedNodes, err := parseEnodes(*trusted)
+	if err != nil {
+		return fmt.Errorf("--ulc.servers: %w", err)
+	}
+	if len(trustedNodes) == 0 {
+		return fmt.Errorf("--ulc.servers: give at least one trusted server")
+	}
+	otherNodes, err := parseEnodes(*servers)
+	if err != nil {
+		return fmt.Errorf("--servers: %w", err)
+	}
+	if *fraction < 1 || *fraction > 100 {
+		return fmt.Errorf("--ulc.fraction %d: must be a percentage from 1 to 100", *fraction)
+	}
+	cfg, genesisHash, err := networkConfig(*network)
+	if err != nil {
+		return err
+	}
+	if *genesis != "" {
+		if genesisHash, err = parseHash(*genesis); err != nil {
+			return fmt.Errorf("--genesis: %w", err)
+		}
+	}
+	var keyPath string
+	if *datadir != "" {
+		keyPath = filepath.Join(*datadir, "nodekey")
+	}
+	key, err := nodekey.LoadOrCreate(keyPath)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(client.Config{
+		ChainConfig: cfg,
+		Genesis:     genesisHash,
+		Trusted:     trustedNodes,
+		Servers:     otherNodes,
+		Fraction:    *fraction,
+		PrivateKey:  key,
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	defer c.Stop()
+	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
+	head, err := c.WaitHead(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Head %d accepted.\n", head.Number)
+	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s)\n", rs.URL(), rs.WSURL())
+	<-ctx.Done()
+	return nil
+}
+
+func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
+	switch name {
+	case "dev":
+		return devchain.ChainConfig(), common.Hash{}, nil
+	case "mainnet":
+		return params.MainnetChainConfig, params.MainnetGenesisHash, nil
+	case "sepolia":
+		return params.SepoliaChainConfig, params.SepoliaGenesisHash, nil
+	case "hoodi":
+		return params.HoodiChainConfig, params.HoodiGenesisHash, nil
+	}
+	return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, mainnet, sepolia or hoodi", name)
+}
+
+func parseEnodes(list string) ([]*enode.Node, error) {
+	var nodes []*enode.Node
+	for _, s := range splitList(list) {
+		n, err := enode.ParseV4(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+func parseHash(s string) (common.Hash, error) {
+	b, err := hexBytes(s)
+	if err != nil || len(b) != common.HashLength {
+		return common.Hash{}, fmt.Errorf("%q is not a 32-byte hex hash", s)
+	}
+	return common.BytesToHash(b), nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func hexBytes(s string) ([]byte, error) { return hex.DecodeString(trim0x(s)) }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/devnet"
+)
+
+func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("devnet", "Starts the embedded chain, several servers and one light client, and\nprints the client's JSON-RPC URL and the funded account. Ctrl-C stops it.")
+	var (
+		servers   = fs.Int("servers", 3, "number of servers")
+		httpAddr  = fs.String("http", "127.0.0.1:8545", "client JSON-RPC listen address (HTTP and WebSocket)")
+		chainHTTP = fs.String("chain.http", "", "serve the embedded chain's own, unverified JSON-RPC on this address (off unless given)")
+		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "hex private key of the account funded at genesis")
+		blockTime = fs.Duration("block-time", time.Second, "interval between blocks")
+		datadir   = fs.String("datadir", "", "directory for node keys (stable enode URLs across runs); empty = fresh keys")
+		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	logger := setupLogging(*verbosity)
+	key, err := crypto.HexToECDSA(trim0x(*devKey))
+	if err != nil {
+		return fmt.Errorf("--dev.key: %w", err)
+	}
+	if *blockTime <= 0 {
+		return fmt.Errorf("--block-time must be positive, got %v", *blockTime)
+	}
+	start := time.Now()
+	d, err := devnet.Start(ctx, devnet.Config{
+		Servers:   *servers,
+		HTTPAddr:  *httpAddr,
+		ChainHTTP: *chainHTTP,
+		DevKey:    key,
+		BlockTime: *blockTime,
+		DataDir:   *datadir,
+		Fraction:  *fraction,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	fmt.Fprintf(stdout, "\nlightmarket devnet is up (%v to the first verified head).\n\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "  Wallet JSON-RPC (verified):   %s   (WebSocket: %s)\n", d.RPC.URL(), d.RPC.WSURL())
+	if u := d.Chain.HTTPURL(); u != "" {
+		fmt.Fprintf(stdout, "  Chain JSON-RPC (unverified):  %s\n", u)
+	}
+	fmt.Fprintf(stdout, "  Chain id:                     %d\n", d.Client.ChainID())
+	fmt.Fprintf(stdout, "  Funded account:               %s\n", crypto.PubkeyToAddress(key.PublicKey))
+	fmt.Fprintf(stdout, "  Its private key:              0x%x\n", crypto.FromECDSA(key))
+	for i, s := range d.Servers {
+		fmt.Fprintf(stdout, "  Server %d:                     %s\n", i, s.Enode().URLv4())
+	}
+	fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n")
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "Shutting down.")
+	return nil
+}
+
+func trim0x(s string) string {
+	if len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		return s[2:]
+	}
+	return s
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/nodekey"
+	"github.com/lightmarket/lightmarket/server"
+)
+
+func runServer(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("server", "Serves light clients over devp2p from a chain: the embedded development\nchain by default, or an execution client's JSON-RPC given with --backend.")
+	var (
+		listen    = fs.String("listen", "127.0.0.1:30400", "devp2p listen address")
+		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
+		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+		maxPeers  = fs.Int("maxclients", 100, "maximum connected clients")
+		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
+		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
+		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	logger := setupLogging(*verbosity)
+	var keyPath string
+	if *datadir != "" {
+		keyPath = filepath.Join(*datadir, "nodekey")
+	}
+	key, err := nodekey.LoadOrCreate(keyPath)
+	if err != nil {
+		return err
+	}
+
+	var be chain.Backend
+	if *backend == "" {
+		dk, err := crypto.HexToECDSA(trim0x(*devKey))
+		if err != nil {
+			return fmt.Errorf("--dev.key: %w", err)
+		}
+		dc, err := devchain.New(devchain.Config{BlockTime: *blockTime, DevKey: dk, HTTPAddr: *chainHTTP, Logger: logger.New("part", "chain")})
+		if err != nil {
+			return err
+		}
+		if err := dc.Start(); err != nil {
+			return err
+		}
+		defer dc.Close()
+		if be, err = dc.Backend(ctx); err != nil {
+			return err
+		}
+		if u := dc.HTTPURL(); u != "" {
+			fmt.Fprintf(stdout, "Embedded chain JSON-RPC: %s\n", u)
+		}
+	} else {
+		rc, err := rpc.DialContext(ctx, *backend)
+		if err != nil {
+			return fmt.Errorf("--backend %s: %w", *backend, err)
+		}
+		defer rc.Close()
+		if be, err = chain.NewRPC(ctx, rc); err != nil {
+			return fmt.Errorf("--backend %s: %w", *backend, err)
+		}
+	}
+	srv, err := server.New(server.Config{Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Stop()
+	fmt.Fprintf(stdout, "Serving chain %d. Clients connect with:\n  %s\n", be.ChainID(), srv.Enode().URLv4())
+	<-ctx.Done()
+	return nil
+}
