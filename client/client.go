@@ -167,6 +167,7 @@ func New(cfg Config) (*Client, error) {
 	c.p2p = &p2p.Server{Config: p2p.Config{
 		PrivateKey:  cfg.PrivateKey,
 		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + 1,
+		DialRatio:   1, // every connection is one the client dials
 		NoDiscovery: true,
 		ListenAddr:  "",
 		Name:        "lightmarket-client",

@@ -393,7 +393,9 @@ type GetTxStatus struct {
 }
 
 // Validate checks the request's bounds.
-func (r *GetTxStatus) Validate() error { return checkCount(len(r.Hashes), MaxTxStatus, "transaction statuses") }
+func (r *GetTxStatus) Validate() error {
+	return checkCount(len(r.Hashes), MaxTxStatus, "transaction statuses")
+}
 
 // Transaction statuses.
 const (
