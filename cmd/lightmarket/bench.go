@@ -17,11 +17,19 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 	)
-	if err := fs.Parse(args); err != nil {
-		return err
+	// Benchmark names and flags may come in any order.
+	var which []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		which = append(which, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	logger := setupLogging(*verbosity - 1)
-	which := fs.Args()
 	if len(which) == 0 {
 		which = []string{"rpc"}
 	}
