@@ -115,6 +115,8 @@ type Client struct {
 	blocks   *lru.Cache[common.Hash, *types.Block]
 	receipts *lru.Cache[common.Hash, types.Receipts]
 	codes    *lru.Cache[common.Hash, []byte]
+	accounts *lru.Cache[accountKey, provenAccount]
+	slots    *lru.Cache[slotKey, provenSlot]
 
 	peerJoined chan struct{} // closed and replaced whenever a peer joins
 	headFeed   event.Feed
@@ -150,6 +152,8 @@ func New(cfg Config) (*Client, error) {
 		blocks:     lru.NewCache[common.Hash, *types.Block](256),
 		receipts:   lru.NewCache[common.Hash, types.Receipts](256),
 		codes:      lru.NewCache[common.Hash, []byte](256),
+		accounts:   lru.NewCache[accountKey, provenAccount](4096),
+		slots:      lru.NewCache[slotKey, provenSlot](16384),
 		peerJoined: make(chan struct{}),
 		ctx:        ctx,
 		cancel:     cancel,

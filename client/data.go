@@ -211,33 +211,108 @@ func (s *AccountState) StorageRoot() common.Hash {
 }
 
 // State returns an account and the given storage slots in the state of the
-// block with the given header, verified against its state root.
+// block with the given header, verified against its state root. Verified
+// accounts and slots are cached by block hash, since a block's state never
+// changes: a wallet polling a balance is answered without a round trip
+// until the next block.
 func (c *Client) State(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (*AccountState, error) {
 	if len(slots) > protocol.MaxSlotsPerProof {
 		return nil, fmt.Errorf("%d storage slots asked, at most %d", len(slots), protocol.MaxSlotsPerProof)
 	}
-	var st *AccountState
+	blockHash := header.Hash()
+	acct, haveAcct := c.accounts.Get(accountKey{blockHash, addr})
+	known := make(map[common.Hash]provenSlot, len(slots))
+	var missing []common.Hash
+	for _, slot := range slots {
+		if v, ok := c.slots.Get(slotKey{blockHash, addr, slot}); ok {
+			known[slot] = v
+		} else {
+			missing = append(missing, slot)
+		}
+	}
+	if !haveAcct || len(missing) > 0 {
+		var (
+			fetched []provenSlot
+			err     error
+		)
+		if acct, fetched, err = c.fetchState(ctx, header, addr, missing); err != nil {
+			return nil, err
+		}
+		for i, slot := range missing {
+			known[slot] = fetched[i]
+		}
+	}
+	st := &AccountState{Address: addr, Account: acct.account, Proof: acct.proof, Slots: slots}
+	for _, slot := range slots {
+		st.Values = append(st.Values, known[slot].value)
+		st.SlotProofs = append(st.SlotProofs, known[slot].proof)
+	}
+	return st, nil
+}
+
+type accountKey struct {
+	block common.Hash
+	addr  common.Address
+}
+
+type slotKey struct {
+	block common.Hash
+	addr  common.Address
+	slot  common.Hash
+}
+
+// provenAccount is a verified account (nil when absent) and its proof.
+type provenAccount struct {
+	account *types.StateAccount
+	proof   [][]byte
+}
+
+// provenSlot is a verified storage value and its proof.
+type provenSlot struct {
+	value common.Hash
+	proof [][]byte
+}
+
+// fetchState fetches and verifies the proof of an account and some of its
+// slots, and caches what it verified.
+func (c *Client) fetchState(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (provenAccount, []provenSlot, error) {
+	var (
+		acct   provenAccount
+		values []provenSlot
+	)
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
 		proof, err := c.fetchProof(ctx, p, header, addr, slots)
 		if err != nil {
 			return err
 		}
-		acct, err := verify.Account(header.Root, addr, proof.Account)
+		a, err := verify.Account(header.Root, addr, proof.Account)
 		if err != nil {
 			return err
 		}
-		st = &AccountState{Address: addr, Account: acct, Proof: proof.Account, Slots: slots, SlotProofs: proof.Storage}
-		root := st.StorageRoot()
+		acct = provenAccount{account: a, proof: proof.Account}
+		root := types.EmptyRootHash
+		if a != nil {
+			root = a.Root
+		}
+		values = values[:0]
 		for i, slot := range slots {
 			v, err := verify.Storage(root, slot, proof.Storage[i])
 			if err != nil {
 				return err
 			}
-			st.Values = append(st.Values, v)
+			values = append(values, provenSlot{v, proof.Storage[i]})
 		}
 		return nil
 	})
-	return st, err
+	if err != nil {
+		return provenAccount{}, nil, err
+	}
+	blockHash := header.Hash()
+	c.accounts.Add(accountKey{blockHash, addr}, acct)
+	for i, slot := range slots {
+		c.slots.Add(slotKey{blockHash, addr, slot}, values[i])
+	}
+	return acct, values, nil
 }
 
 // Code returns the code of an account in the state of the block with the

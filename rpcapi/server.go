@@ -66,7 +66,9 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpcapi: listen on %s: %w", cfg.Addr, err)
 	}
-	httpHandler := node.NewHTTPHandlerStack(srv, cfg.CORS, cfg.VHosts, nil, false)
+	// No gzip: the endpoint is local, and compressing small answers costs
+	// more than it saves.
+	httpHandler := node.NewHTTPHandlerStack(srv, cfg.CORS, cfg.VHosts, nil, true)
 	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
 	s := &Server{
 		rpc: srv,
