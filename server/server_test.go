@@ -1,0 +1,180 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// testServer is a server on a dev chain, driven over an in-memory pipe.
+type testServer struct {
+	srv     *Server
+	backend chain.Backend
+	rw      *p2p.MsgPipeRW // the client's end
+	errc    chan error     // what runPeer returned
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Start(); err != nil { // seals block 1
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	ctx := context.Background()
+	backend, err := dc.Backend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := crypto.GenerateKey()
+	srv, err := New(Config{Backend: backend, PrivateKey: key, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := backend.CurrentHeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.setHead(head); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.cancel)
+	serverEnd, clientEnd := p2p.MsgPipe()
+	ts := &testServer{srv: srv, backend: backend, rw: clientEnd, errc: make(chan error, 1)}
+	peer := p2p.NewPeerPipe(enode.ID{1}, "test", nil, serverEnd)
+	go func() { ts.errc <- srv.runPeer(peer, serverEnd) }()
+	t.Cleanup(func() { clientEnd.Close() })
+	return ts
+}
+
+// handshake exchanges Status messages as a client with the given chain id.
+func (ts *testServer) handshake(t *testing.T, chainID uint64) *protocol.Status {
+	t.Helper()
+	go protocol.Send(ts.rw, protocol.StatusMsg, &protocol.Status{ProtocolVersion: protocol.Version, ChainID: chainID, Genesis: ts.backend.Genesis()})
+	code, msg, err := protocol.ReadMsg(ts.rw)
+	if err != nil || code != protocol.StatusMsg {
+		t.Fatalf("reading status: %v %v", code, err)
+	}
+	return msg.(*protocol.Status)
+}
+
+// expectError reads until the server's Error message and checks that the
+// session ended with an error wrapping want.
+func (ts *testServer) expectError(t *testing.T, want error) {
+	t.Helper()
+	for {
+		code, msg, err := protocol.ReadMsg(ts.rw)
+		if err != nil {
+			t.Fatalf("no Error message before the pipe closed: %v", err)
+		}
+		if code != protocol.ErrorMsg {
+			continue // announcements
+		}
+		if reason := msg.(*protocol.Error).Reason; !strings.Contains(reason, want.Error()) {
+			t.Errorf("Error reason %q does not name %q", reason, want)
+		}
+		break
+	}
+	// The transport closes the connection once the session ends; the pipe
+	// has to be closed by hand to unblock writes in flight.
+	ts.rw.Close()
+	select {
+	case err := <-ts.errc:
+		if !errors.Is(err, want) {
+			t.Errorf("session ended with %v, want %v", err, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not end")
+	}
+}
+
+func TestServerAnswersHeadersAndAnnounces(t *testing.T) {
+	ts := newTestServer(t)
+	st := ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
+	if st.HeadNumber != 1 || st.Genesis != ts.backend.Genesis() || len(st.FlowControl.Costs) == 0 {
+		t.Fatalf("status = %+v", st)
+	}
+	code, msg, err := protocol.ReadMsg(ts.rw)
+	if err != nil || code != protocol.AnnounceMsg {
+		t.Fatalf("want Announce after Status, got %v %v", code, err)
+	}
+	a := msg.(*protocol.Announce)
+	signer, err := a.Signer(devchain.ChainConfig().ChainID.Uint64())
+	if err != nil || !bytes.Equal(signer, crypto.CompressPubkey(&ts.srv.cfg.PrivateKey.PublicKey)) || a.Hash != st.HeadHash {
+		t.Fatalf("announce %+v not signed by the server: %v", a, err)
+	}
+	req := &protocol.GetBlockHeaders{ReqID: 7, Origin: protocol.HashOrNumber{Hash: a.Hash}, Amount: 5, Reverse: true}
+	if err := protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, req); err != nil {
+		t.Fatal(err)
+	}
+	code, msg, err = protocol.ReadMsg(ts.rw)
+	if err != nil || code != protocol.BlockHeadersMsg {
+		t.Fatalf("got %v %v", code, err)
+	}
+	reply := msg.(*protocol.BlockHeaders)
+	if reply.ReqID != 7 || len(reply.Headers) != 2 || reply.Headers[0].Hash() != a.Hash || reply.Headers[1].Hash() != ts.backend.Genesis() {
+		t.Fatalf("reply = id %d, %d headers", reply.ReqID, len(reply.Headers))
+	}
+	if reply.BV == 0 {
+		t.Error("reply carries no buffer value")
+	}
+}
+
+func TestServerDisconnectsRuleBreakers(t *testing.T) {
+	chainID := devchain.ChainConfig().ChainID.Uint64()
+	tests := []struct {
+		name string
+		send func(rw p2p.MsgReadWriter) error
+		want error
+	}{
+		{"garbage", func(rw p2p.MsgReadWriter) error {
+			return rw.WriteMsg(p2p.Msg{Code: uint64(protocol.GetBlockHeadersMsg), Size: 3, Payload: bytes.NewReader([]byte{0xc2, 0xff, 0x01})})
+		}, protocol.ErrDecode},
+		{"too many headers", func(rw p2p.MsgReadWriter) error {
+			return protocol.Send(rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: protocol.MaxHeaders + 1})
+		}, protocol.ErrTooManyItems},
+		{"too many proofs", func(rw p2p.MsgReadWriter) error {
+			return protocol.Send(rw, protocol.GetProofsMsg, &protocol.GetProofs{ReqID: 1, Requests: make([]protocol.ProofRequest, protocol.MaxProofs+1)})
+		}, protocol.ErrTooManyItems},
+		{"reply from a client", func(rw p2p.MsgReadWriter) error {
+			return protocol.Send(rw, protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: 1})
+		}, protocol.ErrUnexpectedMsg},
+		{"unknown code", func(rw p2p.MsgReadWriter) error {
+			enc, _ := rlp.EncodeToBytes([]uint{1})
+			return rw.WriteMsg(p2p.Msg{Code: 0x3f, Size: uint32(len(enc)), Payload: bytes.NewReader(enc)})
+		}, protocol.ErrUnexpectedMsg},
+		{"oversized", func(rw p2p.MsgReadWriter) error {
+			return rw.WriteMsg(p2p.Msg{Code: uint64(protocol.GetBlockBodiesMsg), Size: protocol.MaxMessageSize + 1, Payload: bytes.NewReader(nil)})
+		}, protocol.ErrMsgTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t)
+			ts.handshake(t, chainID)
+			go tt.send(ts.rw)
+			ts.expectError(t, tt.want)
+		})
+	}
+	t.Run("wrong chain", func(t *testing.T) {
+		ts := newTestServer(t)
+		go protocol.Send(ts.rw, protocol.StatusMsg, &protocol.Status{ProtocolVersion: protocol.Version, ChainID: 1, Genesis: common.Hash{1}})
+		ts.expectError(t, protocol.ErrChainMismatch)
+	})
+}
