@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -118,8 +119,9 @@ type Client struct {
 	accounts *lru.Cache[accountKey, provenAccount]
 	slots    *lru.Cache[slotKey, provenSlot]
 
-	peerJoined chan struct{} // closed and replaced whenever a peer joins
-	headFeed   event.Feed
+	peerJoined   chan struct{} // closed and replaced whenever a peer joins
+	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
+	headFeed     event.Feed
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -280,6 +280,7 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 		acct   provenAccount
 		values []provenSlot
 	)
+	c.proofFetches.Add(1)
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
 		proof, err := c.fetchProof(ctx, p, header, addr, slots)
 		if err != nil {

@@ -26,13 +26,18 @@ var errHeaderNotFound = errors.New("header not found")
 
 // EthAPI is the eth_ namespace, answered from verified data.
 type EthAPI struct {
-	c      *client.Client
-	oracle *FeeOracle
+	c        *client.Client
+	oracle   *FeeOracle
+	logRange uint64 // blocks per eth_getLogs
 }
 
-// NewEthAPI creates the eth_ namespace over a light client.
-func NewEthAPI(c *client.Client) *EthAPI {
-	return &EthAPI{c: c, oracle: NewFeeOracle(FeeOracleConfig{})}
+// NewEthAPI creates the eth_ namespace over a light client. logRange
+// bounds the blocks of one eth_getLogs (0: DefaultLogRange).
+func NewEthAPI(c *client.Client, logRange uint64) *EthAPI {
+	if logRange == 0 {
+		logRange = DefaultLogRange
+	}
+	return &EthAPI{c: c, oracle: NewFeeOracle(FeeOracleConfig{}), logRange: logRange}
 }
 
 // ChainId is eth_chainId.
@@ -383,3 +388,28 @@ type invalidParamsError struct{ message string }
 
 func (e *invalidParamsError) Error() string  { return e.message }
 func (e *invalidParamsError) ErrorCode() int { return -32602 }
+
+// GetBlockReceipts is eth_getBlockReceipts.
+func (api *EthAPI) GetBlockReceipts(ctx context.Context, bnh rpc.BlockNumberOrHash) ([]map[string]any, error) {
+	h, err := api.stateHeader(ctx, &bnh)
+	if errors.Is(err, errHeaderNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	block, err := api.c.Block(ctx, h.Hash())
+	if err != nil {
+		return nil, err
+	}
+	receipts, err := api.c.Receipts(ctx, h.Hash())
+	if err != nil {
+		return nil, err
+	}
+	signer := types.MakeSigner(api.c.ChainConfig(), h.Number, h.Time)
+	out := make([]map[string]any, len(receipts))
+	for i, r := range receipts {
+		out[i] = MarshalReceipt(r, h.Hash(), h.Number.Uint64(), signer, block.Transactions()[i], i)
+	}
+	return out, nil
+}

@@ -30,7 +30,10 @@ type Config struct {
 	// VHosts are the Host header values accepted (default "localhost";
 	// IP addresses are always accepted), against DNS rebinding.
 	VHosts []string
-	Logger log.Logger
+	// LogRange bounds the blocks one eth_getLogs may cover (default
+	// DefaultLogRange).
+	LogRange uint64
+	Logger   log.Logger
 }
 
 // Server is the local JSON-RPC endpoint a wallet talks to.
@@ -56,7 +59,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg.Logger = log.Root()
 	}
 	srv := rpc.NewServer()
-	if err := srv.RegisterName("eth", NewEthAPI(cfg.Client)); err != nil {
+	if err := srv.RegisterName("eth", NewEthAPI(cfg.Client, cfg.LogRange)); err != nil {
 		return nil, err
 	}
 	if err := srv.RegisterName("net", &NetAPI{chainID: cfg.Client.ChainID()}); err != nil {

@@ -1,0 +1,99 @@
+package devnet
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// storeContract is a hand-assembled contract: called with 32 bytes of data
+// it stores them in slot 0 and logs them as a topic; called without data it
+// returns slot 0.
+const storeContract = "0x601e600c600039601e6000f336156012576000358060005560006000a1005b60005460005260206000f3"
+
+// sendTx signs and sends a dynamic-fee transaction from the dev key through
+// the wallet endpoint and waits for its receipt.
+func sendTx(t *testing.T, ctx context.Context, wallet *ethclient.Client, d *Devnet, to *common.Address, data []byte, gas uint64) *types.Receipt {
+	t.Helper()
+	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	nonce, err := wallet.PendingNonceAt(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := wallet.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID := d.Client.ChainConfig().ChainID
+	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
+		ChainID: chainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
+		Gas: gas, To: to, Data: data,
+	})
+	if err := wallet.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if r, err := wallet.TransactionReceipt(ctx, tx.Hash()); err == nil {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no receipt for %x", tx.Hash())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func TestCallEstimateGasAndLogsMatchNode(t *testing.T) {
+	d := startDevnet(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	node := d.Chain.RPCClient()
+	wallet := ethclient.NewClient(light)
+
+	deploy := sendTx(t, ctx, wallet, d, nil, hexutil.MustDecode(storeContract), 200_000)
+	if deploy.Status != types.ReceiptStatusSuccessful || deploy.ContractAddress == (common.Address{}) {
+		t.Fatalf("deploy failed: %+v", deploy)
+	}
+	contract := deploy.ContractAddress
+	value := common.HexToHash("0x2a")
+	set := sendTx(t, ctx, wallet, d, &contract, value[:], 100_000)
+	if set.Status != types.ReceiptStatusSuccessful || len(set.Logs) != 1 {
+		t.Fatalf("store failed: %+v", set)
+	}
+	num := hexutil.EncodeBig(set.BlockNumber)
+	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+
+	got := sameAnswer(t, ctx, light, node, "eth_call", map[string]any{"to": contract}, num)
+	if common.BytesToHash(hexutil.MustDecode(unquote(got))) != value {
+		t.Errorf("eth_call returned %s, want %x", got, value)
+	}
+	sameAnswer(t, ctx, light, node, "eth_call", map[string]any{"to": contract}, hexutil.EncodeBig(deploy.BlockNumber))
+	sameAnswer(t, ctx, light, node, "eth_call", map[string]any{"from": dev, "to": contract, "input": hexutil.Encode(value[:])}, num)
+	sameAnswer(t, ctx, light, node, "eth_estimateGas", map[string]any{"from": dev, "to": contract, "input": hexutil.Encode(common.Hash{7}.Bytes())}, num)
+	sameAnswer(t, ctx, light, node, "eth_estimateGas", map[string]any{"from": dev, "to": common.Address{9}, "value": "0x1"}, num)
+	sameAnswer(t, ctx, light, node, "eth_estimateGas", map[string]any{"from": dev, "input": storeContract}, num)
+
+	first := hexutil.EncodeBig(deploy.BlockNumber)
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": first, "toBlock": num})
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": first, "toBlock": num, "address": contract})
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": "0x0", "toBlock": num, "topics": []any{value}})
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": first, "toBlock": num, "topics": []any{common.Hash{1}}})
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"blockHash": set.BlockHash})
+	sameAnswer(t, ctx, light, node, "eth_getBlockReceipts", set.BlockHash)
+}
+
+func unquote(raw []byte) string { return string(raw[1 : len(raw)-1]) }
