@@ -13,6 +13,8 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,19 +246,45 @@ func (c *Client) SubscribeHeads(ch chan<- *types.Header) event.Subscription {
 
 // ServerStats describes one server as the client has seen it.
 type ServerStats struct {
-	Enode     string  `json:"enode"`
-	Trusted   bool    `json:"trusted"`
-	Connected bool    `json:"connected"`
-	Head      uint64  `json:"head"`
-	Answers   uint64  `json:"answers"`
-	Failures  uint64  `json:"failures"`
-	Lies      uint64  `json:"lies"`
-	LatencyMs float64 `json:"latencyMs"` // moving average
-	Banned    bool    `json:"banned"`
-	LastError string  `json:"lastError,omitempty"`
+	Enode        string  `json:"enode"`
+	Trusted      bool    `json:"trusted"`
+	Connected    bool    `json:"connected"`
+	Head         uint64  `json:"head"`
+	Answers      uint64  `json:"answers"`
+	Failures     uint64  `json:"failures"`
+	Lies         uint64  `json:"lies"`
+	LatencyP50Ms float64 `json:"latencyP50Ms"`
+	LatencyP99Ms float64 `json:"latencyP99Ms"`
+	Banned       bool    `json:"banned"`
+	LastError    string  `json:"lastError,omitempty"`
+
+	latencies latencyWindow
 }
 
-// Servers returns a snapshot of every server's statistics.
+// latencyWindow keeps the last round trips of a server for percentiles.
+type latencyWindow struct {
+	ring [256]time.Duration
+	n    int
+}
+
+func (w *latencyWindow) add(d time.Duration) {
+	w.ring[w.n%len(w.ring)] = d
+	w.n++
+}
+
+// percentile returns the p-th percentile in milliseconds, 0 when empty.
+func (w *latencyWindow) percentile(p int) float64 {
+	n := min(w.n, len(w.ring))
+	if n == 0 {
+		return 0
+	}
+	s := slices.Clone(w.ring[:n])
+	slices.Sort(s)
+	return float64(s[(n-1)*p/100]) / float64(time.Millisecond)
+}
+
+// Servers returns a snapshot of every server's statistics, ordered by
+// enode URL.
 func (c *Client) Servers() []ServerStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -265,7 +293,30 @@ func (c *Client) Servers() []ServerStats {
 		st := *s
 		_, st.Connected = c.peers[id]
 		_, st.Banned = c.banned[id]
+		st.LatencyP50Ms, st.LatencyP99Ms = s.latencies.percentile(50), s.latencies.percentile(99)
+		st.latencies = latencyWindow{}
 		out = append(out, st)
 	}
+	slices.SortFunc(out, func(a, b ServerStats) int { return strings.Compare(a.Enode, b.Enode) })
 	return out
+}
+
+// HeadInfo is the accepted head and who vouches for it.
+type HeadInfo struct {
+	Number  uint64      `json:"number"`
+	Hash    common.Hash `json:"hash"`
+	Signers int         `json:"signers"` // trusted servers that signed it or a descendant
+	Needed  int         `json:"needed"`  // signers a head needs
+	Trusted int         `json:"trusted"` // configured trusted servers
+}
+
+// HeadInfo returns the accepted head, or nil before there is one.
+func (c *Client) HeadInfo() *HeadInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.chain.head()
+	if h == nil {
+		return nil
+	}
+	return &HeadInfo{Number: h.Number.Uint64(), Hash: h.Hash(), Signers: c.heads.support(c.chain, h), Needed: c.heads.need, Trusted: len(c.trusted)}
 }

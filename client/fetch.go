@@ -98,7 +98,6 @@ func (c *Client) recordAnswer(p *peer) {
 	defer c.mu.Unlock()
 	if s := c.stats[p.id]; s != nil {
 		s.Answers++
-		s.LatencyMs = float64(p.latency.Load()) / 1e6
 	}
 }
 

@@ -124,17 +124,23 @@ func (t *headTracker) best(hc *headerChain) (*types.Header, int) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].Number.Cmp(cands[j].Number) > 0 })
 	for _, cand := range cands {
-		support := 0
-		for _, a := range t.latest {
-			if descends(hc, a.Hash, cand) {
-				support++
-			}
-		}
-		if support >= t.need {
+		if support := t.support(hc, cand); support >= t.need {
 			return cand, support
 		}
 	}
 	return nil, 0
+}
+
+// support counts the trusted servers whose latest head is h or a known
+// descendant of it.
+func (t *headTracker) support(hc *headerChain, h *types.Header) int {
+	n := 0
+	for _, a := range t.latest {
+		if descends(hc, a.Hash, h) {
+			n++
+		}
+	}
+	return n
 }
 
 // descends reports whether the header with hash is anc or a known

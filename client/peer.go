@@ -36,6 +36,8 @@ type peer struct {
 	closed  chan struct{}
 	// latency is an exponential moving average of round trips, in ns.
 	latency atomic.Int64
+	// observed records a round trip in the server's statistics.
+	observed func(time.Duration)
 }
 
 type pendingReq struct {
@@ -65,6 +67,13 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		trusted: c.trusted[id],
 		pending: make(map[uint64]pendingReq),
 		closed:  make(chan struct{}),
+		observed: func(d time.Duration) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if s := c.stats[id]; s != nil {
+				s.latencies.add(d)
+			}
+		},
 	}
 	status, err := c.handshake(p)
 	if err != nil {
@@ -121,6 +130,8 @@ func (c *Client) handshake(p *peer) (*protocol.Status, error) {
 		switch {
 		case err != nil:
 			errc <- err
+		case code == protocol.ErrorMsg:
+			errc <- fmt.Errorf("server refused the handshake: %s", msg.(*protocol.Error).Reason)
 		case code != protocol.StatusMsg:
 			errc <- fmt.Errorf("%w: %v before Status", protocol.ErrUnexpectedMsg, code)
 		default:
@@ -225,6 +236,7 @@ func (p *peer) deliver(code protocol.Code, reply protocol.Reply) error {
 }
 
 func (p *peer) observeLatency(d time.Duration) {
+	p.observed(d)
 	old := p.latency.Load()
 	if old == 0 {
 		p.latency.Store(int64(d))

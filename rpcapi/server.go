@@ -44,7 +44,7 @@ type Server struct {
 	log  log.Logger
 }
 
-// Start registers the eth_ and net_ namespaces and starts serving.
+// Start registers the eth_, net_ and lm_ namespaces and starts serving.
 func Start(cfg Config) (*Server, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("rpcapi: no client")
@@ -63,6 +63,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := srv.RegisterName("net", &NetAPI{chainID: cfg.Client.ChainID()}); err != nil {
+		return nil, err
+	}
+	if err := srv.RegisterName("lm", &LmAPI{c: cfg.Client}); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)

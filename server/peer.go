@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 
@@ -130,7 +131,13 @@ func (s *Server) handshake(p *peer) error {
 		case code != protocol.StatusMsg:
 			errc <- fmt.Errorf("%w: %v before Status", protocol.ErrUnexpectedMsg, code)
 		default:
-			errc <- msg.(*protocol.Status).Validate(s.chainID, s.genesis)
+			theirs := msg.(*protocol.Status)
+			if theirs.Genesis == (common.Hash{}) {
+				// A client that has not configured the genesis learns it from
+				// its trusted servers; it says so with a zero hash.
+				theirs.Genesis = s.genesis
+			}
+			errc <- theirs.Validate(s.chainID, s.genesis)
 		}
 	}()
 	timer := time.NewTimer(s.cfg.HandshakeTimeout)
