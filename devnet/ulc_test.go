@@ -166,9 +166,8 @@ func TestTwoColludingServersMoveHead(t *testing.T) {
 }
 
 func TestOneOfThreeIsNotEnoughAtSixtyEight(t *testing.T) {
-	a, b, x := newChain(t), newChain(t), newChain(t)
+	a, b := newChain(t), newChain(t)
 	diverge(t, b, 0xbb)
-	diverge(t, x, 0xcc)
 	c := newClient(t, 68, newServer(t, a), newServer(t, a), newServer(t, b))
 	a.Commit()
 	// Wait until every server's announcement of its block 2 has been handled.

@@ -24,7 +24,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		trusted  = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
 		servers  = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
 		fraction = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
-		network  = fs.String("network", "dev", "chain: dev (the embedded dev chain), mainnet, sepolia or hoodi")
+		network  = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia or hoodi")
 		genesis  = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
 		httpAddr = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors     = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
@@ -104,6 +104,8 @@ func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
 	switch name {
 	case "dev":
 		return devchain.ChainConfig(), common.Hash{}, nil
+	case "geth-dev":
+		return params.AllDevChainProtocolChanges, common.Hash{}, nil
 	case "mainnet":
 		return params.MainnetChainConfig, params.MainnetGenesisHash, nil
 	case "sepolia":
@@ -111,7 +113,7 @@ func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
 	case "hoodi":
 		return params.HoodiChainConfig, params.HoodiGenesisHash, nil
 	}
-	return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, mainnet, sepolia or hoodi", name)
+	return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, geth-dev, mainnet, sepolia or hoodi", name)
 }
 
 func parseEnodes(list string) ([]*enode.Node, error) {

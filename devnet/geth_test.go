@@ -1,0 +1,220 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/rpcapi"
+	"github.com/lightmarket/lightmarket/server"
+)
+
+// gethBinary finds a geth to test against: $GETH, then PATH. CI installs
+// the pinned version (see .ci/run); elsewhere the test is skipped without.
+func gethBinary(t *testing.T) string {
+	if p := os.Getenv("GETH"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("geth"); err == nil {
+		return p
+	}
+	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(string(trimNL(gopath)), "bin", "geth")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("geth not found; CI must install it (go install github.com/ethereum/go-ethereum/cmd/geth@v1.17.10)")
+	}
+	t.Skip("geth not installed")
+	return ""
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startGeth runs `geth --dev` on loopback and returns its HTTP RPC client.
+func startGeth(t *testing.T) (*rpc.Client, string) {
+	bin := gethBinary(t)
+	port := freePort(t)
+	cmd := exec.Command(bin, "--dev", "--dev.period", "1",
+		"--datadir", t.TempDir(), "--ipcdisable", "--nodiscover", "--maxpeers", "0", "--port", "0",
+		"--authrpc.addr", "127.0.0.1", "--authrpc.port", fmt.Sprint(freePort(t)),
+		"--http", "--http.addr", "127.0.0.1", "--http.port", fmt.Sprint(port), "--http.api", "eth,net,web3",
+		"--verbosity", "1")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := rpc.Dial(url)
+		if err == nil {
+			var id hexutil.Big
+			if err = c.Call(&id, "eth_chainId"); err == nil {
+				t.Cleanup(c.Close)
+				return c, url
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("geth did not answer on %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for an external process to listen
+	}
+}
+
+func TestRealGethBackend(t *testing.T) {
+	node, url := startGeth(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	// Two servers in front of geth, and a client trusting both.
+	var trusted []*enode.Node
+	for range 2 {
+		rc, err := rpc.DialContext(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rc.Close)
+		backend, err := chain.NewRPC(ctx, rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := crypto.GenerateKey()
+		srv, err := server.New(server.Config{Backend: backend, PrivateKey: key, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		trusted = append(trusted, srv.Enode())
+	}
+	lc, err := client.New(client.Config{ChainConfig: params.AllDevChainProtocolChanges, Trusted: trusted, Fraction: 100, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lc.Stop)
+	if _, err := lc.WaitHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	api, err := rpcapi.Start(rpcapi.Config{Client: lc, Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	light, err := rpc.DialContext(ctx, api.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+
+	// Fund a key of ours from geth's developer account.
+	key, _ := crypto.GenerateKey()
+	me := crypto.PubkeyToAddress(key.PublicKey)
+	var accounts []common.Address
+	if err := node.CallContext(ctx, &accounts, "eth_accounts"); err != nil || len(accounts) == 0 {
+		t.Fatalf("geth dev account: %v %v", accounts, err)
+	}
+	var fundTx common.Hash
+	if err := node.CallContext(ctx, &fundTx, "eth_sendTransaction", map[string]any{
+		"from": accounts[0], "to": me, "value": hexutil.EncodeBig(new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether))),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gethEC, wallet := ethclient.NewClient(node), ethclient.NewClient(light)
+	waitReceipt(t, ctx, gethEC, fundTx)
+
+	// The wallet, through the light client: deploy, store, call.
+	signer := types.LatestSignerForChainID(params.AllDevChainProtocolChanges.ChainID)
+	send := func(nonce uint64, to *common.Address, data []byte, gas uint64) *types.Receipt {
+		head, err := wallet.HeaderByNumber(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := types.MustSignNewTx(key, signer, &types.DynamicFeeTx{
+			ChainID: params.AllDevChainProtocolChanges.ChainID, Nonce: nonce, GasTipCap: big.NewInt(params.GWei),
+			GasFeeCap: new(big.Int).Add(big.NewInt(params.GWei), new(big.Int).Mul(head.BaseFee, big.NewInt(2))), Gas: gas, To: to, Data: data,
+		})
+		if err := wallet.SendTransaction(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		return waitReceipt(t, ctx, wallet, tx.Hash())
+	}
+	// geth --dev runs future forks whose gas rules differ from mainnet's:
+	// be generous with gas.
+	deploy := send(0, nil, hexutil.MustDecode(storeContract), 2_000_000)
+	contract := deploy.ContractAddress
+	value := common.HexToHash("0x1234")
+	sameAnswer(t, ctx, light, node, "eth_estimateGas", map[string]any{"from": me, "to": contract, "input": hexutil.Encode(value[:])}, hexutil.EncodeBig(deploy.BlockNumber))
+	set := send(1, &contract, value[:], 2_000_000)
+	if set.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("store failed: %+v", set)
+	}
+	num := hexutil.EncodeBig(set.BlockNumber)
+	sameAnswer(t, ctx, light, node, "eth_getTransactionReceipt", set.TxHash)
+	sameAnswer(t, ctx, light, node, "eth_getBlockByNumber", num, true)
+	got := sameAnswer(t, ctx, light, node, "eth_call", map[string]any{"to": contract}, num)
+	if common.BytesToHash(hexutil.MustDecode(unquote(got))) != value {
+		t.Errorf("eth_call = %s, want %x", got, value)
+	}
+	sameAnswer(t, ctx, light, node, "eth_getBalance", me, num)
+	sameAnswer(t, ctx, light, node, "eth_getProof", contract, []string{"0x0"}, num)
+	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": num, "toBlock": num})
+}
+
+func waitReceipt(t *testing.T, ctx context.Context, ec *ethclient.Client, hash common.Hash) *types.Receipt {
+	t.Helper()
+	for {
+		if r, err := ec.TransactionReceipt(ctx, hash); err == nil {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no receipt for %x", hash)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
