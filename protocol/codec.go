@@ -8,10 +8,11 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 )
 
-// Request is implemented by every request message.
+// Request is implemented by every request message, and only by them.
 type Request interface {
 	Validate() error
 	RequestID() uint64
+	isRequest()
 }
 
 // Reply is implemented by every reply message.
@@ -27,6 +28,14 @@ func (r *GetProofs) RequestID() uint64       { return r.ReqID }
 func (r *GetCode) RequestID() uint64         { return r.ReqID }
 func (r *SendTx) RequestID() uint64          { return r.ReqID }
 func (r *GetTxStatus) RequestID() uint64     { return r.ReqID }
+
+func (*GetBlockHeaders) isRequest() {}
+func (*GetBlockBodies) isRequest()  {}
+func (*GetReceipts) isRequest()     {}
+func (*GetProofs) isRequest()       {}
+func (*GetCode) isRequest()         {}
+func (*SendTx) isRequest()          {}
+func (*GetTxStatus) isRequest()     {}
 
 func (r *BlockHeaders) RequestID() uint64   { return r.ReqID }
 func (r *BlockHeaders) BufferValue() uint64 { return r.BV }
@@ -80,8 +89,8 @@ func newMessage(code Code) any {
 	return nil
 }
 
-// Decode decodes the payload of a message with the given code and, for a
-// request, validates its bounds. Errors wrap ErrUnexpectedMsg (unknown
+// Decode decodes the payload of a message with the given code and checks
+// its bounds (Validate). Errors wrap ErrUnexpectedMsg (unknown
 // code), ErrMsgTooLarge, ErrDecode or the validation error.
 func Decode(code Code, payload []byte) (any, error) {
 	if len(payload) > MaxMessageSize {
@@ -94,8 +103,8 @@ func Decode(code Code, payload []byte) (any, error) {
 	if err := rlp.DecodeBytes(payload, msg); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrDecode, code, err)
 	}
-	if req, ok := msg.(Request); ok {
-		if err := req.Validate(); err != nil {
+	if v, ok := msg.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("%v: %w", code, err)
 		}
 	}

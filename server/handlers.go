@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -87,7 +88,9 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 		}
 		return protocol.TxStatusMsg, reply
 	}
-	panic("unhandled request type") // Decode returns only the types above as requests
+	// Decode returns only the types above as requests; a new request type
+	// without a handler is answered with the peer's error, not a panic.
+	return protocol.ErrorMsg, protocol.NewError(fmt.Errorf("%w: %T", protocol.ErrUnexpectedMsg, req))
 }
 
 // headers resolves a header request: the origin by hash or number, then

@@ -1,0 +1,216 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"errors"
+	"math/big"
+	"reflect"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// sampleMessages returns one deterministic instance of every message type.
+func sampleMessages() map[Code]any {
+	h := &types.Header{ParentHash: common.Hash{1}, Number: big.NewInt(7), Difficulty: new(big.Int), GasLimit: 30_000_000, Time: 1700000000, Extra: []byte("lm")}
+	return map[Code]any{
+		StatusMsg: &Status{ProtocolVersion: Version, ChainID: 1337, Genesis: common.Hash{0xaa}, HeadHash: common.Hash{0xbb}, HeadNumber: 7,
+			FlowControl: FlowParams{BufferLimit: 600, Recharge: 1, Costs: []RequestCost{{Code: GetBlockHeadersMsg, Base: 3, PerItem: 2}}}},
+		AnnounceMsg:        &Announce{Hash: common.Hash{0xbb}, Number: 7, ParentHash: common.Hash{1}, Signature: make([]byte, 65)},
+		GetBlockHeadersMsg: &GetBlockHeaders{ReqID: 1, Origin: HashOrNumber{Number: 7}, Amount: 3, Skip: 1, Reverse: true},
+		BlockHeadersMsg:    &BlockHeaders{ReqID: 1, BV: 9, Headers: []*types.Header{h}},
+		GetBlockBodiesMsg:  &GetBlockBodies{ReqID: 2, Hashes: []common.Hash{{0xbb}}},
+		BlockBodiesMsg:     &BlockBodies{ReqID: 2, BV: 9, Bodies: []*types.Body{{Withdrawals: []*types.Withdrawal{{Index: 1, Amount: 2}}}}},
+		GetReceiptsMsg:     &GetReceipts{ReqID: 3, Hashes: []common.Hash{{0xbb}}},
+		ReceiptsMsg:        &Receipts{ReqID: 3, BV: 9, Receipts: [][]*types.Receipt{{{Type: types.DynamicFeeTxType, Status: 1, CumulativeGasUsed: 21000, Logs: []*types.Log{}}}}},
+		GetProofsMsg:       &GetProofs{ReqID: 4, Requests: []ProofRequest{{BlockHash: common.Hash{0xbb}, Address: common.Address{0xcc}, Slots: []common.Hash{{1}}}}},
+		ProofsMsg:          &Proofs{ReqID: 4, BV: 9, Proofs: []AccountProof{{Account: [][]byte{{0xc0}}, Storage: [][][]byte{{{0xc1, 0x80}}}}}},
+		GetCodeMsg:         &GetCode{ReqID: 5, Requests: []CodeRequest{{BlockHash: common.Hash{0xbb}, Address: common.Address{0xcc}}}},
+		CodeMsg:            &CodeReply{ReqID: 5, BV: 9, Codes: [][]byte{{0x60, 0x00}}},
+		SendTxMsg:          &SendTx{ReqID: 6, Txs: [][]byte{{0x02, 0xc0}}},
+		GetTxStatusMsg:     &GetTxStatus{ReqID: 7, Hashes: []common.Hash{{0xdd}}},
+		TxStatusMsg:        &TxStatus{ReqID: 7, BV: 9, Statuses: []TxStatusItem{{Status: TxIncluded, BlockHash: common.Hash{0xbb}, BlockNumber: 7, Index: 0}}},
+		ErrorMsg:           &Error{Reason: "too many items"},
+	}
+}
+
+func TestEveryMessageRoundTrips(t *testing.T) {
+	for code, msg := range sampleMessages() {
+		enc, err := rlp.EncodeToBytes(msg)
+		if err != nil {
+			t.Fatalf("%v: encode: %v", code, err)
+		}
+		got, err := Decode(code, enc)
+		if err != nil {
+			t.Fatalf("%v: decode: %v", code, err)
+		}
+		re, _ := rlp.EncodeToBytes(got)
+		if !bytes.Equal(re, enc) {
+			t.Errorf("%v: re-encoding differs:\n %x\n %x", code, re, enc)
+		}
+	}
+}
+
+// TestWireBytes pins the exact encoding of the messages a second
+// implementation must produce (see docs/protocol.md).
+func TestWireBytes(t *testing.T) {
+	msgs := sampleMessages()
+	for _, tt := range []struct {
+		code Code
+		hex  string
+	}{
+		// [reqID 1, origin 7, amount 3, skip 1, reverse 1]
+		{GetBlockHeadersMsg, "c5 01 07 03 01 01"},
+		{GetBlockBodiesMsg, "e302e1a0bb00000000000000000000000000000000000000000000000000000000000000"},
+		{GetTxStatusMsg, "e307e1a0dd00000000000000000000000000000000000000000000000000000000000000"},
+		{ErrorMsg, "cf8e746f6f206d616e79206974656d73"},
+		// 134-byte list: hash (33), number (1), parent (33), signature (67)
+		{AnnounceMsg, "f886 a0bb00000000000000000000000000000000000000000000000000000000000000 07 a00100000000000000000000000000000000000000000000000000000000000000 b841" + zeros(65)},
+	} {
+		want, _ := hex.DecodeString(stripSpaces(tt.hex))
+		got, _ := rlp.EncodeToBytes(msgs[tt.code])
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v encodes to\n %x\nwant\n %x", tt.code, got, want)
+		}
+	}
+}
+
+func zeros(n int) string { return hex.EncodeToString(make([]byte, n)) }
+
+func stripSpaces(s string) string {
+	return string(bytes.ReplaceAll([]byte(s), []byte(" "), nil))
+}
+
+func TestHashOrNumber(t *testing.T) {
+	for _, hn := range []HashOrNumber{{Number: 0}, {Number: 1 << 40}, {Hash: common.Hash{1}}} {
+		enc, _ := rlp.EncodeToBytes(&hn)
+		var got HashOrNumber
+		if err := rlp.DecodeBytes(enc, &got); err != nil || got != hn {
+			t.Errorf("%+v: decoded %+v, %v", hn, got, err)
+		}
+	}
+	enc, _ := rlp.EncodeToBytes(make([]byte, 20))
+	var got HashOrNumber
+	if err := rlp.DecodeBytes(enc, &got); err == nil {
+		t.Error("20-byte origin accepted")
+	}
+}
+
+func TestRequestLimits(t *testing.T) {
+	hashes := func(n int) []common.Hash { return make([]common.Hash, n) }
+	tests := []struct {
+		name string
+		req  Request
+		want error
+	}{
+		{"headers at limit", &GetBlockHeaders{Amount: MaxHeaders}, nil},
+		{"headers over", &GetBlockHeaders{Amount: MaxHeaders + 1}, ErrTooManyItems},
+		{"no headers", &GetBlockHeaders{Amount: 0}, ErrTooManyItems},
+		{"huge skip", &GetBlockHeaders{Amount: 1, Skip: 1<<32 + 1}, ErrInvalidRequest},
+		{"bodies at limit", &GetBlockBodies{Hashes: hashes(MaxBodies)}, nil},
+		{"bodies over", &GetBlockBodies{Hashes: hashes(MaxBodies + 1)}, ErrTooManyItems},
+		{"receipts over", &GetReceipts{Hashes: hashes(MaxReceipts + 1)}, ErrTooManyItems},
+		{"tx status at limit", &GetTxStatus{Hashes: hashes(MaxTxStatus)}, nil},
+		{"tx status over", &GetTxStatus{Hashes: hashes(MaxTxStatus + 1)}, ErrTooManyItems},
+		{"code over", &GetCode{Requests: make([]CodeRequest, MaxCode+1)}, ErrTooManyItems},
+		{"proofs over", &GetProofs{Requests: make([]ProofRequest, MaxProofs+1)}, ErrTooManyItems},
+		{"slots for one account over", &GetProofs{Requests: []ProofRequest{{Slots: hashes(MaxSlotsPerProof + 1)}}}, ErrTooManyItems},
+		{"slots in all over", &GetProofs{Requests: []ProofRequest{{Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(1)}}}, ErrTooManyItems},
+		{"txs over", &SendTx{Txs: make([][]byte, MaxTxs+1)}, ErrTooManyItems},
+		{"tx too big", &SendTx{Txs: [][]byte{make([]byte, MaxTxSize+1)}}, ErrInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.req.Validate(); !errors.Is(err, tt.want) {
+				t.Errorf("Validate = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStatusValidate(t *testing.T) {
+	ok := Status{ProtocolVersion: Version, ChainID: 1, Genesis: common.Hash{1}}
+	if err := ok.Validate(1, common.Hash{1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		mod  func(*Status)
+		want error
+	}{
+		{"version", func(s *Status) { s.ProtocolVersion = 2 }, ErrProtocolVersion},
+		{"chain id", func(s *Status) { s.ChainID = 2 }, ErrChainMismatch},
+		{"genesis", func(s *Status) { s.Genesis = common.Hash{2} }, ErrChainMismatch},
+		{"cost table", func(s *Status) { s.FlowControl.Costs = make([]RequestCost, MaxCostTable+1) }, ErrTooManyItems},
+	} {
+		s := ok
+		tt.mod(&s)
+		if err := s.Validate(1, common.Hash{1}); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestAnnounceSignature(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	a := &Announce{Hash: common.Hash{1}, Number: 5, ParentHash: common.Hash{2}}
+	if err := a.Sign(1337, signer{key}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := a.Signer(1337)
+	if err != nil || !bytes.Equal(pub, crypto.CompressPubkey(&key.PublicKey)) {
+		t.Fatalf("signer = %x, %v", pub, err)
+	}
+	// Any change to what was signed changes the signer.
+	for name, mod := range map[string]func(a *Announce) uint64{
+		"chain id": func(a *Announce) uint64 { return 1 },
+		"hash":     func(a *Announce) uint64 { a.Hash[0]++; return 1337 },
+		"number":   func(a *Announce) uint64 { a.Number++; return 1337 },
+		"parent":   func(a *Announce) uint64 { a.ParentHash[0]++; return 1337 },
+	} {
+		b := *a
+		chainID := mod(&b)
+		if got, err := b.Signer(chainID); err == nil && bytes.Equal(got, pub) {
+			t.Errorf("changing the %s kept the signer", name)
+		}
+	}
+	bad := *a
+	bad.Signature = bad.Signature[:64]
+	if _, err := bad.Signer(1337); !errors.Is(err, ErrBadAnnounce) {
+		t.Errorf("short signature: %v", err)
+	}
+}
+
+type signer struct{ key *ecdsa.PrivateKey }
+
+func (s signer) Sign(hash []byte) ([]byte, error) {
+	return crypto.Sign(hash, s.key)
+}
+
+func TestReadMsgRefusesOversizeBeforeReading(t *testing.T) {
+	a, b := p2p.MsgPipe()
+	defer a.Close()
+	go a.WriteMsg(p2p.Msg{Code: uint64(GetBlockBodiesMsg), Size: MaxMessageSize + 1, Payload: bytes.NewReader(nil)})
+	_, _, err := ReadMsg(b)
+	if !errors.Is(err, ErrMsgTooLarge) {
+		t.Fatalf("ReadMsg = %v, want ErrMsgTooLarge", err)
+	}
+}
+
+func TestDecodeRefusesUnknownCode(t *testing.T) {
+	if _, err := Decode(0x3f, []byte{0xc0}); !errors.Is(err, ErrUnexpectedMsg) {
+		t.Fatalf("Decode = %v", err)
+	}
+	if _, err := Decode(GetBlockBodiesMsg, []byte{0xc2, 0x01}); !errors.Is(err, ErrDecode) {
+		t.Fatalf("truncated: %v", err)
+	}
+	if !reflect.DeepEqual(NewError(errors.New(string(make([]byte, 1000)))).Reason, string(make([]byte, MaxErrorReasonLen))) {
+		t.Error("long reasons are not truncated")
+	}
+}
