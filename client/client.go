@@ -208,6 +208,10 @@ func (c *Client) Stop() {
 	c.wg.Wait()
 }
 
+// Fetches is the number of proofs and codes fetched from servers so far
+// (requests the caches could not answer).
+func (c *Client) Fetches() int64 { return c.proofFetches.Load() }
+
 // ChainID is the chain's EIP-155 id.
 func (c *Client) ChainID() uint64 { return c.chainID }
 

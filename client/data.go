@@ -331,6 +331,7 @@ func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Add
 		return code, nil
 	}
 	var code []byte
+	c.proofFetches.Add(1)
 	err = c.do(ctx, func(ctx context.Context, p *peer) error {
 		code, err = c.fetchCode(ctx, p, header, addr, codeHash)
 		return err

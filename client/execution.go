@@ -103,8 +103,9 @@ func (s *ProvenState) Code(addr common.Address, codeHash common.Hash) []byte {
 	if code, ok := s.c.codes.Get(codeHash); ok {
 		return code
 	}
+	before := s.c.proofFetches.Load()
 	code, err := s.c.Code(s.ctx, s.header, addr)
-	s.fetches.Add(1)
+	s.fetches.Add(s.c.proofFetches.Load() - before)
 	if err != nil {
 		s.fail(err)
 		return nil

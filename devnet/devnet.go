@@ -35,6 +35,8 @@ type Config struct {
 	DataDir string
 	// Fraction is the client's trusted-head threshold (default 75).
 	Fraction int
+	// LogRange bounds eth_getLogs (default rpcapi.DefaultLogRange).
+	LogRange uint64
 	// WrapBackend, when set, wraps each server's backend (tests use it to
 	// make a server lie). Index i is the server's position.
 	WrapBackend func(i int, b chain.Backend) chain.Backend
@@ -145,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if _, err := d.Client.WaitHead(ctx); err != nil {
 		return nil, fmt.Errorf("devnet: waiting for the client's first head: %w", err)
 	}
-	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, Logger: cfg.Logger.New("part", "rpc")})
+	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, Logger: cfg.Logger.New("part", "rpc")})
 	if err != nil {
 		return nil, err
 	}

@@ -312,7 +312,7 @@ func TestClientRefusesTamperedAnswers(t *testing.T) {
 
 func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 	l := &liar{what: "proof"}
-	d := startDevnet(t, Config{Servers: 3, Fraction: 34, WrapBackend: func(i int, b chain.Backend) chain.Backend {
+	d := startDevnet(t, Config{Servers: 3, Fraction: 67, WrapBackend: func(i int, b chain.Backend) chain.Backend {
 		if i == 0 {
 			l.Backend = b
 			return l

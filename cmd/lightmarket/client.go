@@ -28,6 +28,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		genesis  = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
 		httpAddr = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors     = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
+		logRange = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		datadir  = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +91,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Head %d accepted.\n", head.Number)
-	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), Logger: logger})
+	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), LogRange: *logRange, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/devnet"
+	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
 func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
@@ -22,6 +23,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		blockTime = fs.Duration("block-time", time.Second, "interval between blocks")
 		datadir   = fs.String("datadir", "", "directory for node keys (stable enode URLs across runs); empty = fresh keys")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
+		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -33,6 +35,9 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	key, err := crypto.HexToECDSA(trim0x(*devKey))
 	if err != nil {
 		return fmt.Errorf("--dev.key: %w", err)
+	}
+	if *fraction < 1 || *fraction > 100 {
+		return fmt.Errorf("--ulc.fraction %d: must be a percentage from 1 to 100", *fraction)
 	}
 	if *blockTime <= 0 {
 		return fmt.Errorf("--block-time must be positive, got %v", *blockTime)
@@ -46,6 +51,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		BlockTime: *blockTime,
 		DataDir:   *datadir,
 		Fraction:  *fraction,
+		LogRange:  *logRange,
 		Logger:    logger,
 	})
 	if err != nil {
