@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -49,44 +48,7 @@ func startDevnet(t *testing.T, cfg Config) *Devnet {
 // endpoint and waits for the receipt.
 func sendTransfer(t *testing.T, ctx context.Context, wallet *ethclient.Client, d *Devnet, to common.Address, value *big.Int) *types.Receipt {
 	t.Helper()
-	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
-	nonce, err := wallet.PendingNonceAt(ctx, from)
-	if err != nil {
-		t.Fatalf("nonce: %v", err)
-	}
-	tip, err := wallet.SuggestGasTipCap(ctx)
-	if err != nil {
-		t.Fatalf("tip: %v", err)
-	}
-	head, err := wallet.HeaderByNumber(ctx, nil)
-	if err != nil {
-		t.Fatalf("head: %v", err)
-	}
-	chainID, err := wallet.ChainID(ctx)
-	if err != nil {
-		t.Fatalf("chain id: %v", err)
-	}
-	feeCap := new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2)))
-	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
-		ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: 21000, To: &to, Value: value,
-	})
-	if err := wallet.SendTransaction(ctx, tx); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	for {
-		r, err := wallet.TransactionReceipt(ctx, tx.Hash())
-		if err == nil {
-			return r
-		}
-		if !errors.Is(err, ethereum.NotFound) {
-			t.Fatalf("receipt: %v", err)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no receipt for %x: %v", tx.Hash(), ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return sendTx(t, ctx, wallet, d.DevKey, &to, value, nil, 21000)
 }
 
 // waitHead waits until the client has accepted block n.

@@ -2,6 +2,7 @@ package devnet
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"math/big"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -19,12 +21,11 @@ import (
 // returns slot 0.
 const storeContract = "0x601e600c600039601e6000f336156012576000358060005560006000a1005b60005460005260206000f3"
 
-// sendTx signs and sends a dynamic-fee transaction from the dev key through
-// the wallet endpoint and waits for its receipt.
-func sendTx(t *testing.T, ctx context.Context, wallet *ethclient.Client, d *Devnet, to *common.Address, data []byte, gas uint64) *types.Receipt {
+// sendTx signs a dynamic-fee transaction with key, sends it through
+// wallet and waits for its receipt.
+func sendTx(t *testing.T, ctx context.Context, wallet *ethclient.Client, key *ecdsa.PrivateKey, to *common.Address, value *big.Int, data []byte, gas uint64) *types.Receipt {
 	t.Helper()
-	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
-	nonce, err := wallet.PendingNonceAt(ctx, from)
+	nonce, err := wallet.PendingNonceAt(ctx, crypto.PubkeyToAddress(key.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,22 +33,34 @@ func sendTx(t *testing.T, ctx context.Context, wallet *ethclient.Client, d *Devn
 	if err != nil {
 		t.Fatal(err)
 	}
-	chainID := d.Client.ChainConfig().ChainID
-	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
-		ChainID: chainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
-		Gas: gas, To: to, Data: data,
-	})
-	if err := wallet.SendTransaction(ctx, tx); err != nil {
+	chainID, err := wallet.ChainID(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	tip := big.NewInt(params.GWei)
+	tx := types.MustSignNewTx(key, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
+		ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
+		Gas: gas, To: to, Value: value, Data: data,
+	})
+	if err := wallet.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	return waitReceipt(t, ctx, wallet, tx.Hash())
+}
+
+// waitReceipt polls for a transaction's receipt until ctx ends.
+func waitReceipt(t *testing.T, ctx context.Context, ec *ethclient.Client, hash common.Hash) *types.Receipt {
+	t.Helper()
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
 	for {
-		if r, err := wallet.TransactionReceipt(ctx, tx.Hash()); err == nil {
+		if r, err := ec.TransactionReceipt(ctx, hash); err == nil {
 			return r
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no receipt for %x", tx.Hash())
-		case <-time.After(50 * time.Millisecond):
+			t.Fatalf("no receipt for %x", hash)
+		case <-ticker.C:
 		}
 	}
 }
@@ -64,13 +77,13 @@ func TestCallEstimateGasAndLogsMatchNode(t *testing.T) {
 	node := d.Chain.RPCClient()
 	wallet := ethclient.NewClient(light)
 
-	deploy := sendTx(t, ctx, wallet, d, nil, hexutil.MustDecode(storeContract), 200_000)
+	deploy := sendTx(t, ctx, wallet, d.DevKey, nil, nil, hexutil.MustDecode(storeContract), 200_000)
 	if deploy.Status != types.ReceiptStatusSuccessful || deploy.ContractAddress == (common.Address{}) {
 		t.Fatalf("deploy failed: %+v", deploy)
 	}
 	contract := deploy.ContractAddress
 	value := common.HexToHash("0x2a")
-	set := sendTx(t, ctx, wallet, d, &contract, value[:], 100_000)
+	set := sendTx(t, ctx, wallet, d.DevKey, &contract, nil, value[:], 100_000)
 	if set.Status != types.ReceiptStatusSuccessful || len(set.Logs) != 1 {
 		t.Fatalf("store failed: %+v", set)
 	}

@@ -167,29 +167,13 @@ func TestRealGethBackend(t *testing.T) {
 	gethEC, wallet := ethclient.NewClient(node), ethclient.NewClient(light)
 	waitReceipt(t, ctx, gethEC, fundTx)
 
-	// The wallet, through the light client: deploy, store, call.
-	signer := types.LatestSignerForChainID(params.AllDevChainProtocolChanges.ChainID)
-	send := func(nonce uint64, to *common.Address, data []byte, gas uint64) *types.Receipt {
-		head, err := wallet.HeaderByNumber(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx := types.MustSignNewTx(key, signer, &types.DynamicFeeTx{
-			ChainID: params.AllDevChainProtocolChanges.ChainID, Nonce: nonce, GasTipCap: big.NewInt(params.GWei),
-			GasFeeCap: new(big.Int).Add(big.NewInt(params.GWei), new(big.Int).Mul(head.BaseFee, big.NewInt(2))), Gas: gas, To: to, Data: data,
-		})
-		if err := wallet.SendTransaction(ctx, tx); err != nil {
-			t.Fatal(err)
-		}
-		return waitReceipt(t, ctx, wallet, tx.Hash())
-	}
 	// geth --dev runs future forks whose gas rules differ from mainnet's:
 	// be generous with gas.
-	deploy := send(0, nil, hexutil.MustDecode(storeContract), 2_000_000)
+	deploy := sendTx(t, ctx, wallet, key, nil, nil, hexutil.MustDecode(storeContract), 2_000_000)
 	contract := deploy.ContractAddress
 	value := common.HexToHash("0x1234")
 	sameAnswer(t, ctx, light, node, "eth_estimateGas", map[string]any{"from": me, "to": contract, "input": hexutil.Encode(value[:])}, hexutil.EncodeBig(deploy.BlockNumber))
-	set := send(1, &contract, value[:], 2_000_000)
+	set := sendTx(t, ctx, wallet, key, &contract, nil, value[:], 2_000_000)
 	if set.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("store failed: %+v", set)
 	}
@@ -203,18 +187,4 @@ func TestRealGethBackend(t *testing.T) {
 	sameAnswer(t, ctx, light, node, "eth_getBalance", me, num)
 	sameAnswer(t, ctx, light, node, "eth_getProof", contract, []string{"0x0"}, num)
 	sameAnswer(t, ctx, light, node, "eth_getLogs", map[string]any{"fromBlock": num, "toBlock": num})
-}
-
-func waitReceipt(t *testing.T, ctx context.Context, ec *ethclient.Client, hash common.Hash) *types.Receipt {
-	t.Helper()
-	for {
-		if r, err := ec.TransactionReceipt(ctx, hash); err == nil {
-			return r
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no receipt for %x", hash)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

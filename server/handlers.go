@@ -19,62 +19,29 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 	case *protocol.GetBlockHeaders:
 		return protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: r.ReqID, BV: bufferValue(), Headers: s.headers(ctx, r)}
 	case *protocol.GetBlockBodies:
-		reply := &protocol.BlockBodies{ReqID: r.ReqID, BV: bufferValue()}
-		size := 0
-		for _, h := range r.Hashes {
-			body, err := s.cfg.Backend.Body(ctx, h)
-			if !s.ok(err, "body", h) {
-				break
-			}
-			reply.Bodies = append(reply.Bodies, body)
-			if size += bodySize(body); size >= protocol.SoftResponseLimit {
-				break
-			}
-		}
-		return protocol.BlockBodiesMsg, reply
+		bodies := collect(s, "body", r.Hashes, func(h common.Hash) (*types.Body, error) {
+			return s.cfg.Backend.Body(ctx, h)
+		}, bodySize)
+		return protocol.BlockBodiesMsg, &protocol.BlockBodies{ReqID: r.ReqID, BV: bufferValue(), Bodies: bodies}
 	case *protocol.GetReceipts:
-		reply := &protocol.Receipts{ReqID: r.ReqID, BV: bufferValue()}
-		size := 0
-		for _, h := range r.Hashes {
-			receipts, err := s.cfg.Backend.Receipts(ctx, h)
-			if !s.ok(err, "receipts", h) {
-				break
-			}
-			reply.Receipts = append(reply.Receipts, receipts)
-			if size += receiptsSize(receipts); size >= protocol.SoftResponseLimit {
-				break
-			}
-		}
-		return protocol.ReceiptsMsg, reply
+		receipts := collect(s, "receipts", r.Hashes, func(h common.Hash) ([]*types.Receipt, error) {
+			return s.cfg.Backend.Receipts(ctx, h)
+		}, receiptsSize)
+		return protocol.ReceiptsMsg, &protocol.Receipts{ReqID: r.ReqID, BV: bufferValue(), Receipts: receipts}
 	case *protocol.GetProofs:
-		reply := &protocol.Proofs{ReqID: r.ReqID, BV: bufferValue()}
-		size := 0
-		for _, pr := range r.Requests {
-			proof, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)
-			if !s.ok(err, "proof", pr.BlockHash) {
-				break
+		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
+			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)
+			if err != nil {
+				return protocol.AccountProof{}, err
 			}
-			item := protocol.AccountProof{Account: proof.Account, Storage: proof.Storage}
-			reply.Proofs = append(reply.Proofs, item)
-			if size += proofSize(item); size >= protocol.SoftResponseLimit {
-				break
-			}
-		}
-		return protocol.ProofsMsg, reply
+			return protocol.AccountProof{Account: p.Account, Storage: p.Storage}, nil
+		}, proofSize)
+		return protocol.ProofsMsg, &protocol.Proofs{ReqID: r.ReqID, BV: bufferValue(), Proofs: proofs}
 	case *protocol.GetCode:
-		reply := &protocol.CodeReply{ReqID: r.ReqID, BV: bufferValue()}
-		size := 0
-		for _, cr := range r.Requests {
-			code, err := s.cfg.Backend.Code(ctx, cr.BlockHash, cr.Address)
-			if !s.ok(err, "code", cr.BlockHash) {
-				break
-			}
-			reply.Codes = append(reply.Codes, code)
-			if size += len(code); size >= protocol.SoftResponseLimit {
-				break
-			}
-		}
-		return protocol.CodeMsg, reply
+		codes := collect(s, "code", r.Requests, func(cr protocol.CodeRequest) ([]byte, error) {
+			return s.cfg.Backend.Code(ctx, cr.BlockHash, cr.Address)
+		}, func(code []byte) int { return len(code) })
+		return protocol.CodeMsg, &protocol.CodeReply{ReqID: r.ReqID, BV: bufferValue(), Codes: codes}
 	case *protocol.SendTx:
 		reply := &protocol.TxStatus{ReqID: r.ReqID, BV: bufferValue()}
 		for _, raw := range r.Txs {
@@ -91,6 +58,26 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 	// Decode returns only the types above as requests; a new request type
 	// without a handler is answered with the peer's error, not a panic.
 	return protocol.ErrorMsg, protocol.NewError(fmt.Errorf("%w: %T", protocol.ErrUnexpectedMsg, req))
+}
+
+// collect fetches one item per key, in order, and stops at the first key
+// the backend cannot serve or once the items pass the soft response limit.
+func collect[K, V any](s *Server, what string, keys []K, fetch func(K) (V, error), size func(V) int) []V {
+	var (
+		items []V
+		total int
+	)
+	for _, k := range keys {
+		item, err := fetch(k)
+		if !s.ok(err, what, k) {
+			break
+		}
+		items = append(items, item)
+		if total += size(item); total >= protocol.SoftResponseLimit {
+			break
+		}
+	}
+	return items
 }
 
 // headers resolves a header request: the origin by hash or number, then
@@ -169,15 +156,15 @@ func (s *Server) txStatus(ctx context.Context, hash common.Hash) protocol.TxStat
 
 // ok reports whether a backend call succeeded, logging the failures that
 // are the backend's fault rather than an unknown item.
-func (s *Server) ok(err error, what string, hash common.Hash) bool {
+func (s *Server) ok(err error, what string, key any) bool {
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, chain.ErrNotFound), errors.Is(err, context.Canceled):
 	case errors.Is(err, chain.ErrBackendInvalid):
-		s.cfg.Logger.Error("Backend returned invalid data, not serving it", "what", what, "hash", hash, "err", err)
+		s.cfg.Logger.Error("Backend returned invalid data, not serving it", "what", what, "key", key, "err", err)
 	default:
-		s.cfg.Logger.Warn("Backend request failed", "what", what, "hash", hash, "err", err)
+		s.cfg.Logger.Warn("Backend request failed", "what", what, "key", key, "err", err)
 	}
 	return false
 }
@@ -197,7 +184,7 @@ func bodySize(b *types.Body) int {
 	return n
 }
 
-func receiptsSize(rs types.Receipts) int {
+func receiptsSize(rs []*types.Receipt) int {
 	n := 0
 	for _, r := range rs {
 		n += types.BloomByteLength + 16
