@@ -343,7 +343,9 @@ func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 		method string
 		args   func(r *types.Receipt) []any
 	}{
-		{"proof", "eth_getBalance", func(r *types.Receipt) []any { return []any{common.Address{0xbe, 0xef}, hexutil.EncodeBig(r.BlockNumber)} }},
+		{"proof", "eth_getBalance", func(r *types.Receipt) []any {
+			return []any{common.Address{0xbe, 0xef}, hexutil.EncodeBig(r.BlockNumber)}
+		}},
 		{"receipts", "eth_getTransactionReceipt", func(r *types.Receipt) []any { return []any{r.TxHash} }},
 		{"body", "eth_getBlockByNumber", func(r *types.Receipt) []any { return []any{hexutil.EncodeBig(r.BlockNumber), true} }},
 		{"code", "eth_getCode", func(r *types.Receipt) []any { return []any{beaconRoots, hexutil.EncodeBig(r.BlockNumber)} }},
