@@ -29,6 +29,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	Retries int
 	// BanTime is how long a server caught lying is not dialled (default 1h).
 	BanTime time.Duration
+	// Metrics records what the client does (default: recorded nowhere).
+	Metrics *metrics.Client
 	Logger  log.Logger
 }
 
@@ -81,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = log.Root()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewClient(nil, nil)
 	}
 	return c
 }
@@ -246,6 +252,22 @@ func (c *Client) WaitHead(ctx context.Context) (*types.Header, error) {
 // SubscribeHeads delivers every newly accepted head to ch.
 func (c *Client) SubscribeHeads(ch chan<- *types.Header) event.Subscription {
 	return c.headFeed.Subscribe(ch)
+}
+
+// HeadLag is the age of the accepted head: now minus its timestamp, in
+// seconds (0 before there is a head).
+func (c *Client) HeadLag() float64 {
+	h := c.Head()
+	if h == nil {
+		return 0
+	}
+	return time.Since(time.Unix(int64(h.Time), 0)).Seconds()
+}
+
+// updateServerGauges refreshes the servers-by-state gauges; c.mu is held.
+func (c *Client) updateServerGauges() {
+	c.cfg.Metrics.Servers.WithLabelValues("connected").Set(float64(len(c.peers)))
+	c.cfg.Metrics.Servers.WithLabelValues("banned").Set(float64(len(c.banned)))
 }
 
 // ServerStats describes one server as the client has seen it.

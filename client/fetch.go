@@ -122,7 +122,9 @@ func (c *Client) punish(p *peer, err error) {
 	}
 	c.banned[p.id] = time.Now().Add(c.cfg.BanTime)
 	c.heads.forget(p.id)
+	c.updateServerGauges()
 	c.mu.Unlock()
+	c.cfg.Metrics.Verifications.WithLabelValues(verify.Kind(err)).Inc()
 	c.p2p.RemovePeer(p.node)
 	c.wg.Add(1)
 	go func() {
@@ -131,6 +133,7 @@ func (c *Client) punish(p *peer, err error) {
 		case <-time.After(c.cfg.BanTime):
 			c.mu.Lock()
 			delete(c.banned, p.id)
+			c.updateServerGauges()
 			c.mu.Unlock()
 			c.p2p.AddPeer(p.node)
 		case <-c.ctx.Done():

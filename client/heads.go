@@ -221,6 +221,8 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce) {
 	}
 	c.mu.Unlock()
 	if moved {
+		c.cfg.Metrics.Head.Set(float64(best.Number.Uint64()))
+		c.cfg.Metrics.HeadTime.Set(float64(best.Time))
 		c.cfg.Logger.Debug("New head", "number", best.Number, "hash", best.Hash(), "signers", support)
 		c.headFeed.Send(best)
 	}

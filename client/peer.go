@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -38,6 +39,7 @@ type peer struct {
 	latency atomic.Int64
 	// observed records a round trip in the server's statistics.
 	observed func(time.Duration)
+	metrics  *metrics.Client
 }
 
 type pendingReq struct {
@@ -67,6 +69,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		trusted: c.trusted[id],
 		pending: make(map[uint64]pendingReq),
 		closed:  make(chan struct{}),
+		metrics: c.cfg.Metrics,
 		observed: func(d time.Duration) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -201,16 +204,23 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 		p.mu.Unlock()
 	}()
 	start := time.Now()
+	name := code.String()
 	if err := protocol.Send(p.rw, code, req); err != nil {
+		p.metrics.Requests.WithLabelValues(name, "gone").Inc()
 		return nil, fmt.Errorf("%w: %v", errPeerGone, err)
 	}
 	select {
 	case reply := <-ch:
-		p.observeLatency(time.Since(start))
+		took := time.Since(start)
+		p.observeLatency(took)
+		p.metrics.Requests.WithLabelValues(name, "answered").Inc()
+		p.metrics.RequestTime.WithLabelValues(name).Observe(took.Seconds())
 		return reply, nil
 	case <-p.closed:
+		p.metrics.Requests.WithLabelValues(name, "gone").Inc()
 		return nil, errPeerGone
 	case <-ctx.Done():
+		p.metrics.Requests.WithLabelValues(name, "timeout").Inc()
 		return nil, ctx.Err()
 	}
 }
@@ -249,6 +259,7 @@ func (c *Client) addPeer(p *peer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.peers[p.id] = p
+	c.updateServerGauges()
 	close(c.peerJoined)
 	c.peerJoined = make(chan struct{})
 }
@@ -259,6 +270,7 @@ func (c *Client) removePeer(p *peer) {
 	if c.peers[p.id] == p {
 		delete(c.peers, p.id)
 	}
+	c.updateServerGauges()
 	c.heads.forget(p.id)
 }
 

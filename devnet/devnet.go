@@ -9,15 +9,18 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
@@ -37,6 +40,9 @@ type Config struct {
 	Fraction int
 	// LogRange bounds eth_getLogs (default rpcapi.DefaultLogRange).
 	LogRange uint64
+	// MetricsAddr, when set, serves Prometheus metrics of every server
+	// (labelled server="0", "1", ...) and of the client at /metrics.
+	MetricsAddr string
 	// WrapBackend, when set, wraps each server's backend (tests use it to
 	// make a server lie). Index i is the server's position.
 	WrapBackend func(i int, b chain.Backend) chain.Backend
@@ -49,6 +55,7 @@ type Devnet struct {
 	Servers []*server.Server
 	Client  *client.Client
 	RPC     *rpcapi.Server
+	Metrics *metrics.Endpoint // nil unless Config.MetricsAddr is set
 	DevKey  *ecdsa.PrivateKey
 }
 
@@ -94,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err := d.Chain.Start(); err != nil {
 		return nil, fmt.Errorf("devnet: chain: %w", err)
 	}
+	reg := metrics.NewRegistry()
 	var trusted []*enode.Node
 	for i := range cfg.Servers {
 		backend, err := d.Chain.Backend(ctx)
@@ -111,6 +119,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			Backend:    backend,
 			PrivateKey: key,
 			ListenAddr: "127.0.0.1:0",
+			Metrics:    metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
 			Logger:     cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
 		})
 		if err != nil {
@@ -136,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Trusted:     trusted,
 		Fraction:    cfg.Fraction,
 		PrivateKey:  key,
+		Metrics:     metrics.NewClient(reg, func() float64 { return d.Client.HeadLag() }),
 		Logger:      cfg.Logger.New("part", "client"),
 	})
 	if err != nil {
@@ -146,6 +156,11 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	if _, err := d.Client.WaitHead(ctx); err != nil {
 		return nil, fmt.Errorf("devnet: waiting for the client's first head: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if d.Metrics, err = metrics.Serve(cfg.MetricsAddr, reg); err != nil {
+			return nil, fmt.Errorf("devnet: metrics: %w", err)
+		}
 	}
 	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, Logger: cfg.Logger.New("part", "rpc")})
 	if err != nil {
@@ -158,6 +173,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 func (d *Devnet) Close() {
 	if d.RPC != nil {
 		d.RPC.Close()
+	}
+	if d.Metrics != nil {
+		d.Metrics.Close()
 	}
 	if d.Client != nil {
 		d.Client.Stop()

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -386,5 +389,39 @@ func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 				t.Errorf("%d lies recorded, %d servers banned; want the liar caught once", lies, banned)
 			}
 		})
+	}
+}
+
+func TestMetricsShowServingAndVerification(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 2, MetricsAddr: "127.0.0.1:0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	var bal hexutil.Big
+	if err := light.CallContext(ctx, &bal, "eth_getBalance", crypto.PubkeyToAddress(d.DevKey.PublicKey), "latest"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(d.Metrics.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`lightmarket_server_requests_total\{server="\d",type="GetProofs"\} [1-9]`),
+		regexp.MustCompile(`lightmarket_server_clients\{server="0"\} 1`),
+		regexp.MustCompile(`lightmarket_client_requests_total\{result="answered",type="GetProofs"\} [1-9]`),
+		regexp.MustCompile(`lightmarket_client_head_block [1-9]`),
+		regexp.MustCompile(`lightmarket_client_servers\{state="connected"\} 2`),
+		regexp.MustCompile(`lightmarket_client_head_lag_seconds `),
+		regexp.MustCompile(`lightmarket_server_serving_seconds_count\{server="\d",type="GetBlockHeaders"\} [1-9]`),
+	} {
+		if !want.Match(body) {
+			t.Errorf("metrics lack %v", want)
+		}
 	}
 }

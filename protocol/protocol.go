@@ -108,6 +108,33 @@ var (
 	ErrUnknownRequestID = errors.New("reply to unknown request")
 )
 
+// RuleName returns a short name of the rule err says was broken
+// ("too_many_items", ...), for metrics labels; "" when err is none of the
+// protocol's errors.
+func RuleName(err error) string {
+	for _, r := range rules {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return ""
+}
+
+var rules = []struct {
+	err  error
+	name string
+}{
+	{ErrMsgTooLarge, "message_too_large"},
+	{ErrDecode, "decode"},
+	{ErrUnexpectedMsg, "unexpected_message"},
+	{ErrTooManyItems, "too_many_items"},
+	{ErrInvalidRequest, "invalid_request"},
+	{ErrProtocolVersion, "protocol_version"},
+	{ErrChainMismatch, "chain_mismatch"},
+	{ErrBadAnnounce, "bad_announce"},
+	{ErrUnknownRequestID, "unknown_request_id"},
+}
+
 // Status is the first message each side sends. A server fills every field;
 // a client sends its version, chain id and genesis and leaves the rest zero.
 type Status struct {

@@ -162,6 +162,7 @@ func (s *Server) ok(err error, what string, key any) bool {
 		return true
 	case errors.Is(err, chain.ErrNotFound), errors.Is(err, context.Canceled):
 	case errors.Is(err, chain.ErrBackendInvalid):
+		s.cfg.Metrics.BackendBad.Inc()
 		s.cfg.Logger.Error("Backend returned invalid data, not serving it", "what", what, "key", key, "err", err)
 	default:
 		s.cfg.Logger.Warn("Backend request failed", "what", what, "key", key, "err", err)

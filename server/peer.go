@@ -53,10 +53,12 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	s.mu.Lock()
 	s.peers[p.ID()] = p
 	s.mu.Unlock()
+	s.cfg.Metrics.Clients.Inc()
 	defer func() {
 		s.mu.Lock()
 		delete(s.peers, p.ID())
 		s.mu.Unlock()
+		s.cfg.Metrics.Clients.Dec()
 	}()
 	p.log.Debug("Client connected")
 
@@ -102,7 +104,9 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
+			start := time.Now()
 			replyCode, reply := s.serve(ctx, req)
+			s.record(code, reply, time.Since(start))
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
 			}
@@ -159,6 +163,7 @@ func (s *Server) handshake(p *peer) error {
 // and returns err so that the session ends.
 func (s *Server) violation(p *peer, err error) error {
 	if isPeerFault(err) {
+		s.cfg.Metrics.Violations.WithLabelValues(protocol.RuleName(err)).Inc()
 		p.log.Debug("Client broke protocol", "err", err)
 		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
 	}
@@ -176,4 +181,28 @@ func isPeerFault(err error) bool {
 		}
 	}
 	return false
+}
+
+// record counts a served request and its items.
+func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
+	m := s.cfg.Metrics
+	name := code.String()
+	m.Requests.WithLabelValues(name).Inc()
+	m.ServingTime.WithLabelValues(name).Observe(took.Seconds())
+	var items int
+	switch r := reply.(type) {
+	case *protocol.BlockHeaders:
+		items = len(r.Headers)
+	case *protocol.BlockBodies:
+		items = len(r.Bodies)
+	case *protocol.Receipts:
+		items = len(r.Receipts)
+	case *protocol.Proofs:
+		items = len(r.Proofs)
+	case *protocol.CodeReply:
+		items = len(r.Codes)
+	case *protocol.TxStatus:
+		items = len(r.Statuses)
+	}
+	m.Items.WithLabelValues(name).Add(float64(items))
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -37,7 +38,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
 	MaxInFlight int
-	Logger      log.Logger
+	// Metrics records what the server does (default: recorded nowhere).
+	Metrics *metrics.Server
+	Logger  log.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = log.Root()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewServer(nil)
 	}
 	return c
 }
@@ -178,6 +184,7 @@ func (s *Server) setHead(h *types.Header) error {
 	if err := a.Sign(s.chainID, s.key); err != nil {
 		return err
 	}
+	s.cfg.Metrics.Head.Set(float64(a.Number))
 	s.mu.Lock()
 	s.head = a
 	peers := make([]*peer, 0, len(s.peers))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/rpcapi"
 )
@@ -21,15 +22,16 @@ import (
 func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, verbosity := newFlagSet("client", "Runs a light client: connects to servers, follows the head its trusted\nservers sign, verifies every answer and serves a JSON-RPC for wallets.")
 	var (
-		trusted  = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
-		servers  = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
-		fraction = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
-		network  = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia or hoodi")
-		genesis  = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
-		httpAddr = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
-		cors     = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
-		logRange = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
-		datadir  = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+		trusted   = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
+		servers   = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
+		fraction  = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
+		network   = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia or hoodi")
+		genesis   = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
+		httpAddr  = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
+		cors      = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
+		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
+		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6061 (off unless given)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,13 +71,16 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(client.Config{
+	reg := metrics.NewRegistry()
+	var c *client.Client
+	c, err = client.New(client.Config{
 		ChainConfig: cfg,
 		Genesis:     genesisHash,
 		Trusted:     trustedNodes,
 		Servers:     otherNodes,
 		Fraction:    *fraction,
 		PrivateKey:  key,
+		Metrics:     metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
 		Logger:      logger,
 	})
 	if err != nil {
@@ -97,6 +102,14 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer rs.Close()
 	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s)\n", rs.URL(), rs.WSURL())
+	if *metricsAt != "" {
+		ep, err := metrics.Serve(*metricsAt, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer ep.Close()
+		fmt.Fprintf(stdout, "Metrics: %s\n", ep.URL())
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -24,6 +24,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		datadir   = fs.String("datadir", "", "directory for node keys (stable enode URLs across runs); empty = fresh keys")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
+		metricsAt = fs.String("metrics", "", "serve Prometheus metrics of the servers and the client on this address, e.g. 127.0.0.1:6060 (off unless given)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,15 +45,16 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Servers:   *servers,
-		HTTPAddr:  *httpAddr,
-		ChainHTTP: *chainHTTP,
-		DevKey:    key,
-		BlockTime: *blockTime,
-		DataDir:   *datadir,
-		Fraction:  *fraction,
-		LogRange:  *logRange,
-		Logger:    logger,
+		Servers:     *servers,
+		HTTPAddr:    *httpAddr,
+		ChainHTTP:   *chainHTTP,
+		DevKey:      key,
+		BlockTime:   *blockTime,
+		DataDir:     *datadir,
+		Fraction:    *fraction,
+		LogRange:    *logRange,
+		MetricsAddr: *metricsAt,
+		Logger:      logger,
 	})
 	if err != nil {
 		return err
@@ -63,6 +65,9 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  Wallet JSON-RPC (verified):   %s   (WebSocket: %s)\n", d.RPC.URL(), d.RPC.WSURL())
 	if u := d.Chain.HTTPURL(); u != "" {
 		fmt.Fprintf(stdout, "  Chain JSON-RPC (unverified):  %s\n", u)
+	}
+	if d.Metrics != nil {
+		fmt.Fprintf(stdout, "  Metrics:                      %s\n", d.Metrics.URL())
 	}
 	fmt.Fprintf(stdout, "  Chain id:                     %d\n", d.Client.ChainID())
 	fmt.Fprintf(stdout, "  Funded account:               %s\n", crypto.PubkeyToAddress(key.PublicKey))

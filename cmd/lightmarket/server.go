@@ -12,6 +12,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/server"
 )
@@ -26,6 +27,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
+		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,7 +75,8 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("--backend %s: %w", *backend, err)
 		}
 	}
-	srv, err := server.New(server.Config{Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers, Logger: logger})
+	reg := metrics.NewRegistry()
+	srv, err := server.New(server.Config{Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers, Metrics: metrics.NewServer(reg), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -81,6 +84,14 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer srv.Stop()
+	if *metricsAt != "" {
+		ep, err := metrics.Serve(*metricsAt, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer ep.Close()
+		fmt.Fprintf(stdout, "Metrics: %s\n", ep.URL())
+	}
 	fmt.Fprintf(stdout, "Serving chain %d. Clients connect with:\n  %s\n", be.ChainID(), srv.Enode().URLv4())
 	<-ctx.Done()
 	return nil
