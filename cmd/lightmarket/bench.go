@@ -20,7 +20,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	// Benchmark names and flags may come in any order.
 	var which []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(ctx, fs, args); err != nil {
 			return err
 		}
 		if fs.NArg() == 0 {

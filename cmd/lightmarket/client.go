@@ -33,7 +33,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6061 (off unless given)")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

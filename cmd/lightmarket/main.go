@@ -32,11 +32,17 @@ type command struct {
 	run   func(ctx context.Context, args []string, stdout io.Writer) error
 }
 
-var commands = []command{
-	{"devnet", "run the embedded chain, servers and a client in one process", runDevnet},
-	{"server", "serve light clients from a chain", runServer},
-	{"client", "run a light client with a local JSON-RPC for wallets", runClient},
-	{"bench", "measure lightmarket against its targets", runBench},
+var commands []command
+
+func init() {
+	// In init because dumpconfig runs the other commands.
+	commands = []command{
+		{"devnet", "run the embedded chain, servers and a client in one process", runDevnet},
+		{"server", "serve light clients from a chain", runServer},
+		{"client", "run a light client with a local JSON-RPC for wallets", runClient},
+		{"bench", "measure lightmarket against its targets", runBench},
+		{"dumpconfig", "print a command's effective configuration as TOML", runDumpConfig},
+	}
 }
 
 func main() {
@@ -74,6 +80,7 @@ func newFlagSet(name, synopsis string) (*flag.FlagSet, *int) {
 		fs.PrintDefaults()
 	}
 	verbosity := fs.Int("verbosity", 3, "log level: 0 silent, 1 error, 2 warn, 3 info, 4 debug, 5 trace")
+	fs.String("config", "", "TOML file with settings of this command (its table named after the command); flags override it")
 	return fs, verbosity
 }
 

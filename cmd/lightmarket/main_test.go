@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -32,5 +34,38 @@ func TestBadFlagsAreRefusedAtStart(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigFileAndDumpConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/lm.toml"
+	conf := "[client]\nhttp = \"127.0.0.1:9999\"\nulc.fraction = 67\n\"logs.range\" = 50\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runDumpConfig(context.Background(), []string{"client", "--config", path, "--ulc.fraction", "80"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`http = "127.0.0.1:9999"`, `"ulc.fraction" = 80`, `"logs.range" = 50`, `network = "dev"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dumpconfig lacks %s:\n%s", want, out.String())
+		}
+	}
+	// What dumpconfig writes reads back to the same settings.
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if err := runDumpConfig(context.Background(), []string{"client", "--config", path}, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != out.String() {
+		t.Errorf("round trip differs:\n%s\nvs\n%s", again.String(), out.String())
+	}
+	os.WriteFile(path, []byte("[client]\nnosuch = 1\n"), 0o600)
+	if err := runDumpConfig(context.Background(), []string{"client", "--config", path}, io.Discard); err == nil || !strings.Contains(err.Error(), `no setting "nosuch"`) {
+		t.Errorf("unknown setting: %v", err)
 	}
 }

@@ -29,7 +29,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
