@@ -159,8 +159,15 @@ func NewServerBuffer(clock mclock.Clock, p Params) *ServerBuffer {
 	return &ServerBuffer{clock: clock, params: p, value: p.BufLimit, last: clock.Now(), pending: make(map[uint64]uint64)}
 }
 
+// update recharges the estimate. It never rises above the buffer limit
+// less the requests in flight: the server charges them only when they
+// arrive, and a buffer that was full meanwhile recharged nothing.
 func (s *ServerBuffer) update(now mclock.AbsTime) {
-	s.value = recharged(s.value, s.params.BufLimit, s.params.Recharge, time.Duration(now-s.last))
+	limit := s.params.BufLimit
+	for _, c := range s.pending {
+		limit -= min(c, limit)
+	}
+	s.value = recharged(s.value, limit, s.params.Recharge, time.Duration(now-s.last))
 	s.last = now
 }
 
