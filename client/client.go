@@ -21,6 +21,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
+	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/event"
@@ -66,7 +67,9 @@ type Config struct {
 	BanTime time.Duration
 	// Metrics records what the client does (default: recorded nowhere).
 	Metrics *metrics.Client
-	Logger  log.Logger
+	// Clock drives flow-control estimates (default the system clock).
+	Clock  mclock.Clock
+	Logger log.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +91,9 @@ func (c Config) withDefaults() Config {
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewClient(nil, nil)
 	}
+	if c.Clock == nil {
+		c.Clock = mclock.System{}
+	}
 	return c
 }
 
@@ -108,6 +114,7 @@ func (c Config) Validate() error {
 // Client is a light client.
 type Client struct {
 	cfg     Config
+	clock   mclock.Clock
 	chainID uint64
 	p2p     *p2p.Server
 	trusted map[enode.ID]bool
@@ -152,6 +159,7 @@ func New(cfg Config) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg:        cfg,
+		clock:      cfg.Clock,
 		chainID:    cfg.ChainConfig.ChainID.Uint64(),
 		genesis:    cfg.Genesis,
 		trusted:    make(map[enode.ID]bool),
@@ -281,6 +289,8 @@ type ServerStats struct {
 	Lies         uint64  `json:"lies"`
 	LatencyP50Ms float64 `json:"latencyP50Ms"`
 	LatencyP99Ms float64 `json:"latencyP99Ms"`
+	Capacity     uint64  `json:"capacity"` // flow-control recharge, cost units per ms
+	Buffer       uint64  `json:"buffer"`   // estimate of the buffer at the server
 	Banned       bool    `json:"banned"`
 	LastError    string  `json:"lastError,omitempty"`
 
@@ -317,7 +327,12 @@ func (c *Client) Servers() []ServerStats {
 	out := make([]ServerStats, 0, len(c.stats))
 	for id, s := range c.stats {
 		st := *s
-		_, st.Connected = c.peers[id]
+		if p, ok := c.peers[id]; ok {
+			st.Connected = true
+			p.fcMu.Lock()
+			st.Capacity, st.Buffer = p.fc.Params().Recharge, p.fc.Value()
+			p.fcMu.Unlock()
+		}
 		_, st.Banned = c.banned[id]
 		st.LatencyP50Ms, st.LatencyP99Ms = s.latencies.percentile(50), s.latencies.percentile(99)
 		st.latencies = latencyWindow{}
@@ -346,3 +361,6 @@ func (c *Client) HeadInfo() *HeadInfo {
 	}
 	return &HeadInfo{Number: h.Number.Uint64(), Hash: h.Hash(), Signers: c.heads.support(c.chain, h), Needed: c.heads.need, Trusted: len(c.trusted)}
 }
+
+// Self is the client's own node record.
+func (c *Client) Self() *enode.Node { return c.p2p.Self() }

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -40,6 +41,12 @@ type peer struct {
 	// observed records a round trip in the server's statistics.
 	observed func(time.Duration)
 	metrics  *metrics.Client
+
+	// Flow control: the server's announced costs and the client's estimate
+	// of its buffer there.
+	costs flowcontrol.CostTable
+	fcMu  sync.Mutex
+	fc    *flowcontrol.ServerBuffer
 }
 
 type pendingReq struct {
@@ -84,6 +91,11 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		return err
 	}
 	p.status = status
+	p.costs = make(flowcontrol.CostTable, len(status.FlowControl.Costs))
+	for _, rc := range status.FlowControl.Costs {
+		p.costs[uint64(rc.Code)] = flowcontrol.Cost{Base: rc.Base, PerItem: rc.PerItem}
+	}
+	p.fc = flowcontrol.NewServerBuffer(c.clock, flowcontrol.Params{BufLimit: status.FlowControl.BufferLimit, Recharge: status.FlowControl.Recharge})
 	c.addPeer(p)
 	defer c.removePeer(p)
 	defer close(p.closed)
@@ -104,6 +116,10 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				defer c.wg.Done()
 				c.handleAnnounce(p, m)
 			}()
+		case *protocol.CapacityUpdate:
+			p.fcMu.Lock()
+			p.fc.SetParams(flowcontrol.Params{BufLimit: m.BufferLimit, Recharge: m.Recharge})
+			p.fcMu.Unlock()
 		case *protocol.Error:
 			c.noteError(p, "server disconnected us: "+m.Reason)
 			return fmt.Errorf("server reported: %s", m.Reason)
@@ -192,8 +208,54 @@ func isProtocolError(err error) bool {
 	return false
 }
 
-// request sends req and waits for the reply with the expected code.
-func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID uint64, req any) (protocol.Reply, error) {
+// errTooCostly says a request's maximum cost exceeds the server's buffer
+// limit: it can never be sent there.
+var errTooCostly = errors.New("request costs more than the server's flow-control buffer holds")
+
+// reserve waits until the estimate of the buffer can pay for a request of
+// maxCost and charges it.
+func (p *peer) reserve(ctx context.Context, reqID, maxCost uint64) error {
+	for {
+		p.fcMu.Lock()
+		wait := p.fc.CanSend(maxCost)
+		if wait == 0 {
+			p.fc.Sent(reqID, maxCost)
+		}
+		p.fcMu.Unlock()
+		switch {
+		case wait == 0:
+			return nil
+		case wait < 0:
+			return errTooCostly
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-p.closed:
+			timer.Stop()
+			return errPeerGone
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// request sends req and waits for the reply with the expected code. It
+// first waits until the server's flow control allows it.
+func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID uint64, req protocol.Request) (protocol.Reply, error) {
+	maxCost, _ := p.costs.MaxCost(uint64(code), req.Items())
+	if err := p.reserve(ctx, reqID, maxCost); err != nil {
+		return nil, err
+	}
+	answered := false
+	defer func() {
+		if !answered {
+			p.fcMu.Lock()
+			p.fc.Forget(reqID)
+			p.fcMu.Unlock()
+		}
+	}()
 	ch := make(chan protocol.Reply, 1)
 	p.mu.Lock()
 	p.pending[reqID] = pendingReq{code: replyCode, ch: ch}
@@ -211,6 +273,10 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 	}
 	select {
 	case reply := <-ch:
+		answered = true
+		p.fcMu.Lock()
+		p.fc.Received(reqID, reply.BufferValue())
+		p.fcMu.Unlock()
 		took := time.Since(start)
 		p.observeLatency(took)
 		p.metrics.Requests.WithLabelValues(name, "answered").Inc()

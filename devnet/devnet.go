@@ -40,6 +40,9 @@ type Config struct {
 	Fraction int
 	// LogRange bounds eth_getLogs (default rpcapi.DefaultLogRange).
 	LogRange uint64
+	// ClientCapacity is the flow-control capacity each server gives the
+	// client (default server.DefaultCapacity).
+	ClientCapacity uint64
 	// MetricsAddr, when set, serves Prometheus metrics of every server
 	// (labelled server="0", "1", ...) and of the client at /metrics.
 	MetricsAddr string
@@ -116,11 +119,12 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		srv, err := server.New(server.Config{
-			Backend:    backend,
-			PrivateKey: key,
-			ListenAddr: "127.0.0.1:0",
-			Metrics:    metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
-			Logger:     cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
+			Backend:        backend,
+			PrivateKey:     key,
+			ListenAddr:     "127.0.0.1:0",
+			ClientCapacity: cfg.ClientCapacity,
+			Metrics:        metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
+			Logger:         cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
 		})
 		if err != nil {
 			return nil, err

@@ -425,3 +425,57 @@ func TestMetricsShowServingAndVerification(t *testing.T) {
 		}
 	}
 }
+
+// TestClientStaysWithinFlowControl gives the client a small capacity at a
+// single server and makes many concurrent requests: the client must wait
+// for its buffer rather than overrun it and be cut off.
+func TestClientStaysWithinFlowControl(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1, ClientCapacity: 10_000}) // a 60,000,000 buffer: 50 proofs at once
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	block := hexutil.EncodeBig(d.Client.Head().Number)
+	errc := make(chan error, 8)
+	for w := range 8 {
+		go func() {
+			for i := range 40 {
+				var bal hexutil.Big
+				if err := light.CallContext(ctx, &bal, "eth_getBalance", common.Address{byte(w), byte(i), 0xfc}, block); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := d.Client.Servers()[0]
+	if !s.Connected || s.Failures != 0 || s.Lies != 0 || s.LastError != "" {
+		t.Fatalf("server after 320 requests: %+v", s)
+	}
+}
+
+func TestCapacityUpdateReachesTheClient(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1, ClientCapacity: 10_000})
+	if got := d.Client.Servers()[0].Capacity; got != 10_000 {
+		t.Fatalf("client sees capacity %d", got)
+	}
+	if err := d.Servers[0].SetCapacity(d.Client.Self().ID(), 50_000); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Client.Servers()[0].Capacity != 50_000 {
+		if time.Now().After(deadline) {
+			t.Fatal("capacity update not applied by the client")
+		}
+		time.Sleep(5 * time.Millisecond) // the update travels over a real socket
+	}
+}

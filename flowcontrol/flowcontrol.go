@@ -224,6 +224,9 @@ func (s *ServerBuffer) SetParams(p Params) {
 	s.value = min(s.value, p.BufLimit)
 }
 
+// Params are the server's parameters as last announced.
+func (s *ServerBuffer) Params() Params { return s.params }
+
 // Value is the current estimate.
 func (s *ServerBuffer) Value() uint64 {
 	s.update(s.clock.Now())

@@ -12,7 +12,26 @@ import (
 type Request interface {
 	Validate() error
 	RequestID() uint64
+	// Items is the number of items asked for, which the cost of the
+	// request is counted by.
+	Items() int
 	isRequest()
+}
+
+func (r *GetBlockHeaders) Items() int { return int(r.Amount) }
+func (r *GetBlockBodies) Items() int  { return len(r.Hashes) }
+func (r *GetReceipts) Items() int     { return len(r.Hashes) }
+func (r *GetCode) Items() int         { return len(r.Requests) }
+func (r *SendTx) Items() int          { return len(r.Txs) }
+func (r *GetTxStatus) Items() int     { return len(r.Hashes) }
+
+// Items of a proof request counts accounts and storage slots alike.
+func (r *GetProofs) Items() int {
+	n := len(r.Requests)
+	for _, pr := range r.Requests {
+		n += len(pr.Slots)
+	}
+	return n
 }
 
 // Reply is implemented by every reply message.
@@ -85,6 +104,8 @@ func newMessage(code Code) any {
 		return new(TxStatus)
 	case ErrorMsg:
 		return new(Error)
+	case CapacityUpdateMsg:
+		return new(CapacityUpdate)
 	}
 	return nil
 }

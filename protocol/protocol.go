@@ -40,8 +40,9 @@ const (
 	GetTxStatusMsg     Code = 0x0d
 	TxStatusMsg        Code = 0x0e
 	ErrorMsg           Code = 0x0f
+	CapacityUpdateMsg  Code = 0x10
 
-	// Length is the number of codes the protocol reserves: 0x10-0x3f are
+	// Length is the number of codes the protocol reserves: 0x11-0x3f are
 	// reserved for flow control, the auction and payments.
 	Length = 0x40
 )
@@ -63,6 +64,7 @@ var codeNames = map[Code]string{
 	GetTxStatusMsg:     "GetTxStatus",
 	TxStatusMsg:        "TxStatus",
 	ErrorMsg:           "Error",
+	CapacityUpdateMsg:  "CapacityUpdate",
 }
 
 func (c Code) String() string {
@@ -106,6 +108,7 @@ var (
 	ErrChainMismatch    = errors.New("chain mismatch")
 	ErrBadAnnounce      = errors.New("invalid head announcement")
 	ErrUnknownRequestID = errors.New("reply to unknown request")
+	ErrBufferOverrun    = errors.New("flow control buffer overrun")
 )
 
 // RuleName returns a short name of the rule err says was broken
@@ -133,6 +136,7 @@ var rules = []struct {
 	{ErrChainMismatch, "chain_mismatch"},
 	{ErrBadAnnounce, "bad_announce"},
 	{ErrUnknownRequestID, "unknown_request_id"},
+	{ErrBufferOverrun, "buffer_overrun"},
 }
 
 // Status is the first message each side sends. A server fills every field;
@@ -450,6 +454,15 @@ type TxStatus struct {
 	ReqID    uint64
 	BV       uint64
 	Statuses []TxStatusItem
+}
+
+// CapacityUpdate gives a client new flow-control parameters. A raise
+// applies at once at the server; a cut applies there two seconds after the
+// message, so requests already sent are not overruns. The client applies
+// them at once.
+type CapacityUpdate struct {
+	BufferLimit uint64
+	Recharge    uint64
 }
 
 // Error tells the peer which rule it broke before the sender disconnects.

@@ -1,28 +1,96 @@
 package server
 
-import "github.com/lightmarket/lightmarket/protocol"
+import (
+	"fmt"
+	"sync"
 
-// defaultRecharge is a client's recharge rate in cost units per millisecond.
-// Cost units are nanoseconds of serving time, so 100,000 per ms lets a
-// client use a tenth of one serving thread.
-const defaultRecharge = 100_000
+	"github.com/ethereum/go-ethereum/p2p/enode"
 
-// announcedFlowParams are the flow-control parameters sent in the handshake.
-// Version 1 announces them without enforcing them: the buffer limit is 6 s
-// of recharge and the costs are LES's measured average serving times (ns)
-// doubled.
-func announcedFlowParams() protocol.FlowParams {
-	return protocol.FlowParams{
-		BufferLimit: 6000 * defaultRecharge,
-		Recharge:    defaultRecharge,
-		Costs: []protocol.RequestCost{
-			{Code: protocol.GetBlockHeadersMsg, Base: 300_000, PerItem: 60_000},
-			{Code: protocol.GetBlockBodiesMsg, PerItem: 1_400_000},
-			{Code: protocol.GetReceiptsMsg, PerItem: 2_000_000},
-			{Code: protocol.GetProofsMsg, PerItem: 1_200_000},
-			{Code: protocol.GetCodeMsg, PerItem: 900_000},
-			{Code: protocol.SendTxMsg, PerItem: 900_000},
-			{Code: protocol.GetTxStatusMsg, PerItem: 500_000},
-		},
+	"github.com/lightmarket/lightmarket/flowcontrol"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// DefaultCapacity is a client's capacity in cost units (ns of serving) per
+// millisecond: 100,000 lets a client use a tenth of one serving thread.
+const DefaultCapacity = 100_000
+
+// initialCosts are the maximum costs announced before the server has
+// measured its own: LES's measured average serving times (ns) doubled.
+func initialCosts() flowcontrol.CostTable {
+	return flowcontrol.CostTable{
+		uint64(protocol.GetBlockHeadersMsg): {Base: 300_000, PerItem: 60_000},
+		uint64(protocol.GetBlockBodiesMsg):  {PerItem: 1_400_000},
+		uint64(protocol.GetReceiptsMsg):     {PerItem: 2_000_000},
+		uint64(protocol.GetProofsMsg):       {PerItem: 1_200_000},
+		uint64(protocol.GetCodeMsg):         {PerItem: 900_000},
+		uint64(protocol.SendTxMsg):          {PerItem: 900_000},
+		uint64(protocol.GetTxStatusMsg):     {PerItem: 500_000},
 	}
+}
+
+// flowParams is the FlowControl field of a Status.
+func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.FlowParams {
+	fp := protocol.FlowParams{BufferLimit: p.BufLimit, Recharge: p.Recharge}
+	for _, code := range []protocol.Code{
+		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
+		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
+	} {
+		c := table[uint64(code)]
+		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
+	}
+	return fp
+}
+
+// costs learns serving costs across all clients; the table it proposes is
+// announced to clients that connect later.
+type costs struct {
+	mu      sync.Mutex
+	tracker *flowcontrol.CostTracker
+}
+
+func (c *costs) observe(code protocol.Code, items int, realCost uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tracker.Observe(uint64(code), items, realCost)
+}
+
+func (c *costs) table() flowcontrol.CostTable {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tracker.Table()
+}
+
+// setBV sets the buffer value of a reply.
+func setBV(reply any, bv uint64) {
+	switch r := reply.(type) {
+	case *protocol.BlockHeaders:
+		r.BV = bv
+	case *protocol.BlockBodies:
+		r.BV = bv
+	case *protocol.Receipts:
+		r.BV = bv
+	case *protocol.Proofs:
+		r.BV = bv
+	case *protocol.CodeReply:
+		r.BV = bv
+	case *protocol.TxStatus:
+		r.BV = bv
+	}
+}
+
+// SetCapacity changes a connected client's capacity (cost units per ms) and
+// tells the client. A raise applies at once, a cut after
+// flowcontrol.LowerDelay.
+func (s *Server) SetCapacity(id enode.ID, capacity uint64) error {
+	s.mu.Lock()
+	p := s.peers[id]
+	s.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("client %v not connected", id)
+	}
+	params := flowcontrol.ParamsFor(capacity)
+	p.mu.Lock()
+	p.buf.SetParams(params)
+	p.mu.Unlock()
+	return protocol.Send(p.rw, protocol.CapacityUpdateMsg, &protocol.CapacityUpdate{BufferLimit: params.BufLimit, Recharge: params.Recharge})
 }

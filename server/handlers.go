@@ -17,17 +17,17 @@ import (
 func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code, any) {
 	switch r := req.(type) {
 	case *protocol.GetBlockHeaders:
-		return protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: r.ReqID, BV: bufferValue(), Headers: s.headers(ctx, r)}
+		return protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: r.ReqID, Headers: s.headers(ctx, r)}
 	case *protocol.GetBlockBodies:
 		bodies := collect(s, "body", r.Hashes, func(h common.Hash) (*types.Body, error) {
 			return s.cfg.Backend.Body(ctx, h)
 		}, bodySize)
-		return protocol.BlockBodiesMsg, &protocol.BlockBodies{ReqID: r.ReqID, BV: bufferValue(), Bodies: bodies}
+		return protocol.BlockBodiesMsg, &protocol.BlockBodies{ReqID: r.ReqID, Bodies: bodies}
 	case *protocol.GetReceipts:
 		receipts := collect(s, "receipts", r.Hashes, func(h common.Hash) ([]*types.Receipt, error) {
 			return s.cfg.Backend.Receipts(ctx, h)
 		}, receiptsSize)
-		return protocol.ReceiptsMsg, &protocol.Receipts{ReqID: r.ReqID, BV: bufferValue(), Receipts: receipts}
+		return protocol.ReceiptsMsg, &protocol.Receipts{ReqID: r.ReqID, Receipts: receipts}
 	case *protocol.GetProofs:
 		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
 			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)
@@ -36,20 +36,20 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 			}
 			return protocol.AccountProof{Account: p.Account, Storage: p.Storage}, nil
 		}, proofSize)
-		return protocol.ProofsMsg, &protocol.Proofs{ReqID: r.ReqID, BV: bufferValue(), Proofs: proofs}
+		return protocol.ProofsMsg, &protocol.Proofs{ReqID: r.ReqID, Proofs: proofs}
 	case *protocol.GetCode:
 		codes := collect(s, "code", r.Requests, func(cr protocol.CodeRequest) ([]byte, error) {
 			return s.cfg.Backend.Code(ctx, cr.BlockHash, cr.Address)
 		}, func(code []byte) int { return len(code) })
-		return protocol.CodeMsg, &protocol.CodeReply{ReqID: r.ReqID, BV: bufferValue(), Codes: codes}
+		return protocol.CodeMsg, &protocol.CodeReply{ReqID: r.ReqID, Codes: codes}
 	case *protocol.SendTx:
-		reply := &protocol.TxStatus{ReqID: r.ReqID, BV: bufferValue()}
+		reply := &protocol.TxStatus{ReqID: r.ReqID}
 		for _, raw := range r.Txs {
 			reply.Statuses = append(reply.Statuses, s.sendTx(ctx, raw))
 		}
 		return protocol.TxStatusMsg, reply
 	case *protocol.GetTxStatus:
-		reply := &protocol.TxStatus{ReqID: r.ReqID, BV: bufferValue()}
+		reply := &protocol.TxStatus{ReqID: r.ReqID}
 		for _, h := range r.Hashes {
 			reply.Statuses = append(reply.Statuses, s.txStatus(ctx, h))
 		}
@@ -169,10 +169,6 @@ func (s *Server) ok(err error, what string, key any) bool {
 	}
 	return false
 }
-
-// bufferValue is the client's flow-control buffer value. Version 1 does not
-// charge, so the buffer is always full.
-func bufferValue() uint64 { return announcedFlowParams().BufferLimit }
 
 // The sizes below estimate encoded sizes from below, cheaply, for the soft
 // response limit; the message size limit is checked on the encoding.

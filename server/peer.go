@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 
+	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -20,6 +21,28 @@ type peer struct {
 	rw       p2p.MsgReadWriter
 	log      log.Logger
 	announce chan *protocol.Announce // latest head to send; capacity 1
+
+	// Flow control: the costs announced to this client and its buffer.
+	table flowcontrol.CostTable
+	mu    sync.Mutex // guards buf
+	buf   *flowcontrol.ClientBuffer
+}
+
+// accept charges a request's maximum cost to the client's buffer.
+func (p *peer) accept(maxCost uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.buf.Accept(maxCost); err != nil {
+		return fmt.Errorf("%w: %v", protocol.ErrBufferOverrun, err)
+	}
+	return nil
+}
+
+// done refunds what serving did not use and returns the buffer value.
+func (p *peer) done(maxCost, realCost uint64) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Done(maxCost, realCost)
 }
 
 // queueAnnounce replaces any announcement not yet sent with a.
@@ -45,6 +68,8 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		rw:       rw,
 		log:      s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
 		announce: make(chan *protocol.Announce, 1),
+		table:    s.costs.table(),
+		buf:      flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(s.cfg.ClientCapacity)),
 	}
 	if err := s.handshake(p); err != nil {
 		p.log.Debug("Handshake failed", "err", err)
@@ -95,6 +120,10 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		if !ok {
 			return s.violation(p, fmt.Errorf("%w: %v from a client", protocol.ErrUnexpectedMsg, code))
 		}
+		maxCost, _ := p.table.MaxCost(uint64(code), req.Items())
+		if err := p.accept(maxCost); err != nil {
+			return s.violation(p, fmt.Errorf("%v: %w", code, err))
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -104,9 +133,13 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			start := time.Now()
+			start := s.cfg.Clock.Now()
 			replyCode, reply := s.serve(ctx, req)
-			s.record(code, reply, time.Since(start))
+			took := time.Duration(s.cfg.Clock.Now() - start)
+			realCost := uint64(took.Nanoseconds())
+			s.costs.observe(code, req.Items(), realCost)
+			setBV(reply, p.done(maxCost, realCost))
+			s.record(code, reply, took)
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
 			}
@@ -123,7 +156,7 @@ func (s *Server) handshake(p *peer) error {
 		Genesis:         s.genesis,
 		HeadHash:        head.Hash,
 		HeadNumber:      head.Number,
-		FlowControl:     announcedFlowParams(),
+		FlowControl:     flowParams(p.buf.Params(), p.table),
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- protocol.Send(p.rw, protocol.StatusMsg, status) }()
@@ -174,7 +207,7 @@ func isPeerFault(err error) bool {
 	for _, e := range []error{
 		protocol.ErrMsgTooLarge, protocol.ErrDecode, protocol.ErrUnexpectedMsg,
 		protocol.ErrTooManyItems, protocol.ErrInvalidRequest, protocol.ErrProtocolVersion,
-		protocol.ErrChainMismatch,
+		protocol.ErrChainMismatch, protocol.ErrBufferOverrun,
 	} {
 		if errors.Is(err, e) {
 			return true

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
@@ -24,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -38,6 +40,11 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
 	MaxInFlight int
+	// ClientCapacity is every client's flow-control capacity in cost units
+	// per millisecond (default DefaultCapacity).
+	ClientCapacity uint64
+	// Clock drives flow control (default the system clock).
+	Clock mclock.Clock
 	// Metrics records what the server does (default: recorded nowhere).
 	Metrics *metrics.Server
 	Logger  log.Logger
@@ -56,6 +63,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 8
 	}
+	if c.ClientCapacity == 0 {
+		c.ClientCapacity = DefaultCapacity
+	}
+	if c.Clock == nil {
+		c.Clock = mclock.System{}
+	}
 	if c.Logger == nil {
 		c.Logger = log.Root()
 	}
@@ -72,6 +85,8 @@ type Server struct {
 	chainID uint64
 	genesis [32]byte
 	key     signer
+
+	costs *costs
 
 	mu    sync.Mutex
 	peers map[enode.ID]*peer
@@ -97,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 		chainID: cfg.Backend.ChainID(),
 		genesis: cfg.Backend.Genesis(),
 		key:     signer{cfg.PrivateKey},
+		costs:   &costs{tracker: flowcontrol.NewCostTracker(initialCosts())},
 		peers:   make(map[enode.ID]*peer),
 		ctx:     ctx,
 		cancel:  cancel,

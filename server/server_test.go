@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
@@ -30,6 +31,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, Config{})
+}
+
+// newTestServerWith starts a test server with cfg's flow-control settings.
+func newTestServerWith(t *testing.T, cfg Config) *testServer {
+	t.Helper()
 	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,8 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	key, _ := crypto.GenerateKey()
-	srv, err := New(Config{Backend: backend, PrivateKey: key, Logger: log.NewLogger(log.DiscardHandler())})
+	cfg.Backend, cfg.PrivateKey, cfg.Logger = backend, key, log.NewLogger(log.DiscardHandler())
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,4 +185,34 @@ func TestServerDisconnectsRuleBreakers(t *testing.T) {
 		go protocol.Send(ts.rw, protocol.StatusMsg, &protocol.Status{ProtocolVersion: protocol.Version, ChainID: 1, Genesis: common.Hash{1}})
 		ts.expectError(t, protocol.ErrChainMismatch)
 	})
+}
+
+func TestOverrunningClientIsCutOff(t *testing.T) {
+	ts := newTestServerWith(t, Config{ClientCapacity: 10}) // a 60,000-unit buffer
+	st := ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
+	if st.FlowControl.BufferLimit != 60_000 || st.FlowControl.Recharge != 10 {
+		t.Fatalf("announced %+v", st.FlowControl)
+	}
+	// One header costs up to 300,000 + 60,000: more than the buffer holds.
+	go protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: 1})
+	ts.expectError(t, protocol.ErrBufferOverrun)
+}
+
+func TestRepliesCarryTheBufferValue(t *testing.T) {
+	clock := new(mclock.Simulated)
+	ts := newTestServerWith(t, Config{ClientCapacity: 1000, Clock: clock}) // 6,000,000 units
+	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
+	if code, _, err := protocol.ReadMsg(ts.rw); err != nil || code != protocol.AnnounceMsg {
+		t.Fatalf("want the first Announce, got %v %v", code, err)
+	}
+	// Serving takes no time on the simulated clock: the whole maximum cost is
+	// refunded, and the reply reports a full buffer.
+	protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: 2})
+	code, msg, err := protocol.ReadMsg(ts.rw)
+	if err != nil || code != protocol.BlockHeadersMsg {
+		t.Fatalf("got %v %v", code, err)
+	}
+	if bv := msg.(*protocol.BlockHeaders).BV; bv != 6_000_000 {
+		t.Fatalf("BV = %d, want a full 6,000,000", bv)
+	}
 }
