@@ -98,6 +98,7 @@ type Client struct {
 	Priority float64
 	Balance  *big.Int // wei
 	Usage    float64  // recent cost units used by the client's IP
+	want     uint64   // capacity asked for as a paid client
 	index    int      // in the heap
 	rank     float64  // heap key within the tier, see less
 }
@@ -194,7 +195,7 @@ func (p *Pool) Connect(id ID, ip string, want uint64) (*Client, []Change, error)
 	if _, ok := p.clients[id]; ok {
 		return nil, nil, ErrAlreadyConnected
 	}
-	c := &Client{ID: id, IP: ip, Tier: Free, Capacity: p.freeShare(ip, 1), Balance: new(big.Int)}
+	c := &Client{ID: id, IP: ip, Tier: Free, Capacity: p.freeShare(ip, 1), Balance: new(big.Int), want: want}
 	if b := p.balances[id]; b != nil && b.Sign() > 0 {
 		c.Tier, c.Balance, c.Capacity = Paid, new(big.Int).Set(b), max(want, p.cfg.FreeCapacity)
 	}
@@ -349,7 +350,16 @@ func (p *Pool) SetBalance(id ID, wei *big.Int) []Change {
 	var changes []Change
 	switch {
 	case wei.Sign() > 0 && c.Tier == Free:
+		// Paid now: the capacity it asked for, as far as the pool has it.
 		c.Tier = Paid
+		paid := max(c.want, p.cfg.FreeCapacity)
+		paid = min(paid, c.Capacity+(p.cfg.TotalCapacity-p.used))
+		if paid != c.Capacity {
+			p.used = p.used - c.Capacity + paid
+			c.Capacity = paid
+			changes = append(changes, Change{ID: id, Capacity: paid, Reason: "paid tier"})
+		}
+		changes = append(changes, p.shareIP(c.IP, nil)...)
 	case wei.Sign() <= 0 && c.Tier == Paid:
 		c.Tier = Free
 		share := min(p.freeShare(c.IP, 0), p.cfg.TotalCapacity-(p.used-c.Capacity))

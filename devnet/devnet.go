@@ -119,12 +119,12 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		srv, err := server.New(server.Config{
-			Backend:        backend,
-			PrivateKey:     key,
-			ListenAddr:     "127.0.0.1:0",
-			ClientCapacity: cfg.ClientCapacity,
-			Metrics:        metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
-			Logger:         cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
+			Backend:      backend,
+			PrivateKey:   key,
+			ListenAddr:   "127.0.0.1:0",
+			FreeCapacity: cfg.ClientCapacity,
+			Metrics:      metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
+			Logger:       cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
 		})
 		if err != nil {
 			return nil, err

@@ -62,12 +62,19 @@ func diverge(t *testing.T, c *devchain.Chain, tag byte) {
 
 func newServer(t *testing.T, c *devchain.Chain) *server.Server {
 	t.Helper()
+	return newServerWith(t, c, server.Config{})
+}
+
+// newServerWith starts a server on c with cfg's capacity settings.
+func newServerWith(t *testing.T, c *devchain.Chain, cfg server.Config) *server.Server {
+	t.Helper()
 	backend, err := c.Backend(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := crypto.GenerateKey()
-	s, err := server.New(server.Config{Backend: backend, PrivateKey: key, Logger: quiet})
+	cfg.Backend, cfg.PrivateKey, cfg.Logger = backend, key, quiet
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

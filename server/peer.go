@@ -69,8 +69,14 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		log:      s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
 		announce: make(chan *protocol.Announce, 1),
 		table:    s.costs.table(),
-		buf:      flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(s.cfg.ClientCapacity)),
 	}
+	capacity, err := s.admit(p)
+	if err != nil {
+		p.log.Debug("Client not admitted", "err", err)
+		return p2p.DiscTooManyPeers
+	}
+	defer s.leave(p)
+	p.buf = flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(capacity))
 	if err := s.handshake(p); err != nil {
 		p.log.Debug("Handshake failed", "err", err)
 		return s.violation(p, err)
@@ -139,6 +145,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			realCost := uint64(took.Nanoseconds())
 			s.costs.observe(code, req.Items(), realCost)
 			setBV(reply, p.done(maxCost, realCost))
+			s.served(p, realCost)
 			s.record(code, reply, took)
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)

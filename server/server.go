@@ -25,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -40,9 +41,15 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
 	MaxInFlight int
-	// ClientCapacity is every client's flow-control capacity in cost units
-	// per millisecond (default DefaultCapacity).
-	ClientCapacity uint64
+	// Capacity is the serving capacity shared by all clients, in cost units
+	// (ns of serving) per millisecond: 1,000,000 is one serving thread
+	// (default 2,000,000).
+	Capacity uint64
+	// FreeCapacity is what a free client gets, shared by all free clients
+	// of one IP address (default DefaultCapacity).
+	FreeCapacity uint64
+	// PaidCapacity is what a paying client gets (default 10 × FreeCapacity).
+	PaidCapacity uint64
 	// Clock drives flow control (default the system clock).
 	Clock mclock.Clock
 	// Metrics records what the server does (default: recorded nowhere).
@@ -63,8 +70,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 8
 	}
-	if c.ClientCapacity == 0 {
-		c.ClientCapacity = DefaultCapacity
+	if c.Capacity == 0 {
+		c.Capacity = 2_000_000
+	}
+	if c.FreeCapacity == 0 {
+		c.FreeCapacity = min(DefaultCapacity, c.Capacity)
+	}
+	if c.PaidCapacity == 0 {
+		c.PaidCapacity = min(10*c.FreeCapacity, c.Capacity)
 	}
 	if c.Clock == nil {
 		c.Clock = mclock.System{}
@@ -88,6 +101,9 @@ type Server struct {
 
 	costs *costs
 
+	poolMu sync.Mutex // guards pool
+	pool   *clientpool.Pool
+
 	mu    sync.Mutex
 	peers map[enode.ID]*peer
 	head  *protocol.Announce
@@ -106,8 +122,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PrivateKey == nil {
 		return nil, errors.New("server: no node key")
 	}
+	pool, err := clientpool.New(clientpool.Config{
+		Clock:         cfg.Clock,
+		TotalCapacity: cfg.Capacity,
+		MaxClients:    cfg.MaxPeers,
+		FreeCapacity:  cfg.FreeCapacity,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
+		pool:    pool,
 		cfg:     cfg,
 		chainID: cfg.Backend.ChainID(),
 		genesis: cfg.Backend.Genesis(),
@@ -118,8 +144,10 @@ func New(cfg Config) (*Server, error) {
 		cancel:  cancel,
 	}
 	s.p2p = &p2p.Server{Config: p2p.Config{
-		PrivateKey:  cfg.PrivateKey,
-		MaxPeers:    cfg.MaxPeers,
+		PrivateKey: cfg.PrivateKey,
+		// The client pool decides who stays; devp2p lets a few more in so
+		// that a higher-priority newcomer can reach the pool when it is full.
+		MaxPeers:    cfg.MaxPeers + max(cfg.MaxPeers/10, 1),
 		NoDiscovery: true,
 		NoDial:      true,
 		ListenAddr:  cfg.ListenAddr,

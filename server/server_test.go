@@ -188,7 +188,7 @@ func TestServerDisconnectsRuleBreakers(t *testing.T) {
 }
 
 func TestOverrunningClientIsCutOff(t *testing.T) {
-	ts := newTestServerWith(t, Config{ClientCapacity: 10}) // a 60,000-unit buffer
+	ts := newTestServerWith(t, Config{FreeCapacity: 10}) // a 60,000-unit buffer
 	st := ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
 	if st.FlowControl.BufferLimit != 60_000 || st.FlowControl.Recharge != 10 {
 		t.Fatalf("announced %+v", st.FlowControl)
@@ -200,7 +200,7 @@ func TestOverrunningClientIsCutOff(t *testing.T) {
 
 func TestRepliesCarryTheBufferValue(t *testing.T) {
 	clock := new(mclock.Simulated)
-	ts := newTestServerWith(t, Config{ClientCapacity: 1000, Clock: clock}) // 6,000,000 units
+	ts := newTestServerWith(t, Config{FreeCapacity: 1000, Clock: clock}) // 6,000,000 units
 	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
 	if code, _, err := protocol.ReadMsg(ts.rw); err != nil || code != protocol.AnnounceMsg {
 		t.Fatalf("want the first Announce, got %v %v", code, err)

@@ -24,6 +24,10 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
 		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
 		maxPeers  = fs.Int("maxclients", 100, "maximum connected clients")
+		capacity  = fs.Uint64("capacity", 2_000_000, "serving capacity shared by all clients, in cost units (ns of serving) per ms: 1000000 = one serving thread")
+		freeCap   = fs.Uint64("capacity.free", server.DefaultCapacity, "capacity of a free client, shared by the free clients of one IP address")
+		paidCap   = fs.Uint64("capacity.paid", 0, "capacity of a paying client (default 10 x capacity.free)")
+		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance) listen address; keep it on loopback; empty = off")
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
@@ -76,7 +80,11 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	reg := metrics.NewRegistry()
-	srv, err := server.New(server.Config{Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers, Metrics: metrics.NewServer(reg), Logger: logger})
+	srv, err := server.New(server.Config{
+		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
+		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap,
+		Metrics: metrics.NewServer(reg), Logger: logger,
+	})
 	if err != nil {
 		return err
 	}
@@ -84,6 +92,14 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer srv.Stop()
+	if *adminAt != "" {
+		admin, err := srv.StartAdmin(*adminAt)
+		if err != nil {
+			return fmt.Errorf("--admin.http: %w", err)
+		}
+		defer admin.Close()
+		fmt.Fprintf(stdout, "Admin JSON-RPC: %s\n", admin.URL())
+	}
 	if *metricsAt != "" {
 		ep, err := metrics.Serve(*metricsAt, reg)
 		if err != nil {

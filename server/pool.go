@@ -1,0 +1,138 @@
+package server
+
+import (
+	"math/big"
+	"net"
+
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// admit asks the client pool for a place and a capacity. Admitting a client
+// may reduce or disconnect others.
+func (s *Server) admit(p *peer) (uint64, error) {
+	s.poolMu.Lock()
+	c, changes, err := s.pool.Connect(clientpool.ID(p.ID()), remoteIP(p.Peer), s.cfg.PaidCapacity)
+	s.poolMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	s.apply(changes)
+	return c.Capacity, nil
+}
+
+// leave gives a departing client's capacity back to the pool.
+func (s *Server) leave(p *peer) {
+	s.poolMu.Lock()
+	changes := s.pool.Disconnect(clientpool.ID(p.ID()))
+	s.poolMu.Unlock()
+	s.apply(changes)
+}
+
+// served records serving cost against the client's (free) allowance.
+func (s *Server) served(p *peer, cost uint64) {
+	s.poolMu.Lock()
+	s.pool.Served(clientpool.ID(p.ID()), cost)
+	s.poolMu.Unlock()
+}
+
+// apply carries out the pool's decisions: new capacities are sent to the
+// clients, displaced clients are told why and disconnected.
+func (s *Server) apply(changes []clientpool.Change) {
+	for _, ch := range changes {
+		id := enode.ID(ch.ID)
+		if !ch.Disconnect {
+			if err := s.SetCapacity(id, ch.Capacity); err != nil {
+				s.cfg.Logger.Debug("Cannot update capacity", "client", id, "err", err)
+			}
+			continue
+		}
+		s.mu.Lock()
+		p := s.peers[id]
+		s.mu.Unlock()
+		if p != nil {
+			p.log.Debug("Disconnecting client", "reason", ch.Reason)
+			protocol.Send(p.rw, protocol.ErrorMsg, &protocol.Error{Reason: ch.Reason})
+			p.Disconnect(p2p.DiscTooManyPeers)
+		}
+	}
+}
+
+// SetBalance sets a client's balance in wei: a positive balance makes it a
+// paid client (for operators and tests until payments credit balances).
+func (s *Server) SetBalance(id enode.ID, wei *big.Int) {
+	s.poolMu.Lock()
+	changes := s.pool.SetBalance(clientpool.ID(id), wei)
+	s.poolMu.Unlock()
+	s.apply(changes)
+}
+
+// Clients lists the connected clients as the pool sees them, lowest
+// priority first, with their flow-control buffers.
+func (s *Server) Clients() []ClientInfo {
+	s.poolMu.Lock()
+	snap := s.pool.Snapshot()
+	s.poolMu.Unlock()
+	out := make([]ClientInfo, 0, len(snap))
+	for _, c := range snap {
+		info := ClientInfo{ID: enode.ID(c.ID).String(), IP: c.IP, Tier: string(c.Tier), Capacity: c.Capacity,
+			Priority: c.Priority, Balance: c.Balance.String(), Usage: c.Usage}
+		s.mu.Lock()
+		p := s.peers[enode.ID(c.ID)]
+		s.mu.Unlock()
+		if p != nil && p.buf != nil {
+			p.mu.Lock()
+			info.Buffer = p.buf.Value()
+			p.mu.Unlock()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// ClientInfo describes a connected client.
+type ClientInfo struct {
+	ID       string  `json:"id"`
+	IP       string  `json:"ip"`
+	Tier     string  `json:"tier"`
+	Capacity uint64  `json:"capacity"`
+	Buffer   uint64  `json:"buffer"`
+	Priority float64 `json:"priority"`
+	Balance  string  `json:"balance"` // wei
+	Usage    float64 `json:"usage"`   // recent cost units used by its IP
+}
+
+// CapacityInfo is the server's capacity: total, given to paid and to free
+// clients.
+type CapacityInfo struct {
+	Total uint64 `json:"total"`
+	Paid  uint64 `json:"paid"`
+	Free  uint64 `json:"free"`
+}
+
+// Capacity reports the server's capacity use.
+func (s *Server) Capacity() CapacityInfo {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	total, paid, free := s.pool.Capacity()
+	return CapacityInfo{Total: total, Paid: paid, Free: free}
+}
+
+// remoteIP is the client's IP address, which its free usage is counted by.
+func remoteIP(p *p2p.Peer) string {
+	addr := p.RemoteAddr()
+	if addr == nil {
+		return ""
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}
