@@ -188,19 +188,20 @@ func (p *Pool) beats(c, low *Client, now mclock.AbsTime) bool {
 }
 
 // Connect admits a client asking for capacity want (paid clients; free
-// clients get FreeCapacity), or refuses it. Admitting it may reduce or
+// clients get their IP's share of FreeCapacity), or refuses it. It returns a
+// copy of the client's record. Admitting it may reduce or
 // disconnect lower-priority clients; those decisions are returned.
-func (p *Pool) Connect(id ID, ip string, want uint64) (*Client, []Change, error) {
+func (p *Pool) Connect(id ID, ip string, want uint64) (Client, []Change, error) {
 	now := p.cfg.Clock.Now()
 	if _, ok := p.clients[id]; ok {
-		return nil, nil, ErrAlreadyConnected
+		return Client{}, nil, ErrAlreadyConnected
 	}
 	c := &Client{ID: id, IP: ip, Tier: Free, Capacity: p.freeShare(ip, 1), Balance: new(big.Int), want: want}
 	if b := p.balances[id]; b != nil && b.Sign() > 0 {
 		c.Tier, c.Balance, c.Capacity = Paid, new(big.Int).Set(b), max(want, p.cfg.FreeCapacity)
 	}
 	if c.Capacity > p.cfg.TotalCapacity {
-		return nil, nil, fmt.Errorf("%w: %d of %d", ErrNoCapacity, c.Capacity, p.cfg.TotalCapacity)
+		return Client{}, nil, fmt.Errorf("%w: %d of %d", ErrNoCapacity, c.Capacity, p.cfg.TotalCapacity)
 	}
 	c.Priority = p.priority(c, now)
 	c.Usage = p.ipUsage(ip, now)
@@ -224,7 +225,7 @@ func (p *Pool) Connect(id ID, ip string, want uint64) (*Client, []Change, error)
 		for _, v := range victims {
 			heap.Push(&p.queue, v)
 		}
-		return nil, nil, ErrPoolFull
+		return Client{}, nil, ErrPoolFull
 	}
 	var changes []Change
 	for _, v := range victims {
@@ -240,7 +241,9 @@ func (p *Pool) Connect(id ID, ip string, want uint64) (*Client, []Change, error)
 	if c.Tier == Free {
 		changes = append(changes, p.shareIP(ip, c)...)
 	}
-	return c, changes, nil
+	out := *c
+	out.Balance = new(big.Int).Set(c.Balance)
+	return out, changes, nil
 }
 
 // Disconnect removes a client. The other free clients of its IP get a
