@@ -463,3 +463,43 @@ func (h *clientHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return c
 }
+
+// State is what a pool must keep across restarts: balances, and every IP's
+// recent usage (as of the moment of export).
+type State struct {
+	Balances map[ID]*big.Int
+	Usage    map[string]float64
+}
+
+// Export returns the pool's balances and current IP usage.
+func (p *Pool) Export() State {
+	now := p.cfg.Clock.Now()
+	st := State{Balances: make(map[ID]*big.Int, len(p.balances)), Usage: make(map[string]float64, len(p.usage))}
+	for id, b := range p.balances {
+		st.Balances[id] = new(big.Int).Set(b)
+	}
+	for ip := range p.usage {
+		if u := p.ipUsage(ip, now); u >= 1 {
+			st.Usage[ip] = u
+		}
+	}
+	return st
+}
+
+// Import loads balances and usage (as of now) into a pool that has no
+// clients yet.
+func (p *Pool) Import(st State) {
+	now := p.cfg.Clock.Now()
+	for id, b := range st.Balances {
+		if b.Sign() > 0 {
+			p.balances[id] = new(big.Int).Set(b)
+		}
+	}
+	for ip, u := range st.Usage {
+		p.usage[ip] = &decaying{value: u, at: now}
+	}
+}
+
+// HalfLife is the pool's usage half-life, for stores that decay usage
+// across a restart.
+func (p *Pool) HalfLife() time.Duration { return p.cfg.UsageHalfLife }

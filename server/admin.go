@@ -36,8 +36,7 @@ func (api *AdminAPI) SetBalance(id string, wei *hexutil.Big) error {
 	if wei == nil {
 		return errors.New("no balance given")
 	}
-	api.s.SetBalance(nid, (*big.Int)(wei))
-	return nil
+	return api.s.SetBalance(nid, (*big.Int)(wei))
 }
 
 // Admin is a running admin endpoint.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"math/big"
 	"net"
 
@@ -63,11 +64,26 @@ func (s *Server) apply(changes []clientpool.Change) {
 
 // SetBalance sets a client's balance in wei: a positive balance makes it a
 // paid client (for operators and tests until payments credit balances).
-func (s *Server) SetBalance(id enode.ID, wei *big.Int) {
+// With a data directory the balance is on disk before it takes effect.
+func (s *Server) SetBalance(id enode.ID, wei *big.Int) error {
 	s.poolMu.Lock()
+	if s.store != nil {
+		if err := s.store.SaveBalance(clientpool.ID(id), wei); err != nil {
+			s.poolMu.Unlock()
+			return fmt.Errorf("storing balance: %w", err)
+		}
+	}
 	changes := s.pool.SetBalance(clientpool.ID(id), wei)
 	s.poolMu.Unlock()
 	s.apply(changes)
+	return nil
+}
+
+// Balance is a client's balance in wei.
+func (s *Server) Balance(id enode.ID) *big.Int {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	return s.pool.Balance(clientpool.ID(id))
 }
 
 // Clients lists the connected clients as the pool sees them, lowest

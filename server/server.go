@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
+	"github.com/lightmarket/lightmarket/poolstore"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -52,6 +54,9 @@ type Config struct {
 	PaidCapacity uint64
 	// Clock drives flow control (default the system clock).
 	Clock mclock.Clock
+	// DataDir keeps client balances and free usage across restarts; ""
+	// keeps them in memory only.
+	DataDir string
 	// Metrics records what the server does (default: recorded nowhere).
 	Metrics *metrics.Server
 	Logger  log.Logger
@@ -103,6 +108,7 @@ type Server struct {
 
 	poolMu sync.Mutex // guards pool
 	pool   *clientpool.Pool
+	store  *poolstore.Store // nil without DataDir
 
 	mu    sync.Mutex
 	peers map[enode.ID]*peer
@@ -131,9 +137,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	var store *poolstore.Store
+	if cfg.DataDir != "" {
+		if store, err = poolstore.Open(filepath.Join(cfg.DataDir, "pool")); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		st, err := store.Load(time.Now(), pool.HalfLife())
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("server: loading balances: %w", err)
+		}
+		pool.Import(st)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		pool:    pool,
+		store:   store,
 		cfg:     cfg,
 		chainID: cfg.Backend.ChainID(),
 		genesis: cfg.Backend.Genesis(),
@@ -190,8 +209,12 @@ func (s *Server) Start() error {
 	go func() {
 		defer s.wg.Done()
 		defer unsub()
+		save := time.NewTicker(usageSaveInterval)
+		defer save.Stop()
 		for {
 			select {
+			case <-save.C:
+				s.saveUsage()
 			case h := <-heads:
 				if err := s.setHead(h); err != nil {
 					s.cfg.Logger.Warn("Cannot announce head", "number", h.Number, "err", err)
@@ -210,6 +233,27 @@ func (s *Server) Stop() {
 	s.cancel()
 	s.p2p.Stop()
 	s.wg.Wait()
+	if s.store != nil {
+		s.saveUsage()
+		s.store.Close()
+	}
+}
+
+// usageSaveInterval is how often free usage is written to disk. Balances
+// are written at once; losing a few seconds of free usage in a crash only
+// makes the server a little more generous.
+const usageSaveInterval = 30 * time.Second
+
+func (s *Server) saveUsage() {
+	if s.store == nil {
+		return
+	}
+	s.poolMu.Lock()
+	usage := s.pool.Export().Usage
+	s.poolMu.Unlock()
+	if err := s.store.SaveUsage(usage, time.Now()); err != nil {
+		s.cfg.Logger.Error("Cannot save free usage", "err", err)
+	}
 }
 
 // Enode is the server's node record, for clients to dial.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,38 @@ func TestRepliesCarryTheBufferValue(t *testing.T) {
 	}
 	if bv := msg.(*protocol.BlockHeaders).BV; bv != 6_000_000 {
 		t.Fatalf("BV = %d, want a full 6,000,000", bv)
+	}
+}
+
+func TestBalancesSurviveARestart(t *testing.T) {
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Start()
+	defer dc.Close()
+	backend, _ := dc.Backend(context.Background())
+	dir := t.TempDir()
+	start := func() *Server {
+		key, _ := crypto.GenerateKey()
+		srv, err := New(Config{Backend: backend, PrivateKey: key, DataDir: dir, Logger: log.NewLogger(log.DiscardHandler())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start()
+	client := enode.ID{7}
+	if err := srv.SetBalance(client, big.NewInt(123_456_789)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	srv = start()
+	defer srv.Stop()
+	if got := srv.Balance(client); got.Cmp(big.NewInt(123_456_789)) != 0 {
+		t.Fatalf("balance after restart = %v", got)
 	}
 }

@@ -22,7 +22,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	var (
 		listen    = fs.String("listen", "127.0.0.1:30400", "devp2p listen address")
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
-		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+		datadir   = fs.String("datadir", "", "directory for the node key, client balances and free usage; empty = a fresh key and nothing kept")
 		maxPeers  = fs.Int("maxclients", 100, "maximum connected clients")
 		capacity  = fs.Uint64("capacity", 2_000_000, "serving capacity shared by all clients, in cost units (ns of serving) per ms: 1000000 = one serving thread")
 		freeCap   = fs.Uint64("capacity.free", server.DefaultCapacity, "capacity of a free client, shared by the free clients of one IP address")
@@ -82,7 +82,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
 		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
-		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap,
+		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir,
 		Metrics: metrics.NewServer(reg), Logger: logger,
 	})
 	if err != nil {
