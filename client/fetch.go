@@ -69,7 +69,8 @@ func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, 
 			if tried[id] {
 				continue
 			}
-			if best == nil || p.latency.Load() < best.latency.Load() {
+			// A server that asked us to stop is the last choice.
+			if best == nil || better(p, best) {
 				best = p
 			}
 		}
@@ -91,6 +92,15 @@ func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, 
 			return nil, ErrClosed
 		}
 	}
+}
+
+// better reports whether p is a better choice than q: not stopped, then
+// faster.
+func better(p, q *peer) bool {
+	if ps, qs := p.stopped.Load(), q.stopped.Load(); ps != qs {
+		return !ps
+	}
+	return p.latency.Load() < q.latency.Load()
 }
 
 func (c *Client) recordAnswer(p *peer) {

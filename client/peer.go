@@ -42,6 +42,10 @@ type peer struct {
 	observed func(time.Duration)
 	metrics  *metrics.Client
 
+	// stopped is set while an overloaded server has asked the client to
+	// hold its requests.
+	stopped atomic.Bool
+
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.
 	costs flowcontrol.CostTable
@@ -116,6 +120,11 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				defer c.wg.Done()
 				c.handleAnnounce(p, m)
 			}()
+		case *protocol.Stop:
+			p.log.Debug("Server overloaded: holding requests")
+			p.stopped.Store(true)
+		case *protocol.Resume:
+			p.stopped.Store(false)
 		case *protocol.CapacityUpdate:
 			p.fcMu.Lock()
 			p.fc.SetParams(flowcontrol.Params{BufLimit: m.BufferLimit, Recharge: m.Recharge})
@@ -208,6 +217,9 @@ func isProtocolError(err error) bool {
 	return false
 }
 
+// stoppedPoll is how often a client held by Stop checks for Resume.
+const stoppedPoll = 20 * time.Millisecond
+
 // errTooCostly says a request's maximum cost exceeds the server's buffer
 // limit: it can never be sent there.
 var errTooCostly = errors.New("request costs more than the server's flow-control buffer holds")
@@ -218,7 +230,9 @@ func (p *peer) reserve(ctx context.Context, reqID, maxCost uint64) error {
 	for {
 		p.fcMu.Lock()
 		wait := p.fc.CanSend(maxCost)
-		if wait == 0 {
+		if p.stopped.Load() {
+			wait = stoppedPoll
+		} else if wait == 0 {
 			p.fc.Sent(reqID, maxCost)
 		}
 		p.fcMu.Unlock()

@@ -503,3 +503,11 @@ func (p *Pool) Import(st State) {
 // HalfLife is the pool's usage half-life, for stores that decay usage
 // across a restart.
 func (p *Pool) HalfLife() time.Duration { return p.cfg.UsageHalfLife }
+
+// Tier is a connected client's tier (Free for unknown clients).
+func (p *Pool) Tier(id ID) Tier {
+	if c := p.clients[id]; c != nil {
+		return c.Tier
+	}
+	return Free
+}

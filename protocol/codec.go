@@ -106,6 +106,10 @@ func newMessage(code Code) any {
 		return new(Error)
 	case CapacityUpdateMsg:
 		return new(CapacityUpdate)
+	case StopMsg:
+		return new(Stop)
+	case ResumeMsg:
+		return new(Resume)
 	}
 	return nil
 }

@@ -41,9 +41,11 @@ const (
 	TxStatusMsg        Code = 0x0e
 	ErrorMsg           Code = 0x0f
 	CapacityUpdateMsg  Code = 0x10
+	StopMsg            Code = 0x11
+	ResumeMsg          Code = 0x12
 
-	// Length is the number of codes the protocol reserves: 0x11-0x3f are
-	// reserved for flow control, the auction and payments.
+	// Length is the number of codes the protocol reserves: 0x13-0x3f are
+	// reserved for the auction and payments.
 	Length = 0x40
 )
 
@@ -65,6 +67,8 @@ var codeNames = map[Code]string{
 	TxStatusMsg:        "TxStatus",
 	ErrorMsg:           "Error",
 	CapacityUpdateMsg:  "CapacityUpdate",
+	StopMsg:            "Stop",
+	ResumeMsg:          "Resume",
 }
 
 func (c Code) String() string {
@@ -463,6 +467,15 @@ type TxStatus struct {
 type CapacityUpdate struct {
 	BufferLimit uint64
 	Recharge    uint64
+}
+
+// Stop asks an overloaded server's lowest-priority client to send no
+// requests until Resume. Requests already sent are still served.
+type Stop struct{}
+
+// Resume lets a stopped client send requests again; BV is its buffer value.
+type Resume struct {
+	BV uint64
 }
 
 // Error tells the peer which rule it broke before the sender disconnects.

@@ -76,6 +76,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		return p2p.DiscTooManyPeers
 	}
 	defer s.leave(p)
+	defer s.sched.forget(p)
 	p.buf = flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(capacity))
 	if err := s.handshake(p); err != nil {
 		p.log.Debug("Handshake failed", "err", err)
@@ -136,7 +137,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			return ctx.Err()
 		}
 		wg.Add(1)
-		go func() {
+		s.sched.submit(p, s.isPaid(p), maxCost, func() {
 			defer wg.Done()
 			defer func() { <-slots }()
 			start := s.cfg.Clock.Now()
@@ -150,7 +151,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
 			}
-		}()
+		})
 	}
 }
 

@@ -152,3 +152,10 @@ func remoteIP(p *p2p.Peer) string {
 	}
 	return host
 }
+
+// isPaid reports whether a connected client is in the paid tier.
+func (s *Server) isPaid(p *peer) bool {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	return s.pool.Tier(clientpool.ID(p.ID())) == clientpool.Paid
+}

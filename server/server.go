@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 	FreeCapacity uint64
 	// PaidCapacity is what a paying client gets (default 10 × FreeCapacity).
 	PaidCapacity uint64
+	// Workers is the number of requests served at once (default
+	// GOMAXPROCS); requests wait for a worker in a priority queue.
+	Workers int
 	// Clock drives flow control (default the system clock).
 	Clock mclock.Clock
 	// DataDir keeps client balances and free usage across restarts; ""
@@ -60,6 +64,8 @@ type Config struct {
 	// Metrics records what the server does (default: recorded nowhere).
 	Metrics *metrics.Server
 	Logger  log.Logger
+
+	wrap func(chain.Backend) chain.Backend // tests: wraps the backend
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +93,9 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = mclock.System{}
 	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
 	if c.Logger == nil {
 		c.Logger = log.Root()
 	}
@@ -109,6 +118,7 @@ type Server struct {
 	poolMu sync.Mutex // guards pool
 	pool   *clientpool.Pool
 	store  *poolstore.Store // nil without DataDir
+	sched  *scheduler
 
 	mu    sync.Mutex
 	peers map[enode.ID]*peer
@@ -162,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	s.sched = newScheduler(s, cfg.Workers)
 	s.p2p = &p2p.Server{Config: p2p.Config{
 		PrivateKey: cfg.PrivateKey,
 		// The client pool decides who stays; devp2p lets a few more in so
@@ -231,7 +242,8 @@ func (s *Server) Start() error {
 // Stop disconnects all clients and stops the server.
 func (s *Server) Stop() {
 	s.cancel()
-	s.p2p.Stop()
+	s.p2p.Stop() // sessions end once their queued requests are served
+	s.sched.close()
 	s.wg.Wait()
 	if s.store != nil {
 		s.saveUsage()

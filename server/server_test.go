@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
@@ -53,6 +54,9 @@ func newTestServerWith(t *testing.T, cfg Config) *testServer {
 	}
 	key, _ := crypto.GenerateKey()
 	cfg.Backend, cfg.PrivateKey, cfg.Logger = backend, key, log.NewLogger(log.DiscardHandler())
+	if cfg.wrap != nil {
+		cfg.Backend = cfg.wrap(backend)
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +68,10 @@ func newTestServerWith(t *testing.T, cfg Config) *testServer {
 	if err := srv.setHead(head); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.cancel)
+	t.Cleanup(func() {
+		srv.cancel()
+		srv.sched.close()
+	})
 	serverEnd, clientEnd := p2p.MsgPipe()
 	ts := &testServer{srv: srv, backend: backend, rw: clientEnd, errc: make(chan error, 1)}
 	peer := p2p.NewPeerPipe(enode.ID{1}, "test", nil, serverEnd)
@@ -248,5 +255,55 @@ func TestBalancesSurviveARestart(t *testing.T) {
 	defer srv.Stop()
 	if got := srv.Balance(client); got.Cmp(big.NewInt(123_456_789)) != 0 {
 		t.Fatalf("balance after restart = %v", got)
+	}
+}
+
+// slowBackend makes header lookups take time, so that requests queue up.
+type slowBackend struct{ chain.Backend }
+
+func (b slowBackend) HeaderByNumber(ctx context.Context, n uint64) (*types.Header, error) {
+	time.Sleep(2 * time.Millisecond)
+	return b.Backend.HeaderByNumber(ctx, n)
+}
+
+func TestOverloadedServerStopsAndResumesAFreeClient(t *testing.T) {
+	ts := newTestServerWith(t, Config{Workers: 1, MaxInFlight: 64, FreeCapacity: 1_000_000, wrap: func(b chain.Backend) chain.Backend { return slowBackend{b} }})
+	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
+	// 40 requests of 192 headers cost up to 11,820,000 each: 473 ms of
+	// queued work for one worker, over the 200 ms that counts as overload.
+	go func() {
+		for i := range 40 {
+			protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.HashOrNumber{Number: 0}, Amount: 192})
+		}
+	}()
+	var stopped, resumed bool
+	deadline := time.After(10 * time.Second)
+	for !resumed {
+		type read struct {
+			code protocol.Code
+			err  error
+		}
+		rc := make(chan read, 1)
+		go func() {
+			code, _, err := protocol.ReadMsg(ts.rw)
+			rc <- read{code, err}
+		}()
+		select {
+		case r := <-rc:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			switch r.code {
+			case protocol.StopMsg:
+				stopped = true
+			case protocol.ResumeMsg:
+				if !stopped {
+					t.Fatal("Resume without Stop")
+				}
+				resumed = true
+			}
+		case <-deadline:
+			t.Fatalf("stopped %v, resumed %v", stopped, resumed)
+		}
 	}
 }
