@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -268,6 +269,11 @@ type rpcTxLocation struct {
 func (b *RPC) TxLookup(ctx context.Context, txHash common.Hash) (*TxLocation, error) {
 	var raw json.RawMessage
 	if err := b.c.CallContext(ctx, &raw, "eth_getTransactionByHash", txHash); err != nil {
+		if isIndexing(err) {
+			// The node cannot tell yet (it is still indexing transactions
+			// after a start): unknown for now.
+			return &TxLocation{Status: TxUnknown}, nil
+		}
 		return nil, err
 	}
 	if len(raw) == 0 || string(raw) == "null" {
@@ -380,6 +386,12 @@ func bytesList(in []hexutil.Bytes) [][]byte {
 		out[i] = b
 	}
 	return out
+}
+
+// isIndexing reports geth's "transaction indexing is in progress" answer.
+func isIndexing(err error) bool {
+	var rpcErr rpc.Error
+	return errors.As(err, &rpcErr) && strings.Contains(rpcErr.Error(), "indexing is in progress")
 }
 
 // stateErr maps a node's "state not available" answers to ErrNotFound.
