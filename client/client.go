@@ -68,7 +68,10 @@ type Config struct {
 	// Metrics records what the client does (default: recorded nowhere).
 	Metrics *metrics.Client
 	// Clock drives flow-control estimates (default the system clock).
-	Clock  mclock.Clock
+	Clock mclock.Clock
+	// Dialer, when set, makes the connections to servers (for example from
+	// a chosen local address).
+	Dialer p2p.NodeDialer
 	Logger log.Logger
 }
 
@@ -190,6 +193,7 @@ func New(cfg Config) (*Client, error) {
 		PrivateKey:  cfg.PrivateKey,
 		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + 1,
 		DialRatio:   1, // every connection is one the client dials
+		Dialer:      cfg.Dialer,
 		NoDiscovery: true,
 		ListenAddr:  "",
 		Name:        "lightmarket-client",

@@ -7,15 +7,17 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/lightmarket/lightmarket/bench"
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc (default: all).\n\nUsage: lightmarket bench [flags] [rpc]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, qos (default: all).\n\nUsage: lightmarket bench [flags] [rpc]")
 	var (
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
+		phase   = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -31,11 +33,16 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
-		which = []string{"rpc"}
+		which = []string{"rpc", "qos"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
+	for _, name := range which {
+		if name != "rpc" && name != "qos" {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, qos)", name)
+		}
+	}
 	for _, name := range which {
 		switch name {
 		case "rpc":
@@ -54,8 +61,17 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "rpc\teth_call cold p50 client, ratio\t%.3f ms, %.2f\t\n", r.CallColdP50Ms, r.CallColdP50Ratio)
 			fmt.Fprintf(tw, "rpc\teth_call cold: proofs+codes fetched\t%.1f per call\t\n", r.CallColdFetches)
 			addFigures(figures, r)
-		default:
-			return fmt.Errorf("unknown benchmark %q (have: rpc)", name)
+		case "qos":
+			r, err := bench.QoS(ctx, bench.QoSConfig{Phase: *phase, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("qos: %w", err)
+			}
+			fmt.Fprintf(tw, "qos\tpaid p50 / p99 idle\t%.3f / %.3f ms\t\n", r.PaidP50IdleMs, r.PaidP99IdleMs)
+			fmt.Fprintf(tw, "qos\tpaid p50 / p99 under a %.0fx free flood\t%.3f / %.3f ms\t\n", r.FreeOfferedFactor, r.PaidP50FloodMs, r.PaidP99FloodMs)
+			fmt.Fprintf(tw, "qos\tpaid p99 ratio flood / idle\t%.2f\t<= 1.5 %s\n", r.PaidP99Ratio, met(r.PaidP99Ratio <= 1.5))
+			fmt.Fprintf(tw, "qos\tpaid requests served within 1 s\t%.1f %%\t>= 98 %% %s\n", 100*r.PaidCapacityShare, met(r.PaidCapacityShare >= 0.98))
+			fmt.Fprintf(tw, "qos\tfree requests served\t%.0f /s\t\n", r.FreeServedPerSec)
+			addFigures(figures, r)
 		}
 	}
 	tw.Flush()

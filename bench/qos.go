@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/server"
+)
+
+// QoSConfig configures the quality-of-service benchmark.
+type QoSConfig struct {
+	Phase       time.Duration // length of the idle and of the flood phase (default 10s)
+	PaidRate    int           // paid client's requests per second (default 200)
+	FreeClients int           // flooding free clients, each from its own loopback IP (default 20)
+	Logger      log.Logger
+}
+
+// QoSResult holds the QoS benchmark's figures.
+type QoSResult struct {
+	PaidP50IdleMs     float64 `json:"paid_p50_idle_ms"`
+	PaidP99IdleMs     float64 `json:"paid_p99_idle_ms"`
+	PaidP50FloodMs    float64 `json:"paid_p50_flood_ms"`
+	PaidP99FloodMs    float64 `json:"paid_p99_flood_ms"`
+	PaidP99Ratio      float64 `json:"paid_p99_ratio"`
+	PaidCapacityShare float64 `json:"paid_capacity_share"` // paid requests answered within 1 s, of those sent, under flood
+	FreeServedPerSec  float64 `json:"free_served_per_sec"`
+	FreeOfferedFactor float64 `json:"free_offered_factor"` // free clients' granted capacity over the machine's serving capacity
+}
+
+// paidDeadline is how long a paid request may take and still count as
+// served at its capacity.
+const paidDeadline = time.Second
+
+// QoS runs one server, a paid client making proof requests at a fixed rate,
+// and then free clients flooding the server, each from its own loopback
+// address (so each has its own free allowance), granted together about ten
+// times what the machine can serve.
+func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
+	if cfg.Phase == 0 {
+		cfg.Phase = 10 * time.Second
+	}
+	if cfg.PaidRate == 0 {
+		cfg.PaidRate = 200
+	}
+	if cfg.FreeClients == 0 {
+		cfg.FreeClients = 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewLogger(log.DiscardHandler())
+	}
+	chain, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := chain.Start(); err != nil {
+		return nil, err
+	}
+	defer chain.Close()
+	backend, err := chain.Backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The machine serves about one serving thread per core: 1,000,000
+	// units per ms each. Each free client is granted one thread, so 20 of
+	// them are granted ten times what two cores can do.
+	const thread = 1_000_000
+	machine := uint64(2 * thread)
+	freeCap, paidCap := uint64(thread), uint64(thread/2)
+	key, _ := crypto.GenerateKey()
+	srv, err := server.New(server.Config{
+		Backend: backend, PrivateKey: key, MaxPeers: cfg.FreeClients + 10,
+		Capacity: paidCap + uint64(cfg.FreeClients)*freeCap, FreeCapacity: freeCap, PaidCapacity: paidCap,
+		MaxInFlight: 16, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+
+	paid, err := newBenchClient(srv.Enode(), "127.0.0.1", cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.SetBalance(paid.Self().ID(), big.NewInt(1e18)); err != nil {
+		return nil, err
+	}
+	if err := paid.Start(); err != nil {
+		return nil, err
+	}
+	defer paid.Stop()
+	if _, err := paid.WaitHead(ctx); err != nil {
+		return nil, err
+	}
+
+	res := &QoSResult{FreeOfferedFactor: float64(uint64(cfg.FreeClients)*freeCap) / float64(machine)}
+	idle, _, err := paidLoad(ctx, paid, cfg.PaidRate, cfg.Phase, 1)
+	if err != nil {
+		return nil, err
+	}
+	res.PaidP50IdleMs, res.PaidP99IdleMs = pct(idle, 50), pct(idle, 99)
+
+	// The flood.
+	floodCtx, stopFlood := context.WithCancel(ctx)
+	defer stopFlood()
+	var freeServed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range cfg.FreeClients {
+		fc, err := newBenchClient(srv.Enode(), fmt.Sprintf("127.0.0.%d", i+2), cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if err := fc.Start(); err != nil {
+			return nil, err
+		}
+		defer fc.Stop()
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h, err := fc.WaitHead(floodCtx)
+				if err != nil {
+					return
+				}
+				for n := 0; floodCtx.Err() == nil; n++ {
+					addr := common.BigToAddress(big.NewInt(int64(i)<<40 | int64(w)<<32 | int64(n)))
+					if _, err := fc.State(floodCtx, h, addr, nil); err == nil {
+						freeServed.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	settle := time.NewTimer(cfg.Phase / 5) // let the flood build up
+	select {
+	case <-settle.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	before := freeServed.Load()
+	start := time.Now()
+	flood, share, err := paidLoad(ctx, paid, cfg.PaidRate, cfg.Phase, 2)
+	if err != nil {
+		return nil, err
+	}
+	res.FreeServedPerSec = float64(freeServed.Load()-before) / time.Since(start).Seconds()
+	stopFlood()
+	wg.Wait()
+	res.PaidP50FloodMs, res.PaidP99FloodMs = pct(flood, 50), pct(flood, 99)
+	res.PaidP99Ratio = res.PaidP99FloodMs / res.PaidP99IdleMs
+	res.PaidCapacityShare = share
+	return res, nil
+}
+
+func newBenchClient(srv *enode.Node, localIP string, logger log.Logger) (*client.Client, error) {
+	return client.New(client.Config{
+		ChainConfig:    devchain.ChainConfig(),
+		Trusted:        []*enode.Node{srv},
+		Fraction:       100,
+		RequestTimeout: 10 * time.Second,
+		Dialer:         localDialer{net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 5 * time.Second}},
+		Logger:         logger,
+	})
+}
+
+// localDialer dials servers from a chosen local address.
+type localDialer struct{ d net.Dialer }
+
+func (l localDialer) Dial(ctx context.Context, n *enode.Node) (net.Conn, error) {
+	return l.d.DialContext(ctx, "tcp", fmt.Sprintf("%v:%d", n.IP(), n.TCP()))
+}
+
+// paidLoad makes proof requests at rate per second for d, each for an
+// account not asked before, and returns their latencies and the share
+// answered within paidDeadline.
+func paidLoad(ctx context.Context, c *client.Client, rate int, d time.Duration, salt int64) ([]time.Duration, float64, error) {
+	head := c.Head()
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		sent, ok  int
+		wg        sync.WaitGroup
+	)
+	end := time.Now().Add(d)
+	for n := int64(0); time.Now().Before(end); n++ {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+		sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, paidDeadline)
+			defer cancel()
+			t0 := time.Now()
+			_, err := c.State(rctx, head, common.BigToAddress(big.NewInt(salt<<50|n)), nil)
+			took := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			latencies = append(latencies, took)
+			if err == nil {
+				ok++
+			}
+		}()
+	}
+	wg.Wait()
+	return latencies, float64(ok) / float64(max(sent, 1)), nil
+}
