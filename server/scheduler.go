@@ -12,7 +12,7 @@ import (
 
 // scheduler serves requests on a bounded pool of workers from one priority
 // queue: paid clients' requests first, then free clients', each in arrival
-// order. When the queued work passes what the workers can serve in
+// order; one of several workers is kept for paid requests. When the queued work passes what the workers can serve in
 // overloadWindow, the server stops the free client with the most queued
 // work, and resumes stopped clients once the queue has drained and they
 // have rested for resumeAfter.
@@ -49,9 +49,11 @@ type job struct {
 func newScheduler(s *Server, workers int) *scheduler {
 	sc := &scheduler{s: s, perPeer: make(map[*peer]uint64), stopped: make(map[*peer]mclock.AbsTime), quit: make(chan struct{})}
 	sc.cond = sync.NewCond(&sc.mu)
-	for range workers {
+	// One worker (when there are several) serves only paid clients, so that
+	// a flood of free requests never takes every worker.
+	for i := range workers {
 		sc.wg.Add(1)
-		go sc.work()
+		go sc.work(workers > 1 && i == 0)
 	}
 	sc.wg.Add(1)
 	go func() {
@@ -91,7 +93,7 @@ func (sc *scheduler) submit(p *peer, paid bool, cost uint64, run func()) {
 		}
 	}
 	sc.mu.Unlock()
-	sc.cond.Signal()
+	sc.cond.Broadcast() // a paid-only worker may be the one to wake
 	if stop != nil {
 		stop.log.Debug("Server overloaded: stopping client")
 		sc.s.cfg.Metrics.Violations.WithLabelValues("stopped_for_overload").Inc()
@@ -114,11 +116,11 @@ func (sc *scheduler) pickVictim() *peer {
 	return victim
 }
 
-func (sc *scheduler) work() {
+func (sc *scheduler) work(paidOnly bool) {
 	defer sc.wg.Done()
 	for {
 		sc.mu.Lock()
-		for len(sc.queue) == 0 && !sc.closed {
+		for (len(sc.queue) == 0 || (paidOnly && !sc.queue[0].paid)) && !sc.closed {
 			sc.cond.Wait()
 		}
 		if sc.closed {

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
 	"github.com/lightmarket/lightmarket/bench"
 )
 
@@ -62,12 +64,16 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "rpc\teth_call cold: proofs+codes fetched\t%.1f per call\t\n", r.CallColdFetches)
 			addFigures(figures, r)
 		case "qos":
-			r, err := bench.QoS(ctx, bench.QoSConfig{Phase: *phase, Logger: logger})
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.QoS(ctx, bench.QoSConfig{Phase: *phase, FloodCommand: []string{self, "benchflood"}, Logger: logger})
 			if err != nil {
 				return fmt.Errorf("qos: %w", err)
 			}
 			fmt.Fprintf(tw, "qos\tpaid p50 / p99 idle\t%.3f / %.3f ms\t\n", r.PaidP50IdleMs, r.PaidP99IdleMs)
-			fmt.Fprintf(tw, "qos\tpaid p50 / p99 under a %.0fx free flood\t%.3f / %.3f ms\t\n", r.FreeOfferedFactor, r.PaidP50FloodMs, r.PaidP99FloodMs)
+			fmt.Fprintf(tw, "qos\tpaid p50 / p99 under a flood of %.0f free clients\t%.3f / %.3f ms\t\n", r.FreeClients, r.PaidP50FloodMs, r.PaidP99FloodMs)
 			fmt.Fprintf(tw, "qos\tpaid p99 ratio flood / idle\t%.2f\t<= 1.5 %s\n", r.PaidP99Ratio, met(r.PaidP99Ratio <= 1.5))
 			fmt.Fprintf(tw, "qos\tpaid requests served within 1 s\t%.1f %%\t>= 98 %% %s\n", 100*r.PaidCapacityShare, met(r.PaidCapacityShare >= 0.98))
 			fmt.Fprintf(tw, "qos\tfree requests served\t%.0f /s\t\n", r.FreeServedPerSec)
@@ -95,4 +101,32 @@ func met(ok bool) string {
 func addFigures(figures map[string]any, v any) {
 	enc, _ := json.Marshal(v)
 	json.Unmarshal(enc, &figures)
+}
+
+// runBenchFlood is the flood process of `bench qos`: free clients asking a
+// server for proofs as fast as flow control allows. It prints the number of
+// requests served.
+func runBenchFlood(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("benchflood", "The free clients of `lightmarket bench qos`, run in their own process.")
+	var (
+		url      = fs.String("enode", "", "server to flood")
+		clients  = fs.Int("clients", 20, "free clients, from 127.0.0.2 on")
+		duration = fs.Duration("duration", 10*time.Second, "how long to flood")
+	)
+	if err := parseFlags(ctx, fs, args); err != nil {
+		return err
+	}
+	logger := setupLogging(*verbosity - 2)
+	n, err := enode.ParseV4(*url)
+	if err != nil {
+		return fmt.Errorf("--enode: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	served, err := bench.Flood(ctx, n, *clients, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, served)
+	return nil
 }

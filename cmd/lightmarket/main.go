@@ -20,7 +20,9 @@ func usage() string {
 	var b strings.Builder
 	b.WriteString("lightmarket: a service model for Ethereum light clients.\n\nUsage:\n  lightmarket <command> [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.short)
+		if c.short != "" {
+			fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.short)
+		}
 	}
 	b.WriteString("\nRun 'lightmarket <command> --help' for the flags of a command.\n")
 	return b.String()
@@ -42,6 +44,7 @@ func init() {
 		{"client", "run a light client with a local JSON-RPC for wallets", runClient},
 		{"bench", "measure lightmarket against its targets", runBench},
 		{"dumpconfig", "print a command's effective configuration as TOML", runDumpConfig},
+		{"benchflood", "", runBenchFlood}, // internal: the flood process of bench qos
 	}
 }
 
