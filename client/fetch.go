@@ -33,9 +33,7 @@ func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) e
 			return err
 		}
 		tried[p.id] = true
-		rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-		err = fn(rctx, p)
-		cancel()
+		err = fn(ctx, p) // each request times out by itself (peer.request)
 		var up *upstreamError
 		switch {
 		case err == nil:

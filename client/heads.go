@@ -91,10 +91,11 @@ func (hc *headerChain) setHead(h *types.Header) {
 type headTracker struct {
 	need   int
 	latest map[enode.ID]*protocol.Announce
+	seq    map[enode.ID]uint64 // arrival order of the announcement in latest
 }
 
 func newHeadTracker(trusted, fraction int) *headTracker {
-	return &headTracker{need: signersNeeded(trusted, fraction), latest: make(map[enode.ID]*protocol.Announce)}
+	return &headTracker{need: signersNeeded(trusted, fraction), latest: make(map[enode.ID]*protocol.Announce), seq: make(map[enode.ID]uint64)}
 }
 
 // signersNeeded is the least number of trusted servers whose share of all
@@ -109,7 +110,20 @@ func signersNeeded(trusted, fraction int) int {
 	return trusted
 }
 
-func (t *headTracker) forget(id enode.ID) { delete(t.latest, id) }
+func (t *headTracker) forget(id enode.ID) {
+	delete(t.latest, id)
+	delete(t.seq, id)
+}
+
+// record keeps a as id's latest announcement unless a later one (by
+// arrival order seq) is already recorded: announcements are handled
+// concurrently and may finish out of order.
+func (t *headTracker) record(id enode.ID, a *protocol.Announce, seq uint64) {
+	if seq <= t.seq[id] && t.latest[id] != nil {
+		return
+	}
+	t.latest[id], t.seq[id] = a, seq
+}
 
 // best returns the highest announced head that enough servers support, and
 // how many do, judging ancestry through hc's known headers.
@@ -162,7 +176,7 @@ func descends(hc *headerChain, hash common.Hash, anc *types.Header) bool {
 
 // handleAnnounce fetches and links an announced head and moves the
 // accepted head if the trusted servers now vouch for a new one.
-func (c *Client) handleAnnounce(p *peer, a *protocol.Announce) {
+func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 	c.mu.Lock()
 	if s := c.stats[p.id]; s != nil {
 		s.Head = a.Number
@@ -210,7 +224,7 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce) {
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
-	c.heads.latest[p.id] = a
+	c.heads.record(p.id, a, seq)
 	best, support := c.heads.best(c.chain)
 	hd := c.chain.head()
 	// The head moves to a new best, but never back to its own ancestor

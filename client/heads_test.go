@@ -50,18 +50,18 @@ func TestHeadNeedsEnoughTrustedSigners(t *testing.T) {
 	a, b, c := enode.ID{1}, enode.ID{2}, enode.ID{3}
 	tr := newHeadTracker(3, 67)
 
-	tr.latest[a] = announce(fork[7]) // one liar on its own fork
+	tr.record(a, announce(fork[7]), 1) // one liar on its own fork
 	if best, _ := tr.best(hc); best != nil {
 		t.Fatalf("one of three moved the head to %d", best.Number)
 	}
-	tr.latest[b] = announce(main[9])
-	tr.latest[c] = announce(main[7])
+	tr.record(b, announce(main[9]), 1)
+	tr.record(c, announce(main[7]), 1)
 	best, support := tr.best(hc)
 	if best == nil || best.Hash() != main[7].Hash() || support != 2 {
 		t.Fatalf("best = %v (support %d), want block 8 of the main chain signed by 2", best.Number, support)
 	}
 	// Two colluding servers on the fork outvote the third.
-	tr.latest[b] = announce(fork[6])
+	tr.record(b, announce(fork[6]), 2)
 	best, support = tr.best(hc)
 	if best == nil || best.Hash() != fork[6].Hash() || support != 2 {
 		t.Fatalf("best = %v (support %d), want fork block signed by 2", best.Number, support)
@@ -94,5 +94,16 @@ func TestHeaderChainFollowsReorg(t *testing.T) {
 	}
 	if hc.canon[5] != main[4].Hash() {
 		t.Errorf("common ancestor lost")
+	}
+}
+
+func TestLaterAnnouncementIsNotOverwrittenByAnEarlierOne(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	main := chainOf(genesis, 3, 0)
+	tr := newHeadTracker(1, 100)
+	tr.record(enode.ID{1}, announce(main[2]), 2)
+	tr.record(enode.ID{1}, announce(main[1]), 1) // handled late
+	if got := tr.latest[enode.ID{1}].Hash; got != main[2].Hash() {
+		t.Fatalf("latest = %x, want the later announcement", got)
 	}
 }

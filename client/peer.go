@@ -41,6 +41,7 @@ type peer struct {
 	// observed records a round trip in the server's statistics.
 	observed func(time.Duration)
 	metrics  *metrics.Client
+	timeout  time.Duration // for one request, from when it is sent
 
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
@@ -81,6 +82,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		pending: make(map[uint64]pendingReq),
 		closed:  make(chan struct{}),
 		metrics: c.cfg.Metrics,
+		timeout: c.cfg.RequestTimeout,
 		observed: func(d time.Duration) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -105,6 +107,8 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	defer close(p.closed)
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
 
+	var announced uint64 // arrival order of announcements
+
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
@@ -115,10 +119,12 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			if err := c.checkAnnounce(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
+			announced++
+			seq := announced
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				c.handleAnnounce(p, m)
+				c.handleAnnounce(p, m, seq)
 			}()
 		case *protocol.Stop:
 			p.log.Debug("Server overloaded: holding requests")
@@ -262,6 +268,10 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 	if err := p.reserve(ctx, reqID, maxCost); err != nil {
 		return nil, err
 	}
+	// The timeout runs from the sending: waiting for the buffer is not the
+	// server's slowness.
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	answered := false
 	defer func() {
 		if !answered {
