@@ -20,6 +20,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -128,8 +129,10 @@ func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
 	}
 	res.PaidP50IdleMs, res.PaidP99IdleMs = pct(idle, 50), pct(idle, 99)
 
-	// The flood, then the paid load again.
-	floodFor := cfg.Phase + cfg.Phase/5
+	// The flood, then the paid load again once the free clients have used
+	// up their buffers (6 s of recharge) and are held to their capacity.
+	settle := flowcontrol.BufferTime + 2*time.Second
+	floodFor := settle + cfg.Phase
 	var (
 		flood []time.Duration
 		share float64
@@ -143,7 +146,7 @@ func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("flood process: %w", err)
 		}
-		if err := sleep(ctx, cfg.Phase/5); err != nil { // let the flood build up
+		if err := sleep(ctx, settle); err != nil {
 			return nil, err
 		}
 		if flood, share, err = paidLoad(ctx, paid, cfg.PaidRate, cfg.Phase, 2); err != nil {
@@ -165,7 +168,7 @@ func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
 			n, _ := Flood(floodCtx, srv.Enode(), cfg.FreeClients, cfg.Logger)
 			done <- n
 		}()
-		if err := sleep(ctx, cfg.Phase/5); err != nil {
+		if err := sleep(ctx, settle); err != nil {
 			return nil, err
 		}
 		if flood, share, err = paidLoad(ctx, paid, cfg.PaidRate, cfg.Phase, 2); err != nil {

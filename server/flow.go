@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
@@ -13,6 +14,12 @@ import (
 // DefaultCapacity is a client's capacity in cost units (ns of serving) per
 // millisecond: 100,000 lets a client use a tenth of one serving thread.
 const DefaultCapacity = 100_000
+
+// requestOverhead is charged on top of the measured serving time of every
+// request: the session's work that serving time does not see (reading,
+// decrypting and decoding the request, scheduling it, encoding and sending
+// the reply), which on loopback is as large as the serving itself.
+const requestOverhead = 50 * time.Microsecond
 
 // initialCosts are the maximum costs announced before the server has
 // measured its own: LES's measured average serving times (ns) doubled.

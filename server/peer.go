@@ -143,7 +143,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			start := s.cfg.Clock.Now()
 			replyCode, reply := s.serve(ctx, req)
 			took := time.Duration(s.cfg.Clock.Now() - start)
-			realCost := uint64(took.Nanoseconds())
+			realCost := uint64((took + requestOverhead).Nanoseconds())
 			s.costs.observe(code, req.Items(), realCost)
 			setBV(reply, p.done(maxCost, realCost))
 			s.served(p, realCost)
