@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightmarket/lightmarket/clientpool"
 )
@@ -30,11 +31,22 @@ type Store struct {
 
 // Open opens (or creates) the store in dir.
 func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}})
 	if err != nil {
 		return nil, fmt.Errorf("poolstore: %w", err)
 	}
 	return &Store{db: db}, nil
+}
+
+// logger sends Pebble's errors to the process log and drops its chatter.
+type logger struct{}
+
+func (logger) Infof(string, ...any) {}
+func (logger) Errorf(format string, args ...any) {
+	log.Error("Pool store: " + fmt.Sprintf(format, args...))
+}
+func (logger) Fatalf(format string, args ...any) {
+	log.Crit("Pool store: " + fmt.Sprintf(format, args...))
 }
 
 // Close closes the store.

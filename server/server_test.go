@@ -213,15 +213,15 @@ func TestRepliesCarryTheBufferValue(t *testing.T) {
 	if code, _, err := protocol.ReadMsg(ts.rw); err != nil || code != protocol.AnnounceMsg {
 		t.Fatalf("want the first Announce, got %v %v", code, err)
 	}
-	// Serving takes no time on the simulated clock: the whole maximum cost is
-	// refunded, and the reply reports a full buffer.
+	// Serving takes no time on the simulated clock: all of the maximum cost
+	// but the fixed per-request overhead is refunded.
 	protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: 2})
 	code, msg, err := protocol.ReadMsg(ts.rw)
 	if err != nil || code != protocol.BlockHeadersMsg {
 		t.Fatalf("got %v %v", code, err)
 	}
-	if bv := msg.(*protocol.BlockHeaders).BV; bv != 6_000_000 {
-		t.Fatalf("BV = %d, want a full 6,000,000", bv)
+	if bv, want := msg.(*protocol.BlockHeaders).BV, 6_000_000-uint64(requestOverhead); bv != want {
+		t.Fatalf("BV = %d, want %d", bv, want)
 	}
 }
 
