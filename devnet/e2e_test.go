@@ -54,6 +54,20 @@ func sendTransfer(t *testing.T, ctx context.Context, wallet *ethclient.Client, d
 	return sendTx(t, ctx, wallet, d.DevKey, &to, value, nil, 21000)
 }
 
+// session returns a context that bounds the test by timeout and a JSON-RPC
+// client of d's wallet endpoint; both end with the test.
+func session(t *testing.T, d *Devnet, timeout time.Duration) (context.Context, *rpc.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(light.Close)
+	return ctx, light
+}
+
 // waitHead waits until the client has accepted block n.
 func waitHead(t *testing.T, ctx context.Context, d *Devnet, n uint64) {
 	t.Helper()
@@ -91,14 +105,7 @@ func sameAnswer(t *testing.T, ctx context.Context, light, node *rpc.Client, meth
 
 func TestWalletThroughClientMatchesNode(t *testing.T) {
 	d := startDevnet(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer light.Close()
+	ctx, light := session(t, d, 60*time.Second)
 	node := d.Chain.RPCClient()
 	wallet := ethclient.NewClient(light)
 
@@ -251,19 +258,13 @@ func TestClientRefusesTamperedAnswers(t *testing.T) {
 				l.Backend = b
 				return l
 			}})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			light, err := rpc.DialContext(ctx, d.RPC.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer light.Close()
+			ctx, light := session(t, d, 30*time.Second)
 			// Sent through the chain node, so that the client has not
 			// fetched anything of it yet.
 			r := sendTransfer(t, ctx, ethclient.NewClient(d.Chain.RPCClient()), d, common.Address{0xbe, 0xef}, big.NewInt(1))
 			waitHead(t, ctx, d, r.BlockNumber.Uint64())
 			l.on.Store(true)
-			err = tc.call(ctx, light, r)
+			err := tc.call(ctx, light, r)
 			if err == nil || !strings.Contains(err.Error(), tc.check) {
 				t.Fatalf("tampered %s: got error %v, want one naming %q", tc.what, err, tc.check)
 			}
@@ -364,13 +365,7 @@ func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 				}
 				return slow{b}
 			}})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			light, err := rpc.DialContext(ctx, d.RPC.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer light.Close()
+			ctx, light := session(t, d, 30*time.Second)
 			node := d.Chain.RPCClient()
 			r := sendTransfer(t, ctx, ethclient.NewClient(node), d, common.Address{0xbe, 0xef}, big.NewInt(1))
 			waitHead(t, ctx, d, r.BlockNumber.Uint64()+2)
@@ -394,13 +389,7 @@ func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 
 func TestMetricsShowServingAndVerification(t *testing.T) {
 	d := startDevnet(t, Config{Servers: 2, MetricsAddr: "127.0.0.1:0"})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer light.Close()
+	ctx, light := session(t, d, 20*time.Second)
 	var bal hexutil.Big
 	if err := light.CallContext(ctx, &bal, "eth_getBalance", crypto.PubkeyToAddress(d.DevKey.PublicKey), "latest"); err != nil {
 		t.Fatal(err)
@@ -431,13 +420,7 @@ func TestMetricsShowServingAndVerification(t *testing.T) {
 // for its buffer rather than overrun it and be cut off.
 func TestClientStaysWithinFlowControl(t *testing.T) {
 	d := startDevnet(t, Config{Servers: 1, ClientCapacity: 10_000}) // a 60,000,000 buffer: 50 proofs at once
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer light.Close()
+	ctx, light := session(t, d, 60*time.Second)
 	block := hexutil.EncodeBig(d.Client.Head().Number)
 	errc := make(chan error, 8)
 	for w := range 8 {

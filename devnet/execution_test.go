@@ -13,7 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // storeContract is a hand-assembled contract: called with 32 bytes of data
@@ -67,13 +66,7 @@ func waitReceipt(t *testing.T, ctx context.Context, ec *ethclient.Client, hash c
 
 func TestCallEstimateGasAndLogsMatchNode(t *testing.T) {
 	d := startDevnet(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer light.Close()
+	ctx, light := session(t, d, 60*time.Second)
 	node := d.Chain.RPCClient()
 	wallet := ethclient.NewClient(light)
 
