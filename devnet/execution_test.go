@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,3 +104,50 @@ func TestCallEstimateGasAndLogsMatchNode(t *testing.T) {
 }
 
 func unquote(raw []byte) string { return string(raw[1 : len(raw)-1]) }
+
+// TestFeeAnswersMatchNode compares the fee oracle's answers with the node's
+// at the same head, with transactions of several tips in recent blocks.
+func TestFeeAnswersMatchNode(t *testing.T) {
+	d := startDevnet(t, Config{BlockTime: time.Hour}) // blocks only when the test commits
+	ctx, light := session(t, d, 60*time.Second)
+	node := d.Chain.RPCClient()
+	nodeEC := ethclient.NewClient(node)
+	chainID := d.Client.ChainConfig().ChainID
+	signer := types.LatestSignerForChainID(chainID)
+	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	for block := range 3 {
+		nonce, err := nodeEC.PendingNonceAt(ctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := nodeEC.HeaderByNumber(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			tip := big.NewInt(int64(block*4+i+1) * params.GWei)
+			tx := types.MustSignNewTx(d.DevKey, signer, &types.DynamicFeeTx{
+				ChainID: chainID, Nonce: nonce + uint64(i), GasTipCap: tip, GasFeeCap: new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
+				Gas: 21000, To: &common.Address{0xfe, byte(i)}, Value: big.NewInt(1),
+			})
+			if err := nodeEC.SendTransaction(ctx, tx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.Chain.Commit()
+	}
+	head, err := nodeEC.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, d, head.Number.Uint64())
+	sameAnswer(t, ctx, light, node, "eth_gasPrice")
+	sameAnswer(t, ctx, light, node, "eth_maxPriorityFeePerGas")
+	sameAnswer(t, ctx, light, node, "eth_feeHistory", 4, "latest", []float64{10, 50, 90})
+	sameAnswer(t, ctx, light, node, "eth_feeHistory", "0x2", hexutil.EncodeBig(head.Number), []float64{})
+	sameAnswer(t, ctx, light, node, "eth_feeHistory", 100, "latest", []float64{25, 75})
+	var out any
+	if err := light.CallContext(ctx, &out, "eth_feeHistory", 4, "latest", []float64{50, 10}); err == nil || !strings.Contains(err.Error(), "invalid reward percentile") {
+		t.Errorf("descending percentiles: %v", err)
+	}
+}

@@ -270,13 +270,9 @@ func (api *EthAPI) SendRawTransaction(ctx context.Context, input hexutil.Bytes) 
 	return tx.Hash(), nil
 }
 
-// GasPrice is eth_gasPrice.
+// GasPrice is eth_gasPrice: the suggested tip plus the head's base fee.
 func (api *EthAPI) GasPrice(ctx context.Context) (*hexutil.Big, error) {
-	head := api.c.Head()
-	if head == nil {
-		return nil, client.ErrNoHead
-	}
-	tip, err := api.oracle.SuggestTipCap(ctx, feeSource{api.c}, api.c.ChainConfig(), head)
+	tip, head, err := api.suggestTip(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -288,15 +284,18 @@ func (api *EthAPI) GasPrice(ctx context.Context) (*hexutil.Big, error) {
 
 // MaxPriorityFeePerGas is eth_maxPriorityFeePerGas.
 func (api *EthAPI) MaxPriorityFeePerGas(ctx context.Context) (*hexutil.Big, error) {
+	tip, _, err := api.suggestTip(ctx)
+	return (*hexutil.Big)(tip), err
+}
+
+// suggestTip asks the fee oracle for a tip at the accepted head.
+func (api *EthAPI) suggestTip(ctx context.Context) (*big.Int, *types.Header, error) {
 	head := api.c.Head()
 	if head == nil {
-		return nil, client.ErrNoHead
+		return nil, nil, client.ErrNoHead
 	}
 	tip, err := api.oracle.SuggestTipCap(ctx, feeSource{api.c}, api.c.ChainConfig(), head)
-	if err != nil {
-		return nil, err
-	}
-	return (*hexutil.Big)(tip), nil
+	return tip, head, err
 }
 
 // FeeHistory is eth_feeHistory.
