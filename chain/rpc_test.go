@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/chain"
@@ -90,7 +92,7 @@ func TestRPCBackendServesWhatVerifies(t *testing.T) {
 	c := devChain(t)
 	r := transfer(t, c)
 	ctx := context.Background()
-	b, err := c.Backend(ctx)
+	b, err := c.RPCBackend(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,5 +211,67 @@ func TestRPCBackendPollsHeadsOverHTTP(t *testing.T) {
 		case <-timeout:
 			t.Fatal("new head not delivered")
 		}
+	}
+}
+
+// TestDirectBackendServesWhatTheNodeSays checks the embedded chain's direct
+// backend against the JSON-RPC one, item by item, byte for byte.
+func TestDirectBackendServesWhatTheNodeSays(t *testing.T) {
+	c := devChain(t)
+	r := transfer(t, c)
+	ctx := context.Background()
+	viaRPC, err := c.RPCBackend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := c.DirectBackend()
+	same := func(what string, a, b any) {
+		t.Helper()
+		ea, _ := rlp.EncodeToBytes(a)
+		eb, _ := rlp.EncodeToBytes(b)
+		if !bytes.Equal(ea, eb) {
+			t.Errorf("%s differs:\n direct %x\n rpc    %x", what, ea, eb)
+		}
+	}
+	if direct.Genesis() != viaRPC.Genesis() || direct.ChainID() != viaRPC.ChainID() {
+		t.Fatal("chain identity differs")
+	}
+	for _, n := range []uint64{0, 1, r.BlockNumber.Uint64()} {
+		h1, err1 := direct.HeaderByNumber(ctx, n)
+		h2, err2 := viaRPC.HeaderByNumber(ctx, n)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		same("header", h1, h2)
+		b1, _ := direct.Body(ctx, h1.Hash())
+		b2, _ := viaRPC.Body(ctx, h1.Hash())
+		same("body", b1, b2)
+		rs1, _ := direct.Receipts(ctx, h1.Hash())
+		rs2, _ := viaRPC.Receipts(ctx, h1.Hash())
+		same("receipts", rs1, rs2)
+	}
+	dev := crypto.PubkeyToAddress(c.DevKey().PublicKey)
+	beacon := common.HexToAddress("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02")
+	for _, addr := range []common.Address{dev, {0x42}, {0x99}, beacon} {
+		slots := []common.Hash{{}, {31: 1}}
+		p1, err1 := direct.Proof(ctx, r.BlockHash, addr, slots)
+		p2, err2 := viaRPC.Proof(ctx, r.BlockHash, addr, slots)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		same(fmt.Sprintf("proof of %x", addr), p1, p2)
+		c1, _ := direct.Code(ctx, r.BlockHash, addr)
+		c2, _ := viaRPC.Code(ctx, r.BlockHash, addr)
+		if !bytes.Equal(c1, c2) {
+			t.Errorf("code of %x differs", addr)
+		}
+	}
+	l1, _ := direct.TxLookup(ctx, r.TxHash)
+	l2, _ := viaRPC.TxLookup(ctx, r.TxHash)
+	if *l1 != *l2 {
+		t.Errorf("tx lookup: direct %+v, rpc %+v", l1, l2)
+	}
+	if _, err := direct.HeaderByHash(ctx, common.Hash{1}); !errors.Is(err, chain.ErrNotFound) {
+		t.Errorf("unknown header: %v", err)
 	}
 }

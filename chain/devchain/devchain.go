@@ -254,7 +254,14 @@ func (c *Chain) ChainConfig() *params.ChainConfig { return c.eth.BlockChain().Co
 // DevKey is the key funded at genesis.
 func (c *Chain) DevKey() *ecdsa.PrivateKey { return c.cfg.DevKey }
 
-// Backend returns a server backend over the chain's in-process JSON-RPC.
+// Backend returns the server backend for the chain: Direct, which reads
+// the chain in-process.
 func (c *Chain) Backend(ctx context.Context) (chain.Backend, error) {
+	return c.DirectBackend(), nil
+}
+
+// RPCBackend returns a server backend over the chain's in-process JSON-RPC,
+// the same path a server takes to an external execution client.
+func (c *Chain) RPCBackend(ctx context.Context) (*chain.RPC, error) {
 	return chain.NewRPC(ctx, c.stack.Attach())
 }

@@ -1,0 +1,198 @@
+package devchain
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/trie"
+	"github.com/ethereum/go-ethereum/trie/trienode"
+
+	"github.com/lightmarket/lightmarket/chain"
+)
+
+// Direct is a chain.Backend reading the embedded node's blockchain and
+// state directly, without JSON-RPC in between: the server and the node
+// share a process, and the node is the server's own full node. (A server in
+// front of an external node uses chain.RPC, which checks every answer.)
+type Direct struct {
+	c       *Chain
+	genesis common.Hash
+}
+
+var _ chain.Backend = (*Direct)(nil)
+
+// DirectBackend returns a backend that reads the chain in-process.
+func (c *Chain) DirectBackend() *Direct {
+	return &Direct{c: c, genesis: c.eth.BlockChain().Genesis().Hash()}
+}
+
+// ChainID implements chain.Backend.
+func (d *Direct) ChainID() uint64 { return d.c.ChainConfig().ChainID.Uint64() }
+
+// Genesis implements chain.Backend.
+func (d *Direct) Genesis() common.Hash { return d.genesis }
+
+// CurrentHeader implements chain.Backend.
+func (d *Direct) CurrentHeader(context.Context) (*types.Header, error) {
+	return d.c.eth.BlockChain().CurrentHeader(), nil
+}
+
+// HeaderByNumber implements chain.Backend.
+func (d *Direct) HeaderByNumber(_ context.Context, n uint64) (*types.Header, error) {
+	if h := d.c.eth.BlockChain().GetHeaderByNumber(n); h != nil {
+		return h, nil
+	}
+	return nil, chain.ErrNotFound
+}
+
+// HeaderByHash implements chain.Backend.
+func (d *Direct) HeaderByHash(_ context.Context, hash common.Hash) (*types.Header, error) {
+	if h := d.c.eth.BlockChain().GetHeaderByHash(hash); h != nil {
+		return h, nil
+	}
+	return nil, chain.ErrNotFound
+}
+
+// Body implements chain.Backend.
+func (d *Direct) Body(_ context.Context, hash common.Hash) (*types.Body, error) {
+	if b := d.c.eth.BlockChain().GetBody(hash); b != nil {
+		return b, nil
+	}
+	return nil, chain.ErrNotFound
+}
+
+// Receipts implements chain.Backend.
+func (d *Direct) Receipts(ctx context.Context, hash common.Hash) (types.Receipts, error) {
+	h, err := d.HeaderByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	rs := d.c.eth.BlockChain().GetReceiptsByHash(hash)
+	if rs == nil && h.ReceiptHash != types.EmptyReceiptsHash {
+		return nil, chain.ErrNotFound
+	}
+	if rs == nil {
+		rs = types.Receipts{}
+	}
+	return rs, nil
+}
+
+// Proof implements chain.Backend.
+func (d *Direct) Proof(ctx context.Context, blockHash common.Hash, addr common.Address, slots []common.Hash) (*chain.Proof, error) {
+	h, err := d.HeaderByHash(ctx, blockHash)
+	if err != nil {
+		return nil, err
+	}
+	db := d.c.eth.BlockChain().TrieDB()
+	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), db)
+	if err != nil {
+		return nil, fmt.Errorf("%w: state of block %d: %v", chain.ErrNotFound, h.Number, err)
+	}
+	p := &chain.Proof{Storage: make([][][]byte, len(slots))}
+	if p.Account, err = prove(tr, crypto.Keccak256(addr[:])); err != nil {
+		return nil, err
+	}
+	acct, err := tr.GetAccount(addr)
+	if err != nil {
+		return nil, err
+	}
+	if acct == nil || acct.Root == types.EmptyRootHash {
+		for i := range slots {
+			p.Storage[i] = [][]byte{}
+		}
+		return p, nil
+	}
+	st, err := trie.NewStateTrie(trie.StorageTrieID(h.Root, crypto.Keccak256Hash(addr[:]), acct.Root), db)
+	if err != nil {
+		return nil, fmt.Errorf("%w: storage of %x: %v", chain.ErrNotFound, addr, err)
+	}
+	for i, slot := range slots {
+		if p.Storage[i], err = prove(st, crypto.Keccak256(slot[:])); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func prove(tr *trie.StateTrie, key []byte) ([][]byte, error) {
+	var list trienode.ProofList
+	if err := tr.Prove(key, &list); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(list))
+	for i, n := range list {
+		out[i] = n
+	}
+	return out, nil
+}
+
+// Code implements chain.Backend.
+func (d *Direct) Code(ctx context.Context, blockHash common.Hash, addr common.Address) ([]byte, error) {
+	h, err := d.HeaderByHash(ctx, blockHash)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), d.c.eth.BlockChain().TrieDB())
+	if err != nil {
+		return nil, fmt.Errorf("%w: state of block %d: %v", chain.ErrNotFound, h.Number, err)
+	}
+	acct, err := tr.GetAccount(addr)
+	if err != nil {
+		return nil, err
+	}
+	if acct == nil || common.BytesToHash(acct.CodeHash) == types.EmptyCodeHash {
+		return []byte{}, nil
+	}
+	code := d.c.eth.BlockChain().ContractCodeWithPrefix(common.BytesToHash(acct.CodeHash))
+	if code == nil {
+		return nil, fmt.Errorf("%w: code %x", chain.ErrNotFound, acct.CodeHash)
+	}
+	return code, nil
+}
+
+// SendTransaction implements chain.Backend.
+func (d *Direct) SendTransaction(_ context.Context, tx *types.Transaction) error {
+	return d.c.eth.TxPool().Add([]*types.Transaction{tx}, false)[0]
+}
+
+// TxLookup implements chain.Backend.
+func (d *Direct) TxLookup(_ context.Context, hash common.Hash) (*chain.TxLocation, error) {
+	if entry, _ := d.c.eth.BlockChain().GetCanonicalTransaction(hash); entry != nil {
+		return &chain.TxLocation{Status: chain.TxIncluded, BlockHash: entry.BlockHash, BlockNumber: entry.BlockIndex, Index: entry.Index}, nil
+	}
+	if tx := d.c.eth.TxPool().Get(hash); tx != nil {
+		return &chain.TxLocation{Status: chain.TxPending, Tx: tx}, nil
+	}
+	return &chain.TxLocation{Status: chain.TxUnknown}, nil
+}
+
+// SubscribeHeads implements chain.Backend.
+func (d *Direct) SubscribeHeads(ctx context.Context, ch chan<- *types.Header) (func(), error) {
+	events := make(chan core.ChainHeadEvent, 16)
+	sub := d.c.eth.BlockChain().SubscribeChainHeadEvent(events)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer sub.Unsubscribe()
+		for {
+			select {
+			case ev := <-events:
+				select {
+				case ch <- ev.Header:
+				case <-ctx.Done():
+					return
+				}
+			case <-sub.Err():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
