@@ -208,8 +208,10 @@ func (p *Pool) Connect(id ID, ip string, want uint64) (Client, []Change, error) 
 	p.setRank(c)
 
 	// Make room: take the lowest clients off the heap while the newcomer
-	// beats them; put them back if it cannot get in after all.
-	var victims []*Client
+	// beats them; put them back if it cannot get in after all. A paid
+	// client first steps down to the free capacity when that is enough;
+	// only then is it disconnected.
+	var victims, reduced []*Client
 	freed, slots := p.cfg.TotalCapacity-p.used, p.cfg.MaxClients-len(p.clients)
 	for (freed < c.Capacity || slots < 1) && len(p.queue) > 0 {
 		low := p.queue[0]
@@ -217,17 +219,29 @@ func (p *Pool) Connect(id ID, ip string, want uint64) (Client, []Change, error) 
 			break
 		}
 		heap.Pop(&p.queue)
+		if low.Tier == Paid && low.Capacity > p.cfg.FreeCapacity && slots >= 1 && freed+low.Capacity-p.cfg.FreeCapacity >= c.Capacity {
+			reduced = append(reduced, low)
+			freed += low.Capacity - p.cfg.FreeCapacity
+			break
+		}
 		victims = append(victims, low)
 		freed += low.Capacity
 		slots++
 	}
 	if freed < c.Capacity || slots < 1 {
-		for _, v := range victims {
+		for _, v := range append(victims, reduced...) {
 			heap.Push(&p.queue, v)
 		}
 		return Client{}, nil, ErrPoolFull
 	}
 	var changes []Change
+	for _, r := range reduced {
+		p.used -= r.Capacity - p.cfg.FreeCapacity
+		r.Capacity = p.cfg.FreeCapacity
+		p.setRank(r)
+		heap.Push(&p.queue, r)
+		changes = append(changes, Change{ID: r.ID, Capacity: r.Capacity, Reason: fmt.Sprintf("reduced for a higher-priority %s client", c.Tier)})
+	}
 	for _, v := range victims {
 		delete(p.clients, v.ID)
 		p.unindexIP(v)

@@ -193,3 +193,25 @@ func TestPoolInvariants(t *testing.T) {
 		})
 	})
 }
+
+func TestPaidClientIsReducedBeforeItIsDisconnected(t *testing.T) {
+	p, _ := newPool(t, Config{TotalCapacity: 300, FreeCapacity: 50, MaxClients: 10})
+	p.SetBalance(id(1), big.NewInt(1_000))
+	p.Connect(id(1), "10.0.0.1", 200) // priority 1000/200 = 5
+	p.SetBalance(id(2), big.NewInt(100_000))
+	p.Connect(id(2), "10.0.0.2", 100) // 300 given out
+	p.SetBalance(id(3), big.NewInt(1_000_000))
+	_, changes, err := p.Connect(id(3), "10.0.0.3", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].ID != id(1) || changes[0].Disconnect || changes[0].Capacity != 50 {
+		t.Fatalf("changes = %+v, want client 1 reduced to 50", changes)
+	}
+	// Another rich newcomer: now client 1 has to go.
+	p.SetBalance(id(4), big.NewInt(1_000_000))
+	_, changes, err = p.Connect(id(4), "10.0.0.4", 100)
+	if err != nil || len(changes) != 1 || !changes[0].Disconnect || changes[0].ID != id(1) {
+		t.Fatalf("changes = %+v, %v; want client 1 disconnected", changes, err)
+	}
+}

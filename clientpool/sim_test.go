@@ -102,10 +102,27 @@ func TestSimulatedDayKeepsCapacityUsed(t *testing.T) {
 		}
 		return sum / 10
 	}
-	if quartile(3) < quartile(0) {
-		t.Errorf("richest paid quartile connected %v on average, poorest %v", quartile(3), quartile(0))
+	if quartile(3) < 5*quartile(0) || quartile(2) < quartile(1) {
+		t.Errorf("paid connected time by wealth quartile %v %v %v %v: want it rising, the richest at least 5x the poorest", quartile(0), quartile(1), quartile(2), quartile(3))
 	}
 	t.Logf("paid connected time by wealth quartile: %v %v %v %v", quartile(0), quartile(1), quartile(2), quartile(3))
+	// Free clients share alike: every IP's free usage within a factor of 3
+	// of the median IP's (they differ by how often their clients were
+	// lucky to find room).
+	var usages []float64
+	for ip := range p.usage {
+		if u := p.ipUsage(ip, clock.Now()); u > 0 {
+			usages = append(usages, u)
+		}
+	}
+	sort.Float64s(usages)
+	if len(usages) > 0 {
+		med := usages[len(usages)/2]
+		t.Logf("free usage per IP: min %.3g, median %.3g, max %.3g", usages[0], med, usages[len(usages)-1])
+		if usages[len(usages)-1] > 3*med {
+			t.Errorf("an IP used %.3g, over 3x the median %.3g", usages[len(usages)-1], med)
+		}
+	}
 	// No IP holds more than one free allowance.
 	perIP := map[string]uint64{}
 	for _, c := range p.Snapshot() {

@@ -141,14 +141,15 @@ func (sc *scheduler) work(paidOnly bool) {
 const resumePoll = 100 * time.Millisecond
 
 // resumeReady resumes stopped clients once the queue is below half the
-// threshold and they have rested long enough.
+// threshold, they have rested long enough and their buffer has recovered
+// to an eighth of its limit (as in LES).
 func (sc *scheduler) resumeReady() {
 	now := sc.s.cfg.Clock.Now()
 	sc.mu.Lock()
 	var resume []*peer
 	if sc.queued < sc.threshold()/2 {
 		for p, at := range sc.stopped {
-			if time.Duration(now-at) >= resumeAfter {
+			if time.Duration(now-at) >= resumeAfter && p.recovered() {
 				resume = append(resume, p)
 				delete(sc.stopped, p)
 			}
@@ -161,6 +162,14 @@ func (sc *scheduler) resumeReady() {
 		p.mu.Unlock()
 		protocol.Send(p.rw, protocol.ResumeMsg, &protocol.Resume{BV: bv})
 	}
+}
+
+// recovered reports whether the client's buffer holds an eighth of its
+// limit.
+func (p *peer) recovered() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Value() >= p.buf.Params().BufLimit/8
 }
 
 // forget drops a departed client's bookkeeping.
