@@ -27,6 +27,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		capacity  = fs.Uint64("capacity", 2_000_000, "serving capacity shared by all clients, in cost units (ns of serving) per ms: 1000000 = one serving thread")
 		freeCap   = fs.Uint64("capacity.free", server.DefaultCapacity, "capacity of a free client, shared by the free clients of one IP address")
 		paidCap   = fs.Uint64("capacity.paid", 0, "capacity of a paying client (default 10 x capacity.free)")
+		workers   = fs.Int("workers", 0, "requests served at once (default: the number of cores)")
 		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance) listen address; keep it on loopback; empty = off")
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
@@ -82,7 +83,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
 		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
-		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir,
+		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
 	})
 	if err != nil {
