@@ -1,0 +1,347 @@
+// Package auction sells a server's paid capacity in a uniform-price
+// auction, as a pure core: clients bid a demand (the capacity they want,
+// the least they accept, the highest price per capacity-unit-second), the
+// highest bids win, and every winner pays the same clearing price — the
+// highest losing bid, or the operator's reserve price when nobody lost.
+//
+// A winner pushed out by a higher bid keeps what it had for a grace period
+// and is told at once when it loses it; the newcomer gets that capacity
+// when the grace period ends, so capacity is never sold twice. The core
+// reads time only from its clock and returns its decisions; the server
+// applies them. See docs/auction.md for the rules and their properties.
+package auction
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/mclock"
+)
+
+// ID identifies a bidder (a client's node id).
+type ID [32]byte
+
+// Demand is a bid: up to Max capacity units, at least Min, at no more than
+// Price wei per capacity-unit-second.
+type Demand struct {
+	Max, Min uint64
+	Price    *big.Int
+}
+
+// Errors of Bid.
+var (
+	ErrBadDemand = errors.New("invalid demand")
+)
+
+// Validate checks a demand.
+func (d Demand) Validate() error {
+	switch {
+	case d.Price == nil || d.Price.Sign() < 0:
+		return fmt.Errorf("%w: no price", ErrBadDemand)
+	case d.Min == 0 || d.Min > d.Max:
+		return fmt.Errorf("%w: minimum %d, maximum %d", ErrBadDemand, d.Min, d.Max)
+	}
+	return nil
+}
+
+// Config configures an auction.
+type Config struct {
+	Clock    mclock.Clock // required
+	Sellable uint64       // capacity for sale
+	Reserve  *big.Int     // lowest price per capacity-unit-second (default 0)
+	Grace    time.Duration
+}
+
+// Change tells a bidder what it has now: Capacity at Price. When Until is
+// set, Capacity drops to Final at that time (a displaced winner's grace).
+type Change struct {
+	ID       ID
+	Capacity uint64
+	Price    *big.Int
+	Until    mclock.AbsTime
+	Final    uint64
+}
+
+type bid struct {
+	Demand
+	seq uint64
+}
+
+// hold is a displaced winner's grace: it keeps its capacity until then.
+type hold struct {
+	until mclock.AbsTime
+}
+
+// Auction is the auction state.
+type Auction struct {
+	cfg       Config
+	bids      map[ID]*bid
+	seq       uint64
+	effective map[ID]uint64 // capacity held now, including holds
+	holds     map[ID]hold
+	price     *big.Int
+}
+
+// New creates an auction.
+func New(cfg Config) (*Auction, error) {
+	if cfg.Clock == nil {
+		return nil, errors.New("auction: no clock")
+	}
+	if cfg.Reserve == nil {
+		cfg.Reserve = new(big.Int)
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	return &Auction{cfg: cfg, bids: make(map[ID]*bid), effective: make(map[ID]uint64), holds: make(map[ID]hold), price: new(big.Int).Set(cfg.Reserve)}, nil
+}
+
+// outcome is the allocation the bids alone call for.
+type outcome struct {
+	alloc map[ID]uint64
+	price *big.Int
+}
+
+// clear runs the auction over bids for sellable capacity: bids at or above
+// the reserve, highest price first (earlier bid first on a tie), each gets
+// min(Max, what is left) if that is at least its Min. The first bid that
+// cannot be served ends the allocation: it and every bid below it lose,
+// and the clearing price is the highest losing price (or the reserve).
+func clear(bids map[ID]*bid, sellable uint64, reserve *big.Int) outcome {
+	order := make([]ID, 0, len(bids))
+	for id, b := range bids {
+		if b.Price.Cmp(reserve) >= 0 {
+			order = append(order, id)
+		}
+	}
+	sort.Slice(order, func(i, j int) bool {
+		bi, bj := bids[order[i]], bids[order[j]]
+		if c := bi.Price.Cmp(bj.Price); c != 0 {
+			return c > 0
+		}
+		if bi.seq != bj.seq {
+			return bi.seq < bj.seq
+		}
+		return string(order[i][:]) < string(order[j][:])
+	})
+	out := outcome{alloc: make(map[ID]uint64), price: new(big.Int).Set(reserve)}
+	left := sellable
+	for _, id := range order {
+		b := bids[id]
+		give := min(b.Max, left)
+		if give < b.Min {
+			if b.Price.Cmp(out.price) > 0 {
+				out.price = new(big.Int).Set(b.Price) // the highest losing bid
+			}
+			break
+		}
+		out.alloc[id] = give
+		left -= give
+	}
+	return out
+}
+
+// recompute moves to the allocation the bids call for, keeping displaced
+// winners' capacity until their grace ends, and returns what changed.
+func (a *Auction) recompute(now mclock.AbsTime) []Change {
+	expired := make(map[ID]bool)
+	for id, h := range a.holds {
+		if now >= h.until {
+			delete(a.holds, id)
+			expired[id] = true
+		}
+	}
+	target := clear(a.bids, a.cfg.Sellable, a.cfg.Reserve)
+	a.price = target.price
+
+	// Everyone keeps what it has up to its target. A bidder above its
+	// target keeps all it has while its grace runs; its grace starts now
+	// unless it has just ended.
+	newHolds := make(map[ID]bool)
+	var held uint64
+	next := make(map[ID]uint64, len(a.effective))
+	for id, cur := range a.effective {
+		t := target.alloc[id]
+		keep := min(cur, t)
+		if cur > t {
+			if _, ok := a.holds[id]; !ok && !expired[id] && a.bids[id] != nil {
+				a.holds[id] = hold{until: now + mclock.AbsTime(a.cfg.Grace)}
+				newHolds[id] = true
+			}
+			if _, ok := a.holds[id]; ok {
+				keep = cur
+			}
+		} else {
+			delete(a.holds, id) // back at or above its old capacity
+		}
+		next[id] = keep
+		held += keep
+	}
+	// Capacity that shrank below what is held is taken back at once, from
+	// the lowest-ranked holders (no grace: it is gone).
+	if held > a.cfg.Sellable {
+		held = a.shrink(next, target, held)
+	}
+	// Growth goes out in rank order from what is left.
+	free := a.cfg.Sellable - held
+	for _, id := range rank(a.bids, target) {
+		if t, cur := target.alloc[id], next[id]; t > cur && free > 0 {
+			add := min(t-cur, free)
+			next[id] = cur + add
+			free -= add
+		}
+	}
+	// Report changes: new capacities, and new graces (the bidder learns
+	// now when it loses capacity).
+	var changes []Change
+	seen := make(map[ID]bool)
+	report := func(id ID) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		if next[id] == a.effective[id] && !newHolds[id] {
+			return
+		}
+		ch := Change{ID: id, Capacity: next[id], Price: new(big.Int).Set(a.price)}
+		if h, ok := a.holds[id]; ok {
+			ch.Until, ch.Final = h.until, target.alloc[id]
+		}
+		changes = append(changes, ch)
+	}
+	for id := range next {
+		report(id)
+	}
+	for id := range a.effective {
+		report(id)
+	}
+	for id, c := range next {
+		if c == 0 {
+			delete(next, id)
+		}
+	}
+	a.effective = next
+	sort.Slice(changes, func(i, j int) bool { return string(changes[i].ID[:]) < string(changes[j].ID[:]) })
+	return changes
+}
+
+// shrink takes capacity back from the lowest-ranked holders until at most
+// Sellable is held, and returns what is held then.
+func (a *Auction) shrink(next map[ID]uint64, target outcome, held uint64) uint64 {
+	order := rank(a.bids, target)
+	// Holders without a bid (withdrawn) rank lowest.
+	for id := range next {
+		if a.bids[id] == nil {
+			order = append(order, id)
+		}
+	}
+	// Each is cut to its target (which respects its minimum demand); the
+	// targets fit, so this ends within Sellable.
+	for i := len(order) - 1; i >= 0 && held > a.cfg.Sellable; i-- {
+		id := order[i]
+		if t := target.alloc[id]; next[id] > t {
+			held -= next[id] - t
+			next[id] = t
+			delete(a.holds, id)
+		}
+	}
+	return held
+}
+
+// rank orders bidders as the auction does: price, then bid order.
+func rank(bids map[ID]*bid, target outcome) []ID {
+	order := make([]ID, 0, len(bids))
+	for id := range bids {
+		order = append(order, id)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		bi, bj := bids[order[i]], bids[order[j]]
+		if c := bi.Price.Cmp(bj.Price); c != 0 {
+			return c > 0
+		}
+		return bi.seq < bj.seq
+	})
+	return order
+}
+
+// Bid places or updates a bidder's demand.
+func (a *Auction) Bid(id ID, d Demand) ([]Change, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if b := a.bids[id]; b != nil {
+		b.Demand = Demand{Max: d.Max, Min: d.Min, Price: new(big.Int).Set(d.Price)}
+	} else {
+		a.seq++
+		a.bids[id] = &bid{Demand: Demand{Max: d.Max, Min: d.Min, Price: new(big.Int).Set(d.Price)}, seq: a.seq}
+	}
+	return a.recompute(a.cfg.Clock.Now()), nil
+}
+
+// Withdraw removes a bid (the bidder left or stopped paying); its capacity
+// is released at once.
+func (a *Auction) Withdraw(id ID) []Change {
+	delete(a.bids, id)
+	delete(a.holds, id)
+	delete(a.effective, id)
+	return a.recompute(a.cfg.Clock.Now())
+}
+
+// SetSellable changes the capacity for sale.
+func (a *Auction) SetSellable(n uint64) []Change {
+	a.cfg.Sellable = n
+	return a.recompute(a.cfg.Clock.Now())
+}
+
+// Tick ends the grace periods that are over; the server calls it at
+// NextDeadline.
+func (a *Auction) Tick() []Change { return a.recompute(a.cfg.Clock.Now()) }
+
+// NextDeadline is when the next grace period ends, if any.
+func (a *Auction) NextDeadline() (mclock.AbsTime, bool) {
+	var next mclock.AbsTime
+	found := false
+	for _, h := range a.holds {
+		if !found || h.until < next {
+			next, found = h.until, true
+		}
+	}
+	return next, found
+}
+
+// Quote says what a demand would win now, without placing it: the capacity
+// (when nobody's grace is running) and the clearing price.
+func (a *Auction) Quote(d Demand) (uint64, *big.Int) {
+	if d.Validate() != nil {
+		return 0, new(big.Int).Set(a.price)
+	}
+	var probe ID
+	for i := range probe {
+		probe[i] = 0xff
+	}
+	bids := make(map[ID]*bid, len(a.bids)+1)
+	for id, b := range a.bids {
+		bids[id] = b
+	}
+	bids[probe] = &bid{Demand: d, seq: a.seq + 1}
+	out := clear(bids, a.cfg.Sellable, a.cfg.Reserve)
+	return out.alloc[probe], out.price
+}
+
+// Price is the clearing price.
+func (a *Auction) Price() *big.Int { return new(big.Int).Set(a.price) }
+
+// Allocation is a bidder's capacity now.
+func (a *Auction) Allocation(id ID) uint64 { return a.effective[id] }
+
+// Sold is the capacity allocated now, including grace holds.
+func (a *Auction) Sold() uint64 {
+	var n uint64
+	for _, c := range a.effective {
+		n += c
+	}
+	return n
+}
