@@ -13,6 +13,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ type Config struct {
 	// Dialer, when set, makes the connections to servers (for example from
 	// a chosen local address).
 	Dialer p2p.NodeDialer
+	// Demand, when set, is bid at every server the client connects to;
+	// servers where it wins serve it as a paid client, the others for free.
+	Demand *Demand
 	Logger log.Logger
 }
 
@@ -293,10 +297,15 @@ type ServerStats struct {
 	Lies         uint64  `json:"lies"`
 	LatencyP50Ms float64 `json:"latencyP50Ms"`
 	LatencyP99Ms float64 `json:"latencyP99Ms"`
-	Capacity     uint64  `json:"capacity"` // flow-control recharge, cost units per ms
-	Buffer       uint64  `json:"buffer"`   // estimate of the buffer at the server
-	Banned       bool    `json:"banned"`
-	LastError    string  `json:"lastError,omitempty"`
+	Tier         string  `json:"tier"`                // "paid" while the client holds paid capacity there
+	PaidCapacity uint64  `json:"paidCapacity"`        // won in the server's auction
+	Price        string  `json:"price,omitempty"`     // clearing price there, wei per capacity-unit-second
+	PaidUntil    uint64  `json:"paidUntil,omitempty"` // unix ms when outbid capacity ends
+
+	Capacity  uint64 `json:"capacity"` // flow-control recharge, cost units per ms
+	Buffer    uint64 `json:"buffer"`   // estimate of the buffer at the server
+	Banned    bool   `json:"banned"`
+	LastError string `json:"lastError,omitempty"`
 
 	latencies latencyWindow
 }
@@ -339,11 +348,23 @@ func (c *Client) Servers() []ServerStats {
 		}
 		_, st.Banned = c.banned[id]
 		st.LatencyP50Ms, st.LatencyP99Ms = s.latencies.percentile(50), s.latencies.percentile(99)
+		st.Tier = "free"
+		if st.PaidCapacity > 0 {
+			st.Tier = "paid"
+		}
 		st.latencies = latencyWindow{}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b ServerStats) int { return strings.Compare(a.Enode, b.Enode) })
 	return out
+}
+
+// Demand is what a client bids for paid capacity: up to Max capacity units
+// (cost units per ms), at least Min, at no more than MaxPrice wei per
+// capacity-unit-second.
+type Demand struct {
+	Max, Min uint64
+	MaxPrice *big.Int
 }
 
 // HeadInfo is the accepted head and who vouches for it.

@@ -103,6 +103,9 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}
 	p.fc = flowcontrol.NewServerBuffer(c.clock, flowcontrol.Params{BufLimit: status.FlowControl.BufferLimit, Recharge: status.FlowControl.Recharge})
 	c.addPeer(p)
+	if d := c.cfg.Demand; d != nil {
+		protocol.Send(p.rw, protocol.BidMsg, &protocol.Bid{ReqID: reqIDs.Add(1), Max: d.Max, Min: d.Min, Price: d.MaxPrice})
+	}
 	defer c.removePeer(p)
 	defer close(p.closed)
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
@@ -126,6 +129,8 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				defer c.wg.Done()
 				c.handleAnnounce(p, m, seq)
 			}()
+		case *protocol.Allocation:
+			c.noteAllocation(p, m)
 		case *protocol.Stop:
 			p.log.Debug("Server overloaded: holding requests")
 			p.stopped.Store(true)
@@ -382,4 +387,16 @@ func (c *Client) genesisFor(p *peer, theirs common.Hash) common.Hash {
 		p.log.Info("Adopted genesis from trusted server", "genesis", theirs)
 	}
 	return c.genesis
+}
+
+// noteAllocation records the paid capacity a server gave us.
+func (c *Client) noteAllocation(p *peer, a *protocol.Allocation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stats[p.id]; s != nil {
+		s.PaidCapacity, s.PaidUntil = a.Capacity, a.UntilMs
+		if a.Price != nil {
+			s.Price = a.Price.String()
+		}
+	}
 }

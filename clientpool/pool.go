@@ -525,3 +525,37 @@ func (p *Pool) Tier(id ID) Tier {
 	}
 	return Free
 }
+
+// SetPaidCapacity gives a paying client the capacity it won (in the
+// auction); 0 puts it back on its IP's free share. The capacity must fit:
+// the auction sells at most what the server set aside for it.
+func (p *Pool) SetPaidCapacity(id ID, capacity uint64) []Change {
+	c := p.clients[id]
+	if c == nil {
+		return nil
+	}
+	now := p.cfg.Clock.Now()
+	var changes []Change
+	if capacity == 0 || p.Balance(id).Sign() <= 0 {
+		if c.Tier == Paid {
+			c.Tier = Free
+			share := min(p.freeShare(c.IP, 0), p.cfg.TotalCapacity-(p.used-c.Capacity))
+			p.used = p.used - c.Capacity + share
+			c.Capacity = share
+			changes = append(changes, Change{ID: id, Capacity: share, Reason: "no paid capacity: free tier"})
+			changes = append(changes, p.shareIP(c.IP, c)...)
+		}
+	} else {
+		wasFree := c.Tier == Free
+		c.Tier = Paid
+		capacity = min(capacity, c.Capacity+(p.cfg.TotalCapacity-p.used))
+		p.used = p.used - c.Capacity + capacity
+		c.Capacity = capacity
+		changes = append(changes, Change{ID: id, Capacity: capacity, Reason: "paid capacity"})
+		if wasFree {
+			changes = append(changes, p.shareIP(c.IP, nil)...)
+		}
+	}
+	p.reprioritize(c, now)
+	return changes
+}

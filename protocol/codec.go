@@ -110,6 +110,10 @@ func newMessage(code Code) any {
 		return new(Stop)
 	case ResumeMsg:
 		return new(Resume)
+	case BidMsg:
+		return new(Bid)
+	case AllocationMsg:
+		return new(Allocation)
 	}
 	return nil
 }

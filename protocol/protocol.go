@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -43,9 +44,11 @@ const (
 	CapacityUpdateMsg  Code = 0x10
 	StopMsg            Code = 0x11
 	ResumeMsg          Code = 0x12
+	BidMsg             Code = 0x13
+	AllocationMsg      Code = 0x14
 
-	// Length is the number of codes the protocol reserves: 0x13-0x3f are
-	// reserved for the auction and payments.
+	// Length is the number of codes the protocol reserves: 0x15-0x3f are
+	// reserved for the auction's price query and payments.
 	Length = 0x40
 )
 
@@ -69,6 +72,8 @@ var codeNames = map[Code]string{
 	CapacityUpdateMsg:  "CapacityUpdate",
 	StopMsg:            "Stop",
 	ResumeMsg:          "Resume",
+	BidMsg:             "Bid",
+	AllocationMsg:      "Allocation",
 }
 
 func (c Code) String() string {
@@ -476,6 +481,44 @@ type Stop struct{}
 // Resume lets a stopped client send requests again; BV is its buffer value.
 type Resume struct {
 	BV uint64
+}
+
+// Bid places, updates or (Max = 0) withdraws a client's demand for paid
+// capacity: up to Max capacity units (cost units per ms), at least Min, at
+// no more than Price wei per capacity-unit-second. The server answers with
+// Allocation carrying the same ReqID.
+type Bid struct {
+	ReqID uint64
+	Max   uint64
+	Min   uint64
+	Price *big.Int
+}
+
+// Validate checks a bid.
+func (b *Bid) Validate() error {
+	if b.Max == 0 {
+		return nil // withdrawal
+	}
+	if b.Min == 0 || b.Min > b.Max {
+		return fmt.Errorf("%w: bid minimum %d, maximum %d", ErrInvalidRequest, b.Min, b.Max)
+	}
+	if b.Price == nil || b.Price.BitLen() > 256 {
+		return fmt.Errorf("%w: bid price out of range", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// Allocation tells a client the paid capacity it holds and the clearing
+// price it pays per capacity-unit-second, in answer to a Bid (ReqID) or
+// when it changes (ReqID 0). When UntilMs is set (unix milliseconds), the
+// capacity falls to Final then: the client was outbid and keeps what it
+// had for the grace period.
+type Allocation struct {
+	ReqID    uint64
+	Capacity uint64
+	Price    *big.Int
+	UntilMs  uint64
+	Final    uint64
 }
 
 // Error tells the peer which rule it broke before the sender disconnects.

@@ -76,6 +76,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		return p2p.DiscTooManyPeers
 	}
 	defer s.leave(p)
+	defer s.marketLeave(p)
 	defer s.sched.forget(p)
 	p.buf = flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(capacity))
 	if err := s.handshake(p); err != nil {
@@ -122,6 +123,10 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
 			return s.violation(p, err)
+		}
+		if b, ok := msg.(*protocol.Bid); ok {
+			s.handleBid(p, b)
+			continue
 		}
 		req, ok := msg.(protocol.Request)
 		if !ok {

@@ -17,6 +17,17 @@ import (
 func (s *Server) admit(p *peer) (uint64, error) {
 	s.poolMu.Lock()
 	c, changes, err := s.pool.Connect(clientpool.ID(p.ID()), remoteIP(p.Peer), s.cfg.PaidCapacity)
+	if err == nil && s.market != nil && c.Tier == clientpool.Paid {
+		// With an auction, paid capacity is what a client wins there;
+		// until it bids and wins it is served from the free tier.
+		for _, ch := range s.pool.SetPaidCapacity(c.ID, 0) {
+			if ch.ID == c.ID {
+				c.Capacity = ch.Capacity
+			} else {
+				changes = append(changes, ch)
+			}
+		}
+	}
 	s.poolMu.Unlock()
 	if err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/flowcontrol"
@@ -53,6 +55,13 @@ type Config struct {
 	FreeCapacity uint64
 	// PaidCapacity is what a paying client gets (default 10 × FreeCapacity).
 	PaidCapacity uint64
+	// Sellable is the capacity sold in the auction to clients with a
+	// balance (0: no auction; paying clients get PaidCapacity). Reserve is
+	// the lowest price, in wei per capacity-unit-second; Grace how long an
+	// outbid winner keeps its capacity (default 5s).
+	Sellable uint64
+	Reserve  *big.Int
+	Grace    time.Duration
 	// Workers is the number of requests served at once (default
 	// GOMAXPROCS); requests wait for a worker in a priority queue.
 	Workers int
@@ -118,6 +127,7 @@ type Server struct {
 	poolMu sync.Mutex // guards pool
 	pool   *clientpool.Pool
 	store  *poolstore.Store // nil without DataDir
+	market *auction.Auction // guarded by poolMu; nil without Sellable
 	sched  *scheduler
 
 	mu    sync.Mutex
@@ -159,8 +169,18 @@ func New(cfg Config) (*Server, error) {
 		}
 		pool.Import(st)
 	}
+	var market *auction.Auction
+	if cfg.Sellable > 0 {
+		if cfg.Sellable > cfg.Capacity {
+			return nil, fmt.Errorf("server: sellable capacity %d above the total %d", cfg.Sellable, cfg.Capacity)
+		}
+		if market, err = auction.New(auction.Config{Clock: cfg.Clock, Sellable: cfg.Sellable, Reserve: cfg.Reserve, Grace: cfg.Grace}); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
+		market:  market,
 		pool:    pool,
 		store:   store,
 		cfg:     cfg,
@@ -222,8 +242,12 @@ func (s *Server) Start() error {
 		defer unsub()
 		save := time.NewTicker(usageSaveInterval)
 		defer save.Stop()
+		graces := time.NewTicker(100 * time.Millisecond)
+		defer graces.Stop()
 		for {
 			select {
+			case <-graces.C:
+				s.auctionTick()
 			case <-save.C:
 				s.saveUsage()
 			case h := <-heads:

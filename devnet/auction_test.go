@@ -1,0 +1,95 @@
+package devnet
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/server"
+)
+
+// bidder connects a client with a balance at srv that bids price for
+// 100,000 capacity units.
+func bidder(t *testing.T, srv *server.Server, price int64) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{
+		ChainConfig: devchain.ChainConfig(), Trusted: []*enode.Node{srv.Enode()}, Logger: quiet,
+		Demand: &client.Demand{Max: 100_000, Min: 100_000, MaxPrice: big.NewInt(price)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetBalance(c.Self().ID(), big.NewInt(1e18)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.WaitHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tierAt(c *client.Client) (string, uint64, string) {
+	s := c.Servers()[0]
+	return s.Tier, s.PaidCapacity, s.Price
+}
+
+func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
+	ch := newChain(t)
+	srv := newServerWith(t, ch, server.Config{
+		Capacity: 1_000_000, FreeCapacity: 50_000, Sellable: 200_000, Reserve: big.NewInt(5), Grace: time.Second,
+	})
+	a, b := bidder(t, srv, 30), bidder(t, srv, 20)
+	c := bidder(t, srv, 10)
+	eventually(t, "two winners at the highest losing bid", func() bool {
+		ta, ca, pa := tierAt(a)
+		tb, cb, _ := tierAt(b)
+		tc, cc, _ := tierAt(c)
+		return ta == "paid" && ca == 100_000 && tb == "paid" && cb == 100_000 && tc == "free" && cc == 0 && pa == "10"
+	})
+	if p := srv.Price(); p.Int64() != 10 {
+		t.Fatalf("clearing price %v, want the highest losing bid 10", p)
+	}
+	// The winners' flow control follows: their capacity is what they won.
+	eventually(t, "the winners' flow-control capacity", func() bool {
+		return a.Servers()[0].Capacity == 100_000 && b.Servers()[0].Capacity == 100_000 && c.Servers()[0].Capacity == 50_000
+	})
+	// The third client is served for free.
+	for _, info := range srv.Clients() {
+		if info.ID == c.Self().ID().String() && (info.Tier != "free" || info.Capacity != 50_000) {
+			t.Fatalf("losing bidder at the server: %+v", info)
+		}
+	}
+	// A higher bid arrives: the lowest winner is told at once when it loses
+	// its capacity, keeps it through the grace period, then is free.
+	start := time.Now()
+	d := bidder(t, srv, 40)
+	eventually(t, "the outbid winner told of its grace", func() bool {
+		s := b.Servers()[0]
+		return s.PaidCapacity == 100_000 && s.PaidUntil != 0
+	})
+	if _, cap, _ := tierAt(d); cap != 0 {
+		t.Fatalf("newcomer got %d during the grace period", cap)
+	}
+	eventually(t, "the grace period to end", func() bool {
+		tb, cb, _ := tierAt(b)
+		td, cd, _ := tierAt(d)
+		return tb == "free" && cb == 0 && td == "paid" && cd == 100_000
+	})
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("outbid winner lost its capacity after %v, before the 1 s grace", took)
+	}
+	if p := srv.Price(); p.Int64() != 20 {
+		t.Fatalf("clearing price %v, want 20", p)
+	}
+}
