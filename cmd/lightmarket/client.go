@@ -32,6 +32,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6061 (off unless given)")
+		paidCap   = fs.Uint64("paid.capacity", 0, "capacity to bid for at every server (cost units per ms); 0: free service only")
+		paidMin   = fs.Uint64("paid.min", 0, "least capacity worth paying for (default: all of --paid.capacity)")
+		maxPrice  = fs.String("paid.maxprice", "0", "highest price bid, gwei per capacity-unit-second (decimal)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
@@ -71,6 +74,18 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var demand *client.Demand
+	if *paidCap > 0 {
+		price, err := parseGwei(*maxPrice)
+		if err != nil {
+			return fmt.Errorf("--paid.maxprice: %w", err)
+		}
+		min := *paidMin
+		if min == 0 || min > *paidCap {
+			min = *paidCap
+		}
+		demand = &client.Demand{Max: *paidCap, Min: min, MaxPrice: price}
+	}
 	reg := metrics.NewRegistry()
 	var c *client.Client
 	c, err = client.New(client.Config{
@@ -80,6 +95,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		Servers:     otherNodes,
 		Fraction:    *fraction,
 		PrivateKey:  key,
+		Demand:      demand,
 		Metrics:     metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
 		Logger:      logger,
 	})

@@ -69,3 +69,17 @@ func TestConfigFileAndDumpConfig(t *testing.T) {
 		t.Errorf("unknown setting: %v", err)
 	}
 }
+
+func TestParseGwei(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "1": "1000000000", "0.000000001": "1", "12.5": "12500000000"} {
+		got, err := parseGwei(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseGwei(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "x", "0.0000000001"} {
+		if _, err := parseGwei(bad); err == nil {
+			t.Errorf("parseGwei(%q) accepted", bad)
+		}
+	}
+}

@@ -28,6 +28,8 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		freeCap   = fs.Uint64("capacity.free", server.DefaultCapacity, "capacity of a free client, shared by the free clients of one IP address")
 		paidCap   = fs.Uint64("capacity.paid", 0, "capacity of a paying client (default 10 x capacity.free)")
 		workers   = fs.Int("workers", 0, "requests served at once (default: the number of cores)")
+		sellable  = fs.Uint64("sellable", 0, "capacity sold in the auction to clients with a balance (0: no auction; they get --capacity.paid)")
+		reserve   = fs.String("reserve", "0", "auction reserve price, gwei per capacity-unit-second (decimal)")
 		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance) listen address; keep it on loopback; empty = off")
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
@@ -80,8 +82,13 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("--backend %s: %w", *backend, err)
 		}
 	}
+	reservePrice, err := parseGwei(*reserve)
+	if err != nil {
+		return fmt.Errorf("--reserve: %w", err)
+	}
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
+		Sellable: *sellable, Reserve: reservePrice,
 		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
