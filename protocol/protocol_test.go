@@ -37,6 +37,11 @@ func sampleMessages() map[Code]any {
 		GetTxStatusMsg:     &GetTxStatus{ReqID: 7, Hashes: []common.Hash{{0xdd}}},
 		TxStatusMsg:        &TxStatus{ReqID: 7, BV: 9, Statuses: []TxStatusItem{{Status: TxIncluded, BlockHash: common.Hash{0xbb}, BlockNumber: 7, Index: 0}}},
 		ErrorMsg:           &Error{Reason: "too many items"},
+		CapacityUpdateMsg:  &CapacityUpdate{BufferLimit: 600, Recharge: 1},
+		StopMsg:            &Stop{},
+		ResumeMsg:          &Resume{BV: 5},
+		BidMsg:             &Bid{ReqID: 8, Max: 100, Min: 50, Price: big.NewInt(1e9)},
+		AllocationMsg:      &Allocation{ReqID: 8, Capacity: 100, Price: big.NewInt(7), UntilMs: 1_700_000_000_000, Final: 0},
 	}
 }
 
@@ -124,6 +129,14 @@ func TestRequestLimits(t *testing.T) {
 		{"slots in all over", &GetProofs{Requests: []ProofRequest{{Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(1)}}}, ErrTooManyItems},
 		{"txs over", &SendTx{Txs: make([][]byte, MaxTxs+1)}, ErrTooManyItems},
 		{"tx too big", &SendTx{Txs: [][]byte{make([]byte, MaxTxSize+1)}}, ErrInvalidRequest},
+	}
+	for _, b := range []*Bid{{Max: 2, Min: 3, Price: big.NewInt(1)}, {Max: 2, Min: 0, Price: big.NewInt(1)}, {Max: 2, Min: 1}} {
+		if err := b.Validate(); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("bid %+v: %v", b, err)
+		}
+	}
+	if err := (&Bid{}).Validate(); err != nil {
+		t.Errorf("withdrawal refused: %v", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
