@@ -2,14 +2,20 @@ package devnet
 
 import (
 	"context"
+	"errors"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/p2p/enr"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -91,5 +97,57 @@ func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
 	}
 	if p := srv.Price(); p.Int64() != 20 {
 		t.Fatalf("clearing price %v, want 20", p)
+	}
+}
+
+// discv5 starts a discovery listener on loopback for asking price queries.
+func discv5(t *testing.T) *discover.UDPv5 {
+	t.Helper()
+	key, _ := crypto.GenerateKey()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP{127, 0, 0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := enode.OpenDB("")
+	ln := enode.NewLocalNode(db, key)
+	ln.SetStaticIP(net.IP{127, 0, 0, 1})
+	ln.SetFallbackUDP(conn.LocalAddr().(*net.UDPAddr).Port)
+	udp, err := discover.ListenV5(conn, ln, discover.Config{PrivateKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close(); db.Close() })
+	return udp
+}
+
+func TestPriceQueryBeforeConnecting(t *testing.T) {
+	ch := newChain(t)
+	srv := newServerWith(t, ch, server.Config{Capacity: 1_000_000, Sellable: 200_000, Reserve: big.NewInt(5)})
+	var version uint
+	if err := srv.Enode().Load(enr.WithEntry(server.ENRKey, &version)); err != nil || version != 1 {
+		t.Fatalf("node record does not advertise lightmarket: %v %d", err, version)
+	}
+	bidder(t, srv, 30)
+	bidder(t, srv, 20)
+	udp := discv5(t)
+	resp, err := pricequery.Query(udp, srv.Enode(), 100_000, 100_000, big.NewInt(25))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Sellable != 200_000 || resp.Sold != 200_000 || resp.Price.Int64() != 5 {
+		t.Fatalf("response %+v", resp)
+	}
+	if resp.WinCap != 100_000 || resp.WinPrice.Int64() != 20 {
+		t.Fatalf("a bid of 25 would win %d at %v, want 100000 at 20", resp.WinCap, resp.WinPrice)
+	}
+	// Queries are rate-limited per IP: a burst of 10, then one per 100 ms.
+	refused := 0
+	for range 30 {
+		if _, err := pricequery.Query(udp, srv.Enode(), 0, 0, new(big.Int)); errors.Is(err, pricequery.ErrRefused) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no query was refused in a burst of 30")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -140,4 +141,28 @@ func (s *Server) Price() *big.Int {
 // messages.
 func (s *Server) wallTime(at mclock.AbsTime) time.Time {
 	return time.Now().Add(time.Duration(at - s.cfg.Clock.Now()))
+}
+
+// ENRKey is the node record entry that advertises a lightmarket server
+// (value: the protocol version), so that clients can find servers through
+// discovery.
+const ENRKey = "lm"
+
+// Answer implements pricequery.Market.
+func (s *Server) Answer(max, min uint64, price *big.Int) pricequery.Response {
+	head := s.currentHead()
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	resp := pricequery.Response{Sellable: s.cfg.Sellable, Free: s.cfg.FreeCapacity, Price: s.market.Price(), WinPrice: s.market.Price()}
+	if head != nil {
+		resp.HeadNumber = head.Number
+	}
+	resp.Sold = s.market.Sold()
+	if max > 0 {
+		if min == 0 {
+			min = max
+		}
+		resp.WinCap, resp.WinPrice = s.market.Quote(auction.Demand{Max: max, Min: min, Price: price})
+	}
+	return resp
 }

@@ -15,8 +15,12 @@ import (
 // admit asks the client pool for a place and a capacity. Admitting a client
 // may reduce or disconnect others.
 func (s *Server) admit(p *peer) (uint64, error) {
+	want := s.cfg.PaidCapacity
+	if s.market != nil {
+		want = 0 // paid capacity is won in the auction
+	}
 	s.poolMu.Lock()
-	c, changes, err := s.pool.Connect(clientpool.ID(p.ID()), remoteIP(p.Peer), s.cfg.PaidCapacity)
+	c, changes, err := s.pool.Connect(clientpool.ID(p.ID()), remoteIP(p.Peer), want)
 	if err == nil && s.market != nil && c.Tier == clientpool.Paid {
 		// With an auction, paid capacity is what a client wins there;
 		// until it bids and wins it is served from the free tier.

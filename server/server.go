@@ -26,6 +26,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/p2p/enr"
 
 	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/chain"
@@ -33,6 +34,7 @@ import (
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/poolstore"
+	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -194,16 +196,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sched = newScheduler(s, cfg.Workers)
 	s.p2p = &p2p.Server{Config: p2p.Config{
-		PrivateKey: cfg.PrivateKey,
+		// With an auction, discv5 runs (on the same port, UDP) to answer
+		// price queries and to advertise the service in the node record.
+		NoDiscovery: market == nil,
+		DiscoveryV5: market != nil,
+		PrivateKey:  cfg.PrivateKey,
 		// The client pool decides who stays; devp2p lets a few more in so
 		// that a higher-priority newcomer can reach the pool when it is full.
-		MaxPeers:    cfg.MaxPeers + max(cfg.MaxPeers/10, 1),
-		NoDiscovery: true,
-		NoDial:      true,
-		ListenAddr:  cfg.ListenAddr,
-		Name:        "lightmarket-server",
-		Protocols:   s.Protocols(),
-		Logger:      cfg.Logger,
+		MaxPeers:   cfg.MaxPeers + max(cfg.MaxPeers/10, 1),
+		NoDial:     true,
+		ListenAddr: cfg.ListenAddr,
+		Name:       "lightmarket-server",
+		Protocols:  s.Protocols(),
+		Logger:     cfg.Logger,
 	}}
 	return s, nil
 }
@@ -235,6 +240,10 @@ func (s *Server) Start() error {
 	if err := s.p2p.Start(); err != nil {
 		unsub()
 		return fmt.Errorf("server: p2p: %w", err)
+	}
+	if s.market != nil {
+		s.p2p.DiscoveryV5().RegisterTalkHandler(pricequery.Protocol, pricequery.Handler(s, pricequery.NewLimiter(s.cfg.Clock, 10, 100*time.Millisecond)))
+		s.p2p.LocalNode().Set(enr.WithEntry(ENRKey, uint(protocol.Version)))
 	}
 	s.wg.Add(1)
 	go func() {

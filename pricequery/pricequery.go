@@ -1,0 +1,154 @@
+// Package pricequery is the question a client asks a server before it
+// connects: what is your price, how much capacity do you sell and have
+// free, and what would this bid win now? It travels over discv5 TALKREQ
+// (protocol id "lmq"), both ways well under 1 KB, and is rate-limited per
+// IP address.
+package pricequery
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/p2p/discover"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// Protocol is the TALKREQ protocol id.
+const Protocol = "lmq"
+
+// Version of the query format.
+const Version = 1
+
+// MaxSize bounds requests and responses (discv5 TALKREQ above about 1 KB
+// fails).
+const MaxSize = 512
+
+// Request asks for the server's market and what a demand would win.
+type Request struct {
+	Version uint64
+	Max     uint64
+	Min     uint64
+	Price   *big.Int // wei per capacity-unit-second
+}
+
+// Response is the server's answer. An empty TALKRESP means refused (rate
+// limited or malformed).
+type Response struct {
+	Version    uint64
+	Sellable   uint64   // capacity sold in the auction
+	Sold       uint64   // of which allocated now
+	Free       uint64   // capacity of one free client now
+	Price      *big.Int // clearing price
+	WinCap     uint64   // what the request's demand would win now
+	WinPrice   *big.Int // at this price
+	HeadNumber uint64
+}
+
+// Market is what a server answers from.
+type Market interface {
+	// Answer fills a response for a demand (Max = 0 asks only for prices).
+	Answer(max, min uint64, price *big.Int) Response
+}
+
+// Errors a query can end with.
+var (
+	ErrRefused = errors.New("price query refused")
+	ErrBadMsg  = errors.New("invalid price query message")
+)
+
+// Limiter allows each IP address a burst of queries and then one per
+// interval. It holds at most maxIPs addresses, forgetting the oldest.
+type Limiter struct {
+	clock    mclock.Clock
+	burst    int
+	interval time.Duration
+	mu       sync.Mutex
+	ips      map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     mclock.AbsTime
+}
+
+const maxIPs = 10_000
+
+// NewLimiter creates a limiter: burst queries at once, then one per
+// interval, per IP.
+func NewLimiter(clock mclock.Clock, burst int, interval time.Duration) *Limiter {
+	return &Limiter{clock: clock, burst: burst, interval: interval, ips: make(map[string]*bucket)}
+}
+
+// Allow reports whether ip may query now.
+func (l *Limiter) Allow(ip string) bool {
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.ips[ip]
+	if b == nil {
+		if len(l.ips) >= maxIPs {
+			for k := range l.ips { // drop an arbitrary one: bounded memory
+				delete(l.ips, k)
+				break
+			}
+		}
+		b = &bucket{tokens: float64(l.burst), at: now}
+		l.ips[ip] = b
+	}
+	b.tokens = min(float64(l.burst), b.tokens+float64(now-b.at)/float64(l.interval))
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Handler answers queries from m, limited by l.
+func Handler(m Market, l *Limiter) discover.TalkRequestHandler {
+	return func(_ *enode.Node, addr *net.UDPAddr, msg []byte) []byte {
+		if len(msg) > MaxSize || (addr != nil && !l.Allow(addr.IP.String())) {
+			return nil
+		}
+		var req Request
+		if err := rlp.DecodeBytes(msg, &req); err != nil || req.Version != Version || req.Price == nil || req.Price.BitLen() > 256 {
+			return nil
+		}
+		resp := m.Answer(req.Max, req.Min, req.Price)
+		resp.Version = Version
+		enc, err := rlp.EncodeToBytes(&resp)
+		if err != nil || len(enc) > MaxSize {
+			return nil
+		}
+		return enc
+	}
+}
+
+// Query asks server n over the discv5 listener t.
+func Query(t *discover.UDPv5, n *enode.Node, max, min uint64, price *big.Int) (*Response, error) {
+	enc, err := rlp.EncodeToBytes(&Request{Version: Version, Max: max, Min: min, Price: price})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.TalkRequest(n, Protocol, enc)
+	if err != nil {
+		return nil, fmt.Errorf("price query to %v: %w", n.ID(), err)
+	}
+	if len(raw) == 0 {
+		return nil, ErrRefused
+	}
+	if len(raw) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadMsg, len(raw))
+	}
+	var resp Response
+	if err := rlp.DecodeBytes(raw, &resp); err != nil || resp.Version != Version || resp.Price == nil || resp.WinPrice == nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMsg, err)
+	}
+	return &resp, nil
+}
