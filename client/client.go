@@ -142,6 +142,7 @@ type Client struct {
 	slots    *lru.Cache[slotKey, provenSlot]
 
 	peerJoined   chan struct{} // closed and replaced whenever a peer joins
+	poke         chan struct{} // wakes the bidding loop; nil without a demand
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
 	headFeed     event.Feed
 
@@ -216,6 +217,12 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Start() error {
 	if err := c.p2p.Start(); err != nil {
 		return fmt.Errorf("client: p2p: %w", err)
+	}
+	if c.cfg.Demand != nil {
+		c.poke = make(chan struct{}, 1)
+		if err := c.startMarket(); err != nil {
+			return fmt.Errorf("client: price queries: %w", err)
+		}
 	}
 	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
 		c.p2p.AddPeer(n)

@@ -46,6 +46,9 @@ type peer struct {
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
 	stopped atomic.Bool
+	// bidding is set while the client has a bid at this server (guarded by
+	// Client.mu).
+	bidding bool
 
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.
@@ -103,9 +106,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}
 	p.fc = flowcontrol.NewServerBuffer(c.clock, flowcontrol.Params{BufLimit: status.FlowControl.BufferLimit, Recharge: status.FlowControl.Recharge})
 	c.addPeer(p)
-	if d := c.cfg.Demand; d != nil {
-		protocol.Send(p.rw, protocol.BidMsg, &protocol.Bid{ReqID: reqIDs.Add(1), Max: d.Max, Min: d.Min, Price: d.MaxPrice})
-	}
+	c.marketPoke()
 	defer c.removePeer(p)
 	defer close(p.closed)
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
@@ -394,6 +395,9 @@ func (c *Client) noteAllocation(p *peer, a *protocol.Allocation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.stats[p.id]; s != nil {
+		if s.PaidCapacity > 0 && a.Capacity == 0 {
+			defer c.marketPoke() // outbid: look for a better place
+		}
 		s.PaidCapacity, s.PaidUntil = a.Capacity, a.UntilMs
 		if a.Price != nil {
 			s.Price = a.Price.String()

@@ -151,3 +151,37 @@ func TestPriceQueryBeforeConnecting(t *testing.T) {
 		t.Fatal("no query was refused in a burst of 30")
 	}
 }
+
+func TestClientBidsAtTheCheaperServer(t *testing.T) {
+	ch := newChain(t)
+	dear := newServerWith(t, ch, server.Config{Capacity: 1_000_000, Sellable: 200_000, Reserve: big.NewInt(50)})
+	cheap := newServerWith(t, ch, server.Config{Capacity: 1_000_000, Sellable: 200_000, Reserve: big.NewInt(10)})
+	c, err := client.New(client.Config{
+		ChainConfig: devchain.ChainConfig(), Trusted: []*enode.Node{dear.Enode(), cheap.Enode()}, Fraction: 100, Logger: quiet,
+		Demand: &client.Demand{Max: 100_000, Min: 100_000, MaxPrice: big.NewInt(100)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dear.SetBalance(c.Self().ID(), big.NewInt(1e18))
+	cheap.SetBalance(c.Self().ID(), big.NewInt(1e18))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	paidAt := func(srv *server.Server) uint64 {
+		for _, s := range c.Servers() {
+			if s.Enode == srv.Enode().URLv4() {
+				return s.PaidCapacity
+			}
+		}
+		return 0
+	}
+	eventually(t, "a paid allocation at the cheaper server", func() bool { return paidAt(cheap) == 100_000 })
+	if got := paidAt(dear); got != 0 {
+		t.Fatalf("also bought %d at the dearer server", got)
+	}
+	if p := cheap.Price(); p.Int64() != 10 {
+		t.Fatalf("price at the cheaper server %v, want its reserve", p)
+	}
+}

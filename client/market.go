@@ -1,0 +1,129 @@
+package client
+
+import (
+	"math/big"
+	"net"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/discover"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/pricequery"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// marketInterval is how often a client with a demand looks for the server
+// where it is best served.
+const marketInterval = 5 * time.Second
+
+// startMarket runs the bidding loop of a client with a demand: it asks
+// every connected server over discv5 what the demand would win there, bids
+// where the price divided by the quality measured so far is lowest among
+// the servers where it would win within its price, withdraws elsewhere,
+// and looks again when a server pokes it (a connection, an allocation
+// change) or every marketInterval. Where no bid wins it is served free.
+func (c *Client) startMarket() error {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP{127, 0, 0, 1}})
+	if err != nil {
+		return err
+	}
+	db, err := enode.OpenDB("")
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	ln := enode.NewLocalNode(db, c.cfg.PrivateKey)
+	ln.SetFallbackIP(net.IP{127, 0, 0, 1})
+	ln.SetFallbackUDP(conn.LocalAddr().(*net.UDPAddr).Port)
+	udp, err := discover.ListenV5(conn, ln, discover.Config{PrivateKey: c.cfg.PrivateKey})
+	if err != nil {
+		conn.Close()
+		db.Close()
+		return err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer db.Close()
+		defer udp.Close()
+		tick := time.NewTicker(marketInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c.poke:
+			case <-tick.C:
+			case <-c.ctx.Done():
+				return
+			}
+			c.rebid(udp)
+		}
+	}()
+	return nil
+}
+
+// marketPoke asks the bidding loop to look again.
+func (c *Client) marketPoke() {
+	if c.poke == nil {
+		return
+	}
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// rebid picks the server to bid at and places or withdraws bids.
+func (c *Client) rebid(udp *discover.UDPv5) {
+	d := c.cfg.Demand
+	c.mu.Lock()
+	peers := make([]*peer, 0, len(c.peers))
+	for _, p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	// The best server is where the demand wins now at the lowest price per
+	// unit of measured quality; when it wins nowhere, a standing bid goes
+	// where the clearing price is lowest (it wins when capacity frees up,
+	// and is served free meanwhile).
+	var (
+		best      *peer
+		bestScore float64
+		bestWins  bool
+	)
+	for _, p := range peers {
+		q, err := pricequery.Query(udp, p.node, d.Max, d.Min, d.MaxPrice)
+		if err != nil {
+			continue
+		}
+		wins := q.WinCap >= d.Min && q.WinPrice.Cmp(d.MaxPrice) <= 0
+		price := q.WinPrice
+		if !wins {
+			if q.Price.Cmp(d.MaxPrice) > 0 {
+				continue // even the current price is too high
+			}
+			price = q.Price
+		}
+		// A faster server is worth paying a little more.
+		pf, _ := new(big.Float).SetInt(price).Float64()
+		latency := float64(max(p.latency.Load(), int64(time.Millisecond)))
+		score := (pf + 1) * latency
+		if best == nil || (wins && !bestWins) || (wins == bestWins && score < bestScore) {
+			best, bestScore, bestWins = p, score, wins
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range peers {
+		want := p == best
+		if want == p.bidding {
+			continue
+		}
+		bid := &protocol.Bid{ReqID: reqIDs.Add(1), Price: new(big.Int)}
+		if want {
+			bid.Max, bid.Min, bid.Price = d.Max, d.Min, d.MaxPrice
+		}
+		if protocol.Send(p.rw, protocol.BidMsg, bid) == nil {
+			p.bidding = want
+		}
+	}
+}
