@@ -142,7 +142,9 @@ type Client struct {
 	slots    *lru.Cache[slotKey, provenSlot]
 
 	peerJoined   chan struct{} // closed and replaced whenever a peer joins
-	poke         chan struct{} // wakes the bidding loop; nil without a demand
+	poke         chan struct{} // wakes the bidding loop
+	demand       *Demand       // guarded by mu
+	bidding      bool          // the bidding loop runs; guarded by mu
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
 	headFeed     event.Feed
 
@@ -181,6 +183,7 @@ func New(cfg Config) (*Client, error) {
 		accounts:   lru.NewCache[accountKey, provenAccount](4096),
 		slots:      lru.NewCache[slotKey, provenSlot](16384),
 		peerJoined: make(chan struct{}),
+		poke:       make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -219,9 +222,8 @@ func (c *Client) Start() error {
 		return fmt.Errorf("client: p2p: %w", err)
 	}
 	if c.cfg.Demand != nil {
-		c.poke = make(chan struct{}, 1)
-		if err := c.startMarket(); err != nil {
-			return fmt.Errorf("client: price queries: %w", err)
+		if err := c.SetDemand(c.cfg.Demand); err != nil {
+			return fmt.Errorf("client: %w", err)
 		}
 	}
 	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {

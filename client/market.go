@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"math/big"
 	"net"
 	"time"
@@ -63,9 +64,6 @@ func (c *Client) startMarket() error {
 
 // marketPoke asks the bidding loop to look again.
 func (c *Client) marketPoke() {
-	if c.poke == nil {
-		return
-	}
 	select {
 	case c.poke <- struct{}{}:
 	default:
@@ -74,8 +72,8 @@ func (c *Client) marketPoke() {
 
 // rebid picks the server to bid at and places or withdraws bids.
 func (c *Client) rebid(udp *discover.UDPv5) {
-	d := c.cfg.Demand
 	c.mu.Lock()
+	d := c.demand
 	peers := make([]*peer, 0, len(c.peers))
 	for _, p := range c.peers {
 		peers = append(peers, p)
@@ -91,6 +89,9 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 		bestWins  bool
 	)
 	for _, p := range peers {
+		if d == nil {
+			break // no demand: withdraw everywhere
+		}
 		q, err := pricequery.Query(udp, p.node, d.Max, d.Min, d.MaxPrice)
 		if err != nil {
 			continue
@@ -126,4 +127,36 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 			p.bidding = want
 		}
 	}
+}
+
+// Demand is the client's current demand (nil: free service only).
+func (c *Client) Demand() *Demand {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.demand == nil {
+		return nil
+	}
+	d := *c.demand
+	d.MaxPrice = new(big.Int).Set(c.demand.MaxPrice)
+	return &d
+}
+
+// SetDemand changes the client's demand (nil: free service only) and bids
+// accordingly at once.
+func (c *Client) SetDemand(d *Demand) error {
+	if d != nil && (d.Max == 0 || d.Min == 0 || d.Min > d.Max || d.MaxPrice == nil || d.MaxPrice.Sign() < 0) {
+		return errors.New("demand needs 0 < min <= max and a price")
+	}
+	c.mu.Lock()
+	c.demand = d
+	start := d != nil && !c.bidding
+	c.bidding = c.bidding || start
+	c.mu.Unlock()
+	if start {
+		if err := c.startMarket(); err != nil {
+			return err
+		}
+	}
+	c.marketPoke()
+	return nil
 }

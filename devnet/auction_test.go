@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -16,6 +17,7 @@ import (
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/pricequery"
+	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -183,5 +185,25 @@ func TestClientBidsAtTheCheaperServer(t *testing.T) {
 	}
 	if p := cheap.Price(); p.Int64() != 10 {
 		t.Fatalf("price at the cheaper server %v, want its reserve", p)
+	}
+}
+
+func TestDemandCanBeSetOverTheWalletEndpoint(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1})
+	ctx, light := session(t, d, 10*time.Second)
+	var got *rpcapi.DemandArgs
+	if err := light.CallContext(ctx, &got, "lm_demand"); err != nil || got != nil {
+		t.Fatalf("initial demand %+v, %v", got, err)
+	}
+	set := rpcapi.DemandArgs{Max: 1000, Min: 500, MaxPrice: (*hexutil.Big)(big.NewInt(7))}
+	if err := light.CallContext(ctx, nil, "lm_setDemand", set); err != nil {
+		t.Fatal(err)
+	}
+	if err := light.CallContext(ctx, &got, "lm_demand"); err != nil || got.Max != 1000 || got.Min != 500 || got.MaxPrice.ToInt().Int64() != 7 {
+		t.Fatalf("demand after setting: %+v, %v", got, err)
+	}
+	bad := rpcapi.DemandArgs{Max: 1, Min: 2, MaxPrice: (*hexutil.Big)(big.NewInt(1))}
+	if err := light.CallContext(ctx, nil, "lm_setDemand", bad); err == nil {
+		t.Fatal("min above max accepted")
 	}
 }

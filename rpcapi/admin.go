@@ -1,6 +1,12 @@
 package rpcapi
 
-import "github.com/lightmarket/lightmarket/client"
+import (
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/lightmarket/lightmarket/client"
+)
 
 // LmAPI is the lm_ namespace: what the light client knows of its servers
 // and its head, for the wallet user and for tests.
@@ -17,4 +23,32 @@ func (api *LmAPI) Head() (*client.HeadInfo, error) {
 		return nil, client.ErrNoHead
 	}
 	return h, nil
+}
+
+// DemandArgs is a demand as lm_setDemand takes it: capacity units and wei
+// per capacity-unit-second.
+type DemandArgs struct {
+	Max      hexutil.Uint64 `json:"max"`
+	Min      hexutil.Uint64 `json:"min"`
+	MaxPrice *hexutil.Big   `json:"maxPrice"`
+}
+
+// Demand is lm_demand: the demand the client bids (null: free only).
+func (api *LmAPI) Demand() *DemandArgs {
+	d := api.c.Demand()
+	if d == nil {
+		return nil
+	}
+	return &DemandArgs{Max: hexutil.Uint64(d.Max), Min: hexutil.Uint64(d.Min), MaxPrice: (*hexutil.Big)(d.MaxPrice)}
+}
+
+// SetDemand is lm_setDemand: bid this demand from now on (null: free only).
+func (api *LmAPI) SetDemand(d *DemandArgs) error {
+	if d == nil {
+		return api.c.SetDemand(nil)
+	}
+	if d.MaxPrice == nil {
+		return &invalidParamsError{"maxPrice missing"}
+	}
+	return api.c.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
 }
