@@ -262,7 +262,7 @@ func TestBalancesSurviveARestart(t *testing.T) {
 type slowBackend struct{ chain.Backend }
 
 func (b slowBackend) HeaderByNumber(ctx context.Context, n uint64) (*types.Header, error) {
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // the dev chain has few blocks: each request reads 2 headers
 	return b.Backend.HeaderByNumber(ctx, n)
 }
 
@@ -270,7 +270,8 @@ func TestOverloadedServerStopsAndResumesAFreeClient(t *testing.T) {
 	ts := newTestServerWith(t, Config{Workers: 1, MaxInFlight: 64, FreeCapacity: 1_000_000, wrap: func(b chain.Backend) chain.Backend { return slowBackend{b} }})
 	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
 	// 40 requests of 192 headers cost up to 11,820,000 each: 473 ms of
-	// queued work for one worker, over the 200 ms that counts as overload.
+	// queued work by maximum cost for one worker, over the 200 ms that
+	// counts as overload; each really takes about 40 ms, so they queue.
 	go func() {
 		for i := range 40 {
 			protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.HashOrNumber{Number: 0}, Amount: 192})
