@@ -131,6 +131,15 @@ func TestPriceQueryBeforeConnecting(t *testing.T) {
 	}
 	bidder(t, srv, 30)
 	bidder(t, srv, 20)
+	eventually(t, "both bids to be placed", func() bool {
+		paid := 0
+		for _, c := range srv.Clients() {
+			if c.Tier == "paid" {
+				paid++
+			}
+		}
+		return paid == 2
+	})
 	udp := discv5(t)
 	resp, err := pricequery.Query(udp, srv.Enode(), 100_000, 100_000, big.NewInt(25))
 	if err != nil {
