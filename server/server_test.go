@@ -83,7 +83,10 @@ func newTestServerWith(t *testing.T, cfg Config) *testServer {
 // handshake exchanges Status messages as a client with the given chain id.
 func (ts *testServer) handshake(t *testing.T, chainID uint64) *protocol.Status {
 	t.Helper()
-	go protocol.Send(ts.rw, protocol.StatusMsg, &protocol.Status{ProtocolVersion: protocol.Version, ChainID: chainID, Genesis: ts.backend.Genesis()})
+	// Sent before anything else (the server reads it while it sends its own).
+	if err := protocol.Send(ts.rw, protocol.StatusMsg, &protocol.Status{ProtocolVersion: protocol.Version, ChainID: chainID, Genesis: ts.backend.Genesis()}); err != nil {
+		t.Fatal(err)
+	}
 	code, msg, err := protocol.ReadMsg(ts.rw)
 	if err != nil || code != protocol.StatusMsg {
 		t.Fatalf("reading status: %v %v", code, err)
