@@ -13,6 +13,10 @@ import (
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
+// bidSpacing keeps a client's bids to one server apart by more than the
+// servers' minimum (100 ms).
+const bidSpacing = 150 * time.Millisecond
+
 // marketInterval is how often a client with a demand looks for the server
 // where it is best served.
 const marketInterval = 5 * time.Second
@@ -116,7 +120,12 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 	defer c.mu.Unlock()
 	for _, p := range peers {
 		want := p == best
-		if want == p.bidding {
+		if want == p.bidding && (!want || p.sent == d) {
+			continue // nothing new to say to this server
+		}
+		// Servers take at most one bid per 100 ms from a client.
+		if wait := bidSpacing - time.Since(p.lastBid); wait > 0 {
+			time.AfterFunc(wait, c.marketPoke)
 			continue
 		}
 		bid := &protocol.Bid{ReqID: reqIDs.Add(1), Price: new(big.Int)}
@@ -124,7 +133,7 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 			bid.Max, bid.Min, bid.Price = d.Max, d.Min, d.MaxPrice
 		}
 		if protocol.Send(p.rw, protocol.BidMsg, bid) == nil {
-			p.bidding = want
+			p.bidding, p.sent, p.lastBid = want, d, time.Now()
 		}
 	}
 }

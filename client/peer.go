@@ -46,9 +46,11 @@ type peer struct {
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
 	stopped atomic.Bool
-	// bidding is set while the client has a bid at this server (guarded by
-	// Client.mu).
+	// bidding is set while the client has a bid at this server, sent is
+	// the demand it bid and lastBid when (guarded by Client.mu).
 	bidding bool
+	sent    *Demand
+	lastBid time.Time
 
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.

@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/protocol"
 )
+
+// minBidInterval is the least time between two bids of one client.
+const minBidInterval = 100 * time.Millisecond
 
 // peer is one connected client.
 type peer struct {
@@ -119,12 +123,20 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}()
 
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
+	var lastBid mclock.AbsTime
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
 			return s.violation(p, err)
 		}
 		if b, ok := msg.(*protocol.Bid); ok {
+			// Bids cost no flow control, but each one reruns the auction and
+			// may message every winner: at most one per minBidInterval.
+			now := s.cfg.Clock.Now()
+			if lastBid != 0 && time.Duration(now-lastBid) < minBidInterval {
+				return s.violation(p, fmt.Errorf("%w: bids less than %v apart", protocol.ErrInvalidRequest, minBidInterval))
+			}
+			lastBid = now
 			s.handleBid(p, b)
 			continue
 		}

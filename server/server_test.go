@@ -311,3 +311,14 @@ func TestOverloadedServerStopsAndResumesAFreeClient(t *testing.T) {
 		}
 	}
 }
+
+func TestBiddingTooOftenIsCutOff(t *testing.T) {
+	ts := newTestServerWith(t, Config{Sellable: 1000})
+	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
+	go func() {
+		for i := range 3 {
+			protocol.Send(ts.rw, protocol.BidMsg, &protocol.Bid{ReqID: uint64(i), Max: 10, Min: 1, Price: big.NewInt(1)})
+		}
+	}()
+	ts.expectError(t, protocol.ErrInvalidRequest)
+}
