@@ -188,10 +188,11 @@ func TestClientBidsAtTheCheaperServer(t *testing.T) {
 		}
 		return 0
 	}
-	eventually(t, "a paid allocation at the cheaper server", func() bool { return paidAt(cheap) == 100_000 })
-	if got := paidAt(dear); got != 0 {
-		t.Fatalf("also bought %d at the dearer server", got)
-	}
+	// It may have bid at the dearer server while it was the only one
+	// connected; it must end up at the cheaper one only.
+	eventually(t, "a paid allocation at the cheaper server only", func() bool {
+		return paidAt(cheap) == 100_000 && paidAt(dear) == 0
+	})
 	if p := cheap.Price(); p.Int64() != 10 {
 		t.Fatalf("price at the cheaper server %v, want its reserve", p)
 	}
