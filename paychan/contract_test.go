@@ -75,7 +75,9 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) addr(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(k.PublicKey) }
+func (h *harness) addr(k *ecdsa.PrivateKey) common.Address {
+	return crypto.PubkeyToAddress(k.PublicKey)
+}
 
 func (h *harness) balance(k *ecdsa.PrivateKey) *big.Int {
 	b, err := h.sim.Client().BalanceAt(h.ctx, h.addr(k), nil)
