@@ -1,0 +1,246 @@
+// Package ledgerdb keeps a server's payment ledger on disk: channels with
+// their latest accepted voucher, and client accounts. Writes are group
+// committed: every record handed to Write while the previous commit was
+// syncing goes into the next batch, one fsync for all of them, so that
+// many vouchers a second each become durable before they are acknowledged.
+// It owns the on-disk layout; the rules live in package ledger.
+package ledgerdb
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/lightmarket/lightmarket/ledger"
+	"github.com/lightmarket/lightmarket/paychan"
+)
+
+// Keys: 'c' + channel id → channelRecord; 'a' + client id → accountRecord.
+const (
+	channelPrefix = 'c'
+	accountPrefix = 'a'
+)
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("ledgerdb: closed")
+
+type channelRecord struct {
+	Sender   common.Address
+	Nonce    uint64
+	Accepted *big.Int
+	HasVouch bool
+	Sig      [65]byte
+	Deposit  *big.Int
+	Claimed  *big.Int
+	CloseAt  uint64
+	Finished bool
+}
+
+type accountRecord struct {
+	Credited, Granted, Charged *big.Int
+}
+
+// Records is one write: channels and accounts as they are now.
+type Records struct {
+	Channels []ledger.Channel
+	Accounts map[ledger.ClientID]ledger.Account
+}
+
+type write struct {
+	batch *pebble.Batch
+	done  chan error
+}
+
+// DB is an open ledger database.
+type DB struct {
+	db *pebble.DB
+
+	mu     sync.Mutex
+	queue  []*write
+	wake   chan struct{}
+	closed bool
+	quit   chan struct{}
+	loop   sync.WaitGroup
+	// Stats.
+	commits, records uint64
+}
+
+// Open opens (or creates) the database in dir.
+func Open(dir string) (*DB, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}})
+	if err != nil {
+		return nil, fmt.Errorf("ledgerdb: %w", err)
+	}
+	d := &DB{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	d.loop.Add(1)
+	go d.committer()
+	return d, nil
+}
+
+type logger struct{}
+
+func (logger) Infof(string, ...any) {}
+func (logger) Errorf(format string, args ...any) {
+	log.Error("Ledger database: " + fmt.Sprintf(format, args...))
+}
+func (logger) Fatalf(format string, args ...any) {
+	log.Crit("Ledger database: " + fmt.Sprintf(format, args...))
+}
+
+// Write queues records and returns a channel that receives nil once they
+// are on disk (synced), or the error that kept them off it. Records are
+// committed in the order of Write calls, so a later record of the same
+// channel or account wins.
+func (d *DB) Write(r Records) <-chan error {
+	done := make(chan error, 1)
+	b := d.db.NewBatch()
+	if err := encode(b, r); err != nil {
+		b.Close()
+		done <- err
+		return done
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		b.Close()
+		done <- ErrClosed
+		return done
+	}
+	d.queue = append(d.queue, &write{batch: b, done: done})
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	return done
+}
+
+// WriteSync writes records and waits until they are on disk.
+func (d *DB) WriteSync(r Records) error { return <-d.Write(r) }
+
+func encode(b *pebble.Batch, r Records) error {
+	for _, c := range r.Channels {
+		rec := channelRecord{Sender: c.Sender, Nonce: c.Nonce, Accepted: c.Accepted, Deposit: c.Deposit,
+			Claimed: c.Claimed, CloseAt: c.CloseAt, Finished: c.Finished}
+		if c.Voucher.Amount != nil {
+			rec.HasVouch, rec.Sig = true, c.Voucher.Sig
+		}
+		val, err := rlp.EncodeToBytes(&rec)
+		if err != nil {
+			return err
+		}
+		if err := b.Set(append([]byte{channelPrefix}, c.ID[:]...), val, nil); err != nil {
+			return err
+		}
+	}
+	for id, a := range r.Accounts {
+		val, err := rlp.EncodeToBytes(&accountRecord{Credited: a.Credited, Granted: a.Granted, Charged: a.Charged})
+		if err != nil {
+			return err
+		}
+		if err := b.Set(append([]byte{accountPrefix}, id[:]...), val, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committer commits queued writes: everything queued while a commit
+// syncs goes into the next one.
+func (d *DB) committer() {
+	defer d.loop.Done()
+	for {
+		d.mu.Lock()
+		queue := d.queue
+		d.queue = nil
+		closed := d.closed
+		d.mu.Unlock()
+		if len(queue) == 0 {
+			if closed {
+				return
+			}
+			select {
+			case <-d.wake:
+			case <-d.quit:
+			}
+			continue
+		}
+		batch := queue[0].batch
+		for _, w := range queue[1:] {
+			if err := batch.Apply(w.batch, nil); err != nil {
+				panic(fmt.Sprintf("ledgerdb: merging batches: %v", err)) // only fails on a closed batch
+			}
+			w.batch.Close()
+		}
+		err := d.db.Apply(batch, pebble.Sync)
+		batch.Close()
+		d.mu.Lock()
+		d.commits++
+		d.records += uint64(len(queue))
+		d.mu.Unlock()
+		for _, w := range queue {
+			w.done <- err
+		}
+	}
+}
+
+// Stats reports the commits (fsyncs) made and the writes they held.
+func (d *DB) Stats() (commits, writes uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.commits, d.records
+}
+
+// Load reads every channel and account.
+func (d *DB) Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error) {
+	it, err := d.db.NewIter(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	var channels []ledger.Channel
+	accounts := make(map[ledger.ClientID]ledger.Account)
+	for it.First(); it.Valid(); it.Next() {
+		key, val := it.Key(), it.Value()
+		switch {
+		case len(key) == 33 && key[0] == channelPrefix:
+			var rec channelRecord
+			if err := rlp.DecodeBytes(val, &rec); err != nil {
+				return nil, nil, fmt.Errorf("ledgerdb: channel %x: %w", key[1:9], err)
+			}
+			c := ledger.Channel{ID: common.BytesToHash(key[1:]), Sender: rec.Sender, Nonce: rec.Nonce,
+				Accepted: rec.Accepted, Deposit: rec.Deposit, Claimed: rec.Claimed, CloseAt: rec.CloseAt, Finished: rec.Finished}
+			if rec.HasVouch {
+				c.Voucher = paychan.Voucher{Sender: rec.Sender, Nonce: rec.Nonce, Amount: new(big.Int).Set(rec.Accepted), Sig: rec.Sig}
+			}
+			channels = append(channels, c)
+		case len(key) == 33 && key[0] == accountPrefix:
+			var rec accountRecord
+			if err := rlp.DecodeBytes(val, &rec); err != nil {
+				return nil, nil, fmt.Errorf("ledgerdb: account %x: %w", key[1:9], err)
+			}
+			accounts[ledger.ClientID(key[1:])] = ledger.Account{Credited: rec.Credited, Granted: rec.Granted, Charged: rec.Charged}
+		}
+	}
+	return channels, accounts, it.Error()
+}
+
+// Close commits what is queued and closes the database.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	close(d.quit)
+	d.loop.Wait()
+	return d.db.Close()
+}
