@@ -114,6 +114,12 @@ func newMessage(code Code) any {
 		return new(Bid)
 	case AllocationMsg:
 		return new(Allocation)
+	case PaymentTermsMsg:
+		return new(PaymentTerms)
+	case PayMsg:
+		return new(Pay)
+	case PayAckMsg:
+		return new(PayAck)
 	}
 	return nil
 }

@@ -46,9 +46,12 @@ const (
 	ResumeMsg          Code = 0x12
 	BidMsg             Code = 0x13
 	AllocationMsg      Code = 0x14
+	PaymentTermsMsg    Code = 0x15
+	PayMsg             Code = 0x16
+	PayAckMsg          Code = 0x17
 
-	// Length is the number of codes the protocol reserves: 0x15-0x3f are
-	// reserved for the auction's price query and payments.
+	// Length is the number of codes the protocol reserves: 0x18-0x3f are
+	// reserved for later versions.
 	Length = 0x40
 )
 
@@ -74,6 +77,9 @@ var codeNames = map[Code]string{
 	ResumeMsg:          "Resume",
 	BidMsg:             "Bid",
 	AllocationMsg:      "Allocation",
+	PaymentTermsMsg:    "PaymentTerms",
+	PayMsg:             "Pay",
+	PayAckMsg:          "PayAck",
 }
 
 func (c Code) String() string {
@@ -103,6 +109,10 @@ const (
 	MaxCostTable      = 32  // entries in FlowParams.Costs
 	MaxErrorReasonLen = 256 // bytes of Error.Reason and TxStatusItem.Error
 	MaxExtraFields    = 16  // unknown trailing fields tolerated in Status
+	MaxPayMethods     = 4   // methods in PaymentTerms
+	MaxMethodName     = 32  // bytes of a payment method's name
+	MaxPayTerms       = 256 // bytes of a method's terms
+	MaxPayment        = 256 // bytes of one payment in Pay
 )
 
 // Errors a peer can cause. The server or client that detects one sends an
@@ -519,6 +529,103 @@ type Allocation struct {
 	Price    *big.Int
 	UntilMs  uint64
 	Final    uint64
+}
+
+// PaymentTerms tells a client, once after the handshake, how the server
+// can be paid: one entry per payment method it accepts, with the method's
+// own terms (for payment channels: chain, contract and receiver).
+type PaymentTerms struct {
+	Methods []PaymentMethod
+}
+
+// PaymentMethod is one accepted payment method.
+type PaymentMethod struct {
+	Name  string
+	Terms []byte
+}
+
+// Validate checks the terms' bounds.
+func (t *PaymentTerms) Validate() error {
+	if len(t.Methods) > MaxPayMethods {
+		return fmt.Errorf("%w: %d payment methods, limit %d", ErrTooManyItems, len(t.Methods), MaxPayMethods)
+	}
+	for _, m := range t.Methods {
+		if len(m.Name) == 0 || len(m.Name) > MaxMethodName || len(m.Terms) > MaxPayTerms {
+			return fmt.Errorf("%w: payment method %.32q with %d bytes of terms", ErrInvalidRequest, m.Name, len(m.Terms))
+		}
+	}
+	return nil
+}
+
+// Pay sends a payment in the named method, answered by PayAck with the
+// same ReqID. A payment is method-specific (for payment channels a
+// voucher: a cumulative amount signed by the channel's sender).
+type Pay struct {
+	ReqID   uint64
+	Method  string
+	Payment []byte
+}
+
+// Validate checks the payment's bounds.
+func (p *Pay) Validate() error {
+	if len(p.Method) == 0 || len(p.Method) > MaxMethodName || len(p.Payment) == 0 || len(p.Payment) > MaxPayment {
+		return fmt.Errorf("%w: payment of %d bytes in method %.32q", ErrInvalidRequest, len(p.Payment), p.Method)
+	}
+	return nil
+}
+
+// PayAck answers Pay. With Code PayAccepted the payment is stored durably
+// and Credited wei were added to the client's balance, which is now
+// Balance; otherwise it was refused, nothing was credited, and Reason
+// says why.
+type PayAck struct {
+	ReqID    uint64
+	Code     PayCode
+	Credited *big.Int
+	Balance  *big.Int
+	Reason   string
+}
+
+// Validate checks the acknowledgement's bounds.
+func (a *PayAck) Validate() error {
+	if a.Credited == nil || a.Balance == nil || a.Credited.BitLen() > 256 || a.Balance.BitLen() > 256 {
+		return fmt.Errorf("%w: payment acknowledgement without amounts", ErrInvalidRequest)
+	}
+	if len(a.Reason) > MaxErrorReasonLen {
+		return fmt.Errorf("%w: reason of %d bytes", ErrInvalidRequest, len(a.Reason))
+	}
+	return nil
+}
+
+// PayCode says whether a payment was accepted and, if not, why.
+type PayCode uint64
+
+// Payment codes.
+const (
+	PayAccepted       PayCode = 0
+	PayMalformed      PayCode = 1 // the payment does not decode
+	PayBadSignature   PayCode = 2 // not signed by the channel's sender
+	PayUnknownChannel PayCode = 3 // no such channel on chain
+	PayClosing        PayCode = 4 // channel closing too soon to be claimed
+	PayClosed         PayCode = 5 // channel closed
+	PayAboveDeposit   PayCode = 6 // more than the channel's deposit
+	PayReplayed       PayCode = 7 // less than a payment already accepted
+	PayUnavailable    PayCode = 8 // the server cannot check it now: retry later
+	PayUnsupported    PayCode = 9 // method not accepted here
+)
+
+var payCodeNames = map[PayCode]string{
+	PayAccepted: "accepted", PayMalformed: "malformed", PayBadSignature: "bad signature",
+	PayUnknownChannel: "unknown channel", PayClosing: "channel closing", PayClosed: "channel closed",
+	PayAboveDeposit: "above deposit", PayReplayed: "replayed", PayUnavailable: "unavailable",
+	PayUnsupported: "unsupported method",
+}
+
+func (c PayCode) String() string {
+	if n, ok := payCodeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("PayCode(%d)", uint64(c))
 }
 
 // Error tells the peer which rule it broke before the sender disconnects.

@@ -42,6 +42,9 @@ func sampleMessages() map[Code]any {
 		ResumeMsg:          &Resume{BV: 5},
 		BidMsg:             &Bid{ReqID: 8, Max: 100, Min: 50, Price: big.NewInt(1e9)},
 		AllocationMsg:      &Allocation{ReqID: 8, Capacity: 100, Price: big.NewInt(7), UntilMs: 1_700_000_000_000, Final: 0},
+		PaymentTermsMsg:    &PaymentTerms{Methods: []PaymentMethod{{Name: "channel", Terms: []byte{0xc0}}}},
+		PayMsg:             &Pay{ReqID: 9, Method: "channel", Payment: []byte{0xc0}},
+		PayAckMsg:          &PayAck{ReqID: 9, Code: PayReplayed, Credited: new(big.Int), Balance: big.NewInt(10), Reason: "voucher amount below one already accepted"},
 	}
 }
 
@@ -75,6 +78,8 @@ func TestWireBytes(t *testing.T) {
 		{GetBlockBodiesMsg, "e302e1a0bb00000000000000000000000000000000000000000000000000000000000000"},
 		{GetTxStatusMsg, "e307e1a0dd00000000000000000000000000000000000000000000000000000000000000"},
 		{ErrorMsg, "cf8e746f6f206d616e79206974656d73"},
+		// [reqID 9, "channel", payment 0xc0]
+		{PayMsg, "cb 09 876368616e6e656c 81c0"},
 		// 134-byte list: hash (33), number (1), parent (33), signature (67)
 		{AnnounceMsg, "f886 a0bb00000000000000000000000000000000000000000000000000000000000000 07 a00100000000000000000000000000000000000000000000000000000000000000 b841" + zeros(65)},
 	} {
