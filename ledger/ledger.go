@@ -144,6 +144,11 @@ func (l *Ledger) Load(channels []Channel, accounts map[ClientID]Account) {
 	}
 	for id, a := range accounts {
 		a := a.copy()
+		// A charge stored before the credit it was made against (a crash
+		// between the two writes) cannot take a balance below zero.
+		if a.Balance().Sign() < 0 {
+			a.Charged.Add(a.Credited, a.Granted)
+		}
 		l.accounts[id] = &a
 	}
 }

@@ -325,3 +325,19 @@ func revertReason(e any) string {
 
 // Address of a key, for callers holding only the key.
 func Address(key *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(key.PublicKey) }
+
+// ClaimedEvent decodes a Claimed event of the contract.
+func (c *Contract) ClaimedEvent(l *types.Log) (*contract.ChannelsClaimed, error) {
+	if l.Address != c.Address() {
+		return nil, errors.New("log of another contract")
+	}
+	return c.abi.UnpackClaimedEvent(l)
+}
+
+// ClosedEvent decodes a Closed event of the contract.
+func (c *Contract) ClosedEvent(l *types.Log) (*contract.ChannelsClosed, error) {
+	if l.Address != c.Address() {
+		return nil, errors.New("log of another contract")
+	}
+	return c.abi.UnpackClosedEvent(l)
+}

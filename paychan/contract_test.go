@@ -12,17 +12,17 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/paychan/paychantest"
 )
 
 const challenge = 3600 // seconds
 
 type harness struct {
 	t        *testing.T
-	sim      *simulated.Backend
+	sim      *paychantest.Sim
 	c        *paychan.Contract
 	client   *ecdsa.PrivateKey // sender
 	server   *ecdsa.PrivateKey // receiver
@@ -38,40 +38,11 @@ func newHarness(t *testing.T) *harness {
 	h.client, _ = crypto.GenerateKey()
 	h.server, _ = crypto.GenerateKey()
 	h.stranger, _ = crypto.GenerateKey()
-	funds := new(big.Int).Mul(big.NewInt(1000), ether)
-	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{h.client, h.server, h.stranger} {
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: funds}
-	}
-	h.sim = simulated.NewBackend(alloc)
-	t.Cleanup(func() { h.sim.Close() })
-	// Seal blocks in the background, so that transactions get mined.
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-				h.sim.Commit()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
-
+	sim := paychantest.New(t, challenge, h.server, h.client, h.stranger)
+	h.sim, h.c = sim, sim.Contract
 	ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
 	t.Cleanup(cancel)
 	h.ctx = ctx
-	backend := h.sim.Client().(paychan.Backend)
-	addr, err := paychan.Deploy(ctx, backend, h.server, challenge)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.c, err = paychan.Open(ctx, backend, addr); err != nil {
-		t.Fatal(err)
-	}
 	return h
 }
 
@@ -80,7 +51,7 @@ func (h *harness) addr(k *ecdsa.PrivateKey) common.Address {
 }
 
 func (h *harness) balance(k *ecdsa.PrivateKey) *big.Int {
-	b, err := h.sim.Client().BalanceAt(h.ctx, h.addr(k), nil)
+	b, err := h.sim.Backend.Client().BalanceAt(h.ctx, h.addr(k), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}

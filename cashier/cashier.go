@@ -1,0 +1,461 @@
+// Package cashier takes a server's money: it receives payment-channel
+// vouchers (checks them against the channel on chain, stores them
+// durably, credits the client), keeps the clients' accounts (bills
+// capacity-time at the auction's price and requests, applies operator
+// grants), and collects on chain: a settlement loop claims channels whose
+// unclaimed amount passed a threshold and every closing channel before its
+// challenge period ends.
+//
+// The cashier is the shell around the pure ledger: it holds the ledger's
+// lock, its database and the chain. Nothing is acknowledged before it is
+// on disk.
+package cashier
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/log"
+
+	"github.com/lightmarket/lightmarket/ledger"
+	"github.com/lightmarket/lightmarket/ledgerdb"
+	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// ErrNoPayments says the server takes no payments.
+var ErrNoPayments = errors.New("server takes no payments")
+
+// Config configures a cashier. Zero values take the defaults noted.
+type Config struct {
+	Clock mclock.Clock // required: drives billing
+	// DataDir holds the ledger database (default: memory only).
+	DataDir string
+	// Contract is the Channels contract payments are made on (nil: no
+	// payments are taken; accounts still hold operator grants).
+	Contract *paychan.Contract
+	// Key receives the payments: it claims them on chain.
+	Key *ecdsa.PrivateKey
+	// ClaimThreshold and ClaimMargin: see ledger.Config.
+	ClaimThreshold *big.Int
+	ClaimMargin    time.Duration
+	// ChainTimeout bounds one chain read or claim (default 30s).
+	ChainTimeout time.Duration
+	// Now is the chain's time (default the wall clock).
+	Now    func() time.Time
+	Logger log.Logger
+	// Hooks, for crash tests: called with the payment stored on disk
+	// before the client is credited and acknowledged.
+	AfterStore func()
+}
+
+// Cashier is a server's payment desk. Safe for concurrent use.
+type Cashier struct {
+	cfg      Config
+	db       *ledgerdb.DB
+	verifier *paychan.Verifier
+	receiver common.Address
+
+	mu      sync.Mutex
+	ledger  *ledger.Ledger
+	unknown map[common.Hash]time.Time // channels not found on chain, when
+	settled []payment.Settlement
+	// Counters, for metrics.
+	vouchers, refused uint64
+	claimMu           sync.Mutex // one settlement at a time
+}
+
+// unknownTTL is how long a channel not found on chain is not looked up
+// again.
+const unknownTTL = 10 * time.Second
+
+// New opens the cashier's ledger.
+func New(cfg Config) (*Cashier, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ChainTimeout == 0 {
+		cfg.ChainTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Root()
+	}
+	c := &Cashier{
+		cfg:     cfg,
+		ledger:  ledger.New(ledger.Config{Clock: cfg.Clock, ClaimThreshold: cfg.ClaimThreshold, ClaimMargin: cfg.ClaimMargin}),
+		unknown: make(map[common.Hash]time.Time),
+	}
+	if cfg.Contract != nil {
+		if cfg.Key == nil {
+			return nil, errors.New("cashier: payments need a receiving key")
+		}
+		c.receiver = paychan.Address(cfg.Key)
+		c.verifier = paychan.NewVerifier(cfg.Contract.Domain(), c.receiver)
+	}
+	if cfg.DataDir != "" {
+		db, err := ledgerdb.Open(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		chans, accts, err := db.Load()
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		c.ledger.Load(chans, accts)
+		c.db = db
+	}
+	return c, nil
+}
+
+// Close closes the ledger database.
+func (c *Cashier) Close() error {
+	if c.db == nil {
+		return nil
+	}
+	return c.db.Close()
+}
+
+// Method implements payment.Receiver.
+func (c *Cashier) Method() string { return paychan.Method }
+
+// Enabled reports whether the cashier takes payments.
+func (c *Cashier) Enabled() bool { return c.cfg.Contract != nil }
+
+// Receiver is the address payments go to (zero without payments).
+func (c *Cashier) Receiver() common.Address { return c.receiver }
+
+// Terms implements payment.Receiver.
+func (c *Cashier) Terms() []byte {
+	if c.cfg.Contract == nil {
+		return nil
+	}
+	return paychan.Terms{ChainID: c.cfg.Contract.Domain().ChainID, Contract: c.cfg.Contract.Address(), Receiver: c.receiver}.Encode()
+}
+
+// store writes records (in call order: the caller holds mu) and returns
+// the wait for them to be on disk.
+func (c *Cashier) store(chans []ledger.Channel, accts map[ledger.ClientID]ledger.Account) <-chan error {
+	if c.db == nil {
+		done := make(chan error, 1)
+		done <- nil
+		return done
+	}
+	return c.db.Write(ledgerdb.Records{Channels: chans, Accounts: accts})
+}
+
+// Receive implements payment.Receiver: it verifies a voucher, reads the
+// channel from the chain when it is new to the ledger or the voucher
+// exceeds the deposit last seen, stores the voucher and the credit
+// durably, and returns the credit and the client's balance.
+func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*big.Int, *big.Int, error) {
+	credited, balance, err := c.receive(ctx, client, pay)
+	c.mu.Lock()
+	if err != nil {
+		c.refused++
+	} else {
+		c.vouchers++
+	}
+	c.mu.Unlock()
+	return credited, balance, err
+}
+
+func (c *Cashier) receive(ctx context.Context, client [32]byte, pay []byte) (*big.Int, *big.Int, error) {
+	if c.cfg.Contract == nil {
+		return nil, nil, payment.Refuse(protocol.PayUnsupported, ErrNoPayments)
+	}
+	v, err := paychan.DecodeVoucher(pay)
+	if err != nil {
+		return nil, nil, payment.Refuse(protocol.PayMalformed, err)
+	}
+	if err := c.verifier.Verify(v); err != nil {
+		return nil, nil, payment.Refuse(protocol.PayBadSignature, err)
+	}
+	id := v.Channel(c.receiver)
+	c.mu.Lock()
+	ch, known := c.ledger.Channel(id)
+	lookedUp, missing := c.unknown[id]
+	c.mu.Unlock()
+	if !known || v.Amount.Cmp(ch.Deposit) > 0 {
+		if missing && c.cfg.Now().Sub(lookedUp) < unknownTTL {
+			return nil, nil, payment.Refuse(protocol.PayUnknownChannel, fmt.Errorf("%w: %x", ledger.ErrUnknownChannel, id[:8]))
+		}
+		if err := c.refresh(ctx, v.Sender, v.Nonce, id); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.mu.Lock()
+	delta, chRec, acct, err := c.ledger.Accept(ledger.ClientID(client), id, v, uint64(c.cfg.Now().Unix()))
+	if err != nil {
+		c.mu.Unlock()
+		return nil, nil, payment.Refuse(refusalCode(err), err)
+	}
+	var done <-chan error
+	if delta.Sign() > 0 {
+		done = c.store([]ledger.Channel{chRec}, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})
+	}
+	c.mu.Unlock()
+	if done != nil {
+		if err := <-done; err != nil {
+			c.cfg.Logger.Error("Cannot store voucher", "channel", id, "err", err)
+			return nil, nil, fmt.Errorf("storing voucher: %w", err)
+		}
+		if c.cfg.AfterStore != nil {
+			c.cfg.AfterStore()
+		}
+	}
+	return delta, c.Balance(client), nil
+}
+
+func refusalCode(err error) protocol.PayCode {
+	switch {
+	case errors.Is(err, ledger.ErrUnknownChannel):
+		return protocol.PayUnknownChannel
+	case errors.Is(err, ledger.ErrChannelClosing):
+		return protocol.PayClosing
+	case errors.Is(err, ledger.ErrChannelClosed):
+		return protocol.PayClosed
+	case errors.Is(err, ledger.ErrAboveDeposit):
+		return protocol.PayAboveDeposit
+	case errors.Is(err, ledger.ErrReplayed):
+		return protocol.PayReplayed
+	}
+	return protocol.PayUnavailable
+}
+
+// refresh reads a channel from the chain into the ledger (and stores it).
+func (c *Cashier) refresh(ctx context.Context, sender common.Address, nonce uint64, id common.Hash) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ChainTimeout)
+	defer cancel()
+	st, err := c.cfg.Contract.State(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading channel: %w", err)
+	}
+	c.mu.Lock()
+	rec, ok := c.ledger.SetChain(sender, nonce, id, st)
+	if !ok {
+		c.unknown[id] = c.cfg.Now()
+		if len(c.unknown) > 10_000 {
+			clear(c.unknown)
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	delete(c.unknown, id)
+	done := c.store([]ledger.Channel{rec}, nil)
+	c.mu.Unlock()
+	return <-done
+}
+
+// Refresh re-reads every open channel from the chain: top-ups, claims and
+// closes show up in the ledger.
+func (c *Cashier) Refresh(ctx context.Context) error {
+	if c.cfg.Contract == nil {
+		return nil
+	}
+	c.mu.Lock()
+	chans := c.ledger.Channels()
+	c.mu.Unlock()
+	for _, ch := range chans {
+		if ch.Finished {
+			continue
+		}
+		if err := c.refresh(ctx, ch.Sender, ch.Nonce, ch.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Settle implements payment.Receiver: it claims the channels due (all:
+// every channel with something unclaimed) on chain.
+func (c *Cashier) Settle(ctx context.Context, all bool) ([]payment.Settlement, error) {
+	if c.cfg.Contract == nil {
+		return nil, ErrNoPayments
+	}
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	c.mu.Lock()
+	due := c.ledger.Due(uint64(c.cfg.Now().Unix()))
+	if all {
+		due = c.ledger.Claimable()
+	}
+	c.mu.Unlock()
+	var (
+		out  []payment.Settlement
+		errs []error
+	)
+	for _, ch := range due {
+		s, err := c.claim(ctx, ch)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c *Cashier) claim(ctx context.Context, ch ledger.Channel) (payment.Settlement, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ChainTimeout)
+	defer cancel()
+	receipt, err := c.cfg.Contract.Claim(ctx, c.cfg.Key, &ch.Voucher)
+	if err != nil {
+		c.cfg.Logger.Warn("Claim failed", "channel", ch.ID, "amount", ch.Voucher.Amount, "err", err)
+		// Perhaps claimed already (before a crash) or closed: re-read.
+		c.refresh(ctx, ch.Sender, ch.Nonce, ch.ID)
+		return payment.Settlement{}, fmt.Errorf("claiming channel %x: %w", ch.ID[:8], err)
+	}
+	paid := new(big.Int).Sub(ch.Voucher.Amount, ch.Claimed)
+	s := payment.Settlement{Ref: ch.ID.Hex(), Amount: paid, Tx: receipt.TxHash, Block: receipt.BlockNumber.Uint64()}
+	for _, l := range receipt.Logs {
+		if ev, err := c.cfg.Contract.ClaimedEvent(l); err == nil && ev.Channel == ch.ID {
+			s.Amount = ev.Paid
+		}
+	}
+	c.cfg.Logger.Info("Claimed payments", "channel", ch.ID, "paid", s.Amount, "tx", s.Tx)
+	c.mu.Lock()
+	c.settled = append(c.settled, s)
+	c.mu.Unlock()
+	if err := c.refresh(ctx, ch.Sender, ch.Nonce, ch.ID); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Run refreshes channels and settles what is due every interval until ctx
+// ends.
+func (c *Cashier) Run(ctx context.Context, interval time.Duration) {
+	if c.cfg.Contract == nil {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Warn("Cannot refresh channels", "err", err)
+		}
+		if _, err := c.Settle(ctx, false); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Warn("Settlement failed", "err", err)
+		}
+	}
+}
+
+// Bill charges a client for capacity held at price since its last bill
+// and returns its balance. The account is written without waiting: a
+// crash loses at most the charges of the last moments, in the client's
+// favour.
+func (c *Cashier) Bill(client [32]byte, capacity uint64, price *big.Int) *big.Int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	charged, acct := c.ledger.Bill(ledger.ClientID(client), capacity, price)
+	if charged.Sign() > 0 {
+		c.store(nil, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})
+	}
+	return acct.Balance()
+}
+
+// StartBilling starts a client's capacity-time meter.
+func (c *Cashier) StartBilling(client [32]byte) {
+	c.mu.Lock()
+	c.ledger.StartBilling(ledger.ClientID(client))
+	c.mu.Unlock()
+}
+
+// StopBilling stops it.
+func (c *Cashier) StopBilling(client [32]byte) {
+	c.mu.Lock()
+	c.ledger.StopBilling(ledger.ClientID(client))
+	c.mu.Unlock()
+}
+
+// ChargeRequest charges a client cost units of requests at price wei per
+// 1,000 units, and returns its balance.
+func (c *Cashier) ChargeRequest(client [32]byte, cost uint64, price *big.Int) *big.Int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ledger.ChargeRequest(ledger.ClientID(client), cost, price).Sign() > 0 {
+		id := ledger.ClientID(client)
+		c.store(nil, map[ledger.ClientID]ledger.Account{id: c.ledger.Account(id)})
+	}
+	return c.ledger.Balance(ledger.ClientID(client))
+}
+
+// SetBalance makes a client's balance wei (an operator's grant), durably.
+func (c *Cashier) SetBalance(client [32]byte, wei *big.Int) error {
+	c.mu.Lock()
+	acct := c.ledger.SetBalance(ledger.ClientID(client), wei)
+	done := c.store(nil, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})
+	c.mu.Unlock()
+	return <-done
+}
+
+// Balance is a client's balance.
+func (c *Cashier) Balance(client [32]byte) *big.Int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ledger.Balance(ledger.ClientID(client))
+}
+
+// Balances lists every positive balance.
+func (c *Cashier) Balances() map[[32]byte]*big.Int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[[32]byte]*big.Int)
+	for id, a := range c.ledger.Accounts() {
+		if b := a.Balance(); b.Sign() > 0 {
+			out[id] = b
+		}
+	}
+	return out
+}
+
+// Account is a client's account.
+func (c *Cashier) Account(client [32]byte) ledger.Account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ledger.Account(ledger.ClientID(client))
+}
+
+// Earnings sums the ledger.
+func (c *Cashier) Earnings() ledger.Earnings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ledger.Earnings()
+}
+
+// Channels lists the ledger's channels.
+func (c *Cashier) Channels() []ledger.Channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ledger.Channels()
+}
+
+// Settled lists the claims made since start.
+func (c *Cashier) Settled() []payment.Settlement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]payment.Settlement(nil), c.settled...)
+}
+
+// Counts reports vouchers accepted and refused since start.
+func (c *Cashier) Counts() (accepted, refused uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vouchers, c.refused
+}
+
+var _ payment.Receiver = (*Cashier)(nil)
