@@ -52,7 +52,9 @@ type Config struct {
 	// Now is the chain's time (default the wall clock).
 	Now    func() time.Time
 	Logger log.Logger
-	// Hooks, for crash tests: called with the payment stored on disk
+	// OnSettle is called for every claim made on chain.
+	OnSettle func(payment.Settlement)
+	// AfterStore, for crash tests: called with a payment stored on disk
 	// before the client is credited and acknowledged.
 	AfterStore func()
 }
@@ -325,6 +327,9 @@ func (c *Cashier) claim(ctx context.Context, ch ledger.Channel) (payment.Settlem
 	c.mu.Lock()
 	c.settled = append(c.settled, s)
 	c.mu.Unlock()
+	if c.cfg.OnSettle != nil {
+		c.cfg.OnSettle(s)
+	}
 	if err := c.refresh(ctx, ch.Sender, ch.Nonce, ch.ID); err != nil {
 		return s, err
 	}

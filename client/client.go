@@ -32,6 +32,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/lightmarket/lightmarket/metrics"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -76,12 +77,26 @@ type Config struct {
 	// Demand, when set, is bid at every server the client connects to;
 	// servers where it wins serve it as a paid client, the others for free.
 	Demand *Demand
-	Logger log.Logger
+	// Payer pays servers (nil: the client pays nobody, and is paid
+	// service only where an operator granted it a balance). The client
+	// pays ahead for about PayLead of the paid service it holds (default
+	// 10s), never more than MaxExposure to one server at a time (default
+	// 0.001 ether).
+	Payer       payment.Payer
+	PayLead     time.Duration
+	MaxExposure *big.Int
+	Logger      log.Logger
 }
 
 func (c Config) withDefaults() Config {
 	if c.Fraction == 0 {
 		c.Fraction = 75
+	}
+	if c.PayLead == 0 {
+		c.PayLead = 10 * time.Second
+	}
+	if c.MaxExposure == nil {
+		c.MaxExposure = big.NewInt(params.Ether / 1000)
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second
@@ -143,6 +158,7 @@ type Client struct {
 
 	peerJoined   chan struct{} // closed and replaced whenever a peer joins
 	poke         chan struct{} // wakes the bidding loop
+	payWake      chan struct{} // wakes the payment loop
 	demand       *Demand       // guarded by mu
 	bidding      bool          // the bidding loop runs; guarded by mu
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
@@ -184,6 +200,7 @@ func New(cfg Config) (*Client, error) {
 		slots:      lru.NewCache[slotKey, provenSlot](16384),
 		peerJoined: make(chan struct{}),
 		poke:       make(chan struct{}, 1),
+		payWake:    make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -220,6 +237,10 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Start() error {
 	if err := c.p2p.Start(); err != nil {
 		return fmt.Errorf("client: p2p: %w", err)
+	}
+	if c.cfg.Payer != nil {
+		c.wg.Add(1)
+		go c.payLoop()
 	}
 	if c.cfg.Demand != nil {
 		if err := c.SetDemand(c.cfg.Demand); err != nil {

@@ -129,6 +129,12 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 			continue
 		}
 		bid := &protocol.Bid{ReqID: reqIDs.Add(1), Price: new(big.Int)}
+		if want && c.cfg.Payer != nil {
+			// Servers take bids only from clients with a balance there.
+			c.mu.Unlock()
+			c.payFirst(p, d)
+			c.mu.Lock()
+		}
 		if want {
 			bid.Max, bid.Min, bid.Price = d.Max, d.Min, d.MaxPrice
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,12 @@ type peer struct {
 	bidding bool
 	sent    *Demand
 	lastBid time.Time
+
+	// Payments: pay is guarded by mu; payMu serialises payments, and
+	// lastPay (guarded by payMu) spaces them.
+	pay     payState
+	payMu   sync.Mutex
+	lastPay time.Time
 
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.
@@ -134,6 +141,12 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			}()
 		case *protocol.Allocation:
 			c.noteAllocation(p, m)
+		case *protocol.PaymentTerms:
+			c.noteTerms(p, m)
+		case *protocol.PayAck:
+			if err := c.noteAck(p, m); err != nil {
+				return c.peerViolation(p, err)
+			}
 		case *protocol.Stop:
 			p.log.Debug("Server overloaded: holding requests")
 			p.stopped.Store(true)
@@ -405,4 +418,10 @@ func (c *Client) noteAllocation(p *peer, a *protocol.Allocation) {
 			s.Price = a.Price.String()
 		}
 	}
+	p.mu.Lock()
+	p.pay.allocCap = a.Capacity
+	if a.Price != nil {
+		p.pay.price = new(big.Int).Set(a.Price)
+	}
+	p.mu.Unlock()
 }

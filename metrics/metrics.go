@@ -30,6 +30,12 @@ type Server struct {
 	Clients     prometheus.Gauge         // connected clients
 	Head        prometheus.Gauge         // head block number
 	BackendBad  prometheus.Counter       // backend answers that failed verification
+	Vouchers    *prometheus.CounterVec   // vouchers received, by result
+	PaidWei     prometheus.Counter       // wei credited by vouchers
+	Claims      prometheus.Counter       // claims made on chain
+	ClaimedWei  prometheus.Counter       // wei received by claims
+	ChargedWei  prometheus.Counter       // wei charged to clients
+	Price       prometheus.Gauge         // auction clearing price, wei per capacity-unit-second
 }
 
 // NewServer registers a server's metrics with reg.
@@ -43,6 +49,12 @@ func NewServer(reg prometheus.Registerer) *Server {
 		Clients:     f.gauge("lightmarket_server_clients", "Connected clients."),
 		Head:        f.gauge("lightmarket_server_head_block", "Number of the head block the server announces."),
 		BackendBad:  f.counter("lightmarket_server_backend_invalid_total", "Backend answers that failed verification and were not served."),
+		Vouchers:    f.counterVec("lightmarket_server_vouchers_total", "Payment vouchers received, by result (accepted or the refusal).", "result"),
+		PaidWei:     f.counter("lightmarket_server_paid_wei_total", "Wei credited to clients by accepted vouchers."),
+		Claims:      f.counter("lightmarket_server_claims_total", "Claims of payment channels made on chain."),
+		ClaimedWei:  f.counter("lightmarket_server_claimed_wei_total", "Wei received on chain by claims."),
+		ChargedWei:  f.counter("lightmarket_server_charged_wei_total", "Wei charged to clients for capacity-time and requests."),
+		Price:       f.gauge("lightmarket_server_clearing_price_wei", "The auction's clearing price, in wei per capacity-unit-second."),
 	}
 }
 
@@ -54,6 +66,8 @@ type Client struct {
 	Head          prometheus.Gauge         // accepted head number
 	HeadTime      prometheus.Gauge         // accepted head's timestamp (unix seconds)
 	Servers       *prometheus.GaugeVec     // servers by state (connected, banned)
+	SpentWei      *prometheus.CounterVec   // wei paid, by server
+	Vouchers      *prometheus.CounterVec   // vouchers sent, by result
 }
 
 // NewClient registers a client's metrics with reg. headLag, when not nil,
@@ -67,6 +81,8 @@ func NewClient(reg prometheus.Registerer, headLag func() float64) *Client {
 		Head:          f.gauge("lightmarket_client_head_block", "Number of the accepted head block."),
 		HeadTime:      f.gauge("lightmarket_client_head_timestamp_seconds", "Timestamp of the accepted head block."),
 		Servers:       f.gaugeVec("lightmarket_client_servers", "Configured servers, by state.", "state"),
+		SpentWei:      f.counterVec("lightmarket_client_spent_wei_total", "Wei paid to servers with vouchers, by server.", "server"),
+		Vouchers:      f.counterVec("lightmarket_client_vouchers_total", "Payment vouchers sent, by result (accepted or the refusal).", "result"),
 	}
 	if headLag != nil && reg != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,6 +1,7 @@
-// Package poolstore keeps a client pool's balances and per-IP usage on disk
-// (Pebble, every write synced), so that they survive restarts and crashes.
-// It owns the on-disk layout; the pool's rules live in package clientpool.
+// Package poolstore keeps a client pool's per-IP free usage on disk
+// (Pebble, every write synced), so that it survives restarts and crashes.
+// It owns the on-disk layout; the pool's rules live in package clientpool,
+// and balances in the payment ledger (packages ledger and ledgerdb).
 package poolstore
 
 import (
@@ -8,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -17,12 +17,9 @@ import (
 	"github.com/lightmarket/lightmarket/clientpool"
 )
 
-// Keys: 'b' + 32-byte client id -> balance (big-endian wei);
-// 'u' + IP -> usage (float64 bits) + wall time of the record (unix ns).
-const (
-	balancePrefix = 'b'
-	usagePrefix   = 'u'
-)
+// Keys: 'u' + IP -> usage (float64 bits) + wall time of the record (unix
+// ns). ('b' held balances before they moved to the ledger.)
+const usagePrefix = 'u'
 
 // Store is an open pool store.
 type Store struct {
@@ -52,15 +49,6 @@ func (logger) Fatalf(format string, args ...any) {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// SaveBalance stores a client's balance durably (synced) before it returns.
-func (s *Store) SaveBalance(id clientpool.ID, wei *big.Int) error {
-	key := append([]byte{balancePrefix}, id[:]...)
-	if wei.Sign() <= 0 {
-		return s.db.Delete(key, pebble.Sync)
-	}
-	return s.db.Set(key, wei.Bytes(), pebble.Sync)
-}
-
 // SaveUsage replaces the stored IP usage with usage as of now, in one
 // synced batch.
 func (s *Store) SaveUsage(usage map[string]float64, now time.Time) error {
@@ -83,7 +71,7 @@ func (s *Store) SaveUsage(usage map[string]float64, now time.Time) error {
 // Load reads the stored state; usage is decayed by the wall time since it
 // was saved, with the pool's half-life.
 func (s *Store) Load(now time.Time, halfLife time.Duration) (clientpool.State, error) {
-	st := clientpool.State{Balances: make(map[clientpool.ID]*big.Int), Usage: make(map[string]float64)}
+	st := clientpool.State{Usage: make(map[string]float64)}
 	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return st, err
@@ -92,10 +80,6 @@ func (s *Store) Load(now time.Time, halfLife time.Duration) (clientpool.State, e
 	for it.First(); it.Valid(); it.Next() {
 		key, val := it.Key(), it.Value()
 		switch {
-		case len(key) == 33 && key[0] == balancePrefix:
-			var id clientpool.ID
-			copy(id[:], key[1:])
-			st.Balances[id] = new(big.Int).SetBytes(val)
 		case len(key) > 1 && key[0] == usagePrefix:
 			if len(val) != 16 {
 				return st, errors.New("poolstore: corrupt usage record")

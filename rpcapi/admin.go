@@ -52,3 +52,7 @@ func (api *LmAPI) SetDemand(d *DemandArgs) error {
 	}
 	return api.c.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
 }
+
+// Spent is lm_spent: what the client paid each server it pays (wei in
+// total, and its balance there as last acknowledged).
+func (api *LmAPI) Spent() []client.Spending { return api.c.Spending() }

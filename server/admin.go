@@ -13,6 +13,8 @@ import (
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/payment"
 )
 
 // AdminAPI is the lm_ namespace of a server's admin JSON-RPC: its clients
@@ -37,6 +39,16 @@ func (api *AdminAPI) SetBalance(id string, wei *hexutil.Big) error {
 		return errors.New("no balance given")
 	}
 	return api.s.SetBalance(nid, (*big.Int)(wei))
+}
+
+// Earnings is lm_earnings: wei received in vouchers, claimed on chain and
+// still to claim, charged to clients, and the claims made since start.
+func (api *AdminAPI) Earnings() Earnings { return api.s.Earnings() }
+
+// Claim is lm_claim: claims every channel with something unclaimed now,
+// and returns the claims made.
+func (api *AdminAPI) Claim(ctx context.Context) ([]payment.Settlement, error) {
+	return api.s.Claim(ctx)
 }
 
 // Admin is a running admin endpoint.

@@ -87,6 +87,9 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		p.log.Debug("Handshake failed", "err", err)
 		return s.violation(p, err)
 	}
+	if err := s.sendTerms(p); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.peers[p.ID()] = p
 	s.mu.Unlock()
@@ -123,7 +126,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}()
 
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
-	var lastBid mclock.AbsTime
+	var lastBid, lastPay mclock.AbsTime
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
@@ -138,6 +141,15 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			}
 			lastBid = now
 			s.handleBid(p, b)
+			continue
+		}
+		if m, ok := msg.(*protocol.Pay); ok {
+			now := s.cfg.Clock.Now()
+			if lastPay != 0 && time.Duration(now-lastPay) < minPayInterval {
+				return s.violation(p, fmt.Errorf("%w: payments less than %v apart", protocol.ErrInvalidRequest, minPayInterval))
+			}
+			lastPay = now
+			s.handlePay(ctx, p, m)
 			continue
 		}
 		req, ok := msg.(protocol.Request)
@@ -164,6 +176,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			s.costs.observe(code, req.Items(), realCost)
 			setBV(reply, p.done(maxCost, realCost))
 			s.served(p, realCost)
+			s.chargeRequest(p, realCost)
 			s.record(code, reply, took)
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)

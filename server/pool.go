@@ -77,29 +77,22 @@ func (s *Server) apply(changes []clientpool.Change) {
 	}
 }
 
-// SetBalance sets a client's balance in wei: a positive balance makes it a
-// paid client (for operators and tests until payments credit balances).
-// With a data directory the balance is on disk before it takes effect.
+// SetBalance sets a client's balance in wei, as an operator's grant: a
+// positive balance makes it a paid client. The ledger has it on disk
+// before it takes effect.
 func (s *Server) SetBalance(id enode.ID, wei *big.Int) error {
-	s.poolMu.Lock()
-	if s.store != nil {
-		if err := s.store.SaveBalance(clientpool.ID(id), wei); err != nil {
-			s.poolMu.Unlock()
-			return fmt.Errorf("storing balance: %w", err)
-		}
+	if wei.Sign() < 0 {
+		return fmt.Errorf("negative balance %v", wei)
 	}
-	changes := s.pool.SetBalance(clientpool.ID(id), wei)
-	s.poolMu.Unlock()
-	s.apply(changes)
+	if err := s.cashier.SetBalance(id, wei); err != nil {
+		return fmt.Errorf("storing balance: %w", err)
+	}
+	s.setPoolBalance(id, s.cashier.Balance(id))
 	return nil
 }
 
 // Balance is a client's balance in wei.
-func (s *Server) Balance(id enode.ID) *big.Int {
-	s.poolMu.Lock()
-	defer s.poolMu.Unlock()
-	return s.pool.Balance(clientpool.ID(id))
-}
+func (s *Server) Balance(id enode.ID) *big.Int { return s.cashier.Balance(id) }
 
 // Clients lists the connected clients as the pool sees them, lowest
 // priority first, with their flow-control buffers.

@@ -29,10 +29,13 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enr"
 
 	"github.com/lightmarket/lightmarket/auction"
+	"github.com/lightmarket/lightmarket/cashier"
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
+	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/poolstore"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -69,9 +72,26 @@ type Config struct {
 	Workers int
 	// Clock drives flow control (default the system clock).
 	Clock mclock.Clock
-	// DataDir keeps client balances and free usage across restarts; ""
-	// keeps them in memory only.
+	// DataDir keeps the payment ledger (client accounts, vouchers) and free
+	// usage across restarts; "" keeps them in memory only.
 	DataDir string
+	// Contract, when set, is the payment-channel contract clients pay on;
+	// PaymentKey receives the payments and claims them. ClaimThreshold and
+	// ClaimMargin: see ledger.Config. SettleInterval is how often channels
+	// are re-read and claims made (default 10s).
+	Contract       *paychan.Contract
+	PaymentKey     *ecdsa.PrivateKey
+	ClaimThreshold *big.Int
+	ClaimMargin    time.Duration
+	SettleInterval time.Duration
+	// RequestPrice is charged to paid clients per 1,000 cost units of
+	// requests served, on top of capacity-time (default 0).
+	RequestPrice *big.Int
+	// BillInterval is how often paid capacity is billed (default 1s).
+	BillInterval time.Duration
+	// AfterPaymentStored, for crash tests: called with a payment on disk,
+	// before it is credited and acknowledged.
+	AfterPaymentStored func()
 	// Metrics records what the server does (default: recorded nowhere).
 	Metrics *metrics.Server
 	Logger  log.Logger
@@ -110,6 +130,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = log.Root()
 	}
+	if c.SettleInterval == 0 {
+		c.SettleInterval = 10 * time.Second
+	}
+	if c.BillInterval == 0 {
+		c.BillInterval = time.Second
+	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewServer(nil)
 	}
@@ -129,8 +155,11 @@ type Server struct {
 	poolMu sync.Mutex // guards pool
 	pool   *clientpool.Pool
 	store  *poolstore.Store // nil without DataDir
-	market *auction.Auction // guarded by poolMu; nil without Sellable
-	sched  *scheduler
+
+	cashier *cashier.Cashier
+	billing map[enode.ID]bool // clients on a capacity-time meter; poolMu
+	market  *auction.Auction  // guarded by poolMu; nil without Sellable
+	sched   *scheduler
 
 	mu    sync.Mutex
 	peers map[enode.ID]*peer
@@ -159,18 +188,35 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, ClaimThreshold: cfg.ClaimThreshold,
+		ClaimMargin: cfg.ClaimMargin, Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
+	var srv *Server
+	ccfg.OnSettle = func(st payment.Settlement) { srv.settled(st) }
+	if cfg.DataDir != "" {
+		ccfg.DataDir = filepath.Join(cfg.DataDir, "ledger")
+	}
+	cash, err := cashier.New(ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	var store *poolstore.Store
+	usage := clientpool.State{Usage: make(map[string]float64)}
 	if cfg.DataDir != "" {
 		if store, err = poolstore.Open(filepath.Join(cfg.DataDir, "pool")); err != nil {
+			cash.Close()
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		st, err := store.Load(time.Now(), pool.HalfLife())
-		if err != nil {
+		if usage, err = store.Load(time.Now(), pool.HalfLife()); err != nil {
 			store.Close()
-			return nil, fmt.Errorf("server: loading balances: %w", err)
+			cash.Close()
+			return nil, fmt.Errorf("server: loading free usage: %w", err)
 		}
-		pool.Import(st)
 	}
+	usage.Balances = make(map[clientpool.ID]*big.Int)
+	for id, b := range cash.Balances() {
+		usage.Balances[clientpool.ID(id)] = b
+	}
+	pool.Import(usage)
 	var market *auction.Auction
 	if cfg.Sellable > 0 {
 		if cfg.Sellable > cfg.Capacity {
@@ -185,6 +231,8 @@ func New(cfg Config) (*Server, error) {
 		market:  market,
 		pool:    pool,
 		store:   store,
+		cashier: cash,
+		billing: make(map[enode.ID]bool),
 		cfg:     cfg,
 		chainID: cfg.Backend.ChainID(),
 		genesis: cfg.Backend.Genesis(),
@@ -194,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	srv = s
 	s.sched = newScheduler(s, cfg.Workers)
 	s.p2p = &p2p.Server{Config: p2p.Config{
 		// With an auction, discv5 runs (on the same port, UDP) to answer
@@ -253,10 +302,14 @@ func (s *Server) Start() error {
 		defer save.Stop()
 		graces := time.NewTicker(100 * time.Millisecond)
 		defer graces.Stop()
+		bill := time.NewTicker(s.cfg.BillInterval)
+		defer bill.Stop()
 		for {
 			select {
 			case <-graces.C:
 				s.auctionTick()
+			case <-bill.C:
+				s.bill()
 			case <-save.C:
 				s.saveUsage()
 			case h := <-heads:
@@ -268,6 +321,13 @@ func (s *Server) Start() error {
 			}
 		}
 	}()
+	if s.cashier.Enabled() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.cashier.Run(s.ctx, s.cfg.SettleInterval)
+		}()
+	}
 	s.cfg.Logger.Info("Light server started", "enode", s.Enode().URLv4(), "head", head.Number)
 	return nil
 }
@@ -282,10 +342,11 @@ func (s *Server) Stop() {
 		s.saveUsage()
 		s.store.Close()
 	}
+	s.cashier.Close()
 }
 
-// usageSaveInterval is how often free usage is written to disk. Balances
-// are written at once; losing a few seconds of free usage in a crash only
+// usageSaveInterval is how often free usage is written to disk (balances
+// are in the payment ledger, written at once); losing a few seconds of free usage in a crash only
 // makes the server a little more generous.
 const usageSaveInterval = 30 * time.Second
 

@@ -1,0 +1,298 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/wallet"
+)
+
+// payInterval is how often the client checks whether to pay ahead.
+const payInterval = time.Second
+
+// payState is what the client knows about paying one server (guarded by
+// peer.mu).
+type payState struct {
+	terms     []byte // the terms of the method the client pays with; nil: none
+	resent    bool   // the latest payment was resent after connecting
+	balance   *big.Int
+	balanceAt time.Time
+	acks      map[uint64]chan *protocol.PayAck
+	allocCap  uint64   // paid capacity held there
+	price     *big.Int // clearing price there
+}
+
+// noteTerms picks the payment method the client can pay the server with.
+func (c *Client) noteTerms(p *peer, t *protocol.PaymentTerms) {
+	if c.cfg.Payer == nil {
+		return
+	}
+	for _, m := range t.Methods {
+		if m.Name == c.cfg.Payer.Method() && c.cfg.Payer.Accepts(m.Terms) {
+			p.mu.Lock()
+			p.pay.terms = m.Terms
+			p.mu.Unlock()
+			c.payPoke()
+			c.marketPoke()
+			return
+		}
+	}
+	p.log.Debug("Server takes no payment method the client has", "methods", len(t.Methods))
+}
+
+// noteAck hands a payment acknowledgement to the payment waiting for it.
+func (c *Client) noteAck(p *peer, a *protocol.PayAck) error {
+	p.mu.Lock()
+	ch := p.pay.acks[a.ReqID]
+	delete(p.pay.acks, a.ReqID)
+	p.mu.Unlock()
+	if ch == nil {
+		return fmt.Errorf("%w: payment acknowledgement %d", protocol.ErrUnknownRequestID, a.ReqID)
+	}
+	ch <- a
+	return nil
+}
+
+func (c *Client) payPoke() {
+	select {
+	case c.payWake <- struct{}{}:
+	default:
+	}
+}
+
+// payLoop pays ahead: every payInterval (or when poked) it resends the
+// latest payment to newly connected servers and tops up the balance at
+// servers where the client wants paid service.
+func (c *Client) payLoop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(payInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.payWake:
+		case <-c.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		peers := make([]*peer, 0, len(c.peers))
+		for _, p := range c.peers {
+			peers = append(peers, p)
+		}
+		d := c.demand
+		c.mu.Unlock()
+		for _, p := range peers {
+			c.payAhead(p, d)
+		}
+	}
+}
+
+// payAhead pays server p what keeps about PayLead of paid service paid
+// for, within the exposure limit.
+func (c *Client) payAhead(p *peer, d *Demand) {
+	p.mu.Lock()
+	terms, resent := p.pay.terms, p.pay.resent
+	p.mu.Unlock()
+	if terms == nil {
+		return
+	}
+	if !resent {
+		// After a reconnect or a crash the server may not have the latest
+		// voucher: it credits a resent one only once.
+		p.mu.Lock()
+		p.pay.resent = true
+		p.mu.Unlock()
+		if latest := c.cfg.Payer.Latest(terms); latest != nil {
+			if _, err := c.sendPayment(p, latest); err != nil {
+				p.log.Warn("Resending the latest payment failed", "err", err)
+			}
+		}
+	}
+	c.mu.Lock()
+	bidding := p.bidding
+	c.mu.Unlock()
+	if !bidding || d == nil {
+		return
+	}
+	rate, balance := c.spendRate(p, d)
+	amount := wallet.PayAhead(balance, rate, c.cfg.PayLead, c.cfg.MaxExposure)
+	if amount.Sign() > 0 {
+		if err := c.pay(p, amount); err != nil {
+			p.log.Warn("Payment failed", "amount", amount, "err", err)
+		}
+	}
+}
+
+// spendRate is what paid service at p costs per second (the capacity held
+// at the clearing price, or the demand at its price while none is held),
+// and the balance there now, estimated from the last one acknowledged.
+func (c *Client) spendRate(p *peer, d *Demand) (rate, balance *big.Int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate = new(big.Int)
+	if p.pay.allocCap > 0 && p.pay.price != nil {
+		rate.Mul(new(big.Int).SetUint64(p.pay.allocCap), p.pay.price)
+	} else if d != nil {
+		rate.Mul(new(big.Int).SetUint64(d.Max), d.MaxPrice)
+	}
+	balance = new(big.Int)
+	if p.pay.balance != nil {
+		spent := new(big.Int).Mul(rate, big.NewInt(int64(time.Since(p.pay.balanceAt)/time.Millisecond)))
+		spent.Div(spent, big.NewInt(1000))
+		balance.Sub(p.pay.balance, spent)
+		if balance.Sign() < 0 {
+			balance.SetInt64(0)
+		}
+	}
+	return rate, balance
+}
+
+// payFirst pays a server the client is about to bid at but has no balance
+// at: servers take bids only from clients with a balance.
+func (c *Client) payFirst(p *peer, d *Demand) {
+	if c.cfg.Payer == nil {
+		return
+	}
+	p.mu.Lock()
+	terms, known := p.pay.terms, p.pay.balance != nil && p.pay.balance.Sign() > 0
+	p.mu.Unlock()
+	if terms == nil || known {
+		return
+	}
+	rate := new(big.Int).Mul(new(big.Int).SetUint64(d.Max), d.MaxPrice)
+	amount := wallet.PayAhead(new(big.Int), rate, c.cfg.PayLead, c.cfg.MaxExposure)
+	if amount.Sign() == 0 {
+		return
+	}
+	if err := c.pay(p, amount); err != nil {
+		p.log.Warn("Payment before bidding failed", "amount", amount, "err", err)
+	}
+}
+
+// pay pays amount more to server p.
+func (c *Client) pay(p *peer, amount *big.Int) error {
+	p.payMu.Lock()
+	defer p.payMu.Unlock()
+	p.mu.Lock()
+	terms := p.pay.terms
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute) // may open a channel on chain
+	defer cancel()
+	pay, err := c.cfg.Payer.Pay(ctx, terms, amount)
+	if err != nil {
+		return err
+	}
+	if _, err := c.sendPaymentLocked(p, pay); err != nil {
+		return err
+	}
+	c.cfg.Metrics.SpentWei.WithLabelValues(p.id.TerminalString()).Add(weiFloat(amount))
+	return nil
+}
+
+// sendPayment sends a payment and waits for its acknowledgement.
+func (c *Client) sendPayment(p *peer, pay []byte) (*protocol.PayAck, error) {
+	p.payMu.Lock()
+	defer p.payMu.Unlock()
+	return c.sendPaymentLocked(p, pay)
+}
+
+// minPaySpacing keeps a client's payments to a server apart by more than
+// the server's minimum (50 ms).
+const minPaySpacing = 60 * time.Millisecond
+
+func (c *Client) sendPaymentLocked(p *peer, pay []byte) (*protocol.PayAck, error) {
+	if wait := minPaySpacing - time.Since(p.lastPay); wait > 0 {
+		time.Sleep(wait)
+	}
+	id := reqIDs.Add(1)
+	ch := make(chan *protocol.PayAck, 1)
+	p.mu.Lock()
+	if p.pay.acks == nil {
+		p.pay.acks = make(map[uint64]chan *protocol.PayAck)
+	}
+	p.pay.acks[id] = ch
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.pay.acks, id)
+		p.mu.Unlock()
+	}()
+	p.lastPay = time.Now()
+	if err := protocol.Send(p.rw, protocol.PayMsg, &protocol.Pay{ReqID: id, Method: c.cfg.Payer.Method(), Payment: pay}); err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(c.cfg.RequestTimeout + 30*time.Second) // the server may read the chain
+	defer timer.Stop()
+	select {
+	case a := <-ch:
+		c.cfg.Metrics.Vouchers.WithLabelValues(a.Code.String()).Inc()
+		p.mu.Lock()
+		before := p.pay.balance
+		p.pay.balance, p.pay.balanceAt = a.Balance, time.Now()
+		p.mu.Unlock()
+		if (before == nil || before.Sign() == 0) && a.Balance.Sign() > 0 {
+			// A bid sent without a balance was not taken: bid again.
+			c.mu.Lock()
+			p.sent = nil
+			c.mu.Unlock()
+			c.marketPoke()
+		}
+		if a.Code != protocol.PayAccepted {
+			return a, &payment.Refusal{Code: a.Code, Err: errors.New(a.Reason)}
+		}
+		return a, nil
+	case <-p.closed:
+		return nil, errPeerGone
+	case <-timer.C:
+		return nil, errors.New("payment not acknowledged in time")
+	case <-c.ctx.Done():
+		return nil, c.ctx.Err()
+	}
+}
+
+func weiFloat(x *big.Int) float64 {
+	f, _ := new(big.Float).SetInt(x).Float64()
+	return f
+}
+
+// Spending is what the client paid one server.
+type Spending struct {
+	Server  string `json:"server"`  // node id
+	Spent   string `json:"spent"`   // wei, in total
+	Balance string `json:"balance"` // wei left there, as last acknowledged
+}
+
+// Spending lists what the client paid each connected server it can pay.
+func (c *Client) Spending() []Spending {
+	if c.cfg.Payer == nil {
+		return nil
+	}
+	c.mu.Lock()
+	peers := make(map[enode.ID]*peer, len(c.peers))
+	for id, p := range c.peers {
+		peers[id] = p
+	}
+	c.mu.Unlock()
+	var out []Spending
+	for id, p := range peers {
+		p.mu.Lock()
+		terms, bal := p.pay.terms, p.pay.balance
+		p.mu.Unlock()
+		if terms == nil {
+			continue
+		}
+		s := Spending{Server: id.String(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: "0"}
+		if bal != nil {
+			s.Balance = bal.String()
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/auction"
+	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// minPayInterval spaces a client's payments: each one costs a signature
+// check and a synced write, and a client pays a few times a minute.
+const minPayInterval = 50 * time.Millisecond
+
+// sendTerms tells a client how it can pay, right after the handshake.
+func (s *Server) sendTerms(p *peer) error {
+	if !s.cashier.Enabled() {
+		return nil
+	}
+	return protocol.Send(p.rw, protocol.PaymentTermsMsg, &protocol.PaymentTerms{
+		Methods: []protocol.PaymentMethod{{Name: s.cashier.Method(), Terms: s.cashier.Terms()}},
+	})
+}
+
+// handlePay takes a payment: the cashier stores it durably and credits
+// the client's account; then the pool learns the new balance and the
+// client is acknowledged. A refused payment credits nothing.
+func (s *Server) handlePay(ctx context.Context, p *peer, m *protocol.Pay) {
+	id := p.ID()
+	ack := &protocol.PayAck{ReqID: m.ReqID, Credited: new(big.Int)}
+	var (
+		credited, balance *big.Int
+		err               error
+	)
+	if m.Method != s.cashier.Method() || !s.cashier.Enabled() {
+		err = payment.Refuse(protocol.PayUnsupported, fmt.Errorf("payment method %q not accepted", m.Method))
+	} else {
+		credited, balance, err = s.cashier.Receive(ctx, id, m.Payment)
+	}
+	if err != nil {
+		ack.Code = payment.CodeOf(err)
+		ack.Reason = err.Error()
+		if len(ack.Reason) > protocol.MaxErrorReasonLen {
+			ack.Reason = ack.Reason[:protocol.MaxErrorReasonLen]
+		}
+		ack.Balance = s.cashier.Balance(id)
+		s.cfg.Metrics.Vouchers.WithLabelValues(ack.Code.String()).Inc()
+		p.log.Debug("Payment refused", "code", ack.Code, "err", err)
+	} else {
+		ack.Credited, ack.Balance = credited, balance
+		s.cfg.Metrics.Vouchers.WithLabelValues(protocol.PayAccepted.String()).Inc()
+		f, _ := new(big.Float).SetInt(credited).Float64()
+		s.cfg.Metrics.PaidWei.Add(f)
+		s.setPoolBalance(id, balance)
+		p.log.Debug("Payment received", "credited", credited, "balance", balance)
+	}
+	if err := protocol.Send(p.rw, protocol.PayAckMsg, ack); err != nil {
+		p.log.Debug("Cannot acknowledge payment", "err", err)
+	}
+}
+
+// setPoolBalance gives the pool a client's balance from the ledger. A
+// client whose money ran out loses its paid capacity.
+func (s *Server) setPoolBalance(id enode.ID, balance *big.Int) {
+	s.poolMu.Lock()
+	changes := s.pool.SetBalance(clientpool.ID(id), balance)
+	var market []auction.Change
+	if balance.Sign() <= 0 && s.market != nil && s.market.Allocation(auction.ID(id)) > 0 {
+		before := s.market.Price()
+		market = s.withPriceChange(before, s.market.Withdraw(auction.ID(id)))
+		changes = append(changes, s.applyMarket(market)...)
+	}
+	s.poolMu.Unlock()
+	s.apply(changes)
+	s.tellMarket(market, auction.ID{})
+}
+
+// bill charges every client holding paid capacity for the time since the
+// last bill at the clearing price.
+func (s *Server) bill() {
+	if s.market == nil {
+		return
+	}
+	s.poolMu.Lock()
+	price := s.market.Price()
+	type holder struct {
+		id       enode.ID
+		capacity uint64
+	}
+	var holders []holder
+	for _, c := range s.pool.Snapshot() {
+		id := enode.ID(c.ID)
+		alloc := s.market.Allocation(auction.ID(c.ID))
+		switch {
+		case alloc > 0 && !s.billing[id]:
+			s.billing[id] = true
+			s.cashier.StartBilling(id)
+		case alloc > 0:
+			holders = append(holders, holder{id, alloc})
+		case s.billing[id]:
+			delete(s.billing, id)
+			s.cashier.StopBilling(id)
+		}
+	}
+	s.poolMu.Unlock()
+	f, _ := new(big.Float).SetInt(price).Float64()
+	s.cfg.Metrics.Price.Set(f)
+	for _, h := range holders {
+		before := s.cashier.Balance(h.id)
+		balance := s.cashier.Bill(h.id, h.capacity, price)
+		charged, _ := new(big.Float).SetInt(new(big.Int).Sub(before, balance)).Float64()
+		if charged > 0 {
+			s.cfg.Metrics.ChargedWei.Add(charged)
+		}
+		s.setPoolBalance(h.id, balance)
+	}
+}
+
+// chargeRequest charges a paid client for a served request.
+func (s *Server) chargeRequest(p *peer, cost uint64) {
+	if s.cfg.RequestPrice == nil || s.cfg.RequestPrice.Sign() == 0 || !s.isPaid(p) {
+		return
+	}
+	before := s.cashier.Balance(p.ID())
+	balance := s.cashier.ChargeRequest(p.ID(), cost, s.cfg.RequestPrice)
+	if balance.Cmp(before) != 0 {
+		charged, _ := new(big.Float).SetInt(new(big.Int).Sub(before, balance)).Float64()
+		s.cfg.Metrics.ChargedWei.Add(charged)
+		if balance.Sign() == 0 {
+			s.setPoolBalance(p.ID(), balance)
+		}
+	}
+}
+
+// Earnings is what the server earned: the ledger's sums and the claims
+// made since start.
+type Earnings struct {
+	Receiver  string               `json:"receiver"`
+	Received  *big.Int             `json:"received"`
+	Claimed   *big.Int             `json:"claimed"`
+	Unclaimed *big.Int             `json:"unclaimed"`
+	Charged   *big.Int             `json:"charged"`
+	Channels  int                  `json:"channels"`
+	Claims    []payment.Settlement `json:"claims"`
+}
+
+// Earnings reports the server's earnings.
+func (s *Server) Earnings() Earnings {
+	e := s.cashier.Earnings()
+	return Earnings{Receiver: s.cashier.Receiver().Hex(), Received: e.Received, Claimed: e.Claimed, Unclaimed: e.Unclaimed,
+		Charged: e.Charged, Channels: e.Channels, Claims: s.cashier.Settled()}
+}
+
+// Claim claims everything unclaimed on chain now.
+func (s *Server) Claim(ctx context.Context) ([]payment.Settlement, error) {
+	return s.cashier.Settle(ctx, true)
+}
+
+// settled records a claim in the metrics.
+func (s *Server) settled(st payment.Settlement) {
+	s.cfg.Metrics.Claims.Inc()
+	f, _ := new(big.Float).SetInt(st.Amount).Float64()
+	s.cfg.Metrics.ClaimedWei.Add(f)
+}
