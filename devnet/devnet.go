@@ -8,13 +8,18 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
+	"math/big"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/chain"
@@ -22,8 +27,11 @@ import (
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
+	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
+	"github.com/lightmarket/lightmarket/wallet"
 )
 
 // Config configures a devnet. Zero values take the defaults noted.
@@ -49,17 +57,30 @@ type Config struct {
 	// WrapBackend, when set, wraps each server's backend (tests use it to
 	// make a server lie). Index i is the server's position.
 	WrapBackend func(i int, b chain.Backend) chain.Backend
-	Logger      log.Logger
+	// NoPayments turns off payments. Otherwise the Channels contract is
+	// deployed at start (ChallengePeriod, default 600 s), every server
+	// takes vouchers and sells Sellable capacity (default half of its
+	// 2,000,000) at no less than Reserve wei per capacity-unit-second
+	// (default 1,000), and the client pays from the funded account when it
+	// is given a demand.
+	NoPayments      bool
+	ChallengePeriod uint64
+	Sellable        uint64
+	Reserve         *big.Int
+	Logger          log.Logger
 }
 
 // Devnet is a running network.
 type Devnet struct {
-	Chain   *devchain.Chain
-	Servers []*server.Server
-	Client  *client.Client
-	RPC     *rpcapi.Server
-	Metrics *metrics.Endpoint // nil unless Config.MetricsAddr is set
-	DevKey  *ecdsa.PrivateKey
+	Chain    *devchain.Chain
+	Contract *paychan.Contract // nil with NoPayments
+	Wallet   *wallet.Wallet    // the client's; nil with NoPayments
+	Servers  []*server.Server
+	Client   *client.Client
+	RPC      *rpcapi.Server
+	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
+	DevKey   *ecdsa.PrivateKey
+	tmpDir   string
 }
 
 // Start starts the chain, the servers and the client, and opens the client's
@@ -86,7 +107,26 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 	}
+	if cfg.ChallengePeriod == 0 {
+		cfg.ChallengePeriod = 600
+	}
+	if cfg.Sellable == 0 {
+		cfg.Sellable = 1_000_000
+	}
+	if cfg.Reserve == nil {
+		cfg.Reserve = big.NewInt(1000)
+	}
 	d := &Devnet{DevKey: cfg.DevKey}
+	// Each server receives payments on a key of its own, funded at genesis
+	// so that it can pay for its claims.
+	payKeys := make([]*ecdsa.PrivateKey, cfg.Servers)
+	alloc := types.GenesisAlloc{}
+	for i := range payKeys {
+		if payKeys[i], err = nodeKey(cfg.DataDir, fmt.Sprintf("server-%d/payment", i)); err != nil {
+			return nil, err
+		}
+		alloc[crypto.PubkeyToAddress(payKeys[i].PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether))}
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -95,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	d.Chain, err = devchain.New(devchain.Config{
 		BlockTime: cfg.BlockTime,
 		DevKey:    cfg.DevKey,
+		Alloc:     alloc,
 		HTTPAddr:  cfg.ChainHTTP,
 		Logger:    cfg.Logger.New("part", "chain"),
 	})
@@ -103,6 +144,16 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	if err := d.Chain.Start(); err != nil {
 		return nil, fmt.Errorf("devnet: chain: %w", err)
+	}
+	if !cfg.NoPayments {
+		eth := ethclient.NewClient(d.Chain.RPCClient())
+		addr, err := paychan.Deploy(ctx, eth, cfg.DevKey, cfg.ChallengePeriod)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: deploying the payment contract: %w", err)
+		}
+		if d.Contract, err = paychan.Open(ctx, eth, addr); err != nil {
+			return nil, err
+		}
 	}
 	reg := metrics.NewRegistry()
 	var trusted []*enode.Node
@@ -118,14 +169,22 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := server.New(server.Config{
+		scfg := server.Config{
 			Backend:      backend,
 			PrivateKey:   key,
 			ListenAddr:   "127.0.0.1:0",
 			FreeCapacity: cfg.ClientCapacity,
 			Metrics:      metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
 			Logger:       cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
-		})
+		}
+		if d.Contract != nil {
+			scfg.Contract, scfg.PaymentKey = d.Contract, payKeys[i]
+			scfg.Sellable, scfg.Reserve = cfg.Sellable, cfg.Reserve
+			if cfg.DataDir != "" {
+				scfg.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("server-%d", i))
+			}
+		}
+		srv, err := server.New(scfg)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +202,24 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var payer payment.Payer
+	if d.Contract != nil {
+		dir := ""
+		if cfg.DataDir != "" {
+			dir = filepath.Join(cfg.DataDir, "client", "wallet")
+		} else {
+			if d.tmpDir, err = os.MkdirTemp("", "lightmarket-wallet-"); err != nil {
+				return nil, err
+			}
+			dir = d.tmpDir
+		}
+		if d.Wallet, err = wallet.Open(wallet.Config{Contract: d.Contract, Key: cfg.DevKey, DataDir: dir, Logger: cfg.Logger.New("part", "wallet")}); err != nil {
+			return nil, err
+		}
+		payer = d.Wallet
+	}
 	d.Client, err = client.New(client.Config{
+		Payer:       payer,
 		ChainConfig: d.Chain.ChainConfig(),
 		Genesis:     backend.Genesis(),
 		Trusted:     trusted,
@@ -186,6 +262,12 @@ func (d *Devnet) Close() {
 	}
 	for _, s := range d.Servers {
 		s.Stop()
+	}
+	if d.Wallet != nil {
+		d.Wallet.Close()
+	}
+	if d.tmpDir != "" {
+		os.RemoveAll(d.tmpDir)
 	}
 	if d.Chain != nil {
 		d.Chain.Close()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/rpcapi"
+	"github.com/lightmarket/lightmarket/wallet"
 )
 
 func runClient(ctx context.Context, args []string, stdout io.Writer) error {
@@ -35,6 +38,10 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		paidCap   = fs.Uint64("paid.capacity", 0, "capacity to bid for at every server (cost units per ms); 0: free service only")
 		paidMin   = fs.Uint64("paid.min", 0, "least capacity worth paying for (default: all of --paid.capacity)")
 		maxPrice  = fs.String("paid.maxprice", "0", "highest price bid, gwei per capacity-unit-second (decimal)")
+		deposit   = fs.String("payment.deposit", "10000000", "gwei locked in a new channel, and added by each top-up")
+		budget    = fs.String("payment.budget", "1000000000", "most gwei paid to one server in total")
+		exposure  = fs.String("payment.exposure", "1000000", "most gwei paid ahead to one server at a time")
+		pay       = addPaymentFlags(fs, "client")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
@@ -86,9 +93,41 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		demand = &client.Demand{Max: *paidCap, Min: min, MaxPrice: price}
 	}
+	var payer payment.Payer
+	contract, payKey, err := pay.setup(ctx, nil, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	maxExposure, err := gweiFlag("payment.exposure", *exposure)
+	if err != nil {
+		return err
+	}
+	if contract != nil {
+		if *datadir == "" {
+			return errors.New("payments need --datadir: vouchers are recorded there before they are sent")
+		}
+		dep, err := gweiFlag("payment.deposit", *deposit)
+		if err != nil {
+			return err
+		}
+		bud, err := gweiFlag("payment.budget", *budget)
+		if err != nil {
+			return err
+		}
+		w, err := wallet.Open(wallet.Config{Contract: contract, Key: payKey, DataDir: filepath.Join(*datadir, "wallet"),
+			Deposit: dep, Budget: bud, Logger: logger, BeforeSend: crashHook("client-before-send"),
+			Progress: func(msg string, kv ...any) { fmt.Fprintln(stdout, progressLine(msg, kv...)) }})
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		payer = w
+	}
 	reg := metrics.NewRegistry()
 	var c *client.Client
 	c, err = client.New(client.Config{
+		Payer:       payer,
+		MaxExposure: maxExposure,
 		ChainConfig: cfg,
 		Genesis:     genesisHash,
 		Trusted:     trustedNodes,
@@ -128,6 +167,16 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// progressLine formats a progress report for the terminal.
+func progressLine(msg string, kv ...any) string {
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", kv[i], kv[i+1])
+	}
+	return b.String()
 }
 
 func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {

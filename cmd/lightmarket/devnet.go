@@ -75,6 +75,12 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	for i, s := range d.Servers {
 		fmt.Fprintf(stdout, "  Server %d:                     %s\n", i, s.Enode().URLv4())
 	}
+	if d.Contract != nil {
+		fmt.Fprintf(stdout, "  Payment channels contract:    %s (the client pays from the funded account)\n", d.Contract.Address())
+		fmt.Fprintf(stdout, "\nServed free. For paid service, bid through the wallet endpoint, e.g.:\n")
+		fmt.Fprintf(stdout, "  curl -s %s -H 'Content-Type: application/json' \\\n", d.RPC.URL())
+		fmt.Fprintf(stdout, "    -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"lm_setDemand\",\"params\":[{\"max\":\"0x186a0\",\"min\":\"0x186a0\",\"maxPrice\":\"0x2710\"}]}'\n")
+	}
 	fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Shutting down.")

@@ -30,11 +30,15 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		workers   = fs.Int("workers", 0, "requests served at once (default: the number of cores)")
 		sellable  = fs.Uint64("sellable", 0, "capacity sold in the auction to clients with a balance (0: no auction; they get --capacity.paid)")
 		reserve   = fs.String("reserve", "0", "auction reserve price, gwei per capacity-unit-second (decimal)")
-		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance) listen address; keep it on loopback; empty = off")
+		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance, lm_earnings, lm_claim) listen address; keep it on loopback; empty = off")
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
+		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
+		margin    = fs.Duration("payment.margin", 10*time.Minute, "refuse vouchers on channels closing sooner than this, and claim them by then")
+		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
+		pay       = addPaymentFlags(fs, "server")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
@@ -52,13 +56,16 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	var be chain.Backend
+	var (
+		be chain.Backend
+		dc *devchain.Chain
+	)
 	if *backend == "" {
 		dk, err := crypto.HexToECDSA(trim0x(*devKey))
 		if err != nil {
 			return fmt.Errorf("--dev.key: %w", err)
 		}
-		dc, err := devchain.New(devchain.Config{BlockTime: *blockTime, DevKey: dk, HTTPAddr: *chainHTTP, Logger: logger.New("part", "chain")})
+		dc, err = devchain.New(devchain.Config{BlockTime: *blockTime, DevKey: dk, HTTPAddr: *chainHTTP, Logger: logger.New("part", "chain")})
 		if err != nil {
 			return err
 		}
@@ -86,9 +93,23 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--reserve: %w", err)
 	}
+	contract, payKey, err := pay.setup(ctx, dc, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	claimAt, err := gweiFlag("payment.threshold", *threshold)
+	if err != nil {
+		return err
+	}
+	requestPrice, err := gweiFlag("price.request", *reqPrice)
+	if err != nil {
+		return err
+	}
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
-		Sellable: *sellable, Reserve: reservePrice,
+		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, ClaimMargin: *margin, RequestPrice: requestPrice,
+		AfterPaymentStored: crashHook("server-after-store"),
+		Sellable:           *sellable, Reserve: reservePrice,
 		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
