@@ -78,7 +78,9 @@ func RPC(ctx context.Context, cfg RPCConfig) (*RPCResult, error) {
 		HTTPAddr:  "127.0.0.1:0",
 		ChainHTTP: "127.0.0.1:0",
 		BlockTime: cfg.BlockTime,
-		Logger:    cfg.Logger,
+		// The rpc benchmark measures the free path; payments have bench pay.
+		NoPayments: true,
+		Logger:     cfg.Logger,
 	})
 	// (The devnet seals a block every BlockTime; cold eth_calls wait for
 	// new blocks.)

@@ -162,6 +162,8 @@ type Client struct {
 	demand       *Demand       // guarded by mu
 	bidding      bool          // the bidding loop runs; guarded by mu
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
+	bytesTotal   atomic.Uint64 // message bytes exchanged with servers
+	bytesPayment atomic.Uint64 // of them, payment messages
 	headFeed     event.Feed
 
 	ctx    context.Context

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/payment"
@@ -225,6 +226,9 @@ func (c *Client) sendPaymentLocked(p *peer, pay []byte) (*protocol.PayAck, error
 		p.mu.Unlock()
 	}()
 	p.lastPay = time.Now()
+	p.mu.Lock()
+	p.pay.resent = true // a voucher is cumulative: the newest one is all the server needs
+	p.mu.Unlock()
 	if err := protocol.Send(p.rw, protocol.PayMsg, &protocol.Pay{ReqID: id, Method: c.cfg.Payer.Method(), Payment: pay}); err != nil {
 		return nil, err
 	}
@@ -295,4 +299,38 @@ func (c *Client) Spending() []Spending {
 		out = append(out, s)
 	}
 	return out
+}
+
+// meteredRW counts the bytes of a server session's messages, in both
+// directions, and those of them that are about payments.
+type meteredRW struct {
+	p2p.MsgReadWriter
+	c *Client
+}
+
+func (rw meteredRW) count(code uint64, size uint32) {
+	rw.c.bytesTotal.Add(uint64(size))
+	switch protocol.Code(code) {
+	case protocol.PaymentTermsMsg, protocol.PayMsg, protocol.PayAckMsg:
+		rw.c.bytesPayment.Add(uint64(size))
+	}
+}
+
+func (rw meteredRW) ReadMsg() (p2p.Msg, error) {
+	msg, err := rw.MsgReadWriter.ReadMsg()
+	if err == nil {
+		rw.count(msg.Code, msg.Size)
+	}
+	return msg, err
+}
+
+func (rw meteredRW) WriteMsg(msg p2p.Msg) error {
+	rw.count(msg.Code, msg.Size)
+	return rw.MsgReadWriter.WriteMsg(msg)
+}
+
+// Traffic is the message bytes exchanged with servers so far (both
+// directions), and the part of them that was about payments.
+func (c *Client) Traffic() (payment, total uint64) {
+	return c.bytesPayment.Load(), c.bytesTotal.Load()
 }

@@ -74,6 +74,7 @@ type pendingReq struct {
 // runPeer runs one server session: handshake, then replies and
 // announcements until the server leaves or breaks a rule.
 func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
+	rw = meteredRW{rw, c}
 	id := p2pPeer.ID()
 	c.mu.Lock()
 	_, known := c.stats[id]

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -46,6 +47,10 @@ func (s *Server) handlePay(ctx context.Context, p *peer, m *protocol.Pay) {
 	if err != nil {
 		ack.Code = payment.CodeOf(err)
 		ack.Reason = err.Error()
+		var r *payment.Refusal
+		if errors.As(err, &r) {
+			ack.Reason = r.Err.Error() // the code says it was refused
+		}
 		if len(ack.Reason) > protocol.MaxErrorReasonLen {
 			ack.Reason = ack.Reason[:protocol.MaxErrorReasonLen]
 		}

@@ -69,6 +69,8 @@ type Wallet struct {
 	mu     sync.Mutex
 	chans  map[common.Address]*Channel // by receiver
 	payMu  sync.Mutex                  // one payment (and chain operation) at a time
+
+	closeOnce sync.Once
 }
 
 // Channel is the wallet's record of its channel to one server.
@@ -125,8 +127,12 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Crit("Wallet database: " + fmt.Sprintf(format, args...))
 }
 
-// Close closes the wallet's records.
-func (w *Wallet) Close() error { return w.db.Close() }
+// Close closes the wallet's records (once; later calls do nothing).
+func (w *Wallet) Close() error {
+	var err error
+	w.closeOnce.Do(func() { err = w.db.Close() })
+	return err
+}
 
 // Address is the wallet's (the channels' sender's) address.
 func (w *Wallet) Address() common.Address { return w.sender }

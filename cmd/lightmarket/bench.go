@@ -15,11 +15,12 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, qos (default: all).\n\nUsage: lightmarket bench [flags] [rpc]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, qos, pay (default: all).\n\nUsage: lightmarket bench [flags] [rpc] [qos] [pay]")
 	var (
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 		phase   = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
+		session = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -35,14 +36,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
-		which = []string{"rpc", "qos"}
+		which = []string{"rpc", "qos", "pay"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if name != "rpc" && name != "qos" {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, qos)", name)
+		if name != "rpc" && name != "qos" && name != "pay" {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, qos, pay)", name)
 		}
 	}
 	for _, name := range which {
@@ -77,6 +78,19 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "qos\tpaid p99 ratio flood / idle\t%.2f\t<= 1.5 %s\n", r.PaidP99Ratio, met(r.PaidP99Ratio <= 1.5))
 			fmt.Fprintf(tw, "qos\tpaid requests served within 1 s\t%.1f %%\t>= 98 %% %s\n", 100*r.PaidCapacityShare, met(r.PaidCapacityShare >= 0.98))
 			fmt.Fprintf(tw, "qos\tfree requests served\t%.0f /s\t\n", r.FreeServedPerSec)
+			addFigures(figures, r)
+		case "pay":
+			r, err := bench.Pay(ctx, bench.PayConfig{Session: *session, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("pay: %w", err)
+			}
+			fmt.Fprintf(tw, "pay\tvouchers verified per second, one core\t%.0f\t>= 20000 %s\n", r.VoucherVerifyPerSec, met(r.VoucherVerifyPerSec >= 20000))
+			fmt.Fprintf(tw, "pay\tfirst vouchers of new senders per second\t%.0f\t\n", r.VoucherVerifyFirstPerSec)
+			fmt.Fprintf(tw, "pay\tdurable ledger writes per second\t%.0f (%.1f per fsync)\t>= 10000 %s\n", r.LedgerWritesPerSec, r.LedgerWritesPerCommit, met(r.LedgerWritesPerSec >= 10000))
+			fmt.Fprintf(tw, "pay\tpayment bytes / session bytes\t%d / %d = %.4f %%\t<= 1 %% %s\n", r.PaymentBytes, r.SessionBytes, 100*r.PaymentBytesShare, met(r.PaymentBytesShare <= 0.01))
+			fmt.Fprintf(tw, "pay\tgas open / topUp\t%d / %d\topen <= 60000 %s\n", r.GasOpen, r.GasTopUp, met(r.GasOpen <= 60000))
+			fmt.Fprintf(tw, "pay\tgas claim\t%d\t<= 60000 %s\n", r.GasClaim, met(r.GasClaim <= 60000))
+			fmt.Fprintf(tw, "pay\tgas close (start + finish)\t%d + %d = %d\t\n", r.GasStartClose, r.GasFinishClose, r.GasClose)
 			addFigures(figures, r)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -33,7 +34,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		httpAddr  = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors      = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
-		datadir   = fs.String("datadir", "", "directory for the node key; empty = a fresh key each run")
+		datadir   = fs.String("datadir", "", "directory for the node key and the payment wallet; empty = a fresh key each run, and no payments")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6061 (off unless given)")
 		paidCap   = fs.Uint64("paid.capacity", 0, "capacity to bid for at every server (cost units per ms); 0: free service only")
 		paidMin   = fs.Uint64("paid.min", 0, "least capacity worth paying for (default: all of --paid.capacity)")
@@ -41,6 +42,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		deposit   = fs.String("payment.deposit", "10000000", "gwei locked in a new channel, and added by each top-up")
 		budget    = fs.String("payment.budget", "1000000000", "most gwei paid to one server in total")
 		exposure  = fs.String("payment.exposure", "1000000", "most gwei paid ahead to one server at a time")
+		lead      = fs.Duration("payment.lead", 10*time.Second, "pay ahead for about this much paid service")
 		pay       = addPaymentFlags(fs, "client")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
@@ -128,6 +130,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	c, err = client.New(client.Config{
 		Payer:       payer,
 		MaxExposure: maxExposure,
+		PayLead:     *lead,
 		ChainConfig: cfg,
 		Genesis:     genesisHash,
 		Trusted:     trustedNodes,
