@@ -26,8 +26,8 @@ import (
 
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerdb"
-	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 

@@ -76,6 +76,7 @@ type Devnet struct {
 	Contract *paychan.Contract // nil with NoPayments
 	Wallet   *wallet.Wallet    // the client's; nil with NoPayments
 	Servers  []*server.Server
+	Admins   []*server.Admin // each server's admin endpoint and status page
 	Client   *client.Client
 	RPC      *rpcapi.Server
 	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
@@ -192,6 +193,11 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		d.Servers = append(d.Servers, srv)
+		admin, err := srv.StartAdmin("127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		d.Admins = append(d.Admins, admin)
 		trusted = append(trusted, srv.Enode())
 	}
 	key, err := nodeKey(cfg.DataDir, "client")
@@ -259,6 +265,9 @@ func (d *Devnet) Close() {
 	}
 	if d.Client != nil {
 		d.Client.Stop()
+	}
+	for _, a := range d.Admins {
+		a.Close()
 	}
 	for _, s := range d.Servers {
 		s.Stop()

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/statuspage"
 )
 
 // Config configures the local JSON-RPC endpoint.
@@ -76,6 +77,7 @@ func Start(cfg Config) (*Server, error) {
 	// more than it saves.
 	httpHandler := node.NewHTTPHandlerStack(srv, cfg.CORS, cfg.VHosts, nil, true)
 	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
+	page := statuspage.Client()
 	s := &Server{
 		rpc: srv,
 		ln:  ln,
@@ -84,6 +86,10 @@ func Start(cfg Config) (*Server, error) {
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if isWebsocket(r) {
 					wsHandler.ServeHTTP(w, r)
+					return
+				}
+				if statuspage.Wants(r) {
+					page.ServeHTTP(w, r)
 					return
 				}
 				httpHandler.ServeHTTP(w, r)

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/statuspage"
 )
 
 // AdminAPI is the lm_ namespace of a server's admin JSON-RPC: its clients
@@ -51,6 +52,13 @@ func (api *AdminAPI) Claim(ctx context.Context) ([]payment.Settlement, error) {
 	return api.s.Claim(ctx)
 }
 
+// Status is lm_status: who the server is and what it serves.
+func (api *AdminAPI) Status() StatusInfo { return api.s.Status() }
+
+// PriceHistory is lm_priceHistory: the auction's clearing price over the
+// last hour, a point per change (and at least one a minute).
+func (api *AdminAPI) PriceHistory() []PricePoint { return api.s.PriceHistory() }
+
 // Admin is a running admin endpoint.
 type Admin struct {
 	srv  *http.Server
@@ -59,8 +67,8 @@ type Admin struct {
 	done chan struct{}
 }
 
-// StartAdmin serves the admin JSON-RPC on addr (keep it on loopback: it
-// can change balances).
+// StartAdmin serves the admin JSON-RPC on addr, and the status page at /
+// and /status for browsers (keep it on loopback: it can change balances).
 func (s *Server) StartAdmin(addr string) (*Admin, error) {
 	r := rpc.NewServer()
 	if err := r.RegisterName("lm", &AdminAPI{s}); err != nil {
@@ -70,8 +78,16 @@ func (s *Server) StartAdmin(addr string) (*Admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin endpoint %s: %w", addr, err)
 	}
+	rpcHandler := node.NewHTTPHandlerStack(r, nil, []string{"localhost"}, nil, true)
+	page := statuspage.Server()
 	a := &Admin{rpc: r, ln: ln, done: make(chan struct{}), srv: &http.Server{
-		Handler:           node.NewHTTPHandlerStack(r, nil, []string{"localhost"}, nil, true),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if statuspage.Wants(req) {
+				page.ServeHTTP(w, req)
+				return
+			}
+			rpcHandler.ServeHTTP(w, req)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}}
 	go func() {

@@ -116,6 +116,7 @@ func (s *Server) bill() {
 	s.poolMu.Unlock()
 	f, _ := new(big.Float).SetInt(price).Float64()
 	s.cfg.Metrics.Price.Set(f)
+	s.notePrice(price, time.Now())
 	for _, h := range holders {
 		before := s.cashier.Balance(h.id)
 		balance := s.cashier.Bill(h.id, h.capacity, price)
@@ -172,4 +173,67 @@ func (s *Server) settled(st payment.Settlement) {
 	s.cfg.Metrics.Claims.Inc()
 	f, _ := new(big.Float).SetInt(st.Amount).Float64()
 	s.cfg.Metrics.ClaimedWei.Add(f)
+}
+
+// StatusInfo says who the server is, for its status page.
+type StatusInfo struct {
+	ID       string `json:"id"`
+	Enode    string `json:"enode"`
+	ChainID  uint64 `json:"chainId"`
+	Head     uint64 `json:"head"`
+	Payments bool   `json:"payments"`
+	Receiver string `json:"receiver,omitempty"`
+	Auction  bool   `json:"auction"`
+	Sellable uint64 `json:"sellable"`
+	Sold     uint64 `json:"sold"`
+}
+
+// Status reports who the server is and what it serves.
+func (s *Server) Status() StatusInfo {
+	st := StatusInfo{ID: s.Enode().ID().String(), Enode: s.Enode().URLv4(), ChainID: s.chainID,
+		Payments: s.cashier.Enabled(), Auction: s.market != nil, Sellable: s.cfg.Sellable}
+	if h := s.currentHead(); h != nil {
+		st.Head = h.Number
+	}
+	if st.Payments {
+		st.Receiver = s.cashier.Receiver().Hex()
+	}
+	if s.market != nil {
+		s.poolMu.Lock()
+		st.Sold = s.market.Sold()
+		s.poolMu.Unlock()
+	}
+	return st
+}
+
+// PricePoint is the clearing price from Time (unix seconds) on.
+type PricePoint struct {
+	Time  int64    `json:"time"`
+	Price *big.Int `json:"price"`
+}
+
+// priceHistoryLen is how long the price history reaches back.
+const priceHistoryLen = time.Hour
+
+// notePrice records the clearing price in the history: a point when it
+// changes, and one a minute while it does not.
+func (s *Server) notePrice(price *big.Int, now time.Time) {
+	s.priceMu.Lock()
+	defer s.priceMu.Unlock()
+	h := s.prices
+	if n := len(h); n > 0 && h[n-1].Price.Cmp(price) == 0 && now.Unix()-h[n-1].Time < 60 {
+		return
+	}
+	cut := 0
+	for cut < len(h) && now.Unix()-h[cut].Time > int64(priceHistoryLen/time.Second) {
+		cut++
+	}
+	s.prices = append(h[cut:], PricePoint{Time: now.Unix(), Price: new(big.Int).Set(price)})
+}
+
+// PriceHistory is the clearing price over the last hour.
+func (s *Server) PriceHistory() []PricePoint {
+	s.priceMu.Lock()
+	defer s.priceMu.Unlock()
+	return append([]PricePoint{}, s.prices...)
 }

@@ -158,7 +158,10 @@ type Server struct {
 
 	cashier *cashier.Cashier
 	billing map[enode.ID]bool // clients on a capacity-time meter; poolMu
-	market  *auction.Auction  // guarded by poolMu; nil without Sellable
+
+	priceMu sync.Mutex
+	prices  []PricePoint     // clearing price over the last hour
+	market  *auction.Auction // guarded by poolMu; nil without Sellable
 	sched   *scheduler
 
 	mu    sync.Mutex

@@ -63,6 +63,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, "\nlightmarket devnet is up (%v to the first verified head).\n\n", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  Wallet JSON-RPC (verified):   %s   (WebSocket: %s)\n", d.RPC.URL(), d.RPC.WSURL())
+	fmt.Fprintf(stdout, "  Client status page:           %s/status\n", d.RPC.URL())
 	if u := d.Chain.HTTPURL(); u != "" {
 		fmt.Fprintf(stdout, "  Chain JSON-RPC (unverified):  %s\n", u)
 	}
@@ -74,6 +75,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  Its private key:              0x%x\n", crypto.FromECDSA(key))
 	for i, s := range d.Servers {
 		fmt.Fprintf(stdout, "  Server %d:                     %s\n", i, s.Enode().URLv4())
+		fmt.Fprintf(stdout, "    admin JSON-RPC, status page: %s, %s/status\n", d.Admins[i].URL(), d.Admins[i].URL())
 	}
 	if d.Contract != nil {
 		fmt.Fprintf(stdout, "  Payment channels contract:    %s (the client pays from the funded account)\n", d.Contract.Address())
