@@ -269,6 +269,7 @@ func weiFloat(x *big.Int) float64 {
 // Spending is what the client paid one server.
 type Spending struct {
 	Server  string `json:"server"`  // node id
+	Enode   string `json:"enode"`   // node URL
 	Spent   string `json:"spent"`   // wei, in total
 	Balance string `json:"balance"` // wei left there, as last acknowledged
 }
@@ -292,7 +293,7 @@ func (c *Client) Spending() []Spending {
 		if terms == nil {
 			continue
 		}
-		s := Spending{Server: id.String(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: "0"}
+		s := Spending{Server: id.String(), Enode: p.node.URLv4(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: "0"}
 		if bal != nil {
 			s.Balance = bal.String()
 		}
