@@ -36,6 +36,8 @@ type Server struct {
 	ClaimedWei  prometheus.Counter       // wei received by claims
 	ChargedWei  prometheus.Counter       // wei charged to clients
 	Price       prometheus.Gauge         // auction clearing price, wei per capacity-unit-second
+	Capacity    *prometheus.GaugeVec     // capacity units, by kind: total, paid, free, sold, frozen
+	Tiers       *prometheus.GaugeVec     // connected clients, by tier
 }
 
 // NewServer registers a server's metrics with reg.
@@ -55,6 +57,8 @@ func NewServer(reg prometheus.Registerer) *Server {
 		ClaimedWei:  f.counter("lightmarket_server_claimed_wei_total", "Wei received on chain by claims."),
 		ChargedWei:  f.counter("lightmarket_server_charged_wei_total", "Wei charged to clients for capacity-time and requests."),
 		Price:       f.gauge("lightmarket_server_clearing_price_wei", "The auction's clearing price, in wei per capacity-unit-second."),
+		Capacity:    f.gaugeVec("lightmarket_server_capacity_units", "Serving capacity in cost units per ms, by kind: total, paid and free (given to clients), sold (in the auction), frozen (held by clients stopped for overload).", "kind"),
+		Tiers:       f.gaugeVec("lightmarket_server_clients_by_tier", "Connected clients, by tier.", "tier"),
 	}
 }
 

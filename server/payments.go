@@ -237,3 +237,29 @@ func (s *Server) PriceHistory() []PricePoint {
 	defer s.priceMu.Unlock()
 	return append([]PricePoint{}, s.prices...)
 }
+
+// updateGauges sets the capacity and tier gauges.
+func (s *Server) updateGauges() {
+	stopped := s.sched.stoppedIDs()
+	s.poolMu.Lock()
+	total, paid, free := s.pool.Capacity()
+	var sold, frozen uint64
+	if s.market != nil {
+		sold = s.market.Sold()
+	}
+	tiers := map[string]float64{"paid": 0, "free": 0}
+	for _, c := range s.pool.Snapshot() {
+		tiers[string(c.Tier)]++
+		if stopped[enode.ID(c.ID)] {
+			frozen += c.Capacity
+		}
+	}
+	s.poolMu.Unlock()
+	m := s.cfg.Metrics
+	for kind, v := range map[string]uint64{"total": total, "paid": paid, "free": free, "sold": sold, "frozen": frozen} {
+		m.Capacity.WithLabelValues(kind).Set(float64(v))
+	}
+	for tier, n := range tiers {
+		m.Tiers.WithLabelValues(tier).Set(n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -216,4 +217,15 @@ func (h *jobHeap) Pop() any {
 	j := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return j
+}
+
+// stoppedIDs lists the clients stopped for overload.
+func (sc *scheduler) stoppedIDs() map[enode.ID]bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	out := make(map[enode.ID]bool, len(sc.stopped))
+	for p := range sc.stopped {
+		out[p.ID()] = true
+	}
+	return out
 }

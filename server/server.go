@@ -313,6 +313,7 @@ func (s *Server) Start() error {
 				s.auctionTick()
 			case <-bill.C:
 				s.bill()
+				s.updateGauges()
 			case <-save.C:
 				s.saveUsage()
 			case h := <-heads:
