@@ -169,20 +169,29 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		s.sched.submit(p, s.isPaid(p), maxCost, func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			start := s.cfg.Clock.Now()
-			replyCode, reply := s.serve(ctx, req)
-			took := time.Duration(s.cfg.Clock.Now() - start)
-			realCost := uint64((took + requestOverhead).Nanoseconds())
-			s.costs.observe(code, req.Items(), realCost)
-			setBV(reply, p.done(maxCost, realCost))
-			s.served(p, realCost)
-			s.chargeRequest(p, realCost)
-			s.record(code, reply, took)
+			replyCode, reply := s.process(ctx, p, code, req, maxCost)
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
 			}
 		})
 	}
+}
+
+// process serves an accepted request and does its accounting: the real
+// cost is observed for the cost table, refunded to the client's buffer
+// (whose value the reply carries), counted against its free usage and
+// charged to its balance.
+func (s *Server) process(ctx context.Context, p *peer, code protocol.Code, req protocol.Request, maxCost uint64) (protocol.Code, any) {
+	start := s.cfg.Clock.Now()
+	replyCode, reply := s.serve(ctx, req)
+	took := time.Duration(s.cfg.Clock.Now() - start)
+	realCost := uint64((took + requestOverhead).Nanoseconds())
+	s.costs.observe(code, req.Items(), realCost)
+	setBV(reply, p.done(maxCost, realCost))
+	s.served(p, realCost)
+	s.chargeRequest(p, realCost)
+	s.record(code, reply, took)
+	return replyCode, reply
 }
 
 // handshake exchanges Status messages.

@@ -15,12 +15,13 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, qos, pay (default: all).\n\nUsage: lightmarket bench [flags] [rpc] [qos] [pay]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay (default: all).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay]")
 	var (
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 		phase   = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
 		session = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
+		clients = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -36,14 +37,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
-		which = []string{"rpc", "qos", "pay"}
+		which = []string{"rpc", "serve", "qos", "pay"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if name != "rpc" && name != "qos" && name != "pay" {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, qos, pay)", name)
+		if name != "rpc" && name != "serve" && name != "qos" && name != "pay" {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay)", name)
 		}
 	}
 	for _, name := range which {
@@ -78,6 +79,21 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "qos\tpaid p99 ratio flood / idle\t%.2f\t<= 1.5 %s\n", r.PaidP99Ratio, met(r.PaidP99Ratio <= 1.5))
 			fmt.Fprintf(tw, "qos\tpaid requests served within 1 s\t%.1f %%\t>= 98 %% %s\n", 100*r.PaidCapacityShare, met(r.PaidCapacityShare >= 0.98))
 			fmt.Fprintf(tw, "qos\tfree requests served\t%.0f /s\t\n", r.FreeServedPerSec)
+			addFigures(figures, r)
+		case "serve":
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.Serve(ctx, bench.ServeConfig{Clients: *clients, ConnCommand: []string{self, "benchconns"}, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			fmt.Fprintf(tw, "serve	headers per second raw / served	%.0f / %.0f	\n", r.HeadersRawPerSec, r.HeadersServedPerSec)
+			fmt.Fprintf(tw, "serve	overhead headers (flow control, scheduling, accounting)	%.1f %%	<= 10 %% %s\n", 100*r.OverheadHeaders, met(r.OverheadHeaders <= 0.1))
+			fmt.Fprintf(tw, "serve	proofs per second raw / served	%.0f / %.0f	\n", r.ProofsRawPerSec, r.ProofsServedPerSec)
+			fmt.Fprintf(tw, "serve	overhead proofs	%.1f %%	<= 10 %% %s\n", 100*r.OverheadProofs, met(r.OverheadProofs <= 0.1))
+			fmt.Fprintf(tw, "serve	memory per connected client (%d connected in %.1f s)	%.0f bytes	\n", r.Clients, r.ConnectSeconds, r.MemPerClientBytes)
 			addFigures(figures, r)
 		case "pay":
 			r, err := bench.Pay(ctx, bench.PayConfig{Session: *session, Logger: logger})
@@ -143,4 +159,27 @@ func runBenchFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, served)
 	return nil
+}
+
+func runBenchConns(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, verbosity := newFlagSet("benchconns", "The idle clients of `lightmarket bench serve`, held in their own process.")
+	var (
+		url     = fs.String("enode", "", "server to connect to")
+		clients = fs.Int("clients", 10_000, "connections to hold")
+		chainID = fs.Uint64("chainid", 0, "the server's chain id")
+		genesis = fs.String("genesis", "", "the server's genesis hash")
+	)
+	if err := parseFlags(ctx, fs, args); err != nil {
+		return err
+	}
+	setupLogging(*verbosity - 2)
+	n, err := enode.ParseV4(*url)
+	if err != nil {
+		return fmt.Errorf("--enode: %w", err)
+	}
+	g, err := parseHash(*genesis)
+	if err != nil {
+		return fmt.Errorf("--genesis: %w", err)
+	}
+	return bench.HoldConns(ctx, n, *clients, *chainID, g, func(k int) { fmt.Fprintln(stdout, k) })
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
 
@@ -149,7 +150,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer c.Stop()
 	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
-	head, err := c.WaitHead(ctx)
+	head, err := waitWithProgress(ctx, c, stdout)
 	if err != nil {
 		return err
 	}
@@ -170,6 +171,35 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// waitWithProgress waits for the client's first head, saying every two
+// seconds how many servers it reached and how far the head is.
+func waitWithProgress(ctx context.Context, c *client.Client, stdout io.Writer) (*types.Header, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var connected, trusted int
+			for _, s := range c.Servers() {
+				if s.Trusted {
+					trusted++
+					if s.Connected {
+						connected++
+					}
+				}
+			}
+			fmt.Fprintf(stdout, "  connected to %d of %d trusted servers, no head signed by enough of them yet\n", connected, trusted)
+		}
+	}()
+	return c.WaitHead(ctx)
 }
 
 // progressLine formats a progress report for the terminal.

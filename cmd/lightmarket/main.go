@@ -46,6 +46,7 @@ func init() {
 		{"sim", "simulate a market of servers and clients on a simulated clock", runSim},
 		{"dumpconfig", "print a command's effective configuration as TOML", runDumpConfig},
 		{"benchflood", "", runBenchFlood}, // internal: the flood process of bench qos
+		{"benchconns", "", runBenchConns}, // internal: the idle clients of bench serve
 	}
 }
 
