@@ -181,6 +181,8 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if d.Contract != nil {
 			scfg.Contract, scfg.PaymentKey = d.Contract, payKeys[i]
 			scfg.Sellable, scfg.Reserve = cfg.Sellable, cfg.Reserve
+			// Dev money: claim from 1 gwei on, every 5 s, to see claims soon.
+			scfg.ClaimThreshold, scfg.SettleInterval = big.NewInt(1e9), 5*time.Second
 			if cfg.DataDir != "" {
 				scfg.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("server-%d", i))
 			}
