@@ -7,8 +7,6 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -127,39 +125,27 @@ func ledgerRate(d time.Duration) (perSec, perCommit float64, err error) {
 		return 0, 0, err
 	}
 	defer db.Close()
-	var (
-		wg     sync.WaitGroup
-		writes atomic.Int64
-		failed atomic.Value
-	)
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	for w := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ch := ledger.Channel{ID: common.Hash{byte(w)}, Accepted: new(big.Int), Deposit: big.NewInt(1e18), Claimed: new(big.Int),
-				Voucher: paychan.Voucher{Amount: new(big.Int)}}
-			acct := ledger.Account{Credited: new(big.Int), Granted: new(big.Int), Charged: new(big.Int)}
-			for i := int64(1); time.Now().Before(deadline); i++ {
-				ch.Accepted.SetInt64(i)
-				ch.Voucher.Amount.SetInt64(i)
-				acct.Credited.SetInt64(i)
-				err := db.WriteSync(ledgerdb.Records{Channels: []ledger.Channel{ch}, Accounts: map[ledger.ClientID]ledger.Account{{byte(w)}: acct}})
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				writes.Add(1)
-			}
-		}()
+	// Each payer writes its channel and account, as the cashier does.
+	const payers = 64
+	chans := make([]ledger.Channel, payers)
+	accts := make([]ledger.Account, payers)
+	for w := range payers {
+		chans[w] = ledger.Channel{ID: common.Hash{byte(w)}, Accepted: new(big.Int), Deposit: big.NewInt(1e18), Claimed: new(big.Int),
+			Voucher: paychan.Voucher{Amount: new(big.Int)}}
+		accts[w] = ledger.Account{Credited: new(big.Int), Granted: new(big.Int), Charged: new(big.Int)}
 	}
-	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
+	perSec, err = rate(context.Background(), d, payers, func(w, i int) error {
+		ch, acct := chans[w], accts[w]
+		ch.Accepted.SetInt64(int64(i + 1))
+		ch.Voucher.Amount.SetInt64(int64(i + 1))
+		acct.Credited.SetInt64(int64(i + 1))
+		return db.WriteSync(ledgerdb.Records{Channels: []ledger.Channel{ch}, Accounts: map[ledger.ClientID]ledger.Account{{byte(w)}: acct}})
+	})
+	if err != nil {
 		return 0, 0, err
 	}
 	commits, n := db.Stats()
-	return float64(writes.Load()) / time.Since(start).Seconds(), float64(n) / float64(max(commits, 1)), nil
+	return perSec, float64(n) / float64(max(commits, 1)), nil
 }
 
 // paidSession runs a chain with the contract, a server taking payments and
