@@ -271,7 +271,7 @@ type Spending struct {
 	Server  string `json:"server"`  // node id
 	Enode   string `json:"enode"`   // node URL
 	Spent   string `json:"spent"`   // wei, in total
-	Balance string `json:"balance"` // wei left there, as last acknowledged
+	Balance string `json:"balance"` // wei left there: as last acknowledged, less the paid capacity used since
 }
 
 // Spending lists what the client paid each connected server it can pay.
@@ -284,20 +284,18 @@ func (c *Client) Spending() []Spending {
 	for id, p := range c.peers {
 		peers[id] = p
 	}
+	d := c.demand
 	c.mu.Unlock()
 	var out []Spending
 	for id, p := range peers {
 		p.mu.Lock()
-		terms, bal := p.pay.terms, p.pay.balance
+		terms := p.pay.terms
 		p.mu.Unlock()
 		if terms == nil {
 			continue
 		}
-		s := Spending{Server: id.String(), Enode: p.node.URLv4(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: "0"}
-		if bal != nil {
-			s.Balance = bal.String()
-		}
-		out = append(out, s)
+		_, balance := c.spendRate(p, d) // as last acknowledged, less what was used since
+		out = append(out, Spending{Server: id.String(), Enode: p.node.URLv4(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: balance.String()})
 	}
 	return out
 }

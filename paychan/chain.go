@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -233,12 +232,10 @@ func (c *Contract) transact(ctx context.Context, key *ecdsa.PrivateKey, value *b
 func waitMined(ctx context.Context, b Backend, tx common.Hash) (*types.Receipt, error) {
 	wait := 20 * time.Millisecond
 	for {
+		// Not found yet, or the node still indexing: ask again.
 		receipt, err := b.TransactionReceipt(ctx, tx)
 		if err == nil {
 			return receipt, nil
-		}
-		if !errors.Is(err, ethereum.NotFound) {
-			return nil, err
 		}
 		select {
 		case <-ctx.Done():
