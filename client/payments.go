@@ -132,25 +132,28 @@ func (c *Client) payAhead(p *peer, d *Demand) {
 }
 
 // spendRate is what paid service at p costs per second (the capacity held
-// at the clearing price, or the demand at its price while none is held),
-// and the balance there now, estimated from the last one acknowledged.
+// at the clearing price, or while none is held what the demand would cost
+// at its price), and the balance there now: the last one acknowledged,
+// less the capacity held since at its price (nothing else is billed).
 func (c *Client) spendRate(p *peer, d *Demand) (rate, balance *big.Int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rate = new(big.Int)
+	billed := new(big.Int)
 	if p.pay.allocCap > 0 && p.pay.price != nil {
-		rate.Mul(new(big.Int).SetUint64(p.pay.allocCap), p.pay.price)
-	} else if d != nil {
-		rate.Mul(new(big.Int).SetUint64(d.Max), d.MaxPrice)
+		billed.Mul(new(big.Int).SetUint64(p.pay.allocCap), p.pay.price)
 	}
 	balance = new(big.Int)
 	if p.pay.balance != nil {
-		spent := new(big.Int).Mul(rate, big.NewInt(int64(time.Since(p.pay.balanceAt)/time.Millisecond)))
-		spent.Div(spent, big.NewInt(1000))
-		balance.Sub(p.pay.balance, spent)
+		used := new(big.Int).Mul(billed, big.NewInt(int64(time.Since(p.pay.balanceAt)/time.Millisecond)))
+		used.Div(used, big.NewInt(1000))
+		balance.Sub(p.pay.balance, used)
 		if balance.Sign() < 0 {
 			balance.SetInt64(0)
 		}
+	}
+	rate = billed
+	if rate.Sign() == 0 && d != nil {
+		rate = new(big.Int).Mul(new(big.Int).SetUint64(d.Max), d.MaxPrice)
 	}
 	return rate, balance
 }
