@@ -32,8 +32,8 @@ type paymentFlags struct {
 func addPaymentFlags(fs *flag.FlagSet, who string) paymentFlags {
 	return paymentFlags{
 		rpc:           fs.String("payment.rpc", "", "JSON-RPC URL of the chain payment channels live on"+map[string]string{"server": " (default: the embedded chain, when it runs)", "client": " (empty: the client pays nobody)"}[who]),
-		contract:      fs.String("payment.contract", "", "address of the Channels contract (default on the embedded chain: deployed at start)"),
-		key:           fs.String("payment.key", "", "hex private key that "+map[string]string{"server": "receives and claims payments", "client": "opens channels and signs vouchers"}[who]+" (default on the embedded chain: its funded key)"),
+		contract:      fs.String("payment.contract", "", "address of the Channels contract"+map[string]string{"server": " (default on the embedded chain: deployed at start)", "client": ""}[who]),
+		key:           fs.String("payment.key", "", "hex private key that "+map[string]string{"server": "receives and claims payments (default on the embedded chain: its funded key)", "client": "opens channels and signs vouchers"}[who]),
 		keyfile:       fs.String("payment.keyfile", "", "keystore file holding the payment key (instead of --payment.key)"),
 		password:      fs.String("payment.password", "", "file holding the keystore's password"),
 		confirmations: fs.Uint64("payment.confirmations", 0, "blocks a channel's state and a transaction must be deep before they count"),
