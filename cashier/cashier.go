@@ -70,9 +70,7 @@ type Cashier struct {
 	ledger  *ledger.Ledger
 	unknown map[common.Hash]time.Time // channels not found on chain, when
 	settled []payment.Settlement
-	// Counters, for metrics.
-	vouchers, refused uint64
-	claimMu           sync.Mutex // one settlement at a time
+	claimMu sync.Mutex // one settlement at a time
 }
 
 // unknownTTL is how long a channel not found on chain is not looked up
@@ -101,6 +99,15 @@ func New(cfg Config) (*Cashier, error) {
 		}
 		c.receiver = paychan.Address(cfg.Key)
 		c.verifier = paychan.NewVerifier(cfg.Contract.Domain(), c.receiver)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ChainTimeout)
+		period, err := cfg.Contract.ChallengePeriod(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cashier: reading the contract's challenge period: %w", err)
+		}
+		if margin := c.ledger.ClaimMargin(); period <= margin {
+			cfg.Logger.Warn("Challenge period not longer than the claim margin: vouchers on closing channels are all refused", "challenge", period, "margin", margin)
+		}
 	}
 	if cfg.DataDir != "" {
 		db, err := ledgerdb.Open(cfg.DataDir)
@@ -159,18 +166,6 @@ func (c *Cashier) store(chans []ledger.Channel, accts map[ledger.ClientID]ledger
 // exceeds the deposit last seen, stores the voucher and the credit
 // durably, and returns the credit and the client's balance.
 func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*big.Int, *big.Int, error) {
-	credited, balance, err := c.receive(ctx, client, pay)
-	c.mu.Lock()
-	if err != nil {
-		c.refused++
-	} else {
-		c.vouchers++
-	}
-	c.mu.Unlock()
-	return credited, balance, err
-}
-
-func (c *Cashier) receive(ctx context.Context, client [32]byte, pay []byte) (*big.Int, *big.Int, error) {
 	if c.cfg.Contract == nil {
 		return nil, nil, payment.Refuse(protocol.PayUnsupported, ErrNoPayments)
 	}
@@ -428,13 +423,6 @@ func (c *Cashier) Balances() map[[32]byte]*big.Int {
 	return out
 }
 
-// Account is a client's account.
-func (c *Cashier) Account(client [32]byte) ledger.Account {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ledger.Account(ledger.ClientID(client))
-}
-
 // Earnings sums the ledger.
 func (c *Cashier) Earnings() ledger.Earnings {
 	c.mu.Lock()
@@ -442,25 +430,11 @@ func (c *Cashier) Earnings() ledger.Earnings {
 	return c.ledger.Earnings()
 }
 
-// Channels lists the ledger's channels.
-func (c *Cashier) Channels() []ledger.Channel {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ledger.Channels()
-}
-
 // Settled lists the claims made since start.
 func (c *Cashier) Settled() []payment.Settlement {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]payment.Settlement(nil), c.settled...)
-}
-
-// Counts reports vouchers accepted and refused since start.
-func (c *Cashier) Counts() (accepted, refused uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.vouchers, c.refused
 }
 
 var _ payment.Receiver = (*Cashier)(nil)

@@ -169,7 +169,7 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	eth := ethclient.NewClient(c.RPCClient())
-	addr, err := paychan.Deploy(ctx, eth, c.DevKey(), 600)
+	addr, err := paychan.Deploy(ctx, eth, c.DevKey(), 3600)
 	if err != nil {
 		t.Fatal(err)
 	}

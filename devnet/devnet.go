@@ -58,7 +58,7 @@ type Config struct {
 	// make a server lie). Index i is the server's position.
 	WrapBackend func(i int, b chain.Backend) chain.Backend
 	// NoPayments turns off payments. Otherwise the Channels contract is
-	// deployed at start (ChallengePeriod, default 600 s), every server
+	// deployed at start (ChallengePeriod, default 3600 s), every server
 	// takes vouchers and sells Sellable capacity (default half of its
 	// 2,000,000) at no less than Reserve wei per capacity-unit-second
 	// (default 1,000), and the client pays from the funded account when it
@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		}
 	}
 	if cfg.ChallengePeriod == 0 {
-		cfg.ChallengePeriod = 600
+		cfg.ChallengePeriod = 3600
 	}
 	if cfg.Sellable == 0 {
 		cfg.Sellable = 1_000_000

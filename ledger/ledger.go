@@ -136,6 +136,9 @@ func New(cfg Config) *Ledger {
 	}
 }
 
+// ClaimMargin is the configured claim margin.
+func (l *Ledger) ClaimMargin() time.Duration { return l.cfg.ClaimMargin }
+
 // Load adds stored channels and accounts (at startup).
 func (l *Ledger) Load(channels []Channel, accounts map[ClientID]Account) {
 	for _, c := range channels {

@@ -113,9 +113,6 @@ func (c *Contract) Address() common.Address { return c.inst.Address() }
 // Domain is the vouchers' domain for this contract.
 func (c *Contract) Domain() Domain { return c.domain }
 
-// Backend is the chain the contract is on.
-func (c *Contract) Backend() Backend { return c.backend }
-
 // ChallengePeriod is the contract's challenge period.
 func (c *Contract) ChallengePeriod(ctx context.Context) (time.Duration, error) {
 	secs, err := bind.Call(c.inst, &bind.CallOpts{Context: ctx}, c.abi.PackChallengePeriod(), c.abi.UnpackChallengePeriod)

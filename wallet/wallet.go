@@ -2,8 +2,8 @@
 // up one channel per server on chain, signs vouchers, and records every
 // voucher durably (Pebble, synced) before it is sent, so that after a
 // crash it neither forgets what it paid nor pays it twice. It pays only
-// what the client decided to: never above a server's budget, and ahead by
-// at most the exposure limit (see Exposure).
+// what the client decided to (PayAhead is that decision's rule), and
+// never more than a server's budget in total.
 package wallet
 
 import (
@@ -49,10 +49,7 @@ type Config struct {
 	Deposit *big.Int
 	// Budget bounds what one server is paid in total (default: 1 ether).
 	Budget *big.Int
-	// MaxExposure bounds what is paid ahead to one server, unused, at any
-	// time (default 0.001 ether).
-	MaxExposure *big.Int
-	Logger      log.Logger
+	Logger log.Logger
 	// Progress reports long operations (opening a channel) to a person.
 	Progress func(msg string, ctx ...any)
 	// BeforeSend, for crash tests: called with a voucher recorded on disk
@@ -95,9 +92,6 @@ func Open(cfg Config) (*Wallet, error) {
 	if cfg.Budget == nil {
 		cfg.Budget = big.NewInt(params.Ether)
 	}
-	if cfg.MaxExposure == nil {
-		cfg.MaxExposure = new(big.Int).Div(big.NewInt(params.Ether), big.NewInt(1000))
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.Root()
 	}
@@ -136,9 +130,6 @@ func (w *Wallet) Close() error {
 
 // Address is the wallet's (the channels' sender's) address.
 func (w *Wallet) Address() common.Address { return w.sender }
-
-// MaxExposure is the exposure limit.
-func (w *Wallet) MaxExposure() *big.Int { return new(big.Int).Set(w.cfg.MaxExposure) }
 
 const channelPrefix = 'c'
 

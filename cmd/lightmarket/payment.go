@@ -126,7 +126,7 @@ func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, out func(
 
 // devChallengePeriod is the challenge period (seconds) of contracts
 // deployed on the embedded chain: short, for trying things out.
-const devChallengePeriod = 600
+const devChallengePeriod = 3600
 
 // crashHook returns a function that kills the process with SIGKILL the
 // n-th time it runs, when LIGHTMARKET_CRASH names point (crash tests:
