@@ -125,11 +125,30 @@ func (c *Client) payAhead(p *peer, d *Demand) {
 		return
 	}
 	rate, balance := c.spendRate(p, d)
-	amount := wallet.PayAhead(balance, rate, c.cfg.PayLead, c.cfg.MaxExposure)
-	if amount.Sign() > 0 {
-		if err := c.pay(p, amount); err != nil {
-			p.log.Warn("Payment failed", "amount", amount, "err", err)
+	if wallet.PayAhead(balance, rate, c.cfg.PayLead, c.cfg.MaxExposure).Sign() > 0 {
+		c.topUp(p, d, terms)
+	}
+}
+
+// topUp pays server p what brings the balance there to what pays for
+// PayLead, within the exposure limit. The estimate of the balance that
+// called for it may be off (the server bills in arrears, and charges
+// requests too), so the server is asked first: the latest voucher, sent
+// again, credits nothing and is acknowledged with the exact balance.
+func (c *Client) topUp(p *peer, d *Demand, terms []byte) {
+	if latest := c.cfg.Payer.Latest(terms); latest != nil {
+		if _, err := c.sendPayment(p, latest); err != nil {
+			p.log.Warn("Asking the server for the balance failed", "err", err)
+			return
 		}
+	}
+	rate, balance := c.spendRate(p, d)
+	amount := wallet.PayAhead(balance, rate, c.cfg.PayLead, c.cfg.MaxExposure)
+	if amount.Sign() == 0 {
+		return
+	}
+	if err := c.pay(p, amount); err != nil {
+		p.log.Warn("Payment failed", "amount", amount, "err", err)
 	}
 }
 
@@ -172,14 +191,7 @@ func (c *Client) payFirst(p *peer, d *Demand) {
 	if terms == nil || known {
 		return
 	}
-	rate := new(big.Int).Mul(new(big.Int).SetUint64(d.Max), d.MaxPrice)
-	amount := wallet.PayAhead(new(big.Int), rate, c.cfg.PayLead, c.cfg.MaxExposure)
-	if amount.Sign() == 0 {
-		return
-	}
-	if err := c.pay(p, amount); err != nil {
-		p.log.Warn("Payment before bidding failed", "amount", amount, "err", err)
-	}
+	c.topUp(p, d, terms)
 }
 
 // pay pays amount more to server p.

@@ -203,3 +203,43 @@ func eventually30(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPayingAheadStaysWithinExposure: a client that would pay ahead ten
+// seconds of service (10 gwei) but may have only 2 gwei outstanding at a
+// server pays in steps and never has more than that there.
+func TestPayingAheadStaysWithinExposure(t *testing.T) {
+	serverPay, _ := crypto.GenerateKey()
+	clientPay, _ := crypto.GenerateKey()
+	pc := newPayChain(t, 3600, serverPay, clientPay)
+	srv := newServerWith(t, pc.chain, server.Config{
+		Capacity: 1_000_000, FreeCapacity: 50_000, Sellable: 200_000, Reserve: big.NewInt(10_000),
+		Contract: pc.contract, PaymentKey: serverPay, ClaimMargin: time.Minute,
+	})
+	w := newWallet(t, pc, clientPay, t.TempDir())
+	exposure := big.NewInt(2e9)
+	c, err := client.New(client.Config{
+		ChainConfig: devchain.ChainConfig(), Trusted: []*enode.Node{srv.Enode()}, Logger: quiet,
+		Demand: &client.Demand{Max: 100_000, Min: 100_000, MaxPrice: big.NewInt(20_000)},
+		Payer:  w, PayLead: 10 * time.Second, MaxExposure: exposure,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	eventually30(t, "paid capacity", func() bool { tier, _, _ := tierAt(c); return tier == "paid" })
+	recv := paychan.Address(serverPay)
+	first := w.SpentTo(recv)
+	// Held at 10^9 wei a second, the client pays about every second.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if b := srv.Balance(c.Self().ID()); b.Cmp(exposure) > 0 {
+			t.Fatalf("balance at the server %v, above the exposure limit %v", b, exposure)
+		}
+	}
+	spent := w.SpentTo(recv)
+	if first.Cmp(exposure) > 0 || new(big.Int).Sub(spent, first).Cmp(big.NewInt(2e9)) < 0 {
+		t.Fatalf("first payment %v, then %v more in 5 s: want steps within %v", first, new(big.Int).Sub(spent, first), exposure)
+	}
+}
