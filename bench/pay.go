@@ -188,7 +188,7 @@ func paidSession(ctx context.Context, cfg PayConfig, r *PayResult) error {
 	srv, err := server.New(server.Config{
 		Backend: backend, PrivateKey: nodeKey, Logger: cfg.Logger, DataDir: dir + "/server",
 		Capacity: 1_000_000, Sellable: 500_000, Reserve: big.NewInt(10_000),
-		Contract: contract, PaymentKey: serverPay, ClaimMargin: time.Second,
+		Contract: contract, PaymentKey: serverPay,
 	})
 	if err != nil {
 		return err

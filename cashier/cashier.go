@@ -44,9 +44,8 @@ type Config struct {
 	Contract *paychan.Contract
 	// Key receives the payments: it claims them on chain.
 	Key *ecdsa.PrivateKey
-	// ClaimThreshold and ClaimMargin: see ledger.Config.
+	// ClaimThreshold: see ledger.Config.
 	ClaimThreshold *big.Int
-	ClaimMargin    time.Duration
 	// ChainTimeout bounds one chain read or claim (default 30s).
 	ChainTimeout time.Duration
 	// Now is the chain's time (default the wall clock).
@@ -73,6 +72,10 @@ type Cashier struct {
 	claimMu sync.Mutex // one settlement at a time
 }
 
+// minChallengePeriod is the shortest challenge period the cashier accepts
+// without a warning.
+const minChallengePeriod = 10 * time.Minute
+
 // unknownTTL is how long a channel not found on chain is not looked up
 // again.
 const unknownTTL = 10 * time.Second
@@ -90,7 +93,7 @@ func New(cfg Config) (*Cashier, error) {
 	}
 	c := &Cashier{
 		cfg:     cfg,
-		ledger:  ledger.New(ledger.Config{Clock: cfg.Clock, ClaimThreshold: cfg.ClaimThreshold, ClaimMargin: cfg.ClaimMargin}),
+		ledger:  ledger.New(ledger.Config{Clock: cfg.Clock, ClaimThreshold: cfg.ClaimThreshold}),
 		unknown: make(map[common.Hash]time.Time),
 	}
 	if cfg.Contract != nil {
@@ -105,8 +108,8 @@ func New(cfg Config) (*Cashier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cashier: reading the contract's challenge period: %w", err)
 		}
-		if margin := c.ledger.ClaimMargin(); period <= margin {
-			cfg.Logger.Warn("Challenge period not longer than the claim margin: vouchers on closing channels are all refused", "challenge", period, "margin", margin)
+		if period < minChallengePeriod {
+			cfg.Logger.Warn("Short challenge period: claims of closing channels must be mined within it", "challenge", period)
 		}
 	}
 	if cfg.DataDir != "" {
@@ -190,7 +193,7 @@ func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*bi
 		}
 	}
 	c.mu.Lock()
-	delta, chRec, acct, err := c.ledger.Accept(ledger.ClientID(client), id, v, uint64(c.cfg.Now().Unix()))
+	delta, chRec, acct, err := c.ledger.Accept(ledger.ClientID(client), id, v)
 	if err != nil {
 		c.mu.Unlock()
 		return nil, nil, payment.Refuse(refusalCode(err), err)
@@ -281,7 +284,7 @@ func (c *Cashier) Settle(ctx context.Context, all bool) ([]payment.Settlement, e
 	c.claimMu.Lock()
 	defer c.claimMu.Unlock()
 	c.mu.Lock()
-	due := c.ledger.Due(uint64(c.cfg.Now().Unix()))
+	due := c.ledger.Due()
 	if all {
 		due = c.ledger.Claimable()
 	}

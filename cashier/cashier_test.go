@@ -26,7 +26,7 @@ func TestReceiveSettleAndRecover(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	clock := new(mclock.Simulated)
-	cfg := Config{Clock: clock, DataDir: dir, Contract: sim.Contract, Key: serverKey, ClaimThreshold: big.NewInt(500), ClaimMargin: time.Minute, Logger: quiet}
+	cfg := Config{Clock: clock, DataDir: dir, Contract: sim.Contract, Key: serverKey, ClaimThreshold: big.NewInt(500), Logger: quiet}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestReceiveSettleAndRecover(t *testing.T) {
 	if s, err := c.Settle(ctx, false); err != nil || len(s) != 1 || s[0].Amount.Int64() != 100 {
 		t.Fatalf("closing channel settled %+v (%v), want 100", s, err)
 	}
-	c2, err := New(Config{Clock: clock, Contract: sim.Contract, Key: serverKey, ClaimMargin: 2 * time.Hour, Logger: quiet})
+	c2, err := New(Config{Clock: clock, Contract: sim.Contract, Key: serverKey, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func TestPaidSessionSettlesToTheWei(t *testing.T) {
 	srv := newServerWith(t, pc.chain, server.Config{
 		Capacity: 1_000_000, FreeCapacity: 50_000, Sellable: 200_000, Reserve: big.NewInt(10_000),
 		Contract: pc.contract, PaymentKey: serverPay, DataDir: t.TempDir(),
-		ClaimThreshold: big.NewInt(2e9), ClaimMargin: 2 * time.Second, SettleInterval: 300 * time.Millisecond,
+		ClaimThreshold: big.NewInt(2e9), SettleInterval: 300 * time.Millisecond,
 		RequestPrice: big.NewInt(10),
 	})
 	w := newWallet(t, pc, clientPay, t.TempDir())
@@ -213,7 +213,7 @@ func TestPayingAheadStaysWithinExposure(t *testing.T) {
 	pc := newPayChain(t, 3600, serverPay, clientPay)
 	srv := newServerWith(t, pc.chain, server.Config{
 		Capacity: 1_000_000, FreeCapacity: 50_000, Sellable: 200_000, Reserve: big.NewInt(10_000),
-		Contract: pc.contract, PaymentKey: serverPay, ClaimMargin: time.Minute,
+		Contract: pc.contract, PaymentKey: serverPay,
 	})
 	w := newWallet(t, pc, clientPay, t.TempDir())
 	exposure := big.NewInt(2e9)

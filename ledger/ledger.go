@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/mclock"
@@ -31,7 +30,7 @@ func (id ClientID) String() string { return fmt.Sprintf("%x", id[:8]) }
 // Errors of Accept: each says why a voucher was refused.
 var (
 	ErrUnknownChannel = errors.New("channel not open on chain")
-	ErrChannelClosing = errors.New("channel closing too soon to claim")
+	ErrChannelClosing = errors.New("channel closing")
 	ErrChannelClosed  = errors.New("channel closed")
 	ErrAboveDeposit   = errors.New("voucher amount above the channel's deposit")
 	ErrReplayed       = errors.New("voucher amount below one already accepted")
@@ -100,10 +99,6 @@ type Config struct {
 	// ClaimThreshold is the unclaimed amount on a channel at which it is
 	// claimed (default 0.001 ether).
 	ClaimThreshold *big.Int
-	// ClaimMargin is how long before a closing channel's challenge period
-	// ends vouchers on it are refused and it is claimed (default 10
-	// minutes): enough to get a claim on chain.
-	ClaimMargin time.Duration
 }
 
 // Ledger is the accounting state. It is not safe for concurrent use.
@@ -125,9 +120,6 @@ func New(cfg Config) *Ledger {
 	if cfg.ClaimThreshold == nil {
 		cfg.ClaimThreshold = big.NewInt(1e15)
 	}
-	if cfg.ClaimMargin == 0 {
-		cfg.ClaimMargin = 10 * time.Minute
-	}
 	return &Ledger{
 		cfg:      cfg,
 		channels: make(map[common.Hash]*Channel),
@@ -135,9 +127,6 @@ func New(cfg Config) *Ledger {
 		billing:  make(map[ClientID]*meter),
 	}
 }
-
-// ClaimMargin is the configured claim margin.
-func (l *Ledger) ClaimMargin() time.Duration { return l.cfg.ClaimMargin }
 
 // Load adds stored channels and accounts (at startup).
 func (l *Ledger) Load(channels []Channel, accounts map[ClientID]Account) {
@@ -193,19 +182,21 @@ func (l *Ledger) SetChain(sender common.Address, nonce uint64, id common.Hash, s
 }
 
 // Accept checks voucher v (its signature already verified) on channel id
-// against the channel's state at chain time now, and takes it: the
+// against the channel's state, and takes it: the
 // channel's accepted amount becomes v's and the client is credited the
 // difference, which Accept returns with the records to store. A voucher
 // for the amount already accepted credits nothing (a client resending
 // after a crash); a lower one is refused.
-func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher, now uint64) (*big.Int, Channel, Account, error) {
+func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*big.Int, Channel, Account, error) {
 	c := l.channels[id]
 	switch {
 	case c == nil:
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: %x", ErrUnknownChannel, id[:8])
 	case c.Finished:
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: %x", ErrChannelClosed, id[:8])
-	case c.CloseAt != 0 && now+uint64(l.cfg.ClaimMargin/time.Second) >= c.CloseAt:
+	case c.CloseAt != 0:
+		// Its sender is leaving: nothing more is credited on it, and what
+		// was is claimed at once (Due).
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: challenge period ends at %d", ErrChannelClosing, c.CloseAt)
 	case v.Amount.Cmp(c.Deposit) > 0:
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: %v > %v", ErrAboveDeposit, v.Amount, c.Deposit)
@@ -336,10 +327,10 @@ func (l *Ledger) ChargeRequest(id ClientID, cost uint64, price *big.Int) *big.In
 	return l.chargeNano(id, nano)
 }
 
-// Due lists the channels to claim now (chain time now): those whose
+// Due lists the channels to claim now: those whose
 // unclaimed amount reached the threshold, and closing ones with anything
 // unclaimed.
-func (l *Ledger) Due(now uint64) []Channel {
+func (l *Ledger) Due() []Channel {
 	var out []Channel
 	for _, c := range l.channels {
 		if c.Finished || c.Voucher.Amount == nil {

@@ -48,8 +48,7 @@ func TestAccept(t *testing.T) {
 		{name: "lower voucher refused", deposit: 100, amounts: []int64{30}, amount: 20, want: ErrReplayed},
 		{name: "above deposit", deposit: 100, amount: 101, want: ErrAboveDeposit},
 		{name: "whole deposit", deposit: 100, amount: 100, credit: 100},
-		{name: "closing later is fine", deposit: 100, closeAt: now + 3600, amount: 10, credit: 10},
-		{name: "closing too soon", deposit: 100, closeAt: now + 60, amount: 10, want: ErrChannelClosing},
+		{name: "closing", deposit: 100, closeAt: now + 3600, amount: 10, want: ErrChannelClosing},
 		{name: "closed", deposit: 100, finished: true, amount: 10, want: ErrChannelClosed},
 	}
 	for _, tt := range tests {
@@ -57,13 +56,13 @@ func TestAccept(t *testing.T) {
 			l := New(Config{Clock: new(mclock.Simulated)})
 			id := openChannel(l, tt.deposit, 0)
 			for _, a := range tt.amounts {
-				if _, _, _, err := l.Accept(alice, id, voucher(a), now); err != nil {
+				if _, _, _, err := l.Accept(alice, id, voucher(a)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			l.SetChain(sender, 1, id, paychan.State{Deposit: big.NewInt(tt.deposit), Claimed: new(big.Int), CloseAt: tt.closeAt, Finished: tt.finished})
 			before := l.Balance(alice)
-			delta, _, acct, err := l.Accept(alice, id, voucher(tt.amount), now)
+			delta, _, acct, err := l.Accept(alice, id, voucher(tt.amount))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
@@ -79,7 +78,7 @@ func TestAccept(t *testing.T) {
 		})
 	}
 	l := New(Config{Clock: new(mclock.Simulated)})
-	if _, _, _, err := l.Accept(alice, common.Hash{1}, voucher(1), now); !errors.Is(err, ErrUnknownChannel) {
+	if _, _, _, err := l.Accept(alice, common.Hash{1}, voucher(1)); !errors.Is(err, ErrUnknownChannel) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 }
@@ -120,7 +119,7 @@ func TestBilling(t *testing.T) {
 func TestSetBalance(t *testing.T) {
 	l := New(Config{Clock: new(mclock.Simulated)})
 	id := openChannel(l, 100, 0)
-	l.Accept(alice, id, voucher(60), 0)
+	l.Accept(alice, id, voucher(60))
 	for _, want := range []int64{100, 10, 0, 60, 5} {
 		if a := l.SetBalance(alice, big.NewInt(want)); a.Balance().Int64() != want || a.Granted.Sign() < 0 || a.Charged.Sign() < 0 {
 			t.Fatalf("set %d: %+v", want, a)
@@ -131,21 +130,21 @@ func TestSetBalance(t *testing.T) {
 func TestDue(t *testing.T) {
 	l := New(Config{Clock: new(mclock.Simulated), ClaimThreshold: big.NewInt(50)})
 	id := openChannel(l, 100, 0)
-	l.Accept(alice, id, voucher(40), 0)
-	if len(l.Due(0)) != 0 {
+	l.Accept(alice, id, voucher(40))
+	if len(l.Due()) != 0 {
 		t.Fatal("due below the threshold")
 	}
-	l.Accept(alice, id, voucher(60), 0)
-	if d := l.Due(0); len(d) != 1 || d[0].Voucher.Amount.Int64() != 60 {
+	l.Accept(alice, id, voucher(60))
+	if d := l.Due(); len(d) != 1 || d[0].Voucher.Amount.Int64() != 60 {
 		t.Fatalf("due %+v", d)
 	}
 	l.SetChain(sender, 1, id, paychan.State{Deposit: big.NewInt(100), Claimed: big.NewInt(60)})
-	if len(l.Due(0)) != 0 {
+	if len(l.Due()) != 0 {
 		t.Fatal("due after the claim")
 	}
-	l.Accept(alice, id, voucher(61), 0)
+	l.Accept(alice, id, voucher(61))
 	l.SetChain(sender, 1, id, paychan.State{Deposit: big.NewInt(100), Claimed: big.NewInt(60), CloseAt: 5000})
-	if len(l.Due(0)) != 1 {
+	if len(l.Due()) != 1 {
 		t.Fatal("closing channel with 1 wei unclaimed not due")
 	}
 }
@@ -178,7 +177,7 @@ func TestAccountingInvariants(t *testing.T) {
 			switch rapid.IntRange(0, 5).Draw(t, "op") {
 			case 0, 1: // voucher
 				v := &paychan.Voucher{Sender: sender, Nonce: c.nonce, Amount: big.NewInt(rapid.Int64Range(1, 1200).Draw(t, "amount"))}
-				delta, _, _, err := l.Accept(client, c.id, v, 0)
+				delta, _, _, err := l.Accept(client, c.id, v)
 				if err == nil {
 					credited.Add(credited, delta)
 				}
@@ -186,7 +185,7 @@ func TestAccountingInvariants(t *testing.T) {
 				c.deposit += rapid.Int64Range(1, 500).Draw(t, "topup")
 				l.SetChain(sender, c.nonce, c.id, paychan.State{Deposit: big.NewInt(c.deposit), Claimed: big.NewInt(c.claimed)})
 			case 3: // claim what is due
-				for _, d := range l.Due(0) {
+				for _, d := range l.Due() {
 					if d.ID == c.id {
 						c.claimed = d.Accepted.Int64()
 						l.SetChain(sender, c.nonce, c.id, paychan.State{Deposit: big.NewInt(c.deposit), Claimed: big.NewInt(c.claimed)})

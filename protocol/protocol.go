@@ -606,7 +606,7 @@ const (
 	PayMalformed      PayCode = 1 // the payment does not decode
 	PayBadSignature   PayCode = 2 // not signed by the channel's sender
 	PayUnknownChannel PayCode = 3 // no such channel on chain
-	PayClosing        PayCode = 4 // channel closing too soon to be claimed
+	PayClosing        PayCode = 4 // channel closing: nothing more is credited on it
 	PayClosed         PayCode = 5 // channel closed
 	PayAboveDeposit   PayCode = 6 // more than the channel's deposit
 	PayReplayed       PayCode = 7 // less than a payment already accepted

@@ -38,8 +38,7 @@ func TestVouchersRefusedOverTheWire(t *testing.T) {
 	clientKey, _ := crypto.GenerateKey()
 	forger, _ := crypto.GenerateKey()
 	sim := paychantest.New(t, 3600, serverKey, clientKey, forger)
-	// Vouchers on a channel closing within two hours are refused.
-	ts := newTestServerWith(t, Config{Contract: sim.Contract, PaymentKey: serverKey, ClaimMargin: 2 * time.Hour})
+	ts := newTestServerWith(t, Config{Contract: sim.Contract, PaymentKey: serverKey})
 	ts.handshake(t, 1337)
 	var terms *protocol.PaymentTerms
 	for terms == nil {
@@ -93,7 +92,7 @@ func TestVouchersRefusedOverTheWire(t *testing.T) {
 		{"replayed lower", paychan.Method, sign(1, 50), protocol.PayReplayed, "below one already accepted", 0, 100},
 		{"resent", paychan.Method, sign(1, 100), protocol.PayAccepted, "", 0, 100},
 		{"over deposit", paychan.Method, sign(1, 1001), protocol.PayAboveDeposit, "above the channel's deposit", 0, 100},
-		{"closing channel", paychan.Method, sign(2, 10), protocol.PayClosing, "closing too soon", 0, 100},
+		{"closing channel", paychan.Method, sign(2, 10), protocol.PayClosing, "channel closing", 0, 100},
 		{"unknown channel", paychan.Method, sign(3, 10), protocol.PayUnknownChannel, "not open on chain", 0, 100},
 		{"malformed", paychan.Method, []byte{0xc1, 0x80}, protocol.PayMalformed, "malformed", 0, 100},
 		{"other method", "ticket", []byte{0xc0}, protocol.PayUnsupported, "not accepted", 0, 100},

@@ -77,12 +77,11 @@ type Config struct {
 	DataDir string
 	// Contract, when set, is the payment-channel contract clients pay on;
 	// PaymentKey receives the payments and claims them. ClaimThreshold and
-	// ClaimMargin: see ledger.Config. SettleInterval is how often channels
+	// SettleInterval is how often channels
 	// are re-read and claims made (default 10s).
 	Contract       *paychan.Contract
 	PaymentKey     *ecdsa.PrivateKey
 	ClaimThreshold *big.Int
-	ClaimMargin    time.Duration
 	SettleInterval time.Duration
 	// RequestPrice is charged to paid clients per 1,000 cost units of
 	// requests served, on top of capacity-time (default 0).
@@ -192,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, ClaimThreshold: cfg.ClaimThreshold,
-		ClaimMargin: cfg.ClaimMargin, Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
+		Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
 	var srv *Server
 	ccfg.OnSettle = func(st payment.Settlement) { srv.settled(st) }
 	if cfg.DataDir != "" {

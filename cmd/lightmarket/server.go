@@ -36,7 +36,6 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
 		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
-		margin    = fs.Duration("payment.margin", 10*time.Minute, "refuse vouchers on channels closing sooner than this, and claim them by then")
 		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
 		pay       = addPaymentFlags(fs, "server")
 	)
@@ -107,7 +106,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
-		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, ClaimMargin: *margin, RequestPrice: requestPrice,
+		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crashHook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
 		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
