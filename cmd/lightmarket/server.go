@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -84,6 +86,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("--backend %s: %w", *backend, err)
 		}
 		defer rc.Close()
+		if err := waitSynced(ctx, rc, stdout); err != nil {
+			return err
+		}
 		if be, err = chain.NewRPC(ctx, rc); err != nil {
 			return fmt.Errorf("--backend %s: %w", *backend, err)
 		}
@@ -139,4 +144,26 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "Serving chain %d. Clients connect with:\n  %s\n", be.ChainID(), srv.Enode().URLv4())
 	<-ctx.Done()
 	return nil
+}
+
+// waitSynced waits until the execution client has caught up with its
+// network (eth_syncing false), saying how far it is every few seconds: a
+// syncing node's head is not one to serve.
+func waitSynced(ctx context.Context, rc *rpc.Client, stdout io.Writer) error {
+	for {
+		var raw json.RawMessage
+		if err := rc.CallContext(ctx, &raw, "eth_syncing"); err != nil || string(raw) == "false" {
+			return nil // synced, or a node that does not say: go on
+		}
+		var st struct{ CurrentBlock, HighestBlock hexutil.Uint64 }
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil
+		}
+		fmt.Fprintf(stdout, "Backend catching up with its network: block %d of %d\n", st.CurrentBlock, st.HighestBlock)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
