@@ -89,11 +89,12 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			fmt.Fprintf(tw, "serve	headers per second raw / served	%.0f / %.0f	\n", r.HeadersRawPerSec, r.HeadersServedPerSec)
-			fmt.Fprintf(tw, "serve	overhead headers (flow control, scheduling, accounting)	%.1f %%	<= 10 %% %s\n", 100*r.OverheadHeaders, met(r.OverheadHeaders <= 0.1))
-			fmt.Fprintf(tw, "serve	proofs per second raw / served	%.0f / %.0f	\n", r.ProofsRawPerSec, r.ProofsServedPerSec)
-			fmt.Fprintf(tw, "serve	overhead proofs	%.1f %%	<= 10 %% %s\n", 100*r.OverheadProofs, met(r.OverheadProofs <= 0.1))
-			fmt.Fprintf(tw, "serve	memory per connected client (%d connected in %.1f s)	%.0f bytes	\n", r.Clients, r.ConnectSeconds, r.MemPerClientBytes)
+			fmt.Fprintf(tw, "serve\theaders per second raw / served (JSON-RPC backend)\t%.0f / %.0f\t\n", r.HeadersRawPerSec, r.HeadersServedPerSec)
+			fmt.Fprintf(tw, "serve\toverhead headers (flow control, scheduling, accounting)\t%.1f %%\t<= 10 %% %s\n", 100*r.OverheadHeaders, met(r.OverheadHeaders <= 0.1))
+			fmt.Fprintf(tw, "serve\tproofs per second raw / served (JSON-RPC backend)\t%.0f / %.0f\t\n", r.ProofsRawPerSec, r.ProofsServedPerSec)
+			fmt.Fprintf(tw, "serve\toverhead proofs\t%.1f %%\t<= 10 %% %s\n", 100*r.OverheadProofs, met(r.OverheadProofs <= 0.1))
+			fmt.Fprintf(tw, "serve\tin-process backend: overhead headers, proofs\t%.1f %%, %.1f %%\t\n", 100*r.OverheadHeadersInProcess, 100*r.OverheadProofsInProcess)
+			fmt.Fprintf(tw, "serve\tmemory per connected client (%d connected in %.1f s)\t%.0f bytes\t\n", r.Clients, r.ConnectSeconds, r.MemPerClientBytes)
 			addFigures(figures, r)
 		case "pay":
 			r, err := bench.Pay(ctx, bench.PayConfig{Session: *session, Logger: logger})
