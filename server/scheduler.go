@@ -20,7 +20,8 @@ import (
 type scheduler struct {
 	s       *Server
 	mu      sync.Mutex
-	cond    *sync.Cond
+	anyJob  *sync.Cond // wakes a worker that serves everyone
+	paidJob *sync.Cond // wakes the worker kept for paid requests
 	queue   jobHeap
 	seq     uint64
 	queued  uint64 // maximum cost of the queued jobs
@@ -49,7 +50,7 @@ type job struct {
 
 func newScheduler(s *Server, workers int) *scheduler {
 	sc := &scheduler{s: s, perPeer: make(map[*peer]uint64), stopped: make(map[*peer]mclock.AbsTime), quit: make(chan struct{})}
-	sc.cond = sync.NewCond(&sc.mu)
+	sc.anyJob, sc.paidJob = sync.NewCond(&sc.mu), sync.NewCond(&sc.mu)
 	// One worker (when there are several) serves only paid clients, so that
 	// a flood of free requests never takes every worker.
 	for i := range workers {
@@ -94,7 +95,12 @@ func (sc *scheduler) submit(p *peer, paid bool, cost uint64, run func()) {
 		}
 	}
 	sc.mu.Unlock()
-	sc.cond.Broadcast() // a paid-only worker may be the one to wake
+	// One waiting worker per job: a general one, and for a paid job the
+	// paid-only one too (whichever is idle takes it).
+	sc.anyJob.Signal()
+	if paid {
+		sc.paidJob.Signal()
+	}
 	if stop != nil {
 		stop.log.Debug("Server overloaded: stopping client")
 		sc.s.cfg.Metrics.Violations.WithLabelValues("stopped_for_overload").Inc()
@@ -122,7 +128,11 @@ func (sc *scheduler) work(paidOnly bool) {
 	for {
 		sc.mu.Lock()
 		for (len(sc.queue) == 0 || (paidOnly && !sc.queue[0].paid)) && !sc.closed {
-			sc.cond.Wait()
+			if paidOnly {
+				sc.paidJob.Wait()
+			} else {
+				sc.anyJob.Wait()
+			}
 		}
 		if sc.closed {
 			sc.mu.Unlock()
@@ -196,7 +206,8 @@ func (sc *scheduler) close() {
 	sc.closed = true
 	close(sc.quit)
 	sc.mu.Unlock()
-	sc.cond.Broadcast()
+	sc.anyJob.Broadcast()
+	sc.paidJob.Broadcast()
 	sc.wg.Wait()
 }
 
