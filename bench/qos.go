@@ -11,16 +11,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/flowcontrol"
+	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -49,6 +52,13 @@ type QoSResult struct {
 	PaidCapacityShare float64 `json:"paid_capacity_share"` // paid requests answered within 1 s, of those sent, under flood
 	FreeServedPerSec  float64 `json:"free_served_per_sec"`
 	FreeClients       float64 `json:"free_clients"` // each with 8 workers asking as fast as flow control allows
+	// Under the flood: the server process's CPU per request served, the
+	// part of it the server measures as serving, and the rest (reading,
+	// decrypting, decoding, scheduling, encoding, sending), which flow
+	// control charges as a flat overhead per request.
+	CPUPerRequestUs     float64 `json:"qos_cpu_per_request_us"`
+	ServingPerRequestUs float64 `json:"qos_serving_per_request_us"`
+	SessionPerRequestUs float64 `json:"qos_session_per_request_us"`
 }
 
 // paidDeadline is how long a paid request may take and still count as
@@ -94,10 +104,11 @@ func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
 	paidCap := machine / 4
 	freeCap := (machine - paidCap) / uint64(cfg.FreeClients)
 	key, _ := crypto.GenerateKey()
+	reg := prometheus.NewRegistry()
 	srv, err := server.New(server.Config{
 		Backend: backend, PrivateKey: key, MaxPeers: cfg.FreeClients + 10,
 		Capacity: machine, FreeCapacity: freeCap, PaidCapacity: paidCap,
-		MaxInFlight: 16, Logger: cfg.Logger,
+		MaxInFlight: 16, Logger: cfg.Logger, Metrics: metrics.NewServer(reg),
 	})
 	if err != nil {
 		return nil, err
@@ -149,9 +160,11 @@ func QoS(ctx context.Context, cfg QoSConfig) (*QoSResult, error) {
 		if err := sleep(ctx, settle); err != nil {
 			return nil, err
 		}
+		before := sampleLoad(reg)
 		if flood, share, err = paidLoad(ctx, paid, cfg.PaidRate, cfg.Phase, 2); err != nil {
 			return nil, err
 		}
+		res.setLoad(before, sampleLoad(reg))
 		if err := cmd.Wait(); err != nil {
 			return nil, fmt.Errorf("flood process: %w", err)
 		}
@@ -286,4 +299,39 @@ func paidLoad(ctx context.Context, c *client.Client, rate int, d time.Duration, 
 	}
 	wg.Wait()
 	return latencies, float64(ok) / float64(max(sent, 1)), nil
+}
+
+// load is what the server did up to a moment: process CPU time, requests
+// served and the serving time it measured.
+type load struct {
+	cpu      time.Duration
+	requests float64
+	serving  float64 // seconds
+}
+
+func sampleLoad(reg *prometheus.Registry) load {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	l := load{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	families, _ := reg.Gather()
+	for _, f := range families {
+		if f.GetName() != "lightmarket_server_serving_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l.requests += float64(m.GetHistogram().GetSampleCount())
+			l.serving += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return l
+}
+
+func (r *QoSResult) setLoad(a, b load) {
+	n := b.requests - a.requests
+	if n <= 0 {
+		return
+	}
+	r.CPUPerRequestUs = float64((b.cpu - a.cpu).Microseconds()) / n
+	r.ServingPerRequestUs = (b.serving - a.serving) * 1e6 / n
+	r.SessionPerRequestUs = r.CPUPerRequestUs - r.ServingPerRequestUs
 }

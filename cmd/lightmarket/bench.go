@@ -79,6 +79,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "qos\tpaid p99 ratio flood / idle\t%.2f\t<= 1.5 %s\n", r.PaidP99Ratio, met(r.PaidP99Ratio <= 1.5))
 			fmt.Fprintf(tw, "qos\tpaid requests served within 1 s\t%.1f %%\t>= 98 %% %s\n", 100*r.PaidCapacityShare, met(r.PaidCapacityShare >= 0.98))
 			fmt.Fprintf(tw, "qos\tfree requests served\t%.0f /s\t\n", r.FreeServedPerSec)
+			fmt.Fprintf(tw, "qos\tserver CPU per request under flood: all / serving / session\t%.0f / %.0f / %.0f µs\t\n", r.CPUPerRequestUs, r.ServingPerRequestUs, r.SessionPerRequestUs)
 			addFigures(figures, r)
 		case "serve":
 			self, err := os.Executable()
