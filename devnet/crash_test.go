@@ -24,6 +24,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/server"
 )
@@ -313,5 +314,17 @@ func TestClientKilledBetweenSigningAndSending(t *testing.T) {
 	t.Logf("server had %v at the crash, client had signed %v; now spent %s, received %v", first, signed, spending[0].Spent, got)
 	if spending[0].Spent != got.String() {
 		t.Fatalf("client spent %s, server received %v", spending[0].Spent, got)
+	}
+	// The operator claims everything now (the threshold is far away).
+	var claims []payment.Settlement
+	if err := admin.Call(&claims, "lm_claim"); err != nil || len(claims) != 1 {
+		t.Fatalf("lm_claim: %+v %v", claims, err)
+	}
+	var earned server.Earnings
+	if err := admin.Call(&earned, "lm_earnings"); err != nil {
+		t.Fatal(err)
+	}
+	if earned.Unclaimed.Sign() != 0 || earned.Claimed.Cmp(got) != 0 || claims[0].Amount.Cmp(got) != 0 {
+		t.Fatalf("after lm_claim: %+v, claim %+v, want %v claimed", earned, claims[0], got)
 	}
 }
