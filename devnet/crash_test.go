@@ -24,8 +24,8 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
-	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/paychan"
+	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/server"
 )
 
