@@ -190,7 +190,7 @@ func serveOverhead(ctx context.Context, cfg ServeConfig, backend chain.Backend, 
 		return err
 	}
 	headerServed := func(w, i int) error {
-		rep, err := sessions[w].Do(ctx, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.HashOrNumber{Number: uint64(i)%top + 1}, Amount: 1})
+		rep, err := sessions[w].Do(ctx, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.ByNumber(uint64(i)%top + 1), Amount: 1})
 		if err == nil && len(rep.(*protocol.BlockHeaders).Headers) != 1 {
 			err = fmt.Errorf("no header served")
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/lightmarket/lightmarket/protocol"
 )
 
 // ErrNotFound is returned when the backend does not have the requested
@@ -36,6 +38,13 @@ type Backend interface {
 
 	// CurrentHeader returns the backend's canonical head.
 	CurrentHeader(ctx context.Context) (*types.Header, error)
+	// Finality returns the chain's safe and finalized blocks; either is
+	// nil when the chain has none (for example a node without a consensus
+	// client).
+	Finality(ctx context.Context) (safe, finalized *types.Header, err error)
+	// Retention says which history the backend serves (what the node's
+	// eth_capabilities reports).
+	Retention(ctx context.Context) (protocol.Retention, error)
 	// HeaderByNumber returns the canonical header at number.
 	HeaderByNumber(ctx context.Context, number uint64) (*types.Header, error)
 	// HeaderByHash returns the header with the given hash.

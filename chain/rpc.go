@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/verify"
 )
 
@@ -75,11 +76,12 @@ type rpcBody struct {
 	Withdrawals  []*types.Withdrawal  `json:"withdrawals"`
 }
 
-// header fetches a header and checks that it hashes to the hash the node
+// header fetches a header with eth_getBlockByNumber or eth_getBlockByHash
+// (without transactions) and checks that it hashes to the hash the node
 // gives for it.
-func (b *RPC) header(ctx context.Context, method string, args ...any) (*types.Header, error) {
+func (b *RPC) header(ctx context.Context, method string, block any) (*types.Header, error) {
 	var raw json.RawMessage
-	if err := b.c.CallContext(ctx, &raw, method, append(args, false)...); err != nil {
+	if err := b.c.CallContext(ctx, &raw, method, block, false); err != nil {
 		return nil, err
 	}
 	return b.parseHeader(raw)
@@ -109,6 +111,45 @@ func (b *RPC) parseHeader(raw json.RawMessage) (*types.Header, error) {
 // CurrentHeader implements Backend.
 func (b *RPC) CurrentHeader(ctx context.Context) (*types.Header, error) {
 	return b.header(ctx, "eth_getBlockByNumber", "latest")
+}
+
+// Finality implements Backend. A node that has no safe or finalized block
+// (no consensus client has told it of one) answers with an error, which
+// reads as none.
+func (b *RPC) Finality(ctx context.Context) (safe, finalized *types.Header, err error) {
+	if safe, err = b.tagged(ctx, "safe"); err != nil {
+		return nil, nil, err
+	}
+	if finalized, err = b.tagged(ctx, "finalized"); err != nil {
+		return nil, nil, err
+	}
+	return safe, finalized, nil
+}
+
+// tagged returns the header of a block tag, or nil when the node has none.
+func (b *RPC) tagged(ctx context.Context, tag string) (*types.Header, error) {
+	h, err := b.header(ctx, "eth_getBlockByNumber", tag)
+	var rpcErr rpc.Error
+	if errors.Is(err, ErrNotFound) || errors.As(err, &rpcErr) {
+		return nil, nil // "safe block not found" and the like
+	}
+	return h, err
+}
+
+// Retention implements Backend from the node's eth_capabilities; a node
+// that does not know the method is assumed to be a full node: state for
+// the last 128 blocks, everything else from genesis.
+func (b *RPC) Retention(ctx context.Context) (protocol.Retention, error) {
+	var caps Capabilities
+	err := b.c.CallContext(ctx, &caps, "eth_capabilities")
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == -32601 {
+		return FullNodeRetention, nil
+	}
+	if err != nil {
+		return protocol.Retention{}, err
+	}
+	return caps.Retention(), nil
 }
 
 // HeaderByNumber implements Backend.
@@ -147,7 +188,11 @@ func (b *RPC) Body(ctx context.Context, hash common.Hash) (*types.Body, error) {
 	}
 	body := &types.Body{Transactions: blk.Transactions, Withdrawals: blk.Withdrawals}
 	for i := range blk.Uncles {
-		u, err := b.header(ctx, "eth_getUncleByBlockHashAndIndex", hash, hexutil.Uint(i))
+		var raw json.RawMessage
+		if err := b.c.CallContext(ctx, &raw, "eth_getUncleByBlockHashAndIndex", hash, hexutil.Uint(i)); err != nil {
+			return nil, fmt.Errorf("uncle %d of %x: %w", i, hash, err)
+		}
+		u, err := b.parseHeader(raw)
 		if err != nil {
 			return nil, fmt.Errorf("uncle %d of %x: %w", i, hash, err)
 		}

@@ -36,10 +36,10 @@ import (
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
-// Errors the client returns to its callers.
+// Errors the client returns to its callers. A *HeadError says why there
+// is no usable head.
 var (
 	ErrNoPeers  = errors.New("no server available")
-	ErrNoHead   = errors.New("no trusted head yet")
 	ErrNotFound = errors.New("not found")
 	ErrClosed   = errors.New("client closed")
 )
@@ -50,7 +50,7 @@ type Config struct {
 	// servers' chain id.
 	ChainConfig *params.ChainConfig
 	// Genesis is the hash of block 0 of the chain. When zero, the client
-	// adopts the genesis of the first trusted server it meets.
+	// adopts the genesis that Fraction of the trusted servers agree on.
 	Genesis common.Hash
 	// Trusted servers sign the heads the client accepts; Servers are
 	// dialled too but only serve data. Both are verified alike.
@@ -59,6 +59,10 @@ type Config struct {
 	// Fraction is the percentage of Trusted servers that must have signed a
 	// head (or a descendant of it) before the client accepts it. Default 75.
 	Fraction int
+	// HeadMaxAge is how old (by its timestamp) the accepted head may be
+	// before the client stops answering from it (default 60 s, five
+	// mainnet slots; negative: never).
+	HeadMaxAge time.Duration
 	// PrivateKey is the client's node key (default: a new random key).
 	PrivateKey *ecdsa.PrivateKey
 	// RequestTimeout bounds one request to one server (default 5s).
@@ -91,6 +95,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Fraction == 0 {
 		c.Fraction = 75
+	}
+	if c.HeadMaxAge == 0 {
+		c.HeadMaxAge = DefaultHeadMaxAge
 	}
 	if c.PayLead == 0 {
 		c.PayLead = 10 * time.Second
@@ -133,6 +140,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// DefaultHeadMaxAge is how old the head may be by default: five mainnet
+// slots.
+const DefaultHeadMaxAge = 60 * time.Second
+
 // Client is a light client.
 type Client struct {
 	cfg     Config
@@ -142,7 +153,9 @@ type Client struct {
 	trusted map[enode.ID]bool
 
 	mu      sync.Mutex
-	genesis common.Hash // configured, or adopted from the first trusted server
+	genesis common.Hash // configured, or agreed by enough trusted servers
+	votes   map[enode.ID]common.Hash // genesis of each trusted server, while undecided
+	waiting map[enode.ID]*peer       // servers connected while the genesis is undecided
 	peers   map[enode.ID]*peer
 	stats   map[enode.ID]*ServerStats
 	banned  map[enode.ID]time.Time
@@ -190,6 +203,8 @@ func New(cfg Config) (*Client, error) {
 		clock:      cfg.Clock,
 		chainID:    cfg.ChainConfig.ChainID.Uint64(),
 		genesis:    cfg.Genesis,
+		votes:      make(map[enode.ID]common.Hash),
+		waiting:    make(map[enode.ID]*peer),
 		trusted:    make(map[enode.ID]bool),
 		peers:      make(map[enode.ID]*peer),
 		stats:      make(map[enode.ID]*ServerStats),
@@ -339,6 +354,8 @@ type ServerStats struct {
 	Banned    bool   `json:"banned"`
 	LastError string `json:"lastError,omitempty"`
 
+	trouble string // the last problem logged
+
 	latencies latencyWindow
 }
 
@@ -384,7 +401,7 @@ func (c *Client) Servers() []ServerStats {
 		if st.PaidCapacity > 0 {
 			st.Tier = "paid"
 		}
-		st.latencies = latencyWindow{}
+		st.latencies, st.trouble = latencyWindow{}, ""
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b ServerStats) int { return strings.Compare(a.Enode, b.Enode) })
@@ -397,26 +414,6 @@ func (c *Client) Servers() []ServerStats {
 type Demand struct {
 	Max, Min uint64
 	MaxPrice *big.Int
-}
-
-// HeadInfo is the accepted head and who vouches for it.
-type HeadInfo struct {
-	Number  uint64      `json:"number"`
-	Hash    common.Hash `json:"hash"`
-	Signers int         `json:"signers"` // trusted servers that signed it or a descendant
-	Needed  int         `json:"needed"`  // signers a head needs
-	Trusted int         `json:"trusted"` // configured trusted servers
-}
-
-// HeadInfo returns the accepted head, or nil before there is one.
-func (c *Client) HeadInfo() *HeadInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h := c.chain.head()
-	if h == nil {
-		return nil
-	}
-	return &HeadInfo{Number: h.Number.Uint64(), Hash: h.Hash(), Signers: c.heads.support(c.chain, h), Needed: c.heads.need, Trusted: len(c.trusted)}
 }
 
 // Self is the client's own node record.

@@ -22,7 +22,7 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		head := c.chain.head()
 		if head == nil {
 			c.mu.Unlock()
-			return nil, ErrNoHead
+			return nil, ErrNotFound
 		}
 		if number > head.Number.Uint64() {
 			c.mu.Unlock()
@@ -146,7 +146,7 @@ func (c *Client) Receipts(ctx context.Context, hash common.Hash) (types.Receipts
 	header := block.Header()
 	var receipts types.Receipts
 	err = c.do(ctx, func(ctx context.Context, p *peer) error {
-		receipts, err = c.fetchReceipts(ctx, p, header)
+		receipts, err = c.fetchReceipts(ctx, p, header, len(block.Transactions()))
 		return err
 	})
 	if err != nil {

@@ -180,7 +180,7 @@ func (c *Client) fetchHeaders(ctx context.Context, p *peer, origin protocol.Hash
 
 // fetchHeader fetches and verifies the header with the given hash from p.
 func (c *Client) fetchHeader(ctx context.Context, p *peer, hash common.Hash) (*types.Header, error) {
-	headers, err := c.fetchHeaders(ctx, p, protocol.HashOrNumber{Hash: hash}, 1, 0, false)
+	headers, err := c.fetchHeaders(ctx, p, protocol.ByHash(hash), 1, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (c *Client) fetchHeader(ctx context.Context, p *peer, hash common.Hash) (*t
 // child's parent, following parent hashes, and verifies the links. The
 // result is ordered from child's parent downwards.
 func (c *Client) fetchAncestors(ctx context.Context, p *peer, child *types.Header, amount uint64) ([]*types.Header, error) {
-	headers, err := c.fetchHeaders(ctx, p, protocol.HashOrNumber{Hash: child.ParentHash}, amount, 0, true)
+	headers, err := c.fetchHeaders(ctx, p, protocol.ByHash(child.ParentHash), amount, 0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -225,20 +225,54 @@ func (c *Client) fetchBody(ctx context.Context, p *peer, header *types.Header) (
 	return bodies[0], nil
 }
 
-func (c *Client) fetchReceipts(ctx context.Context, p *peer, header *types.Header) (types.Receipts, error) {
+// fetchReceipts fetches the receipts of the block with the given header
+// and txs transactions from p: whole, or in parts when they are too large
+// for one message.
+func (c *Client) fetchReceipts(ctx context.Context, p *peer, header *types.Header, txs int) (types.Receipts, error) {
 	id := reqIDs.Add(1)
 	req := &protocol.GetReceipts{ReqID: id, Hashes: []common.Hash{header.Hash()}}
 	reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
 	if err != nil {
 		return nil, err
 	}
-	all := reply.(*protocol.Receipts).Receipts
-	if len(all) == 0 {
+	rep := reply.(*protocol.Receipts)
+	if len(rep.Receipts) == 0 {
+		if rep.Oversize {
+			return c.fetchReceiptParts(ctx, p, header, txs)
+		}
 		return nil, ErrNotFound
 	}
-	receipts := types.Receipts(all[0])
+	receipts := types.Receipts(rep.Receipts[0])
 	if err := verify.Receipts(header, receipts); err != nil {
 		return nil, err
+	}
+	return receipts, nil
+}
+
+// fetchReceiptParts fetches a block's receipts part by part, verifying each
+// part as a range of the header's receipt trie.
+func (c *Client) fetchReceiptParts(ctx context.Context, p *peer, header *types.Header, txs int) (types.Receipts, error) {
+	order := protocol.ReceiptKeyOrder(txs)
+	receipts := make(types.Receipts, txs)
+	for pos := 0; pos < len(order); {
+		id := reqIDs.Add(1)
+		req := &protocol.GetReceiptsPart{ReqID: id, BlockHash: header.Hash(), Start: uint64(pos)}
+		reply, err := p.request(ctx, protocol.GetReceiptsPartMsg, protocol.ReceiptsPartMsg, id, req)
+		if err != nil {
+			return nil, err
+		}
+		part := reply.(*protocol.ReceiptsPart)
+		if len(part.Receipts) == 0 {
+			return nil, ErrNotFound
+		}
+		got, err := verify.ReceiptsPart(header, order, pos, part.Receipts, part.Proof)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range got {
+			receipts[order[pos+i]] = r
+		}
+		pos += len(got)
 	}
 	return receipts, nil
 }

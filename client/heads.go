@@ -145,6 +145,28 @@ func (t *headTracker) best(hc *headerChain) (*types.Header, int) {
 	return nil, 0
 }
 
+// tagged returns the highest block that at least need trusted servers
+// vouch for as safe (or finalized, as ref picks), and how many do. A
+// server vouches for block b when its latest announcement names, as its
+// safe block, b or a canonical descendant of b; isCanon reports whether a
+// block is on the accepted chain.
+func (t *headTracker) tagged(ref func(*protocol.Announce) *protocol.BlockRef, isCanon func(protocol.BlockRef) bool) (*protocol.BlockRef, int) {
+	var numbers []uint64
+	for _, a := range t.latest {
+		if r := ref(a); r != nil && isCanon(*r) {
+			numbers = append(numbers, r.Number)
+		}
+	}
+	if len(numbers) < t.need {
+		return nil, len(numbers)
+	}
+	sort.Slice(numbers, func(i, j int) bool { return numbers[i] > numbers[j] })
+	return &protocol.BlockRef{Number: numbers[t.need-1]}, len(numbers)
+}
+
+func safeRef(a *protocol.Announce) *protocol.BlockRef      { return a.Safe }
+func finalizedRef(a *protocol.Announce) *protocol.BlockRef { return a.Finalized }
+
 // support counts the trusted servers whose latest head is h or a known
 // descendant of it.
 func (t *headTracker) support(hc *headerChain, h *types.Header) int {

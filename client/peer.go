@@ -47,6 +47,12 @@ type peer struct {
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
 	stopped atomic.Bool
+	// ready is set once the server is on the client's chain (its genesis
+	// is the agreed one); before, its latest announcement is held
+	// (guarded by Client.mu).
+	ready   bool
+	held    *protocol.Announce
+	heldSeq uint64
 	// bidding is set while the client has a bid at this server, sent is
 	// the demand it bid and lastBid when (guarded by Client.mu).
 	bidding bool
@@ -106,7 +112,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}
 	status, err := c.handshake(p)
 	if err != nil {
-		p.log.Warn("Handshake with server failed", "err", err)
+		c.noteTrouble(p, "handshake failed: "+err.Error())
 		return err
 	}
 	p.status = status
@@ -115,10 +121,9 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		p.costs[uint64(rc.Code)] = flowcontrol.Cost{Base: rc.Base, PerItem: rc.PerItem}
 	}
 	p.fc = flowcontrol.NewServerBuffer(c.clock, flowcontrol.Params{BufLimit: status.FlowControl.BufferLimit, Recharge: status.FlowControl.Recharge})
-	c.addPeer(p)
-	c.marketPoke()
 	defer c.removePeer(p)
 	defer close(p.closed)
+	c.join(p)
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
 
 	var announced uint64 // arrival order of announcements
@@ -134,12 +139,10 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				return c.peerViolation(p, err)
 			}
 			announced++
-			seq := announced
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				c.handleAnnounce(p, m, seq)
-			}()
+			if c.hold(p, m, announced) {
+				continue
+			}
+			c.goHandleAnnounce(p, m, announced)
 		case *protocol.Allocation:
 			c.noteAllocation(p, m)
 		case *protocol.PaymentTerms:
@@ -192,7 +195,10 @@ func (c *Client) handshake(p *peer) (*protocol.Status, error) {
 			errc <- fmt.Errorf("%w: %v before Status", protocol.ErrUnexpectedMsg, code)
 		default:
 			theirs = msg.(*protocol.Status)
-			errc <- theirs.Validate(c.chainID, c.genesisFor(p, theirs.Genesis))
+			c.mu.Lock()
+			genesis := c.genesis // zero while undecided: join decides
+			c.mu.Unlock()
+			errc <- theirs.Validate(c.chainID, genesis)
 		}
 	}()
 	timer := time.NewTimer(c.cfg.RequestTimeout)
@@ -367,13 +373,104 @@ func (p *peer) observeLatency(d time.Duration) {
 	p.latency.Store(old + (int64(d)-old)/8)
 }
 
-func (c *Client) addPeer(p *peer) {
+// goHandleAnnounce handles an announcement in the background: fetching
+// the header takes a round trip.
+func (c *Client) goHandleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.handleAnnounce(p, a, seq)
+	}()
+}
+
+// hold keeps the latest announcement of a server that is not ready yet and
+// reports whether it did.
+func (c *Client) hold(p *peer, a *protocol.Announce, seq uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if p.ready {
+		return false
+	}
+	p.held, p.heldSeq = a, seq
+	return true
+}
+
+// join makes a server that passed the handshake usable, or, while the
+// genesis is undecided, counts its vote and keeps it waiting.
+func (c *Client) join(p *peer) {
+	c.mu.Lock()
+	if c.genesis != (common.Hash{}) {
+		c.readyLocked(p)
+		c.mu.Unlock()
+		c.marketPoke()
+		return
+	}
+	c.waiting[p.id] = p
+	if p.trusted {
+		c.votes[p.id] = p.status.Genesis
+	}
+	decided := c.decideGenesisLocked()
+	c.mu.Unlock()
+	if decided {
+		c.settleWaiting()
+	}
+}
+
+// decideGenesisLocked adopts the genesis that enough trusted servers agree
+// on, if any; c.mu is held.
+func (c *Client) decideGenesisLocked() bool {
+	count := make(map[common.Hash]int)
+	for _, g := range c.votes {
+		count[g]++
+		if count[g] >= c.heads.need {
+			c.genesis = g
+			c.votes = make(map[enode.ID]common.Hash)
+			c.cfg.Logger.Info("Genesis agreed by the trusted servers", "genesis", g, "servers", count[g], "needed", c.heads.need)
+			return true
+		}
+	}
+	return false
+}
+
+// settleWaiting makes the waiting servers on the agreed chain ready and
+// disconnects the others.
+func (c *Client) settleWaiting() {
+	c.mu.Lock()
+	var mismatched []*peer
+	for id, p := range c.waiting {
+		delete(c.waiting, id)
+		if p.status.Genesis == c.genesis {
+			c.readyLocked(p)
+		} else {
+			mismatched = append(mismatched, p)
+		}
+	}
+	genesis := c.genesis
+	c.mu.Unlock()
+	c.marketPoke()
+	for _, p := range mismatched {
+		err := fmt.Errorf("%w: genesis %x, the trusted servers agree on %x", protocol.ErrChainMismatch, p.status.Genesis, genesis)
+		c.noteTrouble(p, err.Error())
+		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+		c.disconnect(p)
+	}
+}
+
+// readyLocked adds a server on the client's chain to the usable ones and
+// handles the announcement it held; c.mu is held.
+func (c *Client) readyLocked(p *peer) {
+	p.ready = true
 	c.peers[p.id] = p
 	c.updateServerGauges()
 	close(c.peerJoined)
 	c.peerJoined = make(chan struct{})
+	if s := c.stats[p.id]; s != nil {
+		s.LastError, s.trouble = "", ""
+	}
+	if p.held != nil {
+		c.goHandleAnnounce(p, p.held, p.heldSeq)
+		p.held = nil
+	}
 }
 
 func (c *Client) removePeer(p *peer) {
@@ -382,8 +479,31 @@ func (c *Client) removePeer(p *peer) {
 	if c.peers[p.id] == p {
 		delete(c.peers, p.id)
 	}
+	if c.waiting[p.id] == p {
+		delete(c.waiting, p.id)
+		delete(c.votes, p.id)
+	}
 	c.updateServerGauges()
 	c.heads.forget(p.id)
+}
+
+// noteTrouble records why a server cannot be used and logs it once per
+// change: a trusted server at WARN, since the head depends on it.
+func (c *Client) noteTrouble(p *peer, msg string) {
+	c.mu.Lock()
+	s := c.stats[p.id]
+	changed := s != nil && s.trouble != msg
+	if s != nil {
+		s.LastError, s.trouble = msg, msg
+	}
+	c.mu.Unlock()
+	switch {
+	case !changed:
+	case p.trusted:
+		p.log.Warn("Trusted server unusable", "err", msg)
+	default:
+		p.log.Info("Server unusable", "err", msg)
+	}
 }
 
 func (c *Client) noteError(p *peer, msg string) {
@@ -392,18 +512,6 @@ func (c *Client) noteError(p *peer, msg string) {
 	if s := c.stats[p.id]; s != nil {
 		s.LastError = msg
 	}
-}
-
-// genesisFor returns the genesis hash a server must have. When none was
-// configured, the first trusted server's genesis is adopted.
-func (c *Client) genesisFor(p *peer, theirs common.Hash) common.Hash {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.genesis == (common.Hash{}) && p.trusted {
-		c.genesis = theirs
-		p.log.Info("Adopted genesis from trusted server", "genesis", theirs)
-	}
-	return c.genesis
 }
 
 // noteAllocation records the paid capacity a server gave us.

@@ -18,6 +18,7 @@ import (
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/rpcapi"
+	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -126,7 +127,7 @@ func TestPriceQueryBeforeConnecting(t *testing.T) {
 	ch := newChain(t)
 	srv := newServerWith(t, ch, server.Config{Capacity: 1_000_000, Sellable: 200_000, Reserve: big.NewInt(5)})
 	var version uint
-	if err := srv.Enode().Load(enr.WithEntry(server.ENRKey, &version)); err != nil || version != 1 {
+	if err := srv.Enode().Load(enr.WithEntry(server.ENRKey, &version)); err != nil || version != protocol.Version {
 		t.Fatalf("node record does not advertise lightmarket: %v %d", err, version)
 	}
 	bidder(t, srv, 30)

@@ -87,13 +87,13 @@ func TestStatusPagesInChromium(t *testing.T) {
 	}
 
 	page := browse(t, bin, d.RPC.URL()+"/status", shot("status-client.png"))
-	head := d.Client.HeadInfo()
+	head := d.Client.HeadStatus()
 	for _, want := range []string{"lightmarket client", "signed by <b>", "of 3 trusted servers", ">paid</span> at 1 server", "demand 100,000 units", "gwei"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("client page does not show %q", want)
 		}
 	}
-	if head == nil || !strings.Contains(page, `<div class="muted mono" id="hash">0x`) {
+	if !head.Verified || !strings.Contains(page, `<div class="muted mono" id="hash">0x`) {
 		t.Errorf("client page does not show the head")
 	}
 	if !strings.Contains(page, `id="error"></span>`) {

@@ -152,7 +152,7 @@ func TestLyingServerNeverMovesHead(t *testing.T) {
 			t.Fatalf("client accepted head %d %x that is not on the honest chain", h.Number, h.Hash())
 		}
 	}
-	info := c.HeadInfo()
+	info := c.HeadStatus()
 	if info.Signers != 2 || info.Needed != 2 || info.Trusted != 3 {
 		t.Errorf("head info = %+v, want 2 of 3 signers, 2 needed", info)
 	}

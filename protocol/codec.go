@@ -25,6 +25,10 @@ func (r *GetCode) Items() int         { return len(r.Requests) }
 func (r *SendTx) Items() int          { return len(r.Txs) }
 func (r *GetTxStatus) Items() int     { return len(r.Hashes) }
 
+// Items of a receipts part is one: its cost table entry prices a whole
+// part.
+func (r *GetReceiptsPart) Items() int { return 1 }
+
 // Items of a proof request counts accounts and storage slots alike.
 func (r *GetProofs) Items() int {
 	n := len(r.Requests)
@@ -47,6 +51,7 @@ func (r *GetProofs) RequestID() uint64       { return r.ReqID }
 func (r *GetCode) RequestID() uint64         { return r.ReqID }
 func (r *SendTx) RequestID() uint64          { return r.ReqID }
 func (r *GetTxStatus) RequestID() uint64     { return r.ReqID }
+func (r *GetReceiptsPart) RequestID() uint64 { return r.ReqID }
 
 func (*GetBlockHeaders) isRequest() {}
 func (*GetBlockBodies) isRequest()  {}
@@ -55,6 +60,7 @@ func (*GetProofs) isRequest()       {}
 func (*GetCode) isRequest()         {}
 func (*SendTx) isRequest()          {}
 func (*GetTxStatus) isRequest()     {}
+func (*GetReceiptsPart) isRequest() {}
 
 func (r *BlockHeaders) RequestID() uint64   { return r.ReqID }
 func (r *BlockHeaders) BufferValue() uint64 { return r.BV }
@@ -68,6 +74,8 @@ func (r *CodeReply) RequestID() uint64      { return r.ReqID }
 func (r *CodeReply) BufferValue() uint64    { return r.BV }
 func (r *TxStatus) RequestID() uint64       { return r.ReqID }
 func (r *TxStatus) BufferValue() uint64     { return r.BV }
+func (r *ReceiptsPart) RequestID() uint64   { return r.ReqID }
+func (r *ReceiptsPart) BufferValue() uint64 { return r.BV }
 
 // newMessage returns a pointer to a zero message of the given code.
 func newMessage(code Code) any {
@@ -120,6 +128,10 @@ func newMessage(code Code) any {
 		return new(Pay)
 	case PayAckMsg:
 		return new(PayAck)
+	case GetReceiptsPartMsg:
+		return new(GetReceiptsPart)
+	case ReceiptsPartMsg:
+		return new(ReceiptsPart)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // Name and Version identify the protocol in the devp2p handshake.
 const (
 	Name    = "lm"
-	Version = 1
+	Version = 2
 )
 
 // Code is a message code, relative to the protocol's offset in the RLPx
@@ -49,8 +49,10 @@ const (
 	PaymentTermsMsg    Code = 0x15
 	PayMsg             Code = 0x16
 	PayAckMsg          Code = 0x17
+	GetReceiptsPartMsg Code = 0x18
+	ReceiptsPartMsg    Code = 0x19
 
-	// Length is the number of codes the protocol reserves: 0x18-0x3f are
+	// Length is the number of codes the protocol reserves: 0x1a-0x3f are
 	// reserved for later versions.
 	Length = 0x40
 )
@@ -80,6 +82,8 @@ var codeNames = map[Code]string{
 	PaymentTermsMsg:    "PaymentTerms",
 	PayMsg:             "Pay",
 	PayAckMsg:          "PayAck",
+	GetReceiptsPartMsg: "GetReceiptsPart",
+	ReceiptsPartMsg:    "ReceiptsPart",
 }
 
 func (c Code) String() string {
@@ -96,23 +100,24 @@ const (
 	MaxMessageSize    = 10 * 1024 * 1024
 	SoftResponseLimit = 2 * 1024 * 1024
 
-	MaxHeaders        = 192 // headers per GetBlockHeaders
-	MaxBodies         = 32  // hashes per GetBlockBodies
-	MaxReceipts       = 128 // hashes per GetReceipts
-	MaxProofs         = 64  // accounts per GetProofs
-	MaxSlotsPerProof  = 64  // storage slots per account in GetProofs
-	MaxProofSlots     = 256 // storage slots per GetProofs, all accounts
-	MaxCode           = 64  // accounts per GetCode
-	MaxTxs            = 64  // transactions per SendTx
-	MaxTxSize         = 128 * 1024
-	MaxTxStatus       = 256 // hashes per GetTxStatus
-	MaxCostTable      = 32  // entries in FlowParams.Costs
-	MaxErrorReasonLen = 256 // bytes of Error.Reason and TxStatusItem.Error
-	MaxExtraFields    = 16  // unknown trailing fields tolerated in Status
-	MaxPayMethods     = 4   // methods in PaymentTerms
-	MaxMethodName     = 32  // bytes of a payment method's name
-	MaxPayTerms       = 256 // bytes of a method's terms
-	MaxPayment        = 256 // bytes of one payment in Pay
+	MaxHeaders        = 192         // headers per GetBlockHeaders
+	MaxBodies         = 32          // hashes per GetBlockBodies
+	MaxReceipts       = 128         // hashes per GetReceipts
+	MaxProofs         = 64          // accounts per GetProofs
+	MaxSlotsPerProof  = 64          // storage slots per account in GetProofs
+	MaxProofSlots     = 256         // storage slots per GetProofs, all accounts
+	MaxCode           = 64          // accounts per GetCode
+	MaxTxs            = 64          // transactions per SendTx
+	MaxTxSize         = 128 * 1024  // bytes of a transaction without blobs (geth's legacy pool)
+	MaxBlobTxSize     = 1024 * 1024 // bytes of a blob transaction with its sidecar (geth's blob pool)
+	MaxTxStatus       = 256         // hashes per GetTxStatus
+	MaxCostTable      = 32          // entries in FlowParams.Costs
+	MaxErrorReasonLen = 256         // bytes of Error.Reason and TxStatusItem.Error
+	MaxExtraFields    = 16          // unknown trailing fields tolerated in Status
+	MaxPayMethods     = 4           // methods in PaymentTerms
+	MaxMethodName     = 32          // bytes of a payment method's name
+	MaxPayTerms       = 256         // bytes of a method's terms
+	MaxPayment        = 256         // bytes of one payment in Pay
 )
 
 // Errors a peer can cause. The server or client that detects one sends an
@@ -159,7 +164,8 @@ var rules = []struct {
 }
 
 // Status is the first message each side sends. A server fills every field;
-// a client sends its version, chain id and genesis and leaves the rest zero.
+// a client sends its version, chain id and genesis (zero when it has not
+// decided on one yet) and leaves the rest zero.
 type Status struct {
 	ProtocolVersion uint64
 	ChainID         uint64
@@ -167,8 +173,40 @@ type Status struct {
 	HeadHash        common.Hash
 	HeadNumber      uint64
 	FlowControl     FlowParams
-	// Extra holds fields a later version appends; v1 ignores them.
+	// Retention says which history the server can serve (what
+	// eth_capabilities reports of its chain).
+	Retention Retention
+	// Extra holds fields a later version appends; this version ignores
+	// them.
 	Extra []rlp.RawValue `rlp:"tail"`
+}
+
+// Retention says, per kind of data, which blocks a server can serve it
+// for.
+type Retention struct {
+	State       Availability // account and storage state
+	Tx          Availability // transaction lookup by hash
+	Logs        Availability // log search
+	Receipts    Availability // receipts
+	Blocks      Availability // headers and bodies
+	StateProofs Availability // account and storage proofs
+}
+
+// Availability describes the blocks one kind of data is kept for: none
+// when Disabled; otherwise from block Oldest on and, when Window is not
+// zero, only for the last Window blocks up to the head.
+type Availability struct {
+	Disabled bool
+	Window   uint64
+	Oldest   uint64
+}
+
+// OldestAt returns the oldest block served when the head is head.
+func (a Availability) OldestAt(head uint64) uint64 {
+	if a.Window == 0 || head+1 <= a.Window {
+		return a.Oldest
+	}
+	return max(a.Oldest, head+1-a.Window)
 }
 
 // FlowParams are the server's flow-control parameters for this client: its
@@ -188,7 +226,8 @@ type RequestCost struct {
 	PerItem uint64
 }
 
-// Validate checks a received Status against the local chain.
+// Validate checks a received Status against the local chain. A zero
+// genesis skips the genesis check (the side that sent it is deciding).
 func (s *Status) Validate(chainID uint64, genesis common.Hash) error {
 	if s.ProtocolVersion != Version {
 		return fmt.Errorf("%w: peer speaks %d, want %d", ErrProtocolVersion, s.ProtocolVersion, Version)
@@ -196,7 +235,7 @@ func (s *Status) Validate(chainID uint64, genesis common.Hash) error {
 	if s.ChainID != chainID {
 		return fmt.Errorf("%w: peer chain id %d, want %d", ErrChainMismatch, s.ChainID, chainID)
 	}
-	if s.Genesis != genesis {
+	if genesis != (common.Hash{}) && s.Genesis != genesis {
 		return fmt.Errorf("%w: peer genesis %x, want %x", ErrChainMismatch, s.Genesis, genesis)
 	}
 	if n := len(s.FlowControl.Costs); n > MaxCostTable {
@@ -208,21 +247,40 @@ func (s *Status) Validate(chainID uint64, genesis common.Hash) error {
 	return nil
 }
 
-// Announce tells a client about a new head of the server's chain. The
-// server signs it with its node key, binding chain id, hash, number and
-// parent, so that a client can count which trusted servers vouch for a head.
+// Announce tells a client about a new head of the server's chain, and
+// about the chain's safe and finalized blocks when it has them. The server
+// signs it with its node key, binding chain id, head, parent, safe and
+// finalized blocks, so that a client can count which trusted servers vouch
+// for each.
 type Announce struct {
 	Hash       common.Hash
 	Number     uint64
 	ParentHash common.Hash
-	Signature  []byte // 65 bytes [R || S || V], see SigningHash
+	Safe       *BlockRef `rlp:"nil"` // nil: the server's chain has no safe block
+	Finalized  *BlockRef `rlp:"nil"` // nil: no finalized block
+	Signature  []byte    // 65 bytes [R || S || V], see SigningHash
+}
+
+// BlockRef names a block by hash and number.
+type BlockRef struct {
+	Hash   common.Hash
+	Number uint64
 }
 
 // SigningHash is what an Announce's signature covers:
-// keccak256(rlp([chainID, hash, number, parentHash])).
+// keccak256(rlp([chainID, hash, number, parentHash, safe, finalized])),
+// where an absent safe or finalized block is the empty list.
 func (a *Announce) SigningHash(chainID uint64) common.Hash {
-	enc, _ := rlp.EncodeToBytes([]any{chainID, a.Hash, a.Number, a.ParentHash})
+	enc, _ := rlp.EncodeToBytes([]any{chainID, a.Hash, a.Number, a.ParentHash, refList(a.Safe), refList(a.Finalized)})
 	return crypto.Keccak256Hash(enc)
+}
+
+// refList is the signed form of an optional block reference.
+func refList(r *BlockRef) []any {
+	if r == nil {
+		return []any{}
+	}
+	return []any{r.Hash, r.Number}
 }
 
 // Sign fills a.Signature.
@@ -248,35 +306,58 @@ func (a *Announce) Signer(chainID uint64) ([]byte, error) {
 	return crypto.CompressPubkey(pub), nil
 }
 
-// HashOrNumber is the origin of a header request: a block hash, or a block
-// number when Hash is zero. On the wire it is a 32-byte string (hash) or an
-// integer (number).
+// HashOrNumber is the origin of a header request: a block hash or a block
+// number, never a convention between them (the zero hash is a hash like any
+// other). On the wire it is a 32-byte string (hash) or an integer (number).
+// The zero value names block number 0.
 type HashOrNumber struct {
-	Hash   common.Hash
-	Number uint64
+	hash   common.Hash
+	number uint64
+	byHash bool
+}
+
+// ByHash names the block with the given hash.
+func ByHash(h common.Hash) HashOrNumber { return HashOrNumber{hash: h, byHash: true} }
+
+// ByNumber names the canonical block with the given number.
+func ByNumber(n uint64) HashOrNumber { return HashOrNumber{number: n} }
+
+// Hash returns the hash and true when the origin is a hash.
+func (hn HashOrNumber) Hash() (common.Hash, bool) { return hn.hash, hn.byHash }
+
+// Number returns the number and true when the origin is a number.
+func (hn HashOrNumber) Number() (uint64, bool) { return hn.number, !hn.byHash }
+
+func (hn HashOrNumber) String() string {
+	if hn.byHash {
+		return hn.hash.Hex()
+	}
+	return fmt.Sprintf("#%d", hn.number)
 }
 
 // EncodeRLP implements rlp.Encoder.
 func (hn *HashOrNumber) EncodeRLP(w io.Writer) error {
-	if hn.Hash != (common.Hash{}) {
-		return rlp.Encode(w, hn.Hash)
+	if hn.byHash {
+		return rlp.Encode(w, hn.hash)
 	}
-	return rlp.Encode(w, hn.Number)
+	return rlp.Encode(w, hn.number)
 }
 
 // DecodeRLP implements rlp.Decoder.
 func (hn *HashOrNumber) DecodeRLP(s *rlp.Stream) error {
-	_, size, err := s.Kind()
+	kind, size, err := s.Kind()
 	if err != nil {
 		return err
 	}
 	switch {
+	case kind == rlp.List:
+		return fmt.Errorf("origin is a list, want a 32-byte hash or an integer")
 	case size == 32:
-		hn.Number = 0
-		return s.Decode(&hn.Hash)
+		*hn = HashOrNumber{byHash: true}
+		return s.Decode(&hn.hash)
 	case size <= 8:
-		hn.Hash = common.Hash{}
-		return s.Decode(&hn.Number)
+		*hn = HashOrNumber{}
+		return s.Decode(&hn.number)
 	default:
 		return fmt.Errorf("origin is %d bytes, want a 32-byte hash or an integer", size)
 	}
@@ -338,11 +419,69 @@ type GetReceipts struct {
 func (r *GetReceipts) Validate() error { return checkCount(len(r.Hashes), MaxReceipts, "receipts") }
 
 // Receipts answers GetReceipts: for each block asked, in order, its
-// receipts in consensus encoding.
+// receipts in consensus encoding. The server stops early at a block it does
+// not have, or once the reply passes the soft response limit. A block whose
+// receipts alone are larger than SoftResponseLimit is never sent whole:
+// when that block is the next one asked, Oversize is set, and the client
+// fetches its receipts with GetReceiptsPart.
 type Receipts struct {
 	ReqID    uint64
 	BV       uint64
 	Receipts [][]*types.Receipt
+	Oversize bool
+}
+
+// GetReceiptsPart asks for part of one block's receipts, from position
+// Start in the order of the receipt trie's keys (see ReceiptKeyOrder).
+type GetReceiptsPart struct {
+	ReqID     uint64
+	BlockHash common.Hash
+	Start     uint64
+}
+
+// Validate checks the request's bounds.
+func (r *GetReceiptsPart) Validate() error {
+	if r.Start >= MaxBlockReceipts {
+		return fmt.Errorf("%w: receipts part from position %d", ErrInvalidRequest, r.Start)
+	}
+	return nil
+}
+
+// ReceiptsPart answers GetReceiptsPart: consecutive receipts in trie key
+// order from the position asked (at least one, up to about
+// SoftResponseLimit bytes), and the trie nodes proving them as a range of
+// the block's receipt trie (the proofs of the first and the last key).
+// An unknown block, or a start past the last receipt, gives no receipts.
+type ReceiptsPart struct {
+	ReqID    uint64
+	BV       uint64
+	Receipts [][]byte // consensus encodings, as stored in the trie
+	Proof    [][]byte
+}
+
+// MaxBlockReceipts bounds the receipts of one block a part may start in:
+// a block holds at most gas limit / 21,000 transactions, far below it.
+const MaxBlockReceipts = 1 << 20
+
+// MaxPartProofNodes bounds the proof nodes of one ReceiptsPart: two paths
+// of at most a few nodes each in any trie of MaxBlockReceipts keys.
+const MaxPartProofNodes = 64
+
+// ReceiptKeyOrder returns the transaction indexes of a block with n
+// receipts in the order of their keys in the receipt trie, rlp(index)
+// compared as byte strings: 1 to 127, then 0, then 128 on.
+func ReceiptKeyOrder(n int) []int {
+	order := make([]int, 0, n)
+	for i := 1; i < min(n, 128); i++ {
+		order = append(order, i)
+	}
+	if n > 0 {
+		order = append(order, 0)
+	}
+	for i := 128; i < n; i++ {
+		order = append(order, i)
+	}
+	return order
 }
 
 // ProofRequest asks for the proof of one account, and of some of its
@@ -423,17 +562,27 @@ type SendTx struct {
 	Txs   [][]byte
 }
 
-// Validate checks the request's bounds.
+// Validate checks the request's bounds: a blob transaction (type 3, with
+// its sidecar) may take up to MaxBlobTxSize, any other MaxTxSize.
 func (r *SendTx) Validate() error {
 	if err := checkCount(len(r.Txs), MaxTxs, "transactions"); err != nil {
 		return err
 	}
 	for i, tx := range r.Txs {
-		if len(tx) > MaxTxSize {
-			return fmt.Errorf("%w: transaction %d is %d bytes, limit %d", ErrInvalidRequest, i, len(tx), MaxTxSize)
+		if limit := TxSizeLimit(tx); len(tx) > limit {
+			return fmt.Errorf("%w: transaction %d is %d bytes, limit %d", ErrInvalidRequest, i, len(tx), limit)
 		}
 	}
 	return nil
+}
+
+// TxSizeLimit returns the size limit of a transaction in its binary
+// encoding: MaxBlobTxSize for a blob transaction, MaxTxSize otherwise.
+func TxSizeLimit(tx []byte) int {
+	if len(tx) > 0 && tx[0] == types.BlobTxType {
+		return MaxBlobTxSize
+	}
+	return MaxTxSize
 }
 
 // GetTxStatus asks where transactions are.

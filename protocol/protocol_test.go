@@ -21,9 +21,11 @@ func sampleMessages() map[Code]any {
 	h := &types.Header{ParentHash: common.Hash{1}, Number: big.NewInt(7), Difficulty: new(big.Int), GasLimit: 30_000_000, Time: 1700000000, Extra: []byte("lm")}
 	return map[Code]any{
 		StatusMsg: &Status{ProtocolVersion: Version, ChainID: 1337, Genesis: common.Hash{0xaa}, HeadHash: common.Hash{0xbb}, HeadNumber: 7,
-			FlowControl: FlowParams{BufferLimit: 600, Recharge: 1, Costs: []RequestCost{{Code: GetBlockHeadersMsg, Base: 3, PerItem: 2}}}},
-		AnnounceMsg:        &Announce{Hash: common.Hash{0xbb}, Number: 7, ParentHash: common.Hash{1}, Signature: make([]byte, 65)},
-		GetBlockHeadersMsg: &GetBlockHeaders{ReqID: 1, Origin: HashOrNumber{Number: 7}, Amount: 3, Skip: 1, Reverse: true},
+			FlowControl: FlowParams{BufferLimit: 600, Recharge: 1, Costs: []RequestCost{{Code: GetBlockHeadersMsg, Base: 3, PerItem: 2}}},
+			Retention:   Retention{State: Availability{Window: 128}, Logs: Availability{Disabled: true}}},
+		AnnounceMsg: &Announce{Hash: common.Hash{0xbb}, Number: 7, ParentHash: common.Hash{1}, Safe: &BlockRef{Hash: common.Hash{0xbb}, Number: 7},
+			Signature: make([]byte, 65)},
+		GetBlockHeadersMsg: &GetBlockHeaders{ReqID: 1, Origin: ByNumber(7), Amount: 3, Skip: 1, Reverse: true},
 		BlockHeadersMsg:    &BlockHeaders{ReqID: 1, BV: 9, Headers: []*types.Header{h}},
 		GetBlockBodiesMsg:  &GetBlockBodies{ReqID: 2, Hashes: []common.Hash{{0xbb}}},
 		BlockBodiesMsg:     &BlockBodies{ReqID: 2, BV: 9, Bodies: []*types.Body{{Withdrawals: []*types.Withdrawal{{Index: 1, Amount: 2}}}}},
@@ -45,6 +47,8 @@ func sampleMessages() map[Code]any {
 		PaymentTermsMsg:    &PaymentTerms{Methods: []PaymentMethod{{Name: "channel", Terms: []byte{0xc0}}}},
 		PayMsg:             &Pay{ReqID: 9, Method: "channel", Payment: []byte{0xc0}},
 		PayAckMsg:          &PayAck{ReqID: 9, Code: PayReplayed, Credited: new(big.Int), Balance: big.NewInt(10), Reason: "voucher amount below one already accepted"},
+		GetReceiptsPartMsg: &GetReceiptsPart{ReqID: 10, BlockHash: common.Hash{0xbb}, Start: 128},
+		ReceiptsPartMsg:    &ReceiptsPart{ReqID: 10, BV: 9, Receipts: [][]byte{{0x02, 0xc0}}, Proof: [][]byte{{0xc1, 0x80}}},
 	}
 }
 
@@ -80,8 +84,14 @@ func TestWireBytes(t *testing.T) {
 		{ErrorMsg, "cf8e746f6f206d616e79206974656d73"},
 		// [reqID 9, "channel", payment 0xc0]
 		{PayMsg, "cb 09 876368616e6e656c 81c0"},
-		// 134-byte list: hash (33), number (1), parent (33), signature (67)
-		{AnnounceMsg, "f886 a0bb00000000000000000000000000000000000000000000000000000000000000 07 a00100000000000000000000000000000000000000000000000000000000000000 b841" + zeros(65)},
+		// 170-byte list: hash (33), number (1), parent (33), safe [hash, 7]
+		// (35), finalized none (1), signature (67)
+		{AnnounceMsg, "f8aa a0bb00000000000000000000000000000000000000000000000000000000000000 07 a00100000000000000000000000000000000000000000000000000000000000000" +
+			" e2 a0bb00000000000000000000000000000000000000000000000000000000000000 07 c0 b841" + zeros(65)},
+		// [reqID 10, block hash, start 128]
+		{GetReceiptsPartMsg, "e4 0a a0bb00000000000000000000000000000000000000000000000000000000000000 8180"},
+		// [reqID 3, BV 9, [[receipt]], oversize 0]
+		{ReceiptsMsg, "f90118 03 09 f90112 f9010f b9010c 02 f90108 01 825208 b90100" + zeros(256) + " c0 80"},
 	} {
 		want, _ := hex.DecodeString(stripSpaces(tt.hex))
 		got, _ := rlp.EncodeToBytes(msgs[tt.code])
@@ -97,18 +107,56 @@ func stripSpaces(s string) string {
 	return string(bytes.ReplaceAll([]byte(s), []byte(" "), nil))
 }
 
+// TestHashOrNumber pins that a hash and a number never stand for each
+// other: the zero hash is sent as a 32-byte hash, not as block number 0.
 func TestHashOrNumber(t *testing.T) {
-	for _, hn := range []HashOrNumber{{Number: 0}, {Number: 1 << 40}, {Hash: common.Hash{1}}} {
-		enc, _ := rlp.EncodeToBytes(&hn)
+	for _, tt := range []struct {
+		hn  HashOrNumber
+		hex string
+	}{
+		{ByNumber(0), "80"},
+		{ByNumber(1 << 40), "86010000000000"},
+		{ByHash(common.Hash{1}), "a0" + "01" + zeros(31)},
+		{ByHash(common.Hash{}), "a0" + zeros(32)},
+	} {
+		enc, _ := rlp.EncodeToBytes(&tt.hn)
+		if hex.EncodeToString(enc) != tt.hex {
+			t.Errorf("%v encodes to %x, want %s", tt.hn, enc, tt.hex)
+		}
 		var got HashOrNumber
-		if err := rlp.DecodeBytes(enc, &got); err != nil || got != hn {
-			t.Errorf("%+v: decoded %+v, %v", hn, got, err)
+		if err := rlp.DecodeBytes(enc, &got); err != nil || got != tt.hn {
+			t.Errorf("%v: decoded %v, %v", tt.hn, got, err)
 		}
 	}
-	enc, _ := rlp.EncodeToBytes(make([]byte, 20))
-	var got HashOrNumber
-	if err := rlp.DecodeBytes(enc, &got); err == nil {
-		t.Error("20-byte origin accepted")
+	if h, ok := ByHash(common.Hash{}).Hash(); !ok || h != (common.Hash{}) {
+		t.Error("the zero hash is not a hash origin")
+	}
+	if _, ok := ByHash(common.Hash{}).Number(); ok {
+		t.Error("the zero hash reads as a number")
+	}
+	for _, bad := range []any{make([]byte, 20), []uint{1}} {
+		enc, _ := rlp.EncodeToBytes(bad)
+		var got HashOrNumber
+		if err := rlp.DecodeBytes(enc, &got); err == nil {
+			t.Errorf("origin %x accepted", enc)
+		}
+	}
+}
+
+func TestReceiptKeyOrder(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 127, 128, 129, 300} {
+		order := ReceiptKeyOrder(n)
+		if len(order) != n {
+			t.Fatalf("%d receipts: order has %d", n, len(order))
+		}
+		// The order must be that of rlp(index) as byte strings.
+		for i := 1; i < n; i++ {
+			a, _ := rlp.EncodeToBytes(uint(order[i-1]))
+			b, _ := rlp.EncodeToBytes(uint(order[i]))
+			if bytes.Compare(a, b) >= 0 {
+				t.Fatalf("%d receipts: key of %d (%x) not below key of %d (%x)", n, order[i-1], a, order[i], b)
+			}
+		}
 	}
 }
 
@@ -134,6 +182,9 @@ func TestRequestLimits(t *testing.T) {
 		{"slots in all over", &GetProofs{Requests: []ProofRequest{{Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(64)}, {Slots: hashes(1)}}}, ErrTooManyItems},
 		{"txs over", &SendTx{Txs: make([][]byte, MaxTxs+1)}, ErrTooManyItems},
 		{"tx too big", &SendTx{Txs: [][]byte{make([]byte, MaxTxSize+1)}}, ErrInvalidRequest},
+		{"blob tx with sidecar", &SendTx{Txs: [][]byte{append([]byte{types.BlobTxType}, make([]byte, 900_000)...)}}, nil},
+		{"blob tx too big", &SendTx{Txs: [][]byte{append([]byte{types.BlobTxType}, make([]byte, MaxBlobTxSize)...)}}, ErrInvalidRequest},
+		{"receipts part start", &GetReceiptsPart{Start: MaxBlockReceipts}, ErrInvalidRequest},
 	}
 	for _, b := range []*Bid{{Max: 2, Min: 3, Price: big.NewInt(1)}, {Max: 2, Min: 0, Price: big.NewInt(1)}, {Max: 2, Min: 1}} {
 		if err := b.Validate(); !errors.Is(err, ErrInvalidRequest) {
@@ -162,7 +213,7 @@ func TestStatusValidate(t *testing.T) {
 		mod  func(*Status)
 		want error
 	}{
-		{"version", func(s *Status) { s.ProtocolVersion = 2 }, ErrProtocolVersion},
+		{"version", func(s *Status) { s.ProtocolVersion = 1 }, ErrProtocolVersion},
 		{"chain id", func(s *Status) { s.ChainID = 2 }, ErrChainMismatch},
 		{"genesis", func(s *Status) { s.Genesis = common.Hash{2} }, ErrChainMismatch},
 		{"cost table", func(s *Status) { s.FlowControl.Costs = make([]RequestCost, MaxCostTable+1) }, ErrTooManyItems},
@@ -187,10 +238,12 @@ func TestAnnounceSignature(t *testing.T) {
 	}
 	// Any change to what was signed changes the signer.
 	for name, mod := range map[string]func(a *Announce) uint64{
-		"chain id": func(a *Announce) uint64 { return 1 },
-		"hash":     func(a *Announce) uint64 { a.Hash[0]++; return 1337 },
-		"number":   func(a *Announce) uint64 { a.Number++; return 1337 },
-		"parent":   func(a *Announce) uint64 { a.ParentHash[0]++; return 1337 },
+		"chain id":  func(a *Announce) uint64 { return 1 },
+		"hash":      func(a *Announce) uint64 { a.Hash[0]++; return 1337 },
+		"number":    func(a *Announce) uint64 { a.Number++; return 1337 },
+		"parent":    func(a *Announce) uint64 { a.ParentHash[0]++; return 1337 },
+		"safe":      func(a *Announce) uint64 { a.Safe = &BlockRef{Hash: common.Hash{2}, Number: 4}; return 1337 },
+		"finalized": func(a *Announce) uint64 { a.Finalized = &BlockRef{Hash: common.Hash{2}, Number: 4}; return 1337 },
 	} {
 		b := *a
 		chainID := mod(&b)
@@ -202,6 +255,15 @@ func TestAnnounceSignature(t *testing.T) {
 	bad.Signature = bad.Signature[:64]
 	if _, err := bad.Signer(1337); !errors.Is(err, ErrBadAnnounce) {
 		t.Errorf("short signature: %v", err)
+	}
+	for name, ann := range map[string]Announce{
+		"safe above head":      {Number: 5, Safe: &BlockRef{Number: 6}, Signature: a.Signature},
+		"finalized above safe": {Number: 5, Safe: &BlockRef{Number: 3}, Finalized: &BlockRef{Number: 4}, Signature: a.Signature},
+		"finalized above head": {Number: 5, Finalized: &BlockRef{Number: 6}, Signature: a.Signature},
+	} {
+		if err := ann.Validate(); !errors.Is(err, ErrBadAnnounce) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

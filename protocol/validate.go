@@ -44,19 +44,39 @@ func (r *TxStatus) Validate() error {
 		if len(s.Error) > MaxErrorReasonLen {
 			return fmt.Errorf("%w: error text of item %d is %d bytes", ErrInvalidRequest, i, len(s.Error))
 		}
-		if len(s.Tx) > MaxTxSize {
+		if len(s.Tx) > TxSizeLimit(s.Tx) {
 			return fmt.Errorf("%w: transaction of item %d is %d bytes", ErrInvalidRequest, i, len(s.Tx))
 		}
 	}
 	return nil
 }
 
-// Validate checks the signature's length; Signer checks the signature.
+// Validate checks the signature's length (Signer checks the signature) and
+// that the safe block is not above the head nor the finalized block above
+// the safe one.
 func (a *Announce) Validate() error {
 	if len(a.Signature) != 65 {
 		return fmt.Errorf("%w: signature is %d bytes", ErrBadAnnounce, len(a.Signature))
 	}
+	if a.Safe != nil && a.Safe.Number > a.Number {
+		return fmt.Errorf("%w: safe block %d above head %d", ErrBadAnnounce, a.Safe.Number, a.Number)
+	}
+	if a.Finalized != nil {
+		top := a.Number
+		if a.Safe != nil {
+			top = a.Safe.Number
+		}
+		if a.Finalized.Number > top {
+			return fmt.Errorf("%w: finalized block %d above safe block or head %d", ErrBadAnnounce, a.Finalized.Number, top)
+		}
+	}
 	return nil
+}
+
+// Validate checks the part's bounds. The receipts themselves are bounded
+// by the message size; at least one is sent unless the block is unknown.
+func (r *ReceiptsPart) Validate() error {
+	return checkMax(len(r.Proof), MaxPartProofNodes, "proof nodes")
 }
 
 func checkMax(n, max int, what string) error {

@@ -15,15 +15,10 @@ type LmAPI struct{ c *client.Client }
 // Servers is lm_servers: every configured server with its statistics.
 func (api *LmAPI) Servers() []client.ServerStats { return api.c.Servers() }
 
-// Head is lm_head: the accepted head and how many trusted servers signed
-// it (or a descendant), of how many needed.
-func (api *LmAPI) Head() (*client.HeadInfo, error) {
-	h := api.c.HeadInfo()
-	if h == nil {
-		return nil, client.ErrNoHead
-	}
-	return h, nil
-}
+// Head is lm_head: the accepted head, how many trusted servers vouch for
+// it of how many needed, how old it is, and, when the client does not
+// answer from it, why.
+func (api *LmAPI) Head() *client.HeadStatus { return api.c.HeadStatus() }
 
 // DemandArgs is a demand as lm_setDemand takes it: capacity units and wei
 // per capacity-unit-second.

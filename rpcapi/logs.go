@@ -23,41 +23,44 @@ const (
 	maxLogQuery     = 1000 // addresses, or alternatives per topic position (geth's default)
 )
 
+// The errors of log queries, as geth gives them.
 var (
-	errInvalidBlockRange  = &invalidParamsError{"invalid block range params"}
-	errBlockHashWithRange = &invalidParamsError{"can't specify fromBlock/toBlock with blockHash"}
-	errUnknownBlock       = errors.New("unknown block")
-	errExceedMaxTopics    = errors.New("exceed max topics")
-	errExceedLogQuery     = errors.New("exceed max addresses or topics per search position")
+	errInvalidBlockRange      = &invalidParamsError{"invalid block range params"}
+	errBlockRangeIntoFuture   = &invalidParamsError{"block range extends beyond current head block"}
+	errBlockHashWithRange     = &invalidParamsError{"can't specify fromBlock/toBlock with blockHash"}
+	errPendingLogsUnsupported = &invalidParamsError{"pending logs are not supported"}
+	errUnknownBlock           = errors.New("unknown block")
+	errExceedMaxTopics        = errors.New("exceed max topics")
+	errExceedLogQuery         = errors.New("exceed max addresses or topics per search position")
 )
+
+// checkCriteria applies geth's limits on a filter's addresses and topics.
+func checkCriteria(crit filters.FilterCriteria) error {
+	if len(crit.Topics) > maxLogTopics {
+		return errExceedMaxTopics
+	}
+	if len(crit.Addresses) > maxLogQuery {
+		return errExceedLogQuery
+	}
+	for _, alts := range crit.Topics {
+		if len(alts) > maxLogQuery {
+			return errExceedLogQuery
+		}
+	}
+	return nil
+}
 
 // GetLogs is eth_getLogs, answered from receipts verified against their
 // blocks' receipts roots; header blooms skip blocks that cannot match.
 func (api *EthAPI) GetLogs(ctx context.Context, crit filters.FilterCriteria) ([]*types.Log, error) {
-	if len(crit.Topics) > maxLogTopics {
-		return nil, errExceedMaxTopics
+	if err := checkCriteria(crit); err != nil {
+		return nil, err
 	}
-	if len(crit.Addresses) > maxLogQuery {
-		return nil, errExceedLogQuery
-	}
-	for _, alts := range crit.Topics {
-		if len(alts) > maxLogQuery {
-			return nil, errExceedLogQuery
-		}
-	}
-	out := []*types.Log{}
 	if crit.BlockHash != nil {
 		if crit.FromBlock != nil || crit.ToBlock != nil {
 			return nil, errBlockHashWithRange
 		}
-		h, err := api.c.HeaderByHash(ctx, *crit.BlockHash)
-		if errors.Is(err, client.ErrNotFound) {
-			return nil, errUnknownBlock
-		}
-		if err != nil {
-			return nil, err
-		}
-		return api.blockLogs(ctx, h, crit, out)
+		return api.hashLogs(ctx, *crit.BlockHash, crit)
 	}
 	from, to := rpc.LatestBlockNumber, rpc.LatestBlockNumber
 	if crit.FromBlock != nil {
@@ -66,43 +69,97 @@ func (api *EthAPI) GetLogs(ctx context.Context, crit filters.FilterCriteria) ([]
 	if crit.ToBlock != nil {
 		to = rpc.BlockNumber(crit.ToBlock.Int64())
 	}
+	return api.rangeLogs(ctx, from, to, crit)
+}
+
+// hashLogs returns the matching logs of one block, by hash.
+func (api *EthAPI) hashLogs(ctx context.Context, hash common.Hash, crit filters.FilterCriteria) ([]*types.Log, error) {
+	h, err := api.hashed(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errUnknownBlock
+	}
+	return api.blockLogs(ctx, h, crit.Addresses, crit.Topics, []*types.Log{})
+}
+
+// rangeLogs returns the matching logs of a range of canonical blocks.
+// Unlike geth, tags are resolved before the range limit applies, so that
+// "from block N to latest" works within the limit.
+func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit filters.FilterCriteria) ([]*types.Log, error) {
 	if from >= 0 && to >= 0 && from > to {
 		return nil, errInvalidBlockRange
 	}
-	first, err := api.header(ctx, from)
+	if from == rpc.PendingBlockNumber || to == rpc.PendingBlockNumber {
+		return nil, errPendingLogsUnsupported
+	}
+	head, err := api.c.CurrentHead()
 	if err != nil {
 		return nil, err
 	}
-	last, err := api.header(ctx, to)
+	lo, err := api.logBound(ctx, from, head)
 	if err != nil {
 		return nil, err
 	}
-	if first == nil || last == nil {
-		return out, nil // beyond the head: nothing yet
+	hi, err := api.logBound(ctx, to, head)
+	if err != nil {
+		return nil, err
 	}
-	lo, hi := first.Number.Uint64(), last.Number.Uint64()
 	if lo > hi {
 		return nil, errInvalidBlockRange
 	}
-	if hi-lo+1 > api.logRange {
-		return nil, fmt.Errorf("exceed maximum block range: %d", api.logRange)
+	if hi-lo > api.logRange {
+		return nil, &invalidParamsError{fmt.Sprintf("exceed maximum block range %d", api.logRange)}
 	}
+	if hi > head.Number.Uint64() {
+		return nil, errBlockRangeIntoFuture
+	}
+	out := []*types.Log{}
 	for n := lo; n <= hi; n++ {
 		h, err := api.c.HeaderByNumber(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		if out, err = api.blockLogs(ctx, h, crit, out); err != nil {
+		if out, err = api.blockLogs(ctx, h, crit.Addresses, crit.Topics, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// blockLogs appends the logs of one block that match crit, fetching its
+// logBound resolves one end of a log range as geth's filter does.
+func (api *EthAPI) logBound(ctx context.Context, n rpc.BlockNumber, head *types.Header) (uint64, error) {
+	switch n {
+	case rpc.LatestBlockNumber:
+		return head.Number.Uint64(), nil
+	case rpc.EarliestBlockNumber:
+		return 0, nil
+	case rpc.SafeBlockNumber, rpc.FinalizedBlockNumber:
+		h, err := api.numbered(ctx, n)
+		var tagErr *client.TagError
+		if errors.As(err, &tagErr) {
+			msg := tagErr.Tag.String() + " header not found"
+			if tagErr.Reason != "" {
+				msg += ": " + tagErr.Reason
+			}
+			return 0, errors.New(msg)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return h.Number.Uint64(), nil
+	}
+	if n < 0 {
+		return 0, errors.New("negative block number")
+	}
+	return uint64(n), nil
+}
+
+// blockLogs appends the logs of one block that match, fetching its
 // receipts only when the header's bloom says they may.
-func (api *EthAPI) blockLogs(ctx context.Context, h *types.Header, crit filters.FilterCriteria, out []*types.Log) ([]*types.Log, error) {
-	if !bloomMatches(h.Bloom, crit.Addresses, crit.Topics) {
+func (api *EthAPI) blockLogs(ctx context.Context, h *types.Header, addrs []common.Address, topics [][]common.Hash, out []*types.Log) ([]*types.Log, error) {
+	if !bloomMatches(h.Bloom, addrs, topics) {
 		return out, nil
 	}
 	receipts, err := api.c.Receipts(ctx, h.Hash())
@@ -111,7 +168,7 @@ func (api *EthAPI) blockLogs(ctx context.Context, h *types.Header, crit filters.
 	}
 	for _, r := range receipts {
 		for _, l := range r.Logs {
-			if logMatches(l, crit.Addresses, crit.Topics) {
+			if logMatches(l, addrs, topics) {
 				out = append(out, l)
 			}
 		}

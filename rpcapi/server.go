@@ -39,13 +39,16 @@ type Config struct {
 
 // Server is the local JSON-RPC endpoint a wallet talks to.
 type Server struct {
-	rpc  *rpc.Server
-	http *http.Server
-	ln   net.Listener
-	log  log.Logger
+	rpc    *rpc.Server
+	http   *http.Server
+	ln     net.Listener
+	log    log.Logger
+	events *events
 }
 
-// Start registers the eth_, net_ and lm_ namespaces and starts serving.
+// Start registers the eth_, net_, web3_ and lm_ namespaces and starts
+// serving. It opens at once, before the client has a head: until it has
+// one, calls that need it say why there is none.
 func Start(cfg Config) (*Server, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("rpcapi: no client")
@@ -59,19 +62,28 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Root()
 	}
-	srv := rpc.NewServer()
-	if err := srv.RegisterName("eth", NewEthAPI(cfg.Client, cfg.LogRange)); err != nil {
-		return nil, err
-	}
-	if err := srv.RegisterName("net", &NetAPI{chainID: cfg.Client.ChainID()}); err != nil {
-		return nil, err
-	}
-	if err := srv.RegisterName("lm", &LmAPI{c: cfg.Client}); err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("rpcapi: listen on %s: %w", cfg.Addr, err)
+	}
+	ev := newEvents(cfg.Client, cfg.Logger)
+	eth := newEthAPI(cfg.Client, cfg.LogRange, ev)
+	srv := rpc.NewServer()
+	for _, api := range []struct {
+		name    string
+		service any
+	}{
+		{"eth", eth},
+		{"eth", &FilterAPI{eth: eth, ev: ev}},
+		{"net", &NetAPI{c: cfg.Client}},
+		{"web3", &Web3API{version: clientVersion()}},
+		{"lm", &LmAPI{c: cfg.Client}},
+	} {
+		if err := srv.RegisterName(api.name, api.service); err != nil {
+			ln.Close()
+			ev.close()
+			return nil, err
+		}
 	}
 	// No gzip: the endpoint is local, and compressing small answers costs
 	// more than it saves.
@@ -79,9 +91,10 @@ func Start(cfg Config) (*Server, error) {
 	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
 	page := statuspage.Client()
 	s := &Server{
-		rpc: srv,
-		ln:  ln,
-		log: cfg.Logger,
+		rpc:    srv,
+		ln:     ln,
+		log:    cfg.Logger,
+		events: ev,
 		http: &http.Server{
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if isWebsocket(r) {
@@ -114,6 +127,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.http.Shutdown(ctx)
 	s.rpc.Stop()
+	s.events.close()
 	return err
 }
 

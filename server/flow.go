@@ -32,6 +32,9 @@ func initialCosts() flowcontrol.CostTable {
 		uint64(protocol.GetCodeMsg):         {PerItem: 900_000},
 		uint64(protocol.SendTxMsg):          {PerItem: 900_000},
 		uint64(protocol.GetTxStatusMsg):     {PerItem: 500_000},
+		// A part is up to 2 MiB of receipts; the first of a block builds
+		// its receipt trie.
+		uint64(protocol.GetReceiptsPartMsg): {PerItem: 40_000_000},
 	}
 }
 
@@ -41,6 +44,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 	for _, code := range []protocol.Code{
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
+		protocol.GetReceiptsPartMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
@@ -81,6 +85,8 @@ func setBV(reply any, bv uint64) {
 	case *protocol.CodeReply:
 		r.BV = bv
 	case *protocol.TxStatus:
+		r.BV = bv
+	case *protocol.ReceiptsPart:
 		r.BV = bv
 	}
 }

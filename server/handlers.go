@@ -24,10 +24,9 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 		}, bodySize)
 		return protocol.BlockBodiesMsg, &protocol.BlockBodies{ReqID: r.ReqID, Bodies: bodies}
 	case *protocol.GetReceipts:
-		receipts := collect(s, "receipts", r.Hashes, func(h common.Hash) ([]*types.Receipt, error) {
-			return s.cfg.Backend.Receipts(ctx, h)
-		}, receiptsSize)
-		return protocol.ReceiptsMsg, &protocol.Receipts{ReqID: r.ReqID, Receipts: receipts}
+		return protocol.ReceiptsMsg, s.receipts(ctx, r)
+	case *protocol.GetReceiptsPart:
+		return protocol.ReceiptsPartMsg, s.receiptsPart(ctx, r)
 	case *protocol.GetProofs:
 		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
 			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)
@@ -89,12 +88,13 @@ func (s *Server) headers(ctx context.Context, r *protocol.GetBlockHeaders) []*ty
 		origin *types.Header
 		err    error
 	)
-	if r.Origin.Hash != (common.Hash{}) {
-		origin, err = s.cfg.Backend.HeaderByHash(ctx, r.Origin.Hash)
+	if hash, ok := r.Origin.Hash(); ok {
+		origin, err = s.cfg.Backend.HeaderByHash(ctx, hash)
 	} else {
-		origin, err = s.cfg.Backend.HeaderByNumber(ctx, r.Origin.Number)
+		number, _ := r.Origin.Number()
+		origin, err = s.cfg.Backend.HeaderByNumber(ctx, number)
 	}
-	if !s.ok(err, "header", r.Origin.Hash) {
+	if !s.ok(err, "header", r.Origin) {
 		return nil
 	}
 	headers := []*types.Header{origin}
@@ -149,7 +149,9 @@ func (s *Server) txStatus(ctx context.Context, hash common.Hash) protocol.TxStat
 		Index:       loc.Index,
 	}
 	if loc.Status == chain.TxPending && loc.Tx != nil {
-		item.Tx, _ = loc.Tx.MarshalBinary()
+		// Without a blob sidecar: the client checks the hash, which does
+		// not cover it.
+		item.Tx, _ = loc.Tx.WithoutBlobTxSidecar().MarshalBinary()
 	}
 	return item
 }
@@ -184,10 +186,15 @@ func bodySize(b *types.Body) int {
 func receiptsSize(rs []*types.Receipt) int {
 	n := 0
 	for _, r := range rs {
-		n += types.BloomByteLength + 16
-		for _, l := range r.Logs {
-			n += common.AddressLength + len(l.Topics)*common.HashLength + len(l.Data)
-		}
+		n += receiptSize(r)
+	}
+	return n
+}
+
+func receiptSize(r *types.Receipt) int {
+	n := types.BloomByteLength + 16
+	for _, l := range r.Logs {
+		n += common.AddressLength + len(l.Topics)*common.HashLength + len(l.Data)
 	}
 	return n
 }

@@ -197,6 +197,9 @@ func (s *Server) process(ctx context.Context, p *peer, code protocol.Code, req p
 // handshake exchanges Status messages.
 func (s *Server) handshake(p *peer) error {
 	head := s.currentHead()
+	s.mu.Lock()
+	retention := s.retention
+	s.mu.Unlock()
 	status := &protocol.Status{
 		ProtocolVersion: protocol.Version,
 		ChainID:         s.chainID,
@@ -204,6 +207,7 @@ func (s *Server) handshake(p *peer) error {
 		HeadHash:        head.Hash,
 		HeadNumber:      head.Number,
 		FlowControl:     flowParams(p.buf.Params(), p.table),
+		Retention:       retention,
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- protocol.Send(p.rw, protocol.StatusMsg, status) }()
@@ -217,8 +221,8 @@ func (s *Server) handshake(p *peer) error {
 		default:
 			theirs := msg.(*protocol.Status)
 			if theirs.Genesis == (common.Hash{}) {
-				// A client that has not configured the genesis learns it from
-				// its trusted servers; it says so with a zero hash.
+				// A client that has not configured the genesis decides on
+				// one with its trusted servers; it says so with a zero hash.
 				theirs.Genesis = s.genesis
 			}
 			errc <- theirs.Validate(s.chainID, s.genesis)
@@ -283,6 +287,8 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 		items = len(r.Codes)
 	case *protocol.TxStatus:
 		items = len(r.Statuses)
+	case *protocol.ReceiptsPart:
+		items = len(r.Receipts)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }

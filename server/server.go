@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -163,9 +165,12 @@ type Server struct {
 	market  *auction.Auction // guarded by poolMu; nil without Sellable
 	sched   *scheduler
 
-	mu    sync.Mutex
-	peers map[enode.ID]*peer
-	head  *protocol.Announce
+	rtries *lru.Cache[common.Hash, *receiptTrie] // of oversized blocks
+
+	mu        sync.Mutex
+	peers     map[enode.ID]*peer
+	head      *protocol.Announce
+	retention protocol.Retention
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -241,6 +246,7 @@ func New(cfg Config) (*Server, error) {
 		key:     signer{cfg.PrivateKey},
 		costs:   &costs{tracker: flowcontrol.NewCostTracker(initialCosts())},
 		peers:   make(map[enode.ID]*peer),
+		rtries:  lru.NewCache[common.Hash, *receiptTrie](receiptTries),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -280,6 +286,13 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("server: reading head: %w", err)
 	}
+	retention, err := s.cfg.Backend.Retention(s.ctx)
+	if err != nil {
+		return fmt.Errorf("server: reading the backend's history retention: %w", err)
+	}
+	s.mu.Lock()
+	s.retention = retention
+	s.mu.Unlock()
 	if err := s.setHead(head); err != nil {
 		return err
 	}
@@ -375,9 +388,22 @@ func (s *Server) PeerCount() int {
 	return len(s.peers)
 }
 
-// setHead signs an announcement of h and sends it to every peer.
+// setHead signs an announcement of h, with the chain's safe and finalized
+// blocks, and sends it to every peer.
 func (s *Server) setHead(h *types.Header) error {
 	a := &protocol.Announce{Hash: h.Hash(), Number: h.Number.Uint64(), ParentHash: h.ParentHash}
+	safe, final, err := s.cfg.Backend.Finality(s.ctx)
+	if err != nil {
+		s.cfg.Logger.Warn("Cannot read the safe and finalized blocks", "err", err)
+	}
+	// Only blocks at or below the head are announced with it: the backend's
+	// view may have moved on since h.
+	if safe != nil && safe.Number.Cmp(h.Number) <= 0 {
+		a.Safe = &protocol.BlockRef{Hash: safe.Hash(), Number: safe.Number.Uint64()}
+	}
+	if final != nil && final.Number.Cmp(h.Number) <= 0 && (a.Safe == nil || final.Number.Uint64() <= a.Safe.Number) {
+		a.Finalized = &protocol.BlockRef{Hash: final.Hash(), Number: final.Number.Uint64()}
+	}
 	if err := a.Sign(s.chainID, s.key); err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func TestServerAnswersHeadersAndAnnounces(t *testing.T) {
 	if err != nil || !bytes.Equal(signer, crypto.CompressPubkey(&ts.srv.cfg.PrivateKey.PublicKey)) || a.Hash != st.HeadHash {
 		t.Fatalf("announce %+v not signed by the server: %v", a, err)
 	}
-	req := &protocol.GetBlockHeaders{ReqID: 7, Origin: protocol.HashOrNumber{Hash: a.Hash}, Amount: 5, Reverse: true}
+	req := &protocol.GetBlockHeaders{ReqID: 7, Origin: protocol.ByHash(a.Hash), Amount: 5, Reverse: true}
 	if err := protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, req); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestServerDisconnectsRuleBreakers(t *testing.T) {
 			return rw.WriteMsg(p2p.Msg{Code: uint64(protocol.GetBlockHeadersMsg), Size: 3, Payload: bytes.NewReader([]byte{0xc2, 0xff, 0x01})})
 		}, protocol.ErrDecode},
 		{"too many headers", func(rw p2p.MsgReadWriter) error {
-			return protocol.Send(rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: protocol.MaxHeaders + 1})
+			return protocol.Send(rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.ByNumber(0), Amount: protocol.MaxHeaders + 1})
 		}, protocol.ErrTooManyItems},
 		{"too many proofs", func(rw p2p.MsgReadWriter) error {
 			return protocol.Send(rw, protocol.GetProofsMsg, &protocol.GetProofs{ReqID: 1, Requests: make([]protocol.ProofRequest, protocol.MaxProofs+1)})
@@ -205,7 +205,7 @@ func TestOverrunningClientIsCutOff(t *testing.T) {
 		t.Fatalf("announced %+v", st.FlowControl)
 	}
 	// One header costs up to 300,000 + 60,000: more than the buffer holds.
-	go protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: 1})
+	go protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.ByNumber(0), Amount: 1})
 	ts.expectError(t, protocol.ErrBufferOverrun)
 }
 
@@ -218,7 +218,7 @@ func TestRepliesCarryTheBufferValue(t *testing.T) {
 	}
 	// Serving takes no time on the simulated clock: all of the maximum cost
 	// but the fixed per-request overhead is refunded.
-	protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.HashOrNumber{Number: 0}, Amount: 2})
+	protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 1, Origin: protocol.ByNumber(0), Amount: 2})
 	code, msg, err := protocol.ReadMsg(ts.rw)
 	if err != nil || code != protocol.BlockHeadersMsg {
 		t.Fatalf("got %v %v", code, err)
@@ -277,7 +277,7 @@ func TestOverloadedServerStopsAndResumesAFreeClient(t *testing.T) {
 	// counts as overload; each really takes about 40 ms, so they queue.
 	go func() {
 		for i := range 40 {
-			protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.HashOrNumber{Number: 0}, Amount: 192})
+			protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i), Origin: protocol.ByNumber(0), Amount: 192})
 		}
 	}()
 	var stopped, resumed bool

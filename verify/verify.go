@@ -121,6 +121,42 @@ func Receipts(h *types.Header, receipts types.Receipts) error {
 	return nil
 }
 
+// ReceiptsPart checks receipts that a server sent as part of a block's
+// receipts: values are the consensus encodings of the receipts at
+// positions pos, pos+1, ... of order (the block's transaction indexes in
+// the order of their receipt trie keys), and proof holds the trie nodes
+// proving them as a range of the trie under the header's receipts root.
+// It returns the decoded receipts.
+func ReceiptsPart(h *types.Header, order []int, pos int, values [][]byte, proof [][]byte) (types.Receipts, error) {
+	if len(values) == 0 || pos < 0 || pos+len(values) > len(order) {
+		return nil, fmt.Errorf("%w: block %d: %d receipts from position %d of %d", ErrReceiptsRoot, h.Number, len(values), pos, len(order))
+	}
+	keys := make([][]byte, len(values))
+	for i := range values {
+		keys[i], _ = rlp.EncodeToBytes(uint(order[pos+i]))
+	}
+	list := make(trienode.ProofList, len(proof))
+	for i, n := range proof {
+		list[i] = n
+	}
+	more, err := trie.VerifyRangeProof(h.ReceiptHash, keys[0], keys, values, list.Set())
+	if err != nil {
+		return nil, fmt.Errorf("%w: block %d: receipts from position %d: %v", ErrReceiptsRoot, h.Number, pos, err)
+	}
+	if last := pos+len(values) == len(order); more == last {
+		return nil, fmt.Errorf("%w: block %d: the receipt trie does not hold one receipt per transaction", ErrReceiptsRoot, h.Number)
+	}
+	out := make(types.Receipts, len(values))
+	for i, v := range values {
+		r := new(types.Receipt)
+		if err := r.UnmarshalBinary(v); err != nil {
+			return nil, fmt.Errorf("%w: block %d: receipt %d: %v", ErrReceiptsRoot, h.Number, order[pos+i], err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 // Account checks an account proof against a state root and returns the
 // account it proves. A valid proof of absence returns (nil, nil): the
 // account does not exist in that state.

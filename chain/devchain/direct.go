@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/trie/trienode"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/protocol"
 )
 
 // Direct is a chain.Backend reading the embedded node's blockchain and
@@ -39,6 +40,23 @@ func (d *Direct) Genesis() common.Hash { return d.genesis }
 // CurrentHeader implements chain.Backend.
 func (d *Direct) CurrentHeader(context.Context) (*types.Header, error) {
 	return d.c.eth.BlockChain().CurrentHeader(), nil
+}
+
+// Finality implements chain.Backend: the simulated beacon's safe block is
+// the head, its finalized block the last epoch boundary.
+func (d *Direct) Finality(context.Context) (safe, finalized *types.Header, err error) {
+	bc := d.c.eth.BlockChain()
+	return bc.CurrentSafeBlock(), bc.CurrentFinalBlock(), nil
+}
+
+// Retention implements chain.Backend with what the node's own
+// eth_capabilities says.
+func (d *Direct) Retention(ctx context.Context) (protocol.Retention, error) {
+	var caps chain.Capabilities
+	if err := d.c.client.CallContext(ctx, &caps, "eth_capabilities"); err != nil {
+		return protocol.Retention{}, err
+	}
+	return caps.Retention(), nil
 }
 
 // HeaderByNumber implements chain.Backend.

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/rawdb"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/rlp"
+	"github.com/ethereum/go-ethereum/trie"
+	"github.com/ethereum/go-ethereum/triedb"
+
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// receipts answers GetReceipts with whole receipt lists, stopping at a
+// block it does not have, once the reply passes the soft response limit,
+// or before a list too large to send whole (Oversize).
+func (s *Server) receipts(ctx context.Context, r *protocol.GetReceipts) *protocol.Receipts {
+	reply := &protocol.Receipts{ReqID: r.ReqID}
+	total := 0
+	for _, h := range r.Hashes {
+		rs, err := s.cfg.Backend.Receipts(ctx, h)
+		if !s.ok(err, "receipts", h) {
+			break
+		}
+		size := receiptsSize(rs)
+		if size > protocol.SoftResponseLimit {
+			reply.Oversize = true
+			break
+		}
+		reply.Receipts = append(reply.Receipts, rs)
+		if total += size; total >= protocol.SoftResponseLimit {
+			break
+		}
+	}
+	return reply
+}
+
+// receiptTrie is a block's receipt trie, kept while a client fetches its
+// parts.
+type receiptTrie struct {
+	trie   *trie.Trie
+	values [][]byte // consensus encodings, by transaction index
+	sizes  []int
+}
+
+// receiptTries caches the tries of the last oversized blocks asked for.
+const receiptTries = 4
+
+// receiptsPart answers GetReceiptsPart: receipts in key order from the
+// position asked, up to about the soft response limit, with the proof of
+// the first and last key.
+func (s *Server) receiptsPart(ctx context.Context, r *protocol.GetReceiptsPart) *protocol.ReceiptsPart {
+	reply := &protocol.ReceiptsPart{ReqID: r.ReqID}
+	rt, err := s.receiptTrie(ctx, r.BlockHash)
+	if !s.ok(err, "receipts part", r.BlockHash) {
+		return reply
+	}
+	order := protocol.ReceiptKeyOrder(len(rt.values))
+	if r.Start >= uint64(len(order)) {
+		return reply
+	}
+	size, last := 0, int(r.Start)
+	for pos := int(r.Start); pos < len(order); pos++ {
+		i := order[pos]
+		if pos > int(r.Start) && size+rt.sizes[i] > protocol.SoftResponseLimit {
+			break
+		}
+		reply.Receipts = append(reply.Receipts, rt.values[i])
+		size += rt.sizes[i]
+		last = pos
+	}
+	proof := memorydb.New()
+	for _, pos := range []int{int(r.Start), last} {
+		if err := rt.trie.Prove(receiptKey(order[pos]), proof); err != nil {
+			s.cfg.Logger.Error("Cannot prove receipt", "block", r.BlockHash, "index", order[pos], "err", err)
+			return &protocol.ReceiptsPart{ReqID: r.ReqID}
+		}
+	}
+	it := proof.NewIterator(nil, nil)
+	for it.Next() {
+		reply.Proof = append(reply.Proof, common.CopyBytes(it.Value()))
+	}
+	it.Release()
+	return reply
+}
+
+// receiptTrie builds (or finds) the receipt trie of a block.
+func (s *Server) receiptTrie(ctx context.Context, hash common.Hash) (*receiptTrie, error) {
+	if rt, ok := s.rtries.Get(hash); ok {
+		return rt, nil
+	}
+	header, err := s.cfg.Backend.HeaderByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.cfg.Backend.Receipts(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	tr := trie.NewEmpty(triedb.NewDatabase(rawdb.NewMemoryDatabase(), nil))
+	rt := &receiptTrie{trie: tr, values: make([][]byte, len(rs)), sizes: make([]int, len(rs))}
+	for i := range rs {
+		var buf bytes.Buffer
+		types.Receipts(rs).EncodeIndex(i, &buf)
+		enc := buf.Bytes()
+		rt.values[i], rt.sizes[i] = enc, len(enc)
+		if err := tr.Update(receiptKey(i), enc); err != nil {
+			return nil, err
+		}
+	}
+	if root := tr.Hash(); root != header.ReceiptHash {
+		// The backend checked the receipts against the header; this is a
+		// bug, not a lie.
+		return nil, fmt.Errorf("receipt trie of %x has root %x, header says %x", hash, root, header.ReceiptHash)
+	}
+	s.rtries.Add(hash, rt)
+	return rt, nil
+}
+
+// receiptKey is the receipt trie's key of transaction index i: rlp(i).
+func receiptKey(i int) []byte {
+	k, _ := rlp.EncodeToBytes(uint(i))
+	return k
+}
