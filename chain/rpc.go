@@ -88,6 +88,17 @@ func (b *RPC) header(ctx context.Context, method string, block any) (*types.Head
 }
 
 func (b *RPC) parseHeader(raw json.RawMessage) (*types.Header, error) {
+	h, err := b.parseUncle(raw)
+	if err != nil {
+		return nil, err
+	}
+	b.headers.Add(h.Hash(), h)
+	return h, nil
+}
+
+// parseUncle parses and checks a header like parseHeader but does not
+// remember it: an uncle is not a block the node has.
+func (b *RPC) parseUncle(raw json.RawMessage) (*types.Header, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, ErrNotFound
 	}
@@ -104,7 +115,6 @@ func (b *RPC) parseHeader(raw json.RawMessage) (*types.Header, error) {
 	if err := verify.Header(&h, claimed.Hash); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBackendInvalid, err)
 	}
-	b.headers.Add(claimed.Hash, &h)
 	return &h, nil
 }
 
@@ -192,7 +202,7 @@ func (b *RPC) Body(ctx context.Context, hash common.Hash) (*types.Body, error) {
 		if err := b.c.CallContext(ctx, &raw, "eth_getUncleByBlockHashAndIndex", hash, hexutil.Uint(i)); err != nil {
 			return nil, fmt.Errorf("uncle %d of %x: %w", i, hash, err)
 		}
-		u, err := b.parseHeader(raw)
+		u, err := b.parseUncle(raw)
 		if err != nil {
 			return nil, fmt.Errorf("uncle %d of %x: %w", i, hash, err)
 		}

@@ -46,6 +46,9 @@ type Config struct {
 	DataDir string
 	// Fraction is the client's trusted-head threshold (default 75).
 	Fraction int
+	// HeadMaxAge is how old the client's head may be (default five block
+	// times, at least 10 s; negative: any age).
+	HeadMaxAge time.Duration
 	// LogRange bounds eth_getLogs (default rpcapi.DefaultLogRange).
 	LogRange uint64
 	// ClientCapacity is the flow-control capacity each server gives the
@@ -107,6 +110,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if cfg.HeadMaxAge == 0 {
+		cfg.HeadMaxAge = max(10*time.Second, 5*cfg.BlockTime)
 	}
 	if cfg.ChallengePeriod == 0 {
 		cfg.ChallengePeriod = 3600
@@ -232,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Genesis:     backend.Genesis(),
 		Trusted:     trusted,
 		Fraction:    cfg.Fraction,
+		HeadMaxAge:  cfg.HeadMaxAge,
 		PrivateKey:  key,
 		Metrics:     metrics.NewClient(reg, func() float64 { return d.Client.HeadLag() }),
 		Logger:      cfg.Logger.New("part", "client"),

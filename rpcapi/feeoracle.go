@@ -241,12 +241,15 @@ func (o *FeeOracle) FeeHistory(ctx context.Context, src FeeSource, config *param
 			return nil, err
 		}
 		f := blockFees(config, header, block, receipts, percentiles)
-		if n == oldest {
-			res.BaseFee = append(res.BaseFee, (*hexutil.Big)(f.baseFee))
-			res.BlobBaseFee = append(res.BlobBaseFee, (*hexutil.Big)(f.blobBaseFee))
+		// Each block's own fees, and after the last one the fees its
+		// successor will have (a block's "next" fee, which geth overwrites
+		// with the following block's own).
+		res.BaseFee = append(res.BaseFee, (*hexutil.Big)(f.baseFee))
+		res.BlobBaseFee = append(res.BlobBaseFee, (*hexutil.Big)(f.blobBaseFee))
+		if n == end {
+			res.BaseFee = append(res.BaseFee, (*hexutil.Big)(f.nextBaseFee))
+			res.BlobBaseFee = append(res.BlobBaseFee, (*hexutil.Big)(f.nextBlobBaseFee))
 		}
-		res.BaseFee = append(res.BaseFee, (*hexutil.Big)(f.nextBaseFee))
-		res.BlobBaseFee = append(res.BlobBaseFee, (*hexutil.Big)(f.nextBlobBaseFee))
 		res.GasUsedRatio = append(res.GasUsedRatio, f.gasUsedRatio)
 		res.BlobGasUsedRatio = append(res.BlobGasUsedRatio, f.blobGasUsedRatio)
 		if len(percentiles) > 0 {

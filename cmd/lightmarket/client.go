@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
@@ -30,8 +33,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		trusted   = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
 		servers   = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
-		network   = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia or hoodi")
-		genesis   = fs.String("genesis", "", "genesis hash; dev network default: learned from the first trusted server")
+		network   = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia, hoodi, or the path of a geth-style genesis JSON file")
+		genesis   = fs.String("genesis", "", "genesis hash; dev networks default: the one --ulc.fraction of the trusted servers agree on")
+		maxAge    = fs.Duration("head.maxage", client.DefaultHeadMaxAge, "answer nothing that needs the head once the verified head is older than this (0: any age)")
 		httpAddr  = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors      = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
@@ -70,6 +74,10 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg, genesisHash, err := networkConfig(*network)
 	if err != nil {
 		return err
+	}
+	headMaxAge := *maxAge
+	if headMaxAge == 0 {
+		headMaxAge = -1 // any age
 	}
 	if *genesis != "" {
 		if genesisHash, err = parseHash(*genesis); err != nil {
@@ -137,6 +145,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		Trusted:     trustedNodes,
 		Servers:     otherNodes,
 		Fraction:    *fraction,
+		HeadMaxAge:  headMaxAge,
 		PrivateKey:  key,
 		Demand:      demand,
 		Metrics:     metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
@@ -149,18 +158,20 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Stop()
-	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
-	head, err := waitWithProgress(ctx, c, stdout)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Head %d accepted.\n", head.Number)
+	// The endpoint opens at once: until a head is verified, calls that
+	// need one say why there is none.
 	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), LogRange: *logRange, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
 	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s)\n", rs.URL(), rs.WSURL())
+	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
+	head, err := waitWithProgress(ctx, c, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Head %d accepted.\n", head.Number)
 	if *metricsAt != "" {
 		ep, err := metrics.Serve(*metricsAt, reg)
 		if err != nil {
@@ -187,16 +198,7 @@ func waitWithProgress(ctx context.Context, c *client.Client, stdout io.Writer) (
 				return
 			case <-tick.C:
 			}
-			var connected, trusted int
-			for _, s := range c.Servers() {
-				if s.Trusted {
-					trusted++
-					if s.Connected {
-						connected++
-					}
-				}
-			}
-			fmt.Fprintf(stdout, "  connected to %d of %d trusted servers, no head signed by enough of them yet\n", connected, trusted)
+			fmt.Fprintf(stdout, "  %s\n", c.HeadStatus().Reason)
 		}
 	}()
 	return c.WaitHead(ctx)
@@ -212,6 +214,8 @@ func progressLine(msg string, kv ...any) string {
 	return b.String()
 }
 
+// networkConfig returns the chain configuration and genesis hash of a
+// built-in network, or of the genesis JSON file at path name.
 func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
 	switch name {
 	case "dev":
@@ -225,7 +229,27 @@ func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
 	case "hoodi":
 		return params.HoodiChainConfig, params.HoodiGenesisHash, nil
 	}
-	return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, geth-dev, mainnet, sepolia or hoodi", name)
+	if _, err := os.Stat(name); err != nil {
+		return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, geth-dev, mainnet, sepolia, hoodi or a genesis JSON file", name)
+	}
+	return genesisFile(name)
+}
+
+// genesisFile reads a geth-style genesis JSON file: its chain
+// configuration, and its genesis hash, computed from the whole genesis.
+func genesisFile(path string) (*params.ChainConfig, common.Hash, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, common.Hash{}, fmt.Errorf("--network: %w", err)
+	}
+	var g core.Genesis
+	if err := json.Unmarshal(data, &g); err != nil {
+		return nil, common.Hash{}, fmt.Errorf("--network %s: not a genesis JSON file: %w", path, err)
+	}
+	if g.Config == nil || g.Config.ChainID == nil {
+		return nil, common.Hash{}, fmt.Errorf("--network %s: the genesis has no chain config with a chainId", path)
+	}
+	return g.Config, g.ToBlock().Hash(), nil
 }
 
 func parseEnodes(list string) ([]*enode.Node, error) {
