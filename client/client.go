@@ -153,7 +153,7 @@ type Client struct {
 	trusted map[enode.ID]bool
 
 	mu      sync.Mutex
-	genesis common.Hash // configured, or agreed by enough trusted servers
+	genesis common.Hash              // configured, or agreed by enough trusted servers
 	votes   map[enode.ID]common.Hash // genesis of each trusted server, while undecided
 	waiting map[enode.ID]*peer       // servers connected while the genesis is undecided
 	peers   map[enode.ID]*peer

@@ -17,8 +17,8 @@ import (
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/pricequery"
-	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
 

@@ -22,9 +22,9 @@ import (
 // The answers geth gives for blocks and state it does not have, worded as
 // geth words them (a wallet may match on them).
 var (
-	errHeaderNotFound     = errors.New("header not found")
-	errHeaderHashNotFound = errors.New("header for hash not found")
-	errNotCanonical       = errors.New("hash is not currently canonical")
+	errHeaderNotFound       = errors.New("header not found")
+	errHeaderHashNotFound   = errors.New("header for hash not found")
+	errNotCanonical         = errors.New("hash is not currently canonical")
 	errNeitherNumberNorHash = errors.New("invalid arguments; neither block nor hash specified")
 )
 

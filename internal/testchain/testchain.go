@@ -92,7 +92,7 @@ type Chain struct {
 	Receipts []types.Receipts
 
 	// What a test can look for, by kind.
-	UncleBlocks   []uint64              // blocks with uncles
+	UncleBlocks   []uint64               // blocks with uncles
 	TxsByType     map[byte][]common.Hash // every transaction, by type
 	Unprotected   common.Hash            // a legacy transaction without chain id
 	Creations     []common.Hash          // contract creations (one fails)
@@ -178,7 +178,9 @@ func Generate(t0 uint64) *Chain {
 		return new(big.Int).Add(b.BaseFee(), big.NewInt(params.GWei))
 	}
 	tip := big.NewInt(params.GWei)
-	feeCap := func(b *core.BlockGen) *big.Int { return new(big.Int).Add(new(big.Int).Mul(b.BaseFee(), big.NewInt(2)), tip) }
+	feeCap := func(b *core.BlockGen) *big.Int {
+		return new(big.Int).Add(new(big.Int).Mul(b.BaseFee(), big.NewInt(2)), tip)
+	}
 	var sideBlocks []*types.Header
 
 	_, blocks, receipts := core.GenerateChainWithGenesis(genesis, engine, Blocks, func(i int, b *core.BlockGen) {
