@@ -249,30 +249,26 @@ func (c *Client) fetchReceipts(ctx context.Context, p *peer, header *types.Heade
 	return receipts, nil
 }
 
-// fetchReceiptParts fetches a block's receipts part by part, verifying each
-// part as a range of the header's receipt trie.
+// fetchReceiptParts fetches a block's receipts part by part, verifying
+// each receipt of a part against the header's receipts root.
 func (c *Client) fetchReceiptParts(ctx context.Context, p *peer, header *types.Header, txs int) (types.Receipts, error) {
-	order := protocol.ReceiptKeyOrder(txs)
-	receipts := make(types.Receipts, txs)
-	for pos := 0; pos < len(order); {
+	receipts := make(types.Receipts, 0, txs)
+	for len(receipts) < txs {
 		id := reqIDs.Add(1)
-		req := &protocol.GetReceiptsPart{ReqID: id, BlockHash: header.Hash(), Start: uint64(pos)}
+		req := &protocol.GetReceiptsPart{ReqID: id, BlockHash: header.Hash(), Start: uint64(len(receipts))}
 		reply, err := p.request(ctx, protocol.GetReceiptsPartMsg, protocol.ReceiptsPartMsg, id, req)
 		if err != nil {
 			return nil, err
 		}
 		part := reply.(*protocol.ReceiptsPart)
-		if len(part.Receipts) == 0 {
+		if part.Count == 0 {
 			return nil, ErrNotFound
 		}
-		got, err := verify.ReceiptsPart(header, order, pos, part.Receipts, part.Proof)
+		got, err := verify.ReceiptsPart(header, txs, len(receipts), int(min(part.Count, protocol.MaxPartReceipts)), part.Nodes)
 		if err != nil {
 			return nil, err
 		}
-		for i, r := range got {
-			receipts[order[pos+i]] = r
-		}
-		pos += len(got)
+		receipts = append(receipts, got...)
 	}
 	return receipts, nil
 }

@@ -107,3 +107,49 @@ func TestLaterAnnouncementIsNotOverwrittenByAnEarlierOne(t *testing.T) {
 		t.Fatalf("latest = %x, want the later announcement", got)
 	}
 }
+
+func TestSafeBlockNeedsTheFractionOfTrustedServers(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	main := chainOf(genesis, 10, 0)
+	fork := chainOf(main[4], 3, 1)
+	canon := func(r protocol.BlockRef) bool {
+		for _, h := range main {
+			if h.Hash() == r.Hash {
+				return true
+			}
+		}
+		return false
+	}
+	ref := func(h *types.Header) *protocol.BlockRef {
+		return &protocol.BlockRef{Hash: h.Hash(), Number: h.Number.Uint64()}
+	}
+	with := func(head, safe *types.Header) *protocol.Announce {
+		a := announce(head)
+		if safe != nil {
+			a.Safe = ref(safe)
+		}
+		return a
+	}
+	tr := newHeadTracker(3, 67) // 2 of 3
+	tr.record(enode.ID{1}, with(main[9], main[8]), 1)
+	if best, n := tr.tagged(safeRef, canon); best != nil || n != 1 {
+		t.Fatalf("one server's safe block accepted: %v (%d vouch)", best, n)
+	}
+	// A second server with an older safe block: the older one is what two
+	// servers vouch for (the first names a descendant of it).
+	tr.record(enode.ID{2}, with(main[9], main[6]), 1)
+	if best, n := tr.tagged(safeRef, canon); best == nil || best.Number != 7 || n != 2 {
+		t.Fatalf("safe = %v (%d vouch), want block 7", best, n)
+	}
+	// A third server naming a block off the accepted chain counts for
+	// nothing.
+	tr.record(enode.ID{3}, with(main[9], fork[2]), 1)
+	if best, _ := tr.tagged(safeRef, canon); best == nil || best.Number != 7 {
+		t.Fatalf("safe = %v, want block 7 still", best)
+	}
+	// Servers without a safe block do not vouch.
+	tr.record(enode.ID{2}, with(main[9], nil), 2)
+	if best, n := tr.tagged(safeRef, canon); best != nil || n != 1 {
+		t.Fatalf("safe = %v (%d vouch), want none", best, n)
+	}
+}

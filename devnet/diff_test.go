@@ -17,10 +17,14 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/internal/testchain"
+	"github.com/lightmarket/lightmarket/metrics"
+	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
@@ -88,6 +92,7 @@ func differ(t *testing.T, ctx context.Context, light, node *rpc.Client, method s
 
 // lightNet is a client and its JSON-RPC over servers of one chain node.
 type lightNet struct {
+	metrics *metrics.Client
 	client  *client.Client
 	rpc     *rpcapi.Server
 	light   *rpc.Client
@@ -123,7 +128,9 @@ func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, di
 		ln.servers = append(ln.servers, srv)
 		trusted = append(trusted, srv.Enode())
 	}
+	ln.metrics = metrics.NewClient(prometheus.NewRegistry(), nil)
 	lc, err := client.New(client.Config{
+		Metrics:     ln.metrics,
 		ChainConfig: c.Genesis.Config, Genesis: c.Genesis.ToBlock().Hash(), Trusted: trusted, Fraction: 100,
 		HeadMaxAge: -1, // the chain does not grow while the test runs
 		Logger:     quiet,
@@ -436,7 +443,11 @@ func TestClientAnswersAsGethOverAChainThatWalksTheForks(t *testing.T) {
 	}
 	filtersMatchNode(t, ctx, ln.light, node, c)
 	noneBanned(t, ln.client)
-	t.Logf("%d calls compared", len(calls))
+	parts := testutil.ToFloat64(ln.metrics.Requests.WithLabelValues(protocol.GetReceiptsPartMsg.String(), "answered"))
+	if parts == 0 {
+		t.Error("the big block's receipts were not fetched in parts")
+	}
+	t.Logf("%d calls compared, %v receipt parts fetched", len(calls), parts)
 }
 
 // filtersMatchNode installs the same log filter on both endpoints and

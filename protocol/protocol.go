@@ -431,8 +431,8 @@ type Receipts struct {
 	Oversize bool
 }
 
-// GetReceiptsPart asks for part of one block's receipts, from position
-// Start in the order of the receipt trie's keys (see ReceiptKeyOrder).
+// GetReceiptsPart asks for part of one block's receipts, from transaction
+// index Start on.
 type GetReceiptsPart struct {
 	ReqID     uint64
 	BlockHash common.Hash
@@ -442,47 +442,32 @@ type GetReceiptsPart struct {
 // Validate checks the request's bounds.
 func (r *GetReceiptsPart) Validate() error {
 	if r.Start >= MaxBlockReceipts {
-		return fmt.Errorf("%w: receipts part from position %d", ErrInvalidRequest, r.Start)
+		return fmt.Errorf("%w: receipts part from index %d", ErrInvalidRequest, r.Start)
 	}
 	return nil
 }
 
-// ReceiptsPart answers GetReceiptsPart: consecutive receipts in trie key
-// order from the position asked (at least one, up to about
-// SoftResponseLimit bytes), and the trie nodes proving them as a range of
-// the block's receipt trie (the proofs of the first and the last key).
-// An unknown block, or a start past the last receipt, gives no receipts.
+// ReceiptsPart answers GetReceiptsPart: the receipts of Count consecutive
+// transactions from the index asked (at least one, up to about
+// SoftResponseLimit bytes), as the nodes of the block's receipt trie that
+// prove each of them (a multiproof: every node once). The receipts are not
+// sent separately: the client reads them from the proven leaves. An
+// unknown block, or a start past the last transaction, gives Count 0.
 type ReceiptsPart struct {
-	ReqID    uint64
-	BV       uint64
-	Receipts [][]byte // consensus encodings, as stored in the trie
-	Proof    [][]byte
+	ReqID uint64
+	BV    uint64
+	Count uint64
+	Nodes [][]byte
 }
 
-// MaxBlockReceipts bounds the receipts of one block a part may start in:
-// a block holds at most gas limit / 21,000 transactions, far below it.
-const MaxBlockReceipts = 1 << 20
-
-// MaxPartProofNodes bounds the proof nodes of one ReceiptsPart: two paths
-// of at most a few nodes each in any trie of MaxBlockReceipts keys.
-const MaxPartProofNodes = 64
-
-// ReceiptKeyOrder returns the transaction indexes of a block with n
-// receipts in the order of their keys in the receipt trie, rlp(index)
-// compared as byte strings: 1 to 127, then 0, then 128 on.
-func ReceiptKeyOrder(n int) []int {
-	order := make([]int, 0, n)
-	for i := 1; i < min(n, 128); i++ {
-		order = append(order, i)
-	}
-	if n > 0 {
-		order = append(order, 0)
-	}
-	for i := 128; i < n; i++ {
-		order = append(order, i)
-	}
-	return order
-}
+// Bounds of a receipts part. A block holds at most gas limit / 21,000
+// transactions, far fewer than MaxBlockReceipts; a part proves at most
+// MaxPartReceipts of them in at most MaxPartNodes trie nodes.
+const (
+	MaxBlockReceipts = 1 << 20
+	MaxPartReceipts  = 1 << 16
+	MaxPartNodes     = 1 << 17
+)
 
 // ProofRequest asks for the proof of one account, and of some of its
 // storage slots, in the state of a block.

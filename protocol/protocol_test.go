@@ -48,7 +48,7 @@ func sampleMessages() map[Code]any {
 		PayMsg:             &Pay{ReqID: 9, Method: "channel", Payment: []byte{0xc0}},
 		PayAckMsg:          &PayAck{ReqID: 9, Code: PayReplayed, Credited: new(big.Int), Balance: big.NewInt(10), Reason: "voucher amount below one already accepted"},
 		GetReceiptsPartMsg: &GetReceiptsPart{ReqID: 10, BlockHash: common.Hash{0xbb}, Start: 128},
-		ReceiptsPartMsg:    &ReceiptsPart{ReqID: 10, BV: 9, Receipts: [][]byte{{0x02, 0xc0}}, Proof: [][]byte{{0xc1, 0x80}}},
+		ReceiptsPartMsg:    &ReceiptsPart{ReqID: 10, BV: 9, Count: 1, Nodes: [][]byte{{0xc1, 0x80}}},
 	}
 }
 
@@ -88,7 +88,7 @@ func TestWireBytes(t *testing.T) {
 		// (35), finalized none (1), signature (67)
 		{AnnounceMsg, "f8aa a0bb00000000000000000000000000000000000000000000000000000000000000 07 a00100000000000000000000000000000000000000000000000000000000000000" +
 			" e2 a0bb00000000000000000000000000000000000000000000000000000000000000 07 c0 b841" + zeros(65)},
-		// [reqID 10, block hash, start 128]
+		// [reqID 10, block hash, start index 128]
 		{GetReceiptsPartMsg, "e4 0a a0bb00000000000000000000000000000000000000000000000000000000000000 8180"},
 		// [reqID 3, BV 9, [[receipt]], oversize 0]
 		{ReceiptsMsg, "f90118 03 09 f90112 f9010f b9010c 02 f90108 01 825208 b90100" + zeros(256) + " c0 80"},
@@ -139,23 +139,6 @@ func TestHashOrNumber(t *testing.T) {
 		var got HashOrNumber
 		if err := rlp.DecodeBytes(enc, &got); err == nil {
 			t.Errorf("origin %x accepted", enc)
-		}
-	}
-}
-
-func TestReceiptKeyOrder(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 127, 128, 129, 300} {
-		order := ReceiptKeyOrder(n)
-		if len(order) != n {
-			t.Fatalf("%d receipts: order has %d", n, len(order))
-		}
-		// The order must be that of rlp(index) as byte strings.
-		for i := 1; i < n; i++ {
-			a, _ := rlp.EncodeToBytes(uint(order[i-1]))
-			b, _ := rlp.EncodeToBytes(uint(order[i]))
-			if bytes.Compare(a, b) >= 0 {
-				t.Fatalf("%d receipts: key of %d (%x) not below key of %d (%x)", n, order[i-1], a, order[i], b)
-			}
 		}
 	}
 }

@@ -73,10 +73,12 @@ func (a *Announce) Validate() error {
 	return nil
 }
 
-// Validate checks the part's bounds. The receipts themselves are bounded
-// by the message size; at least one is sent unless the block is unknown.
+// Validate checks the part's bounds.
 func (r *ReceiptsPart) Validate() error {
-	return checkMax(len(r.Proof), MaxPartProofNodes, "proof nodes")
+	if r.Count > MaxPartReceipts {
+		return fmt.Errorf("%w: %d receipts in a part, limit %d", ErrTooManyItems, r.Count, MaxPartReceipts)
+	}
+	return checkMax(len(r.Nodes), MaxPartNodes, "trie nodes in a receipts part")
 }
 
 func checkMax(n, max int, what string) error {

@@ -288,7 +288,7 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 	case *protocol.TxStatus:
 		items = len(r.Statuses)
 	case *protocol.ReceiptsPart:
-		items = len(r.Receipts)
+		items = int(r.Count)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }

@@ -43,47 +43,37 @@ func (s *Server) receipts(ctx context.Context, r *protocol.GetReceipts) *protoco
 // receiptTrie is a block's receipt trie, kept while a client fetches its
 // parts.
 type receiptTrie struct {
-	trie   *trie.Trie
-	values [][]byte // consensus encodings, by transaction index
-	sizes  []int
+	trie  *trie.Trie
+	sizes []int // of each receipt's consensus encoding
 }
 
 // receiptTries caches the tries of the last oversized blocks asked for.
 const receiptTries = 4
 
-// receiptsPart answers GetReceiptsPart: receipts in key order from the
-// position asked, up to about the soft response limit, with the proof of
-// the first and last key.
+// receiptsPart answers GetReceiptsPart: the trie nodes proving the
+// receipts from the index asked on, up to about the soft response limit.
 func (s *Server) receiptsPart(ctx context.Context, r *protocol.GetReceiptsPart) *protocol.ReceiptsPart {
 	reply := &protocol.ReceiptsPart{ReqID: r.ReqID}
 	rt, err := s.receiptTrie(ctx, r.BlockHash)
-	if !s.ok(err, "receipts part", r.BlockHash) {
+	if !s.ok(err, "receipts part", r.BlockHash) || r.Start >= uint64(len(rt.sizes)) {
 		return reply
 	}
-	order := protocol.ReceiptKeyOrder(len(rt.values))
-	if r.Start >= uint64(len(order)) {
-		return reply
-	}
-	size, last := 0, int(r.Start)
-	for pos := int(r.Start); pos < len(order); pos++ {
-		i := order[pos]
-		if pos > int(r.Start) && size+rt.sizes[i] > protocol.SoftResponseLimit {
+	nodes := memorydb.New()
+	size := 0
+	for i := int(r.Start); i < len(rt.sizes) && reply.Count < protocol.MaxPartReceipts; i++ {
+		if reply.Count > 0 && size+rt.sizes[i] > protocol.SoftResponseLimit {
 			break
 		}
-		reply.Receipts = append(reply.Receipts, rt.values[i])
-		size += rt.sizes[i]
-		last = pos
-	}
-	proof := memorydb.New()
-	for _, pos := range []int{int(r.Start), last} {
-		if err := rt.trie.Prove(receiptKey(order[pos]), proof); err != nil {
-			s.cfg.Logger.Error("Cannot prove receipt", "block", r.BlockHash, "index", order[pos], "err", err)
+		if err := rt.trie.Prove(receiptKey(i), nodes); err != nil {
+			s.cfg.Logger.Error("Cannot prove receipt", "block", r.BlockHash, "index", i, "err", err)
 			return &protocol.ReceiptsPart{ReqID: r.ReqID}
 		}
+		size += rt.sizes[i]
+		reply.Count++
 	}
-	it := proof.NewIterator(nil, nil)
+	it := nodes.NewIterator(nil, nil)
 	for it.Next() {
-		reply.Proof = append(reply.Proof, common.CopyBytes(it.Value()))
+		reply.Nodes = append(reply.Nodes, common.CopyBytes(it.Value()))
 	}
 	it.Release()
 	return reply
@@ -103,12 +93,12 @@ func (s *Server) receiptTrie(ctx context.Context, hash common.Hash) (*receiptTri
 		return nil, err
 	}
 	tr := trie.NewEmpty(triedb.NewDatabase(rawdb.NewMemoryDatabase(), nil))
-	rt := &receiptTrie{trie: tr, values: make([][]byte, len(rs)), sizes: make([]int, len(rs))}
+	rt := &receiptTrie{trie: tr, sizes: make([]int, len(rs))}
 	for i := range rs {
 		var buf bytes.Buffer
 		types.Receipts(rs).EncodeIndex(i, &buf)
 		enc := buf.Bytes()
-		rt.values[i], rt.sizes[i] = enc, len(enc)
+		rt.sizes[i] = len(enc)
 		if err := tr.Update(receiptKey(i), enc); err != nil {
 			return nil, err
 		}

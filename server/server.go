@@ -317,12 +317,16 @@ func (s *Server) Start() error {
 		defer save.Stop()
 		graces := time.NewTicker(100 * time.Millisecond)
 		defer graces.Stop()
+		finality := time.NewTicker(finalityPoll)
+		defer finality.Stop()
 		bill := time.NewTicker(s.cfg.BillInterval)
 		defer bill.Stop()
 		for {
 			select {
 			case <-graces.C:
 				s.auctionTick()
+			case <-finality.C:
+				s.refreshFinality()
 			case <-bill.C:
 				s.bill()
 				s.updateGauges()
@@ -388,14 +392,49 @@ func (s *Server) PeerCount() int {
 	return len(s.peers)
 }
 
+// finalityPoll is how often the server looks for a new safe or finalized
+// block between heads: a consensus client may move them after the head.
+const finalityPoll = time.Second
+
+// refreshFinality re-announces the head when the chain's safe or
+// finalized block moved since it was announced.
+func (s *Server) refreshFinality() {
+	cur := s.currentHead()
+	if cur == nil {
+		return
+	}
+	safe, final, err := s.cfg.Backend.Finality(s.ctx)
+	if err != nil || (sameRef(cur.Safe, safe) && sameRef(cur.Finalized, final)) {
+		return
+	}
+	h, err := s.cfg.Backend.HeaderByHash(s.ctx, cur.Hash)
+	if err != nil {
+		return
+	}
+	if err := s.announceHead(h, safe, final); err != nil {
+		s.cfg.Logger.Warn("Cannot announce head", "number", h.Number, "err", err)
+	}
+}
+
+func sameRef(r *protocol.BlockRef, h *types.Header) bool {
+	if r == nil || h == nil {
+		return r == nil && h == nil
+	}
+	return r.Hash == h.Hash()
+}
+
 // setHead signs an announcement of h, with the chain's safe and finalized
 // blocks, and sends it to every peer.
 func (s *Server) setHead(h *types.Header) error {
-	a := &protocol.Announce{Hash: h.Hash(), Number: h.Number.Uint64(), ParentHash: h.ParentHash}
 	safe, final, err := s.cfg.Backend.Finality(s.ctx)
 	if err != nil {
 		s.cfg.Logger.Warn("Cannot read the safe and finalized blocks", "err", err)
 	}
+	return s.announceHead(h, safe, final)
+}
+
+func (s *Server) announceHead(h *types.Header, safe, final *types.Header) error {
+	a := &protocol.Announce{Hash: h.Hash(), Number: h.Number.Uint64(), ParentHash: h.ParentHash}
 	// Only blocks at or below the head are announced with it: the backend's
 	// view may have moved on since h.
 	if safe != nil && safe.Number.Cmp(h.Number) <= 0 {

@@ -121,36 +121,33 @@ func Receipts(h *types.Header, receipts types.Receipts) error {
 	return nil
 }
 
-// ReceiptsPart checks receipts that a server sent as part of a block's
-// receipts: values are the consensus encodings of the receipts at
-// positions pos, pos+1, ... of order (the block's transaction indexes in
-// the order of their receipt trie keys), and proof holds the trie nodes
-// proving them as a range of the trie under the header's receipts root.
-// It returns the decoded receipts.
-func ReceiptsPart(h *types.Header, order []int, pos int, values [][]byte, proof [][]byte) (types.Receipts, error) {
-	if len(values) == 0 || pos < 0 || pos+len(values) > len(order) {
-		return nil, fmt.Errorf("%w: block %d: %d receipts from position %d of %d", ErrReceiptsRoot, h.Number, len(values), pos, len(order))
+// ReceiptsPart reads the receipts of transactions start to
+// start+count-1 of the block with header h from nodes, the receipt trie
+// nodes a server sent to prove them, and checks that each is in the trie
+// under the header's receipts root. txs is the number of transactions in
+// the block.
+func ReceiptsPart(h *types.Header, txs, start, count int, nodes [][]byte) (types.Receipts, error) {
+	if count <= 0 || start < 0 || start+count > txs {
+		return nil, fmt.Errorf("%w: block %d: %d receipts from index %d of %d", ErrReceiptsRoot, h.Number, count, start, txs)
 	}
-	keys := make([][]byte, len(values))
-	for i := range values {
-		keys[i], _ = rlp.EncodeToBytes(uint(order[pos+i]))
-	}
-	list := make(trienode.ProofList, len(proof))
-	for i, n := range proof {
+	list := make(trienode.ProofList, len(nodes))
+	for i, n := range nodes {
 		list[i] = n
 	}
-	more, err := trie.VerifyRangeProof(h.ReceiptHash, keys[0], keys, values, list.Set())
-	if err != nil {
-		return nil, fmt.Errorf("%w: block %d: receipts from position %d: %v", ErrReceiptsRoot, h.Number, pos, err)
-	}
-	if last := pos+len(values) == len(order); more == last {
-		return nil, fmt.Errorf("%w: block %d: the receipt trie does not hold one receipt per transaction", ErrReceiptsRoot, h.Number)
-	}
-	out := make(types.Receipts, len(values))
-	for i, v := range values {
+	set := list.Set()
+	out := make(types.Receipts, count)
+	for i := range count {
+		key, _ := rlp.EncodeToBytes(uint(start + i))
+		val, err := trie.VerifyProof(h.ReceiptHash, key, set)
+		if err == nil && val == nil {
+			err = errors.New("not in the trie")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: block %d: receipt %d: %v", ErrReceiptsRoot, h.Number, start+i, err)
+		}
 		r := new(types.Receipt)
-		if err := r.UnmarshalBinary(v); err != nil {
-			return nil, fmt.Errorf("%w: block %d: receipt %d: %v", ErrReceiptsRoot, h.Number, order[pos+i], err)
+		if err := r.UnmarshalBinary(val); err != nil {
+			return nil, fmt.Errorf("%w: block %d: receipt %d: %v", ErrReceiptsRoot, h.Number, start+i, err)
 		}
 		out[i] = r
 	}

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"bytes"
 	"errors"
 	"math/big"
+	"slices"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -207,5 +209,75 @@ func TestHeaderChecks(t *testing.T) {
 	}
 	if err := Code(crypto.Keccak256Hash([]byte{1, 2}), []byte{1, 3}); !errors.Is(err, ErrCodeHash) {
 		t.Fatalf("code: %v", err)
+	}
+}
+
+// receiptPart returns the receipt trie nodes proving receipts start to
+// start+count-1, as a server sends them.
+func receiptPart(t *testing.T, rs types.Receipts, start, count int) (common.Hash, [][]byte) {
+	t.Helper()
+	tr := trie.NewEmpty(triedb.NewDatabase(rawdb.NewMemoryDatabase(), nil))
+	key := func(i int) []byte { k, _ := rlp.EncodeToBytes(uint(i)); return k }
+	for i := range rs {
+		var buf bytes.Buffer
+		rs.EncodeIndex(i, &buf)
+		tr.MustUpdate(key(i), buf.Bytes())
+	}
+	set := trienode.NewProofSet()
+	for i := start; i < start+count; i++ {
+		tr.Prove(key(i), set)
+	}
+	return tr.Hash(), set.List()
+}
+
+func TestReceiptsPart(t *testing.T) {
+	var rs types.Receipts
+	for i := range 300 {
+		rs = append(rs, &types.Receipt{Type: types.DynamicFeeTxType, Status: 1, CumulativeGasUsed: uint64(21000 * (i + 1)), Logs: []*types.Log{{Address: common.Address{byte(i)}, Data: []byte{byte(i)}}}})
+	}
+	if root, _ := receiptPart(t, rs, 0, 1); root != types.DeriveSha(rs, trie.NewStackTrie(nil)) {
+		t.Fatal("test trie root differs from DeriveSha")
+	}
+	h := &types.Header{Number: big.NewInt(7), ReceiptHash: types.DeriveSha(rs, trie.NewStackTrie(nil))}
+	// Parts across the boundaries of the key lengths (index 0, 127/128,
+	// 255/256 are keys of different lengths).
+	for _, part := range [][2]int{{0, 50}, {100, 60}, {120, 20}, {250, 50}, {299, 1}, {0, 300}} {
+		_, nodes := receiptPart(t, rs, part[0], part[1])
+		got, err := ReceiptsPart(h, len(rs), part[0], part[1], nodes)
+		if err != nil {
+			t.Fatalf("part %v: %v", part, err)
+		}
+		for i, r := range got {
+			if want := rs[part[0]+i]; r.CumulativeGasUsed != want.CumulativeGasUsed {
+				t.Fatalf("part %v receipt %d: gas %d, want %d", part, i, r.CumulativeGasUsed, want.CumulativeGasUsed)
+			}
+		}
+	}
+	_, nodes := receiptPart(t, rs, 100, 50)
+	tampered := slices.Clone(nodes)
+	for i, n := range tampered {
+		if len(n) > 300 { // a leaf: a receipt
+			n = slices.Clone(n)
+			n[len(n)-1] ^= 1
+			tampered[i] = n
+			break
+		}
+	}
+	_, fewer := receiptPart(t, rs, 100, 49)
+	for name, tc := range map[string]struct {
+		start, count int
+		nodes        [][]byte
+		h            *types.Header
+	}{
+		"tampered receipt":          {100, 50, tampered, h},
+		"a receipt not proven":      {100, 50, fewer, h},
+		"past the last transaction": {290, 20, nodes, h},
+		"nothing":                   {100, 0, nodes, h},
+		"another block":             {100, 50, nodes, &types.Header{Number: big.NewInt(7), ReceiptHash: common.Hash{1}}},
+		"no nodes":                  {100, 50, nil, h},
+	} {
+		if _, err := ReceiptsPart(tc.h, len(rs), tc.start, tc.count, tc.nodes); !errors.Is(err, ErrReceiptsRoot) {
+			t.Errorf("%s: %v, want a receipts root failure", name, err)
+		}
 	}
 }
