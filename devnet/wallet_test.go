@@ -320,4 +320,3 @@ func TestStaleHeadIsAnErrorNotAnAnswer(t *testing.T) {
 		t.Errorf("block 1 under a stale head: %v, %v", block, err)
 	}
 }
-
