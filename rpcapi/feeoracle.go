@@ -180,7 +180,8 @@ type FeeHistoryResult struct {
 // FeeHistory answers eth_feeHistory for blockCount blocks ending at
 // lastBlock. There is no pending block: "pending" ends at the head and
 // returns one block fewer, as geth does on a backend without one.
-func (o *FeeOracle) FeeHistory(ctx context.Context, src FeeSource, config *params.ChainConfig, head *types.Header, blockCount uint64, lastBlock rpc.BlockNumber, percentiles []float64) (*FeeHistoryResult, error) {
+// Safe and finalized blocks come from tagged.
+func (o *FeeOracle) FeeHistory(ctx context.Context, src FeeSource, config *params.ChainConfig, head *types.Header, blockCount uint64, lastBlock rpc.BlockNumber, percentiles []float64, tagged func(rpc.BlockNumber) (*types.Header, error)) (*FeeHistoryResult, error) {
 	empty := &FeeHistoryResult{OldestBlock: (*hexutil.Big)(new(big.Int))}
 	if blockCount < 1 {
 		return empty, nil
@@ -210,8 +211,14 @@ func (o *FeeOracle) FeeHistory(ctx context.Context, src FeeSource, config *param
 	case rpc.PendingBlockNumber:
 		end = headNum
 		blockCount--
-	case rpc.LatestBlockNumber, rpc.SafeBlockNumber, rpc.FinalizedBlockNumber:
+	case rpc.LatestBlockNumber:
 		end = headNum
+	case rpc.SafeBlockNumber, rpc.FinalizedBlockNumber:
+		h, err := tagged(lastBlock)
+		if err != nil {
+			return nil, err
+		}
+		end = h.Number.Uint64()
 	case rpc.EarliestBlockNumber:
 		end = 0
 	}

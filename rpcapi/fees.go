@@ -50,14 +50,8 @@ func (api *EthAPI) FeeHistory(ctx context.Context, blockCount math.HexOrDecimal6
 	if err != nil {
 		return nil, err
 	}
-	if lastBlock == rpc.SafeBlockNumber || lastBlock == rpc.FinalizedBlockNumber {
-		h, err := api.numbered(ctx, lastBlock)
-		if err != nil {
-			return nil, err
-		}
-		lastBlock = rpc.BlockNumber(h.Number.Uint64())
-	}
-	return api.oracle.FeeHistory(ctx, feeSource{api.c}, api.c.ChainConfig(), head, uint64(blockCount), lastBlock, rewardPercentiles)
+	tagged := func(n rpc.BlockNumber) (*types.Header, error) { return api.numbered(ctx, n) }
+	return api.oracle.FeeHistory(ctx, feeSource{api.c}, api.c.ChainConfig(), head, uint64(blockCount), lastBlock, rewardPercentiles, tagged)
 }
 
 // BaseFee is eth_baseFee: the base fee of the block after the head (null

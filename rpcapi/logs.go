@@ -106,7 +106,9 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 	if err != nil {
 		return nil, err
 	}
-	if lo > hi {
+	// geth reads "from latest" as "from the block after all others": only
+	// "to latest" can follow it.
+	if lo > hi || from == rpc.LatestBlockNumber && to != rpc.LatestBlockNumber {
 		return nil, errInvalidBlockRange
 	}
 	if hi-lo > api.logRange {

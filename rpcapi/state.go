@@ -97,6 +97,11 @@ func (api *EthAPI) GetStorageAt(ctx context.Context, addr common.Address, hexKey
 	}
 	key, _, err := decodeStorageKey(hexKey)
 	if err != nil {
+		// geth opens the block's state before it reads the key: state that
+		// is not available is the answer even for a bad key.
+		if _, serr := api.stateAt(ctx, h, addr, nil); serr != nil {
+			return nil, serr
+		}
 		return nil, &invalidParamsError{fmt.Sprintf("%v: %q", err, hexKey)}
 	}
 	st, err := api.c.State(ctx, h, addr, []common.Hash{key})
