@@ -3,8 +3,12 @@ package devnet
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/internal/testchain"
 	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
@@ -318,5 +323,50 @@ func TestStaleHeadIsAnErrorNotAnAnswer(t *testing.T) {
 	var block map[string]any
 	if err := light.CallContext(ctx, &block, "eth_getBlockByNumber", "0x1", false); err != nil || block == nil {
 		t.Errorf("block 1 under a stale head: %v, %v", block, err)
+	}
+}
+
+// ethersDir is where the ethers v6 check lives; .ci/run installs its
+// packages.
+const ethersDir = "testdata/ethers"
+
+// TestEthersListensOverHTTPAndWebSocket runs ethers v6, unchanged, against
+// the wallet endpoint: contract.on over HTTP (eth_newFilter and
+// eth_getFilterChanges) and over WebSocket (eth_subscribe "logs").
+func TestEthersListensOverHTTPAndWebSocket(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(ethersDir, "node_modules", "ethers"))
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("node with ethers not found (%v); CI installs it (npm ci in devnet/testdata/ethers)", err)
+		}
+		t.Skip("node or ethers not installed: npm ci in devnet/testdata/ethers")
+	}
+	d := startDevnet(t, Config{Servers: 2, NoPayments: true})
+	ctx, light := session(t, d, 2*time.Minute)
+	wallet := ethclient.NewClient(light)
+	deploy := sendTx(t, ctx, wallet, d.DevKey, nil, nil, testchain.InitCode(testchain.LoggerCode(crypto.Keccak256Hash([]byte("Ping(address,uint256)")))), 200_000)
+	cmd := exec.CommandContext(ctx, nodeBin, "listen.mjs", d.RPC.URL(), d.RPC.WSURL(), hexutil.Encode(crypto.FromECDSA(d.DevKey)), deploy.ContractAddress.Hex())
+	cmd.Dir = ethersDir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ethers: %v\n%s", err, stderr.String())
+	}
+	var got map[string]struct {
+		From  string `json:"from"`
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("ethers printed %q: %v", out, err)
+	}
+	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey).Hex()
+	for _, via := range []string{"http", "ws"} {
+		if got[via].Value != "42" || got[via].From != dev {
+			t.Errorf("event seen over %s: %+v, want Ping(%s, 42)", via, got[via], dev)
+		}
 	}
 }

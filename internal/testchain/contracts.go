@@ -1,6 +1,7 @@
 package testchain
 
 import (
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 )
 
@@ -8,11 +9,18 @@ import (
 // which the chain's first blocks predate.
 
 // loggerCode: LOG2(calldata, Ping(uint256), caller); return calldata.
-var loggerCode = concat(
-	hexutil.MustDecode("0x3660006000373"+"3"), // CALLDATASIZE 0 0 CALLDATACOPY CALLER
-	[]byte{0x7f}, PingTopic[:], // PUSH32 topic
-	hexutil.MustDecode("0x366000a2366000f3"), // CALLDATASIZE 0 LOG2 CALLDATASIZE 0 RETURN
-)
+var loggerCode = LoggerCode(PingTopic)
+
+// LoggerCode returns the runtime code of a contract that emits a log with
+// two topics, topic and its caller, and its call data as data, and returns
+// the call data.
+func LoggerCode(topic common.Hash) []byte {
+	return concat(
+		hexutil.MustDecode("0x3660006000373"+"3"), // CALLDATASIZE 0 0 CALLDATACOPY CALLER
+		[]byte{0x7f}, topic[:], // PUSH32 topic
+		hexutil.MustDecode("0x366000a2366000f3"), // CALLDATASIZE 0 LOG2 CALLDATASIZE 0 RETURN
+	)
+}
 
 // reverterCode: revert Nope(7).
 var reverterCode = concat(
@@ -33,7 +41,9 @@ var bigLoggerCode = func() []byte {
 	return append(code, 0x00)
 }()
 
-// initCode returns creation code that deploys runtime (under 256 bytes).
+// InitCode returns creation code that deploys runtime (under 256 bytes).
+func InitCode(runtime []byte) []byte { return initCode(runtime) }
+
 func initCode(runtime []byte) []byte {
 	return concat([]byte{0x60, byte(len(runtime)), 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3}, runtime)
 }
