@@ -22,10 +22,12 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/internal/testchain"
+	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
@@ -369,4 +371,40 @@ func TestEthersListensOverHTTPAndWebSocket(t *testing.T) {
 			t.Errorf("event seen over %s: %+v, want Ping(%s, 42)", via, got[via], dev)
 		}
 	}
+}
+
+// Findings 3 and 5: blocks with uncles could not be served from a
+// --backend (the uncle request sent an argument geth refuses), and a block
+// whose receipts exceed the 10 MiB message limit disconnected every server
+// in turn. Over a node holding the test chain, both answer as the node
+// does, the big block's receipts in verified parts.
+func TestUnclesAndOversizedReceiptsThroughAnRPCBackend(t *testing.T) {
+	c := testchain.Generate(uint64(time.Now().Unix()) - 10*testchain.Blocks)
+	n, err := testchain.NewNode(c, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	node := n.Stack.Attach()
+	defer node.Close()
+	ln := startLight(t, ctx, c, 2, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }, 0)
+	for _, num := range c.UncleBlocks {
+		differ(t, ctx, ln.light, node, "eth_getBlockByNumber", hexutil.EncodeUint64(num), true)
+		differ(t, ctx, ln.light, node, "eth_getUncleByBlockNumberAndIndex", hexutil.EncodeUint64(num), "0x0")
+		differ(t, ctx, ln.light, node, "eth_getBlockReceipts", hexutil.EncodeUint64(num))
+	}
+	big := differ(t, ctx, ln.light, node, "eth_getBlockReceipts", hexutil.EncodeUint64(testchain.BigReceiptsBlock))
+	if rs, _ := big.Result.([]any); len(rs) != len(c.BigReceiptsTx) {
+		t.Fatalf("big block receipts: %v", big)
+	}
+	for _, h := range c.BigReceiptsTx {
+		differ(t, ctx, ln.light, node, "eth_getTransactionReceipt", h)
+	}
+	differ(t, ctx, ln.light, node, "eth_getLogs", map[string]any{"blockHash": c.Block(testchain.BigReceiptsBlock).Hash()})
+	if parts := testutil.ToFloat64(ln.metrics.Requests.WithLabelValues(protocol.GetReceiptsPartMsg.String(), "answered")); parts < float64(len(c.BigReceiptsTx)) {
+		t.Errorf("%v receipt parts fetched, want one per 1.75 MiB receipt", parts)
+	}
+	noneBanned(t, ln.client)
 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lightmarket/lightmarket/internal/testchain"
 )
 
 const someEnode = "enode://4eeb3f5c6b0cb39f6474454ee6ed7964b298bfdddc4ed235f3d4e9b5bec362e8108b93d183d4892632fe3d416edf884d508fadc4753962024ce19b236a264564@127.0.0.1:30400"
@@ -81,5 +84,25 @@ func TestParseGwei(t *testing.T) {
 		if _, err := parseGwei(bad); err == nil {
 			t.Errorf("parseGwei(%q) accepted", bad)
 		}
+	}
+}
+
+func TestNetworkFromAGenesisFile(t *testing.T) {
+	c := testchain.Generate(1_700_000_000)
+	path := filepath.Join(t.TempDir(), "genesis.json")
+	if err := c.WriteGenesis(path); err != nil {
+		t.Fatal(err)
+	}
+	cfg, hash, err := networkConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash != c.Genesis.ToBlock().Hash() || cfg.ChainID.Uint64() != testchain.ChainID || cfg.OsakaTime == nil {
+		t.Errorf("genesis file read as chain %v, genesis %x; want %d, %x", cfg.ChainID, hash, testchain.ChainID, c.Genesis.ToBlock().Hash())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"alloc": {}, "gasLimit": "0x1000000", "difficulty": "0x0"}`), 0o600)
+	if _, _, err := networkConfig(bad); err == nil || !strings.Contains(err.Error(), "no chain config") {
+		t.Errorf("genesis without config: %v", err)
 	}
 }
