@@ -35,9 +35,14 @@ func TestNoCallGetsAnHonestServerPunished(t *testing.T) {
 	ln := startLight(t, ctx, c, 2, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }, 100_000)
 	gen := newCallGen(c)
 	calls := 0
-	// A thousand calls unless -rapid.checks asks for another number.
+	// A thousand calls (two hundred under the race detector) unless
+	// -rapid.checks asks for another number.
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == f.DefValue {
-		f.Value.Set("1000")
+		checks := "1000"
+		if raceEnabled {
+			checks = "200"
+		}
+		f.Value.Set(checks)
 		defer f.Value.Set(f.DefValue)
 	}
 	rapid.Check(t, func(rt *rapid.T) {

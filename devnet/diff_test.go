@@ -157,9 +157,14 @@ func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, di
 		trusted = append(trusted, srv.Enode())
 	}
 	ln.metrics = metrics.NewClient(prometheus.NewRegistry(), nil)
+	timeout := 5 * time.Second
+	if raceEnabled {
+		timeout = time.Minute // an 11 MiB block under the race detector
+	}
 	lc, err := client.New(client.Config{
-		Metrics:     ln.metrics,
-		ChainConfig: c.Genesis.Config, Genesis: c.Genesis.ToBlock().Hash(), Trusted: trusted, Fraction: 100,
+		RequestTimeout: timeout,
+		Metrics:        ln.metrics,
+		ChainConfig:    c.Genesis.Config, Genesis: c.Genesis.ToBlock().Hash(), Trusted: trusted, Fraction: 100,
 		HeadMaxAge: -1, // the chain does not grow while the test runs
 		Logger:     quiet,
 	})
@@ -457,7 +462,7 @@ func testchainCalls(c *testchain.Chain) [][]any {
 func TestClientAnswersAsGethOverAChainThatWalksTheForks(t *testing.T) {
 	c := testchain.Generate(uint64(time.Now().Unix()) - 10*testchain.Blocks)
 	url := startGethWithChain(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	node, err := rpc.DialContext(ctx, url)
 	if err != nil {

@@ -29,6 +29,11 @@ func (s *Server) receipts(ctx context.Context, r *protocol.GetReceipts) *protoco
 		}
 		size := receiptsSize(rs)
 		if size > protocol.SoftResponseLimit {
+			// The client asks for parts next: prove them from these.
+			if _, err := s.newReceiptTrie(ctx, h, rs); err != nil {
+				s.cfg.Logger.Error("Cannot build receipt trie", "block", h, "err", err)
+				break
+			}
 			reply.Oversize = true
 			break
 		}
@@ -84,11 +89,17 @@ func (s *Server) receiptTrie(ctx context.Context, hash common.Hash) (*receiptTri
 	if rt, ok := s.rtries.Get(hash); ok {
 		return rt, nil
 	}
-	header, err := s.cfg.Backend.HeaderByHash(ctx, hash)
+	rs, err := s.cfg.Backend.Receipts(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.cfg.Backend.Receipts(ctx, hash)
+	return s.newReceiptTrie(ctx, hash, rs)
+}
+
+// newReceiptTrie builds the receipt trie of the block with the given hash
+// from its receipts and caches it.
+func (s *Server) newReceiptTrie(ctx context.Context, hash common.Hash, rs types.Receipts) (*receiptTrie, error) {
+	header, err := s.cfg.Backend.HeaderByHash(ctx, hash)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package rpcapi
+package evmcall
 
 import (
 	"errors"
@@ -33,9 +33,9 @@ type OverrideAccount struct {
 // eth_estimateGas and eth_createAccessList, as geth reads it.
 type StateOverride map[common.Address]OverrideAccount
 
-// apply writes the overrides into statedb, moving precompiles in the given
+// Apply writes the overrides into statedb, moving precompiles in the given
 // set. Accounts are applied in address order, so that errors are stable.
-func (diff StateOverride) apply(statedb *state.StateDB, precompiles vm.PrecompiledContracts) error {
+func (diff StateOverride) Apply(statedb *state.StateDB, precompiles vm.PrecompiledContracts) error {
 	if diff == nil {
 		return nil
 	}
@@ -98,8 +98,8 @@ type BlockOverrides struct {
 	Withdrawals   *types.Withdrawals `json:"withdrawals"` // eth_simulateV1 only
 }
 
-// apply writes the overrides into a block context.
-func (o *BlockOverrides) apply(blockCtx *vm.BlockContext) error {
+// Apply writes the overrides into a block context.
+func (o *BlockOverrides) Apply(blockCtx *vm.BlockContext) error {
 	if o == nil {
 		return nil
 	}
@@ -136,9 +136,9 @@ func (o *BlockOverrides) apply(blockCtx *vm.BlockContext) error {
 	return nil
 }
 
-// header returns a copy of h with the overridden fields (the blob base
+// Header returns a copy of h with the overridden fields (the blob base
 // fee has no header field).
-func (o *BlockOverrides) header(h *types.Header) *types.Header {
+func (o *BlockOverrides) Header(h *types.Header) *types.Header {
 	if o == nil {
 		return h
 	}
