@@ -59,6 +59,9 @@ type Config struct {
 	// Fraction is the percentage of Trusted servers that must have signed a
 	// head (or a descendant of it) before the client accepts it. Default 75.
 	Fraction int
+	// CacheBytes bounds the verified state (accounts, storage, code) kept
+	// for later calls (default DefaultCacheBytes).
+	CacheBytes int
 	// HeadMaxAge is how old (by its timestamp) the accepted head may be
 	// before the client stops answering from it (default 60 s, five
 	// mainnet slots; negative: never).
@@ -98,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeadMaxAge == 0 {
 		c.HeadMaxAge = DefaultHeadMaxAge
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
 	}
 	if c.PayLead == 0 {
 		c.PayLead = 10 * time.Second
@@ -162,12 +168,10 @@ type Client struct {
 	chain   *headerChain
 	heads   *headTracker
 
-	// Caches of verified data, by block hash or code hash.
+	// Caches of verified data, by block hash; state by block and key.
 	blocks   *lru.Cache[common.Hash, *types.Block]
 	receipts *lru.Cache[common.Hash, types.Receipts]
-	codes    *lru.Cache[common.Hash, []byte]
-	accounts *lru.Cache[accountKey, provenAccount]
-	slots    *lru.Cache[slotKey, provenSlot]
+	state    *stateCache
 
 	peerJoined   chan struct{} // closed and replaced whenever a peer joins
 	poke         chan struct{} // wakes the bidding loop
@@ -175,6 +179,7 @@ type Client struct {
 	demand       *Demand       // guarded by mu
 	bidding      bool          // the bidding loop runs; guarded by mu
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
+	roundTrips   atomic.Uint64 // requests sent to servers
 	bytesTotal   atomic.Uint64 // message bytes exchanged with servers
 	bytesPayment atomic.Uint64 // of them, payment messages
 	headFeed     event.Feed
@@ -212,9 +217,7 @@ func New(cfg Config) (*Client, error) {
 		chain:      newHeaderChain(),
 		blocks:     lru.NewCache[common.Hash, *types.Block](256),
 		receipts:   lru.NewCache[common.Hash, types.Receipts](256),
-		codes:      lru.NewCache[common.Hash, []byte](256),
-		accounts:   lru.NewCache[accountKey, provenAccount](4096),
-		slots:      lru.NewCache[slotKey, provenSlot](16384),
+		state:      newStateCache(cfg.CacheBytes, cfg.Metrics.StateCache.Set),
 		peerJoined: make(chan struct{}),
 		poke:       make(chan struct{}, 1),
 		payWake:    make(chan struct{}, 1),
@@ -280,6 +283,9 @@ func (c *Client) Stop() {
 // Fetches is the number of proofs and codes fetched from servers so far
 // (requests the caches could not answer).
 func (c *Client) Fetches() int64 { return c.proofFetches.Load() }
+
+// RoundTrips is the number of requests sent to servers so far.
+func (c *Client) RoundTrips() uint64 { return c.roundTrips.Load() }
 
 // ChainID is the chain's EIP-155 id.
 func (c *Client) ChainID() uint64 { return c.chainID }

@@ -211,20 +211,33 @@ func (s *AccountState) StorageRoot() common.Hash {
 }
 
 // State returns an account and the given storage slots in the state of the
-// block with the given header, verified against its state root. Verified
-// accounts and slots are cached by block hash, since a block's state never
-// changes: a wallet polling a balance is answered without a round trip
-// until the next block.
+// block with the given header, verified against its state root, with
+// their proofs (as eth_getProof gives them). Verified state is cached by
+// block hash, since a block's state never changes: a wallet polling a
+// balance is answered without a round trip until the next block.
 func (c *Client) State(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (*AccountState, error) {
+	return c.readState(ctx, header, addr, slots, true)
+}
+
+// StateValues is State for callers that need the values only: it also
+// answers from state that came in a witness, without proofs of its own.
+func (c *Client) StateValues(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (*AccountState, error) {
+	return c.readState(ctx, header, addr, slots, false)
+}
+
+func (c *Client) readState(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash, withProofs bool) (*AccountState, error) {
 	if len(slots) > protocol.MaxSlotsPerProof {
 		return nil, fmt.Errorf("%d storage slots asked, at most %d", len(slots), protocol.MaxSlotsPerProof)
 	}
 	blockHash := header.Hash()
-	acct, haveAcct := c.accounts.Get(accountKey{blockHash, addr})
+	acct, haveAcct := c.state.account(blockHash, addr)
+	if withProofs && acct.proof == nil {
+		haveAcct = false
+	}
 	known := make(map[common.Hash]provenSlot, len(slots))
 	var missing []common.Hash
 	for _, slot := range slots {
-		if v, ok := c.slots.Get(slotKey{blockHash, addr, slot}); ok {
+		if v, ok := c.state.slot(blockHash, addr, slot); ok && (!withProofs || v.proof != nil) {
 			known[slot] = v
 		} else {
 			missing = append(missing, slot)
@@ -248,29 +261,6 @@ func (c *Client) State(ctx context.Context, header *types.Header, addr common.Ad
 		st.SlotProofs = append(st.SlotProofs, known[slot].proof)
 	}
 	return st, nil
-}
-
-type accountKey struct {
-	block common.Hash
-	addr  common.Address
-}
-
-type slotKey struct {
-	block common.Hash
-	addr  common.Address
-	slot  common.Hash
-}
-
-// provenAccount is a verified account (nil when absent) and its proof.
-type provenAccount struct {
-	account *types.StateAccount
-	proof   [][]byte
-}
-
-// provenSlot is a verified storage value and its proof.
-type provenSlot struct {
-	value common.Hash
-	proof [][]byte
 }
 
 // fetchState fetches and verifies the proof of an account and some of its
@@ -309,9 +299,9 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 		return provenAccount{}, nil, err
 	}
 	blockHash := header.Hash()
-	c.accounts.Add(accountKey{blockHash, addr}, acct)
+	c.state.add(accountKey(blockHash, addr), acct)
 	for i, slot := range slots {
-		c.slots.Add(slotKey{blockHash, addr, slot}, values[i])
+		c.state.add(slotKey(blockHash, addr, slot), values[i])
 	}
 	return acct, values, nil
 }
@@ -319,7 +309,7 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 // Code returns the code of an account in the state of the block with the
 // given header, verified against the account's proven code hash.
 func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Address) ([]byte, error) {
-	st, err := c.State(ctx, header, addr, nil)
+	st, err := c.StateValues(ctx, header, addr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +317,7 @@ func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Add
 	if codeHash == types.EmptyCodeHash {
 		return []byte{}, nil
 	}
-	if code, ok := c.codes.Get(codeHash); ok {
+	if code, ok := c.state.code(codeHash); ok {
 		return code, nil
 	}
 	var code []byte
@@ -339,7 +329,7 @@ func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Add
 	if err != nil {
 		return nil, err
 	}
-	c.codes.Add(codeHash, code)
+	c.state.add(codeKey(codeHash), code)
 	return code, nil
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -16,17 +17,23 @@ import (
 	"github.com/ethereum/go-ethereum/triedb"
 )
 
+// ErrStateMissing says that a run over the client's cached state read
+// state the client does not hold; the run is discarded, and run again
+// once a witness or proofs have brought it.
+var ErrStateMissing = errors.New("state not held locally")
+
 // ProvenState is the state of one block for the EVM: a state.Reader that
-// fetches accounts, storage slots and code on demand from servers and
-// verifies each against the block's state root before the EVM sees it.
+// answers from verified state, fetching and verifying what it lacks on
+// demand (or, offline, failing the run with ErrStateMissing).
 //
-// The EVM's reader interface cannot return errors for code, so a failed
-// fetch is remembered: callers must check Err after execution and discard
-// the result if it is set.
+// The EVM's reader interface cannot return errors for code, so a failure
+// is remembered: callers must check Err after execution and discard the
+// result if it is set.
 type ProvenState struct {
-	ctx    context.Context
-	c      *Client
-	header *types.Header
+	ctx     context.Context
+	c       *Client
+	header  *types.Header
+	offline bool
 
 	mu      sync.Mutex
 	err     error
@@ -36,9 +43,20 @@ type ProvenState struct {
 var _ state.Reader = (*ProvenState)(nil)
 
 // ProvenState returns the verified state of the block with the given header
-// and a StateDB over it for running the EVM.
+// and a StateDB over it for running the EVM. State the client lacks is
+// fetched as the EVM reads it.
 func (c *Client) ProvenState(ctx context.Context, header *types.Header) (*ProvenState, *state.StateDB, error) {
-	ps := &ProvenState{ctx: ctx, c: c, header: header}
+	return c.provenState(ctx, header, false)
+}
+
+// CachedState is ProvenState without fetching: the first read of state the
+// client does not hold fails the run with ErrStateMissing.
+func (c *Client) CachedState(ctx context.Context, header *types.Header) (*ProvenState, *state.StateDB, error) {
+	return c.provenState(ctx, header, true)
+}
+
+func (c *Client) provenState(ctx context.Context, header *types.Header, offline bool) (*ProvenState, *state.StateDB, error) {
+	ps := &ProvenState{ctx: ctx, c: c, header: header, offline: offline}
 	mem := rawdb.NewMemoryDatabase()
 	db := state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
 	sdb, err := state.NewWithReader(header.Root, db, ps)
@@ -67,29 +85,56 @@ func (s *ProvenState) fail(err error) {
 	}
 }
 
-func (s *ProvenState) state(addr common.Address, slots []common.Hash) (*AccountState, error) {
+// account returns the verified account at addr (nil when absent).
+func (s *ProvenState) account(addr common.Address) (*types.StateAccount, error) {
+	if acct, ok := s.c.state.account(s.header.Hash(), addr); ok {
+		return acct.account, nil
+	}
+	if s.offline {
+		s.fail(ErrStateMissing)
+		return nil, ErrStateMissing
+	}
 	before := s.c.proofFetches.Load()
-	st, err := s.c.State(s.ctx, s.header, addr, slots)
+	st, err := s.c.StateValues(s.ctx, s.header, addr, nil)
 	s.fetches.Add(s.c.proofFetches.Load() - before)
 	if err != nil {
 		s.fail(err)
+		return nil, err
 	}
-	return st, err
+	return st.Account, nil
 }
 
 // Account implements state.Reader.
 func (s *ProvenState) Account(addr common.Address) (*types.StateAccount, error) {
-	st, err := s.state(addr, nil)
-	if err != nil || st.Account == nil {
+	acct, err := s.account(addr)
+	if err != nil || acct == nil {
 		return nil, err
 	}
-	return st.Account.Copy(), nil
+	return acct.Copy(), nil
 }
 
-// Storage implements state.Reader.
+// Storage implements state.Reader. The slots of an account without storage
+// are zero without asking.
 func (s *ProvenState) Storage(addr common.Address, slot common.Hash) (common.Hash, error) {
-	st, err := s.state(addr, []common.Hash{slot})
+	if v, ok := s.c.state.slot(s.header.Hash(), addr, slot); ok {
+		return v.value, nil
+	}
+	acct, err := s.account(addr)
 	if err != nil {
+		return common.Hash{}, err
+	}
+	if acct == nil || acct.Root == types.EmptyRootHash {
+		return common.Hash{}, nil
+	}
+	if s.offline {
+		s.fail(ErrStateMissing)
+		return common.Hash{}, ErrStateMissing
+	}
+	before := s.c.proofFetches.Load()
+	st, err := s.c.StateValues(s.ctx, s.header, addr, []common.Hash{slot})
+	s.fetches.Add(s.c.proofFetches.Load() - before)
+	if err != nil {
+		s.fail(err)
 		return common.Hash{}, err
 	}
 	return st.Values[0], nil
@@ -100,8 +145,12 @@ func (s *ProvenState) Code(addr common.Address, codeHash common.Hash) []byte {
 	if codeHash == types.EmptyCodeHash || codeHash == (common.Hash{}) {
 		return nil
 	}
-	if code, ok := s.c.codes.Get(codeHash); ok {
+	if code, ok := s.c.state.code(codeHash); ok {
 		return code
+	}
+	if s.offline {
+		s.fail(ErrStateMissing)
+		return nil
 	}
 	before := s.c.proofFetches.Load()
 	code, err := s.c.Code(s.ctx, s.header, addr)

@@ -42,7 +42,8 @@ type peer struct {
 	// observed records a round trip in the server's statistics.
 	observed func(time.Duration)
 	metrics  *metrics.Client
-	timeout  time.Duration // for one request, from when it is sent
+	counter  *atomic.Uint64 // the client's count of requests sent
+	timeout  time.Duration  // for one request, from when it is sent
 
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
@@ -101,6 +102,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		pending: make(map[uint64]pendingReq),
 		closed:  make(chan struct{}),
 		metrics: c.cfg.Metrics,
+		counter: &c.roundTrips,
 		timeout: c.cfg.RequestTimeout,
 		observed: func(d time.Duration) {
 			c.mu.Lock()
@@ -319,6 +321,7 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 	}()
 	start := time.Now()
 	name := code.String()
+	p.counter.Add(1)
 	if err := protocol.Send(p.rw, code, req); err != nil {
 		p.metrics.Requests.WithLabelValues(name, "gone").Inc()
 		return nil, fmt.Errorf("%w: %v", errPeerGone, err)

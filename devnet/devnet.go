@@ -178,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		}
 		scfg := server.Config{
 			Backend:      backend,
+			ChainConfig:  d.Chain.ChainConfig(),
 			PrivateKey:   key,
 			ListenAddr:   "127.0.0.1:0",
 			FreeCapacity: cfg.ClientCapacity,

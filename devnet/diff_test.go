@@ -145,7 +145,7 @@ func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, di
 			t.Fatal(err)
 		}
 		key, _ := crypto.GenerateKey()
-		srv, err := server.New(server.Config{Backend: backend, PrivateKey: key, Logger: quiet})
+		srv, err := server.New(server.Config{Backend: backend, ChainConfig: c.Genesis.Config, PrivateKey: key, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

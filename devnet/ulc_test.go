@@ -73,7 +73,7 @@ func newServerWith(t *testing.T, c *devchain.Chain, cfg server.Config) *server.S
 		t.Fatal(err)
 	}
 	key, _ := crypto.GenerateKey()
-	cfg.Backend, cfg.PrivateKey, cfg.Logger = backend, key, quiet
+	cfg.Backend, cfg.ChainConfig, cfg.PrivateKey, cfg.Logger = backend, c.ChainConfig(), key, quiet
 	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,8 @@ type Client struct {
 	Servers       *prometheus.GaugeVec     // servers by state (connected, banned)
 	SpentWei      *prometheus.CounterVec   // wei paid, by server
 	Vouchers      *prometheus.CounterVec   // vouchers sent, by result
+	StateCache    prometheus.Gauge         // bytes of verified state kept
+	Witnesses     *prometheus.CounterVec   // witnesses fetched, by outcome
 }
 
 // NewClient registers a client's metrics with reg. headLag, when not nil,
@@ -87,6 +89,8 @@ func NewClient(reg prometheus.Registerer, headLag func() float64) *Client {
 		Servers:       f.gaugeVec("lightmarket_client_servers", "Configured servers, by state.", "state"),
 		SpentWei:      f.counterVec("lightmarket_client_spent_wei_total", "Wei paid to servers with vouchers, by server.", "server"),
 		Vouchers:      f.counterVec("lightmarket_client_vouchers_total", "Payment vouchers sent, by result (accepted or the refusal).", "result"),
+		StateCache:    f.gauge("lightmarket_client_state_cache_bytes", "Bytes of verified accounts, storage and code kept for later calls (bounded by --cache)."),
+		Witnesses:     f.counterVec("lightmarket_client_witnesses_total", "Call witnesses fetched, by outcome: complete, incomplete (the call read state the witness lacked), or the verification failure.", "outcome"),
 	}
 	if headLag != nil && reg != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

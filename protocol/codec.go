@@ -29,6 +29,9 @@ func (r *GetTxStatus) Items() int     { return len(r.Hashes) }
 // part.
 func (r *GetReceiptsPart) Items() int { return 1 }
 
+// Items of a witness is one: its cost table entry prices a run.
+func (r *GetWitness) Items() int { return 1 }
+
 // Items of a proof request counts accounts and storage slots alike.
 func (r *GetProofs) Items() int {
 	n := len(r.Requests)
@@ -52,6 +55,7 @@ func (r *GetCode) RequestID() uint64         { return r.ReqID }
 func (r *SendTx) RequestID() uint64          { return r.ReqID }
 func (r *GetTxStatus) RequestID() uint64     { return r.ReqID }
 func (r *GetReceiptsPart) RequestID() uint64 { return r.ReqID }
+func (r *GetWitness) RequestID() uint64      { return r.ReqID }
 
 func (*GetBlockHeaders) isRequest() {}
 func (*GetBlockBodies) isRequest()  {}
@@ -61,6 +65,7 @@ func (*GetCode) isRequest()         {}
 func (*SendTx) isRequest()          {}
 func (*GetTxStatus) isRequest()     {}
 func (*GetReceiptsPart) isRequest() {}
+func (*GetWitness) isRequest()      {}
 
 func (r *BlockHeaders) RequestID() uint64   { return r.ReqID }
 func (r *BlockHeaders) BufferValue() uint64 { return r.BV }
@@ -76,6 +81,8 @@ func (r *TxStatus) RequestID() uint64       { return r.ReqID }
 func (r *TxStatus) BufferValue() uint64     { return r.BV }
 func (r *ReceiptsPart) RequestID() uint64   { return r.ReqID }
 func (r *ReceiptsPart) BufferValue() uint64 { return r.BV }
+func (r *Witness) RequestID() uint64        { return r.ReqID }
+func (r *Witness) BufferValue() uint64      { return r.BV }
 
 // newMessage returns a pointer to a zero message of the given code.
 func newMessage(code Code) any {
@@ -132,6 +139,10 @@ func newMessage(code Code) any {
 		return new(GetReceiptsPart)
 	case ReceiptsPartMsg:
 		return new(ReceiptsPart)
+	case GetWitnessMsg:
+		return new(GetWitness)
+	case WitnessMsg:
+		return new(Witness)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -51,8 +52,10 @@ const (
 	PayAckMsg          Code = 0x17
 	GetReceiptsPartMsg Code = 0x18
 	ReceiptsPartMsg    Code = 0x19
+	GetWitnessMsg      Code = 0x1a
+	WitnessMsg         Code = 0x1b
 
-	// Length is the number of codes the protocol reserves: 0x1a-0x3f are
+	// Length is the number of codes the protocol reserves: 0x1c-0x3f are
 	// reserved for later versions.
 	Length = 0x40
 )
@@ -84,6 +87,8 @@ var codeNames = map[Code]string{
 	PayAckMsg:          "PayAck",
 	GetReceiptsPartMsg: "GetReceiptsPart",
 	ReceiptsPartMsg:    "ReceiptsPart",
+	GetWitnessMsg:      "GetWitness",
+	WitnessMsg:         "Witness",
 }
 
 func (c Code) String() string {
@@ -467,6 +472,61 @@ const (
 	MaxBlockReceipts = 1 << 20
 	MaxPartReceipts  = 1 << 16
 	MaxPartNodes     = 1 << 17
+)
+
+// GetWitness asks for the state a call reads. The server runs Method at
+// the block with the given hash, with Params, the JSON array of the
+// method's parameters without its block parameter (for eth_call: the
+// call, then state overrides and block overrides when given), and answers
+// with proofs of every account, storage slot and code the run read.
+type GetWitness struct {
+	ReqID     uint64
+	BlockHash common.Hash
+	Method    string
+	Params    []byte
+}
+
+// Methods a witness can be asked for.
+var WitnessMethods = []string{"eth_call", "eth_estimateGas", "eth_createAccessList", "eth_simulateV1"}
+
+// Validate checks the request's bounds.
+func (r *GetWitness) Validate() error {
+	if !slices.Contains(WitnessMethods, r.Method) {
+		return fmt.Errorf("%w: witness of method %.32q", ErrInvalidRequest, r.Method)
+	}
+	if len(r.Params) == 0 || len(r.Params) > MaxWitnessParams {
+		return fmt.Errorf("%w: witness parameters of %d bytes, want 1..%d", ErrInvalidRequest, len(r.Params), MaxWitnessParams)
+	}
+	return nil
+}
+
+// Witness answers GetWitness: the accounts the run read, each with the
+// storage slots it read, the state and storage trie nodes that prove all
+// of them against the block's state root (every node once, in any order),
+// and the code of the contracts it ran. A server that could not run the
+// call, or stopped at its limits, sends what it has: the client proves the
+// rest itself.
+type Witness struct {
+	ReqID    uint64
+	BV       uint64
+	Accounts []WitnessAccount
+	Nodes    [][]byte
+	Codes    [][]byte
+}
+
+// WitnessAccount is an account of a witness and the slots read of it.
+type WitnessAccount struct {
+	Address common.Address
+	Slots   []common.Hash
+}
+
+// Bounds of a witness.
+const (
+	MaxWitnessParams   = 256 * 1024 // bytes of GetWitness.Params
+	MaxWitnessAccounts = 4096
+	MaxWitnessSlots    = 1 << 16 // in all accounts
+	MaxWitnessNodes    = 1 << 17
+	MaxWitnessCodes    = 1024
 )
 
 // ProofRequest asks for the proof of one account, and of some of its

@@ -49,6 +49,9 @@ func sampleMessages() map[Code]any {
 		PayAckMsg:          &PayAck{ReqID: 9, Code: PayReplayed, Credited: new(big.Int), Balance: big.NewInt(10), Reason: "voucher amount below one already accepted"},
 		GetReceiptsPartMsg: &GetReceiptsPart{ReqID: 10, BlockHash: common.Hash{0xbb}, Start: 128},
 		ReceiptsPartMsg:    &ReceiptsPart{ReqID: 10, BV: 9, Count: 1, Nodes: [][]byte{{0xc1, 0x80}}},
+		GetWitnessMsg:      &GetWitness{ReqID: 11, BlockHash: common.Hash{0xbb}, Method: "eth_call", Params: []byte(`[{"to":"0x01"}]`)},
+		WitnessMsg: &Witness{ReqID: 11, BV: 9, Accounts: []WitnessAccount{{Address: common.Address{1}, Slots: []common.Hash{{2}}}},
+			Nodes: [][]byte{{0xc1, 0x80}}, Codes: [][]byte{{0x60, 0x00}}},
 	}
 }
 
@@ -168,6 +171,9 @@ func TestRequestLimits(t *testing.T) {
 		{"blob tx with sidecar", &SendTx{Txs: [][]byte{append([]byte{types.BlobTxType}, make([]byte, 900_000)...)}}, nil},
 		{"blob tx too big", &SendTx{Txs: [][]byte{append([]byte{types.BlobTxType}, make([]byte, MaxBlobTxSize)...)}}, ErrInvalidRequest},
 		{"receipts part start", &GetReceiptsPart{Start: MaxBlockReceipts}, ErrInvalidRequest},
+		{"witness of another method", &GetWitness{Method: "eth_sendRawTransaction", Params: []byte("[]")}, ErrInvalidRequest},
+		{"witness without parameters", &GetWitness{Method: "eth_call"}, ErrInvalidRequest},
+		{"witness parameters too long", &GetWitness{Method: "eth_call", Params: make([]byte, MaxWitnessParams+1)}, ErrInvalidRequest},
 	}
 	for _, b := range []*Bid{{Max: 2, Min: 3, Price: big.NewInt(1)}, {Max: 2, Min: 0, Price: big.NewInt(1)}, {Max: 2, Min: 1}} {
 		if err := b.Validate(); !errors.Is(err, ErrInvalidRequest) {

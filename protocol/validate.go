@@ -87,3 +87,21 @@ func checkMax(n, max int, what string) error {
 	}
 	return nil
 }
+
+// Validate checks the witness's bounds.
+func (r *Witness) Validate() error {
+	if err := checkMax(len(r.Accounts), MaxWitnessAccounts, "witness accounts"); err != nil {
+		return err
+	}
+	slots := 0
+	for _, a := range r.Accounts {
+		slots += len(a.Slots)
+	}
+	if err := checkMax(slots, MaxWitnessSlots, "witness slots"); err != nil {
+		return err
+	}
+	if err := checkMax(len(r.Nodes), MaxWitnessNodes, "witness trie nodes"); err != nil {
+		return err
+	}
+	return checkMax(len(r.Codes), MaxWitnessCodes, "witness codes")
+}

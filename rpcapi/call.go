@@ -2,25 +2,89 @@ package rpcapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/core/vm"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/evmcall"
 )
 
-// openEnv resolves the block of a call and opens its proven state.
-func (api *EthAPI) openEnv(ctx context.Context, bnh *rpc.BlockNumberOrHash) (*evmcall.Env, error) {
+// execute runs a call at a block in the client's EVM over verified state:
+// first over the state the client holds, without a round trip; when the
+// call reads state the client lacks, it asks a server for the call's
+// witness (one round trip), verifies it and runs again, fetching on demand
+// whatever the witness left out.
+func (api *EthAPI) execute(ctx context.Context, bnh *rpc.BlockNumberOrHash, method string, params []any, run func(*evmcall.Env) error) error {
 	header, err := api.stateHeader(ctx, bnh)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	proven, statedb, err := api.c.ProvenState(ctx, header)
+	env, proven, err := api.env(ctx, header, true)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if err := run(env); !errors.Is(proven.Err(), client.ErrStateMissing) {
+		return err
+	}
+	enc, err := json.Marshal(trimNulls(params))
+	if err != nil {
+		return err
+	}
+	server, werr := api.c.Witness(ctx, header, method, enc)
+	if env, proven, err = api.env(ctx, header, false); err != nil {
+		return err
+	}
+	err = run(env)
+	if werr == nil {
+		if proven.Fetches() > 0 {
+			api.c.WitnessIncomplete(server)
+		} else {
+			api.c.WitnessComplete()
+		}
+	}
+	return err
+}
+
+// trimNulls drops trailing absent parameters.
+func trimNulls(params []any) []any {
+	for len(params) > 0 {
+		v := params[len(params)-1]
+		switch v := v.(type) {
+		case *evmcall.StateOverride:
+			if v != nil {
+				return params
+			}
+		case *evmcall.BlockOverrides:
+			if v != nil {
+				return params
+			}
+		default:
+			if v != nil {
+				return params
+			}
+		}
+		params = params[:len(params)-1]
+	}
+	return params
+}
+
+// env opens the verified state of a block for a run: offline (over what
+// the client holds) or fetching what it lacks.
+func (api *EthAPI) env(ctx context.Context, header *types.Header, offline bool) (*evmcall.Env, *client.ProvenState, error) {
+	open := api.c.ProvenState
+	if offline {
+		open = api.c.CachedState
+	}
+	proven, statedb, err := open(ctx, header)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &evmcall.Env{
 		Config: api.c.ChainConfig(),
@@ -37,7 +101,7 @@ func (api *EthAPI) openEnv(ctx context.Context, bnh *rpc.BlockNumberOrHash) (*ev
 			tip, _, err := api.suggestTip(ctx)
 			return tip, err
 		},
-	}, nil
+	}, proven, nil
 }
 
 // Call is eth_call, executed by the client's own EVM over state proven
@@ -46,11 +110,11 @@ func (api *EthAPI) Call(ctx context.Context, args evmcall.TransactionArgs, bnh *
 	if err := args.CheckBlobFeeCap(); err != nil {
 		return nil, err
 	}
-	env, err := api.openEnv(ctx, bnh)
-	if err != nil {
-		return nil, err
-	}
-	res, err := evmcall.Call(ctx, env, args, overrides, blockOverrides)
+	var res *core.ExecutionResult
+	err := api.execute(ctx, bnh, "eth_call", []any{args, overrides, blockOverrides}, func(env *evmcall.Env) (err error) {
+		res, err = evmcall.Call(ctx, env, args, overrides, blockOverrides)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -61,16 +125,16 @@ func (api *EthAPI) Call(ctx context.Context, args evmcall.TransactionArgs, bnh *
 }
 
 // EstimateGas is eth_estimateGas, by geth's own estimator running over
-// proven state.
+// proven state: one witness serves the whole search.
 func (api *EthAPI) EstimateGas(ctx context.Context, args evmcall.TransactionArgs, bnh *rpc.BlockNumberOrHash, overrides *evmcall.StateOverride, blockOverrides *evmcall.BlockOverrides) (hexutil.Uint64, error) {
 	if err := args.CheckBlobFeeCap(); err != nil {
 		return 0, err
 	}
-	env, err := api.openEnv(ctx, bnh)
-	if err != nil {
-		return 0, err
-	}
-	gas, err := evmcall.EstimateGas(ctx, env, args, overrides, blockOverrides)
+	var gas uint64
+	err := api.execute(ctx, bnh, "eth_estimateGas", []any{args, overrides, blockOverrides}, func(env *evmcall.Env) (err error) {
+		gas, err = evmcall.EstimateGas(ctx, env, args, overrides, blockOverrides)
+		return err
+	})
 	return hexutil.Uint64(gas), err
 }
 
@@ -79,9 +143,10 @@ func (api *EthAPI) CreateAccessList(ctx context.Context, args evmcall.Transactio
 	if err := args.CheckBlobFeeCap(); err != nil {
 		return nil, err
 	}
-	env, err := api.openEnv(ctx, bnh)
-	if err != nil {
-		return nil, err
-	}
-	return evmcall.CreateAccessList(ctx, env, args, overrides)
+	var res *evmcall.AccessListResult
+	err := api.execute(ctx, bnh, "eth_createAccessList", []any{args, overrides}, func(env *evmcall.Env) (err error) {
+		res, err = evmcall.CreateAccessList(ctx, env, args, overrides)
+		return err
+	})
+	return res, err
 }

@@ -35,6 +35,9 @@ func initialCosts() flowcontrol.CostTable {
 		// A part is up to 2 MiB of receipts; the first of a block builds
 		// its receipt trie.
 		uint64(protocol.GetReceiptsPartMsg): {PerItem: 40_000_000},
+		// A witness runs a call (for at most witnessTimeout) and proves
+		// what it read.
+		uint64(protocol.GetWitnessMsg): {PerItem: 50_000_000},
 	}
 }
 
@@ -44,7 +47,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 	for _, code := range []protocol.Code{
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
-		protocol.GetReceiptsPartMsg,
+		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
@@ -87,6 +90,8 @@ func setBV(reply any, bv uint64) {
 	case *protocol.TxStatus:
 		r.BV = bv
 	case *protocol.ReceiptsPart:
+		r.BV = bv
+	case *protocol.Witness:
 		r.BV = bv
 	}
 }

@@ -27,6 +27,8 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 		return protocol.ReceiptsMsg, s.receipts(ctx, r)
 	case *protocol.GetReceiptsPart:
 		return protocol.ReceiptsPartMsg, s.receiptsPart(ctx, r)
+	case *protocol.GetWitness:
+		return protocol.WitnessMsg, s.witness(ctx, r)
 	case *protocol.GetProofs:
 		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
 			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)

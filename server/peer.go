@@ -170,6 +170,9 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			defer wg.Done()
 			defer func() { <-slots }()
 			replyCode, reply := s.process(ctx, p, code, req, maxCost)
+			if s.cfg.alter != nil {
+				s.cfg.alter(reply)
+			}
 			if err := protocol.Send(rw, replyCode, reply); err != nil {
 				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
 			}
@@ -289,6 +292,8 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 		items = len(r.Statuses)
 	case *protocol.ReceiptsPart:
 		items = int(r.Count)
+	case *protocol.Witness:
+		items = len(r.Accounts)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
+	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/cashier"
@@ -45,10 +46,15 @@ import (
 
 // Config configures a Server. Zero values take the defaults noted.
 type Config struct {
-	Backend    chain.Backend     // required
-	PrivateKey *ecdsa.PrivateKey // node key; required
-	ListenAddr string            // default "127.0.0.1:0"
-	MaxPeers   int               // default 100
+	Backend chain.Backend // required
+	// ChainConfig is the configuration of the backend's chain, which the
+	// server needs to run the calls it proves witnesses of (nil: it
+	// serves no witnesses; clients prove what their calls read
+	// themselves).
+	ChainConfig *params.ChainConfig
+	PrivateKey  *ecdsa.PrivateKey // node key; required
+	ListenAddr  string            // default "127.0.0.1:0"
+	MaxPeers    int               // default 100
 	// HandshakeTimeout bounds the Status exchange (default 5s).
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
@@ -97,7 +103,8 @@ type Config struct {
 	Metrics *metrics.Server
 	Logger  log.Logger
 
-	wrap func(chain.Backend) chain.Backend // tests: wraps the backend
+	wrap  func(chain.Backend) chain.Backend // tests: wraps the backend
+	alter func(reply any)                   // tests: changes replies before they are sent
 }
 
 func (c Config) withDefaults() Config {

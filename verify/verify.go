@@ -130,11 +130,7 @@ func ReceiptsPart(h *types.Header, txs, start, count int, nodes [][]byte) (types
 	if count <= 0 || start < 0 || start+count > txs {
 		return nil, fmt.Errorf("%w: block %d: %d receipts from index %d of %d", ErrReceiptsRoot, h.Number, count, start, txs)
 	}
-	list := make(trienode.ProofList, len(nodes))
-	for i, n := range nodes {
-		list[i] = n
-	}
-	set := list.Set()
+	set := NewNodes(nodes)
 	out := make(types.Receipts, count)
 	for i := range count {
 		key, _ := rlp.EncodeToBytes(uint(start + i))
@@ -162,6 +158,10 @@ func Account(stateRoot common.Hash, addr common.Address, proof [][]byte) (*types
 	if err != nil {
 		return nil, fmt.Errorf("%w: account %x: %v", ErrAccountProof, addr, err)
 	}
+	return decodeAccount(addr, val)
+}
+
+func decodeAccount(addr common.Address, val []byte) (*types.StateAccount, error) {
 	if val == nil {
 		return nil, nil
 	}
@@ -182,6 +182,10 @@ func Storage(storageRoot common.Hash, slot common.Hash, proof [][]byte) (common.
 	if err != nil {
 		return common.Hash{}, fmt.Errorf("%w: slot %x: %v", ErrStorageProof, slot, err)
 	}
+	return decodeSlot(slot, val)
+}
+
+func decodeSlot(slot common.Hash, val []byte) (common.Hash, error) {
 	if val == nil {
 		return common.Hash{}, nil
 	}
@@ -213,6 +217,53 @@ func TxInBody(body *types.Body, index uint64, want common.Hash) (*types.Transact
 	return tx, nil
 }
 
+// Nodes is a set of trie nodes by hash, proving many keys at once (a
+// witness, a multiproof).
+type Nodes = *trienode.ProofSet
+
+// NewNodes indexes trie nodes by their hash.
+func NewNodes(nodes [][]byte) Nodes {
+	list := make(trienode.ProofList, len(nodes))
+	for i, n := range nodes {
+		list[i] = n
+	}
+	return list.Set()
+}
+
+// AccountIn is Account with the proof's nodes in a set that may hold the
+// nodes of other proofs too.
+func AccountIn(stateRoot common.Hash, addr common.Address, nodes Nodes) (*types.StateAccount, error) {
+	val, err := setValue(stateRoot, crypto.Keccak256(addr[:]), nodes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: account %x: %v", ErrAccountProof, addr, err)
+	}
+	return decodeAccount(addr, val)
+}
+
+// StorageIn is Storage with the proof's nodes in a set that may hold the
+// nodes of other proofs too.
+func StorageIn(storageRoot common.Hash, slot common.Hash, nodes Nodes) (common.Hash, error) {
+	if storageRoot == types.EmptyRootHash {
+		return common.Hash{}, nil
+	}
+	val, err := setValue(storageRoot, crypto.Keccak256(slot[:]), nodes)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("%w: slot %x: %v", ErrStorageProof, slot, err)
+	}
+	return decodeSlot(slot, val)
+}
+
+func setValue(root common.Hash, key []byte, nodes Nodes) ([]byte, error) {
+	if root == types.EmptyRootHash {
+		return nil, nil
+	}
+	val, err := trie.VerifyProof(root, key, nodes)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(val), nil
+}
+
 func proofValue(root common.Hash, key []byte, proof [][]byte) ([]byte, error) {
 	if len(proof) == 0 {
 		if root == types.EmptyRootHash {
@@ -220,13 +271,5 @@ func proofValue(root common.Hash, key []byte, proof [][]byte) ([]byte, error) {
 		}
 		return nil, errors.New("empty proof")
 	}
-	list := make(trienode.ProofList, len(proof))
-	for i, n := range proof {
-		list[i] = n
-	}
-	val, err := trie.VerifyProof(root, key, list.Set())
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(val), nil
+	return setValue(root, key, NewNodes(proof))
 }

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/chain"
@@ -24,6 +26,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	var (
 		listen    = fs.String("listen", "127.0.0.1:30400", "devp2p listen address")
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
+		network   = fs.String("network", "", "with --backend: the backend's chain (mainnet, sepolia, hoodi, geth-dev or a genesis JSON file), to run the calls it serves witnesses of; default: recognised by its genesis")
 		datadir   = fs.String("datadir", "", "directory for the node key, client balances and free usage; empty = a fresh key and nothing kept")
 		maxPeers  = fs.Int("maxclients", 100, "maximum connected clients")
 		capacity  = fs.Uint64("capacity", 2_000_000, "serving capacity shared by all clients, in cost units (ns of serving) per ms: 1000000 = one serving thread")
@@ -58,8 +61,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	var (
-		be chain.Backend
-		dc *devchain.Chain
+		be       chain.Backend
+		dc       *devchain.Chain
+		chainCfg *params.ChainConfig
 	)
 	if *backend == "" {
 		dk, err := crypto.HexToECDSA(trim0x(*devKey))
@@ -77,6 +81,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		if be, err = dc.Backend(ctx); err != nil {
 			return err
 		}
+		chainCfg = dc.ChainConfig()
 		if u := dc.HTTPURL(); u != "" {
 			fmt.Fprintf(stdout, "Embedded chain JSON-RPC: %s\n", u)
 		}
@@ -91,6 +96,12 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		if be, err = chain.NewRPC(ctx, rc); err != nil {
 			return fmt.Errorf("--backend %s: %w", *backend, err)
+		}
+		if chainCfg, err = backendChainConfig(*network, be); err != nil {
+			return err
+		}
+		if chainCfg == nil {
+			fmt.Fprintf(stdout, "Chain %d with genesis %x is not a known network: serving no call witnesses (give --network GENESIS.json to serve them)\n", be.ChainID(), be.Genesis())
 		}
 	}
 	reservePrice, err := parseGwei(*reserve)
@@ -114,7 +125,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crashHook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
-		Backend: be, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
+		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
 	})
@@ -144,6 +155,29 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "Serving chain %d. Clients connect with:\n  %s\n", be.ChainID(), srv.Enode().URLv4())
 	<-ctx.Done()
 	return nil
+}
+
+// backendChainConfig returns the configuration of the backend's chain:
+// that of the network named (a built-in name or a genesis file, whose
+// chain id and genesis must be the backend's), or, by default, that of the
+// built-in network with the backend's genesis; nil when there is none.
+func backendChainConfig(network string, be chain.Backend) (*params.ChainConfig, error) {
+	if network == "" {
+		for _, name := range []string{"mainnet", "sepolia", "hoodi"} {
+			if cfg, genesis, _ := networkConfig(name); genesis == be.Genesis() {
+				return cfg, nil
+			}
+		}
+		return nil, nil
+	}
+	cfg, genesis, err := networkConfig(network)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ChainID.Uint64() != be.ChainID() || genesis != (common.Hash{}) && genesis != be.Genesis() {
+		return nil, fmt.Errorf("--network %s: chain %d with genesis %x, but the backend serves chain %d with genesis %x", network, cfg.ChainID, genesis, be.ChainID(), be.Genesis())
+	}
+	return cfg, nil
 }
 
 // waitSynced waits until the execution client has caught up with its

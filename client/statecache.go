@@ -1,0 +1,147 @@
+package client
+
+import (
+	"math"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
+	"github.com/ethereum/go-ethereum/core/types"
+)
+
+// DefaultCacheBytes bounds the verified state a client keeps by default.
+const DefaultCacheBytes = 64 << 20
+
+// stateKey names a verified item: an account or a storage slot in the
+// state of a block, or a contract code by its hash.
+type stateKey struct {
+	kind  byte // keyAccount, keySlot or keyCode
+	block common.Hash
+	addr  common.Address
+	slot  common.Hash // the slot, or the code hash
+}
+
+const (
+	keyAccount byte = iota
+	keySlot
+	keyCode
+)
+
+func accountKey(block common.Hash, addr common.Address) stateKey {
+	return stateKey{kind: keyAccount, block: block, addr: addr}
+}
+
+func slotKey(block common.Hash, addr common.Address, slot common.Hash) stateKey {
+	return stateKey{kind: keySlot, block: block, addr: addr, slot: slot}
+}
+
+func codeKey(hash common.Hash) stateKey { return stateKey{kind: keyCode, slot: hash} }
+
+// provenAccount is a verified account (nil when absent). Proof is the
+// account's proof as a server sent it, or nil when it came in a witness
+// (eth_getProof then fetches one).
+type provenAccount struct {
+	account *types.StateAccount
+	proof   [][]byte
+}
+
+// provenSlot is a verified storage value and, as for accounts, its proof.
+type provenSlot struct {
+	value common.Hash
+	proof [][]byte
+}
+
+// stateCache keeps verified accounts, slots and code within a byte
+// budget, evicting the least recently used. A block's state never changes,
+// so an item is never stale: a wallet polling a balance, or a dapp calling
+// a contract again at the same block, is answered without a round trip.
+type stateCache struct {
+	mu    sync.Mutex
+	items lru.BasicLRU[stateKey, any]
+	bytes int
+	max   int
+	gauge func(float64)
+}
+
+func newStateCache(maxBytes int, gauge func(float64)) *stateCache {
+	return &stateCache{items: lru.NewBasicLRU[stateKey, any](math.MaxInt32), max: maxBytes, gauge: gauge}
+}
+
+// itemSize estimates what an item costs in memory: its data plus the
+// cache's own bookkeeping.
+func itemSize(v any) int {
+	const overhead = 160
+	proofSize := func(p [][]byte) int {
+		n := 0
+		for _, node := range p {
+			n += len(node) + 24
+		}
+		return n
+	}
+	switch v := v.(type) {
+	case provenAccount:
+		return overhead + 120 + proofSize(v.proof)
+	case provenSlot:
+		return overhead + 32 + proofSize(v.proof)
+	case []byte:
+		return overhead + len(v)
+	}
+	return overhead
+}
+
+func (c *stateCache) add(k stateKey, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.items.Peek(k); ok {
+		c.bytes -= itemSize(old)
+	}
+	c.items.Add(k, v)
+	c.bytes += itemSize(v)
+	for c.bytes > c.max {
+		_, old, ok := c.items.RemoveOldest()
+		if !ok {
+			break
+		}
+		c.bytes -= itemSize(old)
+	}
+	if c.gauge != nil {
+		c.gauge(float64(c.bytes))
+	}
+}
+
+func (c *stateCache) get(k stateKey) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.items.Get(k)
+}
+
+func (c *stateCache) account(block common.Hash, addr common.Address) (provenAccount, bool) {
+	v, ok := c.get(accountKey(block, addr))
+	if !ok {
+		return provenAccount{}, false
+	}
+	return v.(provenAccount), true
+}
+
+func (c *stateCache) slot(block common.Hash, addr common.Address, slot common.Hash) (provenSlot, bool) {
+	v, ok := c.get(slotKey(block, addr, slot))
+	if !ok {
+		return provenSlot{}, false
+	}
+	return v.(provenSlot), true
+}
+
+func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
+	v, ok := c.get(codeKey(hash))
+	if !ok {
+		return nil, false
+	}
+	return v.([]byte), true
+}
+
+// Bytes is what the cache holds now.
+func (c *stateCache) Bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}

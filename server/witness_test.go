@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/rpcapi"
+)
+
+// delayed answers everything a little late, so that a client asks the
+// other server first.
+type delayed struct{ chain.Backend }
+
+func (d delayed) HeaderByHash(ctx context.Context, h common.Hash) (*types.Header, error) {
+	time.Sleep(20 * time.Millisecond)
+	return d.Backend.HeaderByHash(ctx, h)
+}
+
+// TestForgedWitnessIsCaughtAndBanned: a server whose witness carries a
+// trie node that does not belong is banned, and the call is answered
+// right from another server.
+func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	forged := 0
+	start := func(alter func(any), wrap func(chain.Backend) chain.Backend) *Server {
+		key, _ := crypto.GenerateKey()
+		srv, err := New(Config{Backend: wrap(dc.DirectBackend()), ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet, alter: alter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		return srv
+	}
+	liar := start(func(reply any) {
+		if w, ok := reply.(*protocol.Witness); ok && len(w.Nodes) > 0 {
+			// The account leaf with one byte changed: its hash is no longer
+			// the one its parent names.
+			last := len(w.Nodes) - 1
+			w.Nodes[last] = append([]byte{}, w.Nodes[last]...)
+			w.Nodes[last][len(w.Nodes[last])-2] ^= 1
+			forged++
+		}
+	}, func(b chain.Backend) chain.Backend { return b })
+	honest := start(nil, func(b chain.Backend) chain.Backend { return delayed{b} })
+	c, err := client.New(client.Config{ChainConfig: dc.ChainConfig(), Trusted: []*enode.Node{liar.Enode(), honest.Enode()}, Fraction: 50, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dc.Commit()
+	if _, err := c.WaitHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for len(c.Servers()) < 2 || !c.Servers()[0].Connected || !c.Servers()[1].Connected {
+		time.Sleep(10 * time.Millisecond) // both sessions up
+	}
+	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	light, err := rpc.DialContext(ctx, rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	// The beacon roots contract reads its storage: a call with accounts,
+	// slots and code in its witness. Calls at new blocks go on until the
+	// liar was asked for a witness (the client alternates between servers
+	// it has not measured).
+	for i := 0; forged == 0 && i < 10; i++ {
+		dc.Commit()
+		for c.Head().Number.Uint64() < uint64(i)+3 {
+			time.Sleep(10 * time.Millisecond) // the client following the new block
+		}
+		head := c.Head()
+		args := map[string]any{"to": params.BeaconRootsAddress, "input": hexutil.Encode(common.BigToHash(new(big.Int).SetUint64(head.Time)).Bytes())}
+		var got, want hexutil.Bytes
+		if err := dc.RPCClient().CallContext(ctx, &want, "eth_call", args, hexutil.EncodeBig(head.Number)); err != nil {
+			t.Fatal(err)
+		}
+		if err := light.CallContext(ctx, &got, "eth_call", args, hexutil.EncodeBig(head.Number)); err != nil || string(got) != string(want) {
+			t.Fatalf("eth_call through the client = %x, %v; want %x", got, err, want)
+		}
+	}
+	if forged == 0 {
+		t.Fatal("the liar was never asked for a witness")
+	}
+	for _, s := range c.Servers() {
+		liarURL := liar.Enode().URLv4()
+		switch {
+		case s.Enode == liarURL && (!s.Banned || s.Lies != 1 || !strings.Contains(s.LastError, "proof check failed")):
+			t.Errorf("forging server not banned: %+v", s)
+		case s.Enode != liarURL && (s.Banned || s.Lies != 0):
+			t.Errorf("honest server punished: %+v", s)
+		}
+	}
+}
