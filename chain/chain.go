@@ -13,6 +13,7 @@ import (
 	"errors"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/lightmarket/lightmarket/protocol"
@@ -67,6 +68,14 @@ type Backend interface {
 	// or the returned function is called. Heads may be skipped under load;
 	// the last one delivered is always current.
 	SubscribeHeads(ctx context.Context, ch chan<- *types.Header) (unsubscribe func(), err error)
+}
+
+// LocalState is implemented by backends that hold the chain's state in the
+// server's own process (the embedded chain): a server runs calls over it
+// directly, and their witnesses carry every trie node a run touches,
+// including those computing a new state root needs.
+type LocalState interface {
+	StateDatabase() state.Database
 }
 
 // Proof is a Merkle proof of one account and some of its storage slots: the

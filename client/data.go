@@ -300,8 +300,10 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 	}
 	blockHash := header.Hash()
 	c.state.add(accountKey(blockHash, addr), acct)
+	c.state.addNodes(acct.proof)
 	for i, slot := range slots {
 		c.state.add(slotKey(blockHash, addr, slot), values[i])
+		c.state.addNodes(values[i].proof)
 	}
 	return acct, values, nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethdb"
+	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/triedb"
 )
@@ -57,13 +59,41 @@ func (c *Client) CachedState(ctx context.Context, header *types.Header) (*Proven
 
 func (c *Client) provenState(ctx context.Context, header *types.Header, offline bool) (*ProvenState, *state.StateDB, error) {
 	ps := &ProvenState{ctx: ctx, c: c, header: header, offline: offline}
-	mem := rawdb.NewMemoryDatabase()
-	db := state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
+	// Values come from the reader; trie nodes, which only computing a new
+	// state root needs (eth_simulateV1), from verified proofs.
+	nodes := rawdb.NewDatabase(&nodeStore{KeyValueStore: memorydb.New(), cache: c.state})
+	db := state.NewDatabase(triedb.NewDatabase(nodes, triedb.HashDefaults), state.NewCodeDB(nodes))
 	sdb, err := state.NewWithReader(header.Root, db, ps)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ps, sdb, nil
+}
+
+// nodeStore is a key-value store whose 32-byte keys are trie nodes by
+// hash, read from the verified proofs the client keeps: a hash-scheme trie
+// database over them opens the state of a block as far as proofs reach.
+type nodeStore struct {
+	ethdb.KeyValueStore
+	cache *stateCache
+}
+
+func (s *nodeStore) Get(key []byte) ([]byte, error) {
+	if len(key) == common.HashLength {
+		if n, ok := s.cache.node(common.BytesToHash(key)); ok {
+			return n, nil
+		}
+	}
+	return s.KeyValueStore.Get(key)
+}
+
+func (s *nodeStore) Has(key []byte) (bool, error) {
+	if len(key) == common.HashLength {
+		if _, ok := s.cache.node(common.BytesToHash(key)); ok {
+			return true, nil
+		}
+	}
+	return s.KeyValueStore.Has(key)
 }
 
 // Err is the first fetch or verification failure, if any.

@@ -7,6 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // DefaultCacheBytes bounds the verified state a client keeps by default.
@@ -25,6 +26,7 @@ const (
 	keyAccount byte = iota
 	keySlot
 	keyCode
+	keyNode
 )
 
 func accountKey(block common.Hash, addr common.Address) stateKey {
@@ -36,6 +38,10 @@ func slotKey(block common.Hash, addr common.Address, slot common.Hash) stateKey 
 }
 
 func codeKey(hash common.Hash) stateKey { return stateKey{kind: keyCode, slot: hash} }
+
+// nodeKey names a trie node by its hash: nodes of verified proofs, kept
+// so that the state root after a simulated block can be computed.
+func nodeKey(hash common.Hash) stateKey { return stateKey{kind: keyNode, slot: hash} }
 
 // provenAccount is a verified account (nil when absent). Proof is the
 // account's proof as a server sent it, or nil when it came in a witness
@@ -133,6 +139,22 @@ func (c *stateCache) slot(block common.Hash, addr common.Address, slot common.Ha
 
 func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
 	v, ok := c.get(codeKey(hash))
+	if !ok {
+		return nil, false
+	}
+	return v.([]byte), true
+}
+
+// addNodes keeps trie nodes by their hash.
+func (c *stateCache) addNodes(nodes [][]byte) {
+	for _, n := range nodes {
+		c.add(nodeKey(crypto.Keccak256Hash(n)), n)
+	}
+}
+
+// node returns the trie node with the given hash.
+func (c *stateCache) node(hash common.Hash) ([]byte, bool) {
+	v, ok := c.get(nodeKey(hash))
 	if !ok {
 		return nil, false
 	}

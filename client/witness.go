@@ -76,6 +76,7 @@ func (c *Client) keepWitness(header *types.Header, w *protocol.Witness) error {
 		}
 		items = append(items, item{codeKey(hash), code})
 	}
+	c.state.addNodes(w.Nodes)
 	for _, it := range items {
 		// A proof already held is kept: eth_getProof can use it.
 		if _, ok := c.state.get(it.key); ok && it.key.kind != keyCode {

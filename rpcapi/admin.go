@@ -6,6 +6,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/evmcall"
 )
 
 // LmAPI is the lm_ namespace: what the light client knows of its servers
@@ -43,7 +44,7 @@ func (api *LmAPI) SetDemand(d *DemandArgs) error {
 		return api.c.SetDemand(nil)
 	}
 	if d.MaxPrice == nil {
-		return &invalidParamsError{"maxPrice missing"}
+		return &evmcall.InvalidParamsError{Message: "maxPrice missing"}
 	}
 	return api.c.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
 }

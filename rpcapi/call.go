@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/core/vm"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/client"
@@ -149,4 +150,62 @@ func (api *EthAPI) CreateAccessList(ctx context.Context, args evmcall.Transactio
 		return err
 	})
 	return res, err
+}
+
+// SimulateV1 is eth_simulateV1: blocks of calls on top of a block, run in
+// the client's EVM over proven state. One witness covers all the blocks.
+func (api *EthAPI) SimulateV1(ctx context.Context, opts evmcall.SimOpts, bnh *rpc.BlockNumberOrHash) ([]*SimBlockResult, error) {
+	if err := evmcall.CheckSimOpts(opts); err != nil {
+		return nil, err
+	}
+	var results []*evmcall.SimBlockResult
+	err := api.execute(ctx, bnh, "eth_simulateV1", []any{opts}, func(env *evmcall.Env) (err error) {
+		results, err = evmcall.Simulate(ctx, env, copySimOpts(opts))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*SimBlockResult, len(results))
+	for i, r := range results {
+		out[i] = &SimBlockResult{res: r, fullTx: opts.ReturnFullTransactions, config: api.c.ChainConfig()}
+	}
+	return out, nil
+}
+
+// copySimOpts copies what a simulation changes (its blocks' overrides), so
+// that it can run twice.
+func copySimOpts(opts evmcall.SimOpts) evmcall.SimOpts {
+	blocks := make([]evmcall.SimBlock, len(opts.BlockStateCalls))
+	for i, b := range opts.BlockStateCalls {
+		if b.BlockOverrides != nil {
+			o := *b.BlockOverrides
+			b.BlockOverrides = &o
+		}
+		blocks[i] = b
+	}
+	opts.BlockStateCalls = blocks
+	return opts
+}
+
+// SimBlockResult is a simulated block as eth_simulateV1 gives it: the block
+// as eth_getBlockByHash does, with its calls' results.
+type SimBlockResult struct {
+	res    *evmcall.SimBlockResult
+	fullTx bool
+	config *params.ChainConfig
+}
+
+// MarshalJSON implements json.Marshaler.
+func (r *SimBlockResult) MarshalJSON() ([]byte, error) {
+	block := MarshalBlock(r.res.Block, true, r.fullTx, r.config)
+	block["calls"] = r.res.Calls
+	if r.fullTx {
+		// The transactions carry no signature: their senders are known.
+		for _, tx := range block["transactions"].([]any) {
+			rt := tx.(*RPCTransaction)
+			rt.From = r.res.Senders[rt.Hash]
+		}
+	}
+	return json.Marshal(block)
 }

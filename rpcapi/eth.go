@@ -167,19 +167,6 @@ func stateErr(header *types.Header, err error) error {
 	return err
 }
 
-// invalidParamsError is the JSON-RPC "invalid params" error (-32602).
-type invalidParamsError struct{ message string }
-
-func (e *invalidParamsError) Error() string  { return e.message }
-func (e *invalidParamsError) ErrorCode() int { return -32602 }
-
-// clientLimitExceededError is geth's error for requests over a limit
-// (-38026).
-type clientLimitExceededError struct{ message string }
-
-func (e *clientLimitExceededError) Error() string  { return e.message }
-func (e *clientLimitExceededError) ErrorCode() int { return -38026 }
-
 // NetAPI is the net_ namespace.
 type NetAPI struct{ c *client.Client }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/evmcall"
 )
 
 // Limits of eth_getLogs. Every block whose bloom may match costs a body
@@ -25,10 +26,10 @@ const (
 
 // The errors of log queries, as geth gives them.
 var (
-	errInvalidBlockRange      = &invalidParamsError{"invalid block range params"}
-	errBlockRangeIntoFuture   = &invalidParamsError{"block range extends beyond current head block"}
-	errBlockHashWithRange     = &invalidParamsError{"can't specify fromBlock/toBlock with blockHash"}
-	errPendingLogsUnsupported = &invalidParamsError{"pending logs are not supported"}
+	errInvalidBlockRange      = &evmcall.InvalidParamsError{Message: "invalid block range params"}
+	errBlockRangeIntoFuture   = &evmcall.InvalidParamsError{Message: "block range extends beyond current head block"}
+	errBlockHashWithRange     = &evmcall.InvalidParamsError{Message: "can't specify fromBlock/toBlock with blockHash"}
+	errPendingLogsUnsupported = &evmcall.InvalidParamsError{Message: "pending logs are not supported"}
 	errUnknownBlock           = errors.New("unknown block")
 	errExceedMaxTopics        = errors.New("exceed max topics")
 	errExceedLogQuery         = errors.New("exceed max addresses or topics per search position")
@@ -112,7 +113,7 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 		return nil, errInvalidBlockRange
 	}
 	if hi-lo > api.logRange {
-		return nil, &invalidParamsError{fmt.Sprintf("exceed maximum block range %d", api.logRange)}
+		return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("exceed maximum block range %d", api.logRange)}
 	}
 	if hi > head.Number.Uint64() {
 		return nil, errBlockRangeIntoFuture

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/evmcall"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -102,7 +103,7 @@ func (api *EthAPI) GetStorageAt(ctx context.Context, addr common.Address, hexKey
 		if _, serr := api.stateAt(ctx, h, addr, nil); serr != nil {
 			return nil, serr
 		}
-		return nil, &invalidParamsError{fmt.Sprintf("%v: %q", err, hexKey)}
+		return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("%v: %q", err, hexKey)}
 	}
 	st, err := api.c.State(ctx, h, addr, []common.Hash{key})
 	if err != nil {
@@ -117,11 +118,11 @@ func (api *EthAPI) GetStorageValues(ctx context.Context, requests map[common.Add
 	total := 0
 	for _, keys := range requests {
 		if total += len(keys); total > maxGetStorageSlots {
-			return nil, &clientLimitExceededError{fmt.Sprintf("too many slots (max %d)", maxGetStorageSlots)}
+			return nil, &evmcall.ClientLimitExceededError{Message: fmt.Sprintf("too many slots (max %d)", maxGetStorageSlots)}
 		}
 	}
 	if total == 0 {
-		return nil, &invalidParamsError{"empty request"}
+		return nil, &evmcall.InvalidParamsError{Message: "empty request"}
 	}
 	h, err := api.stateHeader(ctx, bnh)
 	if err != nil {
@@ -146,14 +147,14 @@ func (api *EthAPI) GetStorageValues(ctx context.Context, requests map[common.Add
 // gave them.
 func (api *EthAPI) GetProof(ctx context.Context, addr common.Address, storageKeys []string, bnh *rpc.BlockNumberOrHash) (*AccountResult, error) {
 	if len(storageKeys) > maxGetProofKeys {
-		return nil, &invalidParamsError{fmt.Sprintf("too many storage keys requested (max %d, got %d)", maxGetProofKeys, len(storageKeys))}
+		return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("too many storage keys requested (max %d, got %d)", maxGetProofKeys, len(storageKeys))}
 	}
 	keys := make([]common.Hash, len(storageKeys))
 	lengths := make([]int, len(storageKeys))
 	for i, k := range storageKeys {
 		var err error
 		if keys[i], lengths[i], err = decodeStorageKey(k); err != nil {
-			return nil, &invalidParamsError{fmt.Sprintf("%v: %q", err, k)}
+			return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("%v: %q", err, k)}
 		}
 	}
 	st, err := api.state(ctx, addr, keys, bnh)

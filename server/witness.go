@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/consensus/ethash"
 	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/state"
+	"github.com/ethereum/go-ethereum/core/stateless"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
@@ -44,16 +46,35 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		return reply
 	}
 	rec := &recorder{ctx: ctx, backend: s.cfg.Backend, block: r.BlockHash, root: header.Root, accounts: make(map[common.Address]*recAccount)}
-	mem := rawdb.NewMemoryDatabase()
-	statedb, err := state.NewWithReader(header.Root, state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem)), rec)
+	ctx, cancel := context.WithTimeout(ctx, witnessTimeout)
+	defer cancel()
+	chainCtx := &backendChain{ctx: ctx, backend: s.cfg.Backend, config: s.cfg.ChainConfig}
+	// Values come from the recorder. A backend with its state at hand also
+	// lends its tries, so that the trie nodes a new state root touches
+	// (eth_simulateV1's blocks) are recorded too; without, the client
+	// computes what its proofs reach.
+	var (
+		db    state.Database
+		nodes *stateless.Witness
+	)
+	if ls, ok := s.cfg.Backend.(chain.LocalState); ok {
+		db = ls.StateDatabase()
+		nodes, _ = stateless.NewWitness(&types.Header{ParentHash: header.Hash(), Number: new(big.Int).Add(header.Number, common.Big1)}, chainCtx, false)
+	} else {
+		mem := rawdb.NewMemoryDatabase()
+		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
+	}
+	statedb, err := state.NewWithReader(header.Root, db, rec)
 	if err != nil {
 		return reply
 	}
-	ctx, cancel := context.WithTimeout(ctx, witnessTimeout)
-	defer cancel()
+	if nodes != nil {
+		statedb.StartPrefetcher("witness", nodes)
+		defer statedb.StopPrefetcher()
+	}
 	env := &evmcall.Env{
 		Config: s.cfg.ChainConfig,
-		Chain:  &backendChain{ctx: ctx, backend: s.cfg.Backend, config: s.cfg.ChainConfig},
+		Chain:  chainCtx,
 		Header: header,
 		State:  statedb,
 		Failed: rec.failed,
@@ -61,7 +82,7 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 	if err := runWitness(ctx, env, r.Method, r.Params); err != nil {
 		s.cfg.Logger.Debug("Witness run failed", "method", r.Method, "err", err)
 	}
-	rec.fill(reply)
+	rec.fill(reply, nodes)
 	return reply
 }
 
@@ -82,6 +103,17 @@ func runWitness(ctx context.Context, env *evmcall.Env, method string, params []b
 			return nil
 		}
 		return json.Unmarshal(raw[i], v)
+	}
+	if method == "eth_simulateV1" {
+		var opts evmcall.SimOpts
+		if err := decode(0, &opts); err != nil {
+			return err
+		}
+		if err := evmcall.CheckSimOpts(opts); err != nil {
+			return err
+		}
+		_, err := evmcall.Simulate(ctx, env, opts)
+		return err
 	}
 	if err := errors.Join(decode(0, &args), decode(1, &overrides)); err != nil {
 		return err
@@ -261,8 +293,9 @@ func (r *recorder) CodeSize(addr common.Address, codeHash common.Hash) int {
 }
 
 // fill writes what was read into a witness, in the order it was read,
-// until the witness's byte budget is spent.
-func (r *recorder) fill(w *protocol.Witness) {
+// and then the other trie nodes the run touched (when recorded), until the
+// witness's byte budget is spent.
+func (r *recorder) fill(w *protocol.Witness, touched *stateless.Witness) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seen := make(map[common.Hash]bool)
@@ -302,6 +335,15 @@ func (r *recorder) fill(w *protocol.Witness) {
 		}
 		w.Codes = append(w.Codes, code)
 		size += len(code)
+	}
+	if touched == nil {
+		return
+	}
+	for n := range touched.State {
+		if size > witnessBytes || len(w.Nodes) >= protocol.MaxWitnessNodes {
+			break
+		}
+		addNodes([][]byte{[]byte(n)})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/trie"
@@ -24,7 +25,16 @@ type Direct struct {
 	genesis common.Hash
 }
 
-var _ chain.Backend = (*Direct)(nil)
+var (
+	_ chain.Backend    = (*Direct)(nil)
+	_ chain.LocalState = (*Direct)(nil)
+)
+
+// StateDatabase implements chain.LocalState: the node's own state.
+func (d *Direct) StateDatabase() state.Database {
+	bc := d.c.eth.BlockChain()
+	return state.NewMPTDatabase(bc.TrieDB(), bc.CodeDB())
+}
 
 // DirectBackend returns a backend that reads the chain in-process.
 func (c *Chain) DirectBackend() *Direct {
