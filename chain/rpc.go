@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,9 +35,13 @@ type RPC struct {
 	chainID uint64
 	genesis common.Hash
 	headers *lru.Cache[common.Hash, *types.Header]
+	noRaw   atomic.Bool // the node refused debug_dbGet
 }
 
-var _ Backend = (*RPC)(nil)
+var (
+	_ Backend   = (*RPC)(nil)
+	_ RawReader = (*RPC)(nil)
+)
 
 // NewRPC reads the chain id and genesis of the execution client behind c.
 func NewRPC(ctx context.Context, c *rpc.Client) (*RPC, error) {
@@ -276,6 +281,22 @@ func (b *RPC) Proof(ctx context.Context, blockHash common.Hash, addr common.Addr
 		}
 	}
 	return p, nil
+}
+
+// RawGet implements RawReader with geth's debug_dbGet, when the node
+// offers it (its debug namespace is enabled); the caller checks what it
+// gets by hash.
+func (b *RPC) RawGet(ctx context.Context, key []byte) ([]byte, error) {
+	if b.noRaw.Load() {
+		return nil, ErrNodeUnavailable
+	}
+	var blob hexutil.Bytes
+	err := b.c.CallContext(ctx, &blob, "debug_dbGet", hexutil.Encode(key))
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == -32601 { // method not found
+		b.noRaw.Store(true)
+	}
+	return blob, err
 }
 
 // Code implements Backend. The code is checked against the account's code

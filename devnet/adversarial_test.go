@@ -32,7 +32,7 @@ func TestNoCallGetsAnHonestServerPunished(t *testing.T) {
 	defer cancel()
 	node := n.Stack.Attach()
 	defer node.Close()
-	ln := startLight(t, ctx, c, 2, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }, 100_000)
+	ln := startLight(t, ctx, c, 2, overRPC(t, ctx, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }), 100_000)
 	gen := newCallGen(c)
 	calls := 0
 	// A thousand calls (two hundred under the race detector) unless

@@ -127,20 +127,28 @@ type lightNet struct {
 	servers []*server.Server
 }
 
-// startLight starts n servers whose backends reach the chain node through
-// dial, and a client trusting all of them with the chain's configuration
-// and genesis, as `lightmarket client --network genesis.json` does.
-func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, dial func() (*rpc.Client, error), logRange uint64) *lightNet {
+// overRPC gives servers backends that reach a chain node through the
+// JSON-RPC clients dial returns, as `lightmarket server --backend` does.
+func overRPC(t *testing.T, ctx context.Context, dial func() (*rpc.Client, error)) func() (chain.Backend, error) {
+	return func() (chain.Backend, error) {
+		rc, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(rc.Close)
+		return chain.NewRPC(ctx, rc)
+	}
+}
+
+// startLight starts n servers with the backends backend returns, and a
+// client trusting all of them with the chain's configuration and genesis,
+// as `lightmarket client --network genesis.json` does.
+func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, backend func() (chain.Backend, error), logRange uint64) *lightNet {
 	t.Helper()
 	ln := &lightNet{}
 	var trusted []*enode.Node
 	for range n {
-		rc, err := dial()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(rc.Close)
-		backend, err := chain.NewRPC(ctx, rc)
+		backend, err := backend()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,8 +477,10 @@ func TestClientAnswersAsGethOverAChainThatWalksTheForks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	ln := startLight(t, ctx, c, 2, func() (*rpc.Client, error) { return rpc.DialContext(ctx, url) }, 100_000)
-	calls := testchainCalls(c)
+	ln := startLight(t, ctx, c, 2, overRPC(t, ctx, func() (*rpc.Client, error) { return rpc.DialContext(ctx, url) }), 100_000)
+	// The simulations first, while the client holds no state.
+	calls := append(simulateCalls(c), testchainCalls(c)...)
+	calls = append(calls, patternCalls(c)...)
 	for _, call := range calls {
 		differ(t, ctx, ln.light, node, call[0].(string), call[1:]...)
 	}

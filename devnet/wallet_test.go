@@ -389,7 +389,7 @@ func TestUnclesAndOversizedReceiptsThroughAnRPCBackend(t *testing.T) {
 	defer cancel()
 	node := n.Stack.Attach()
 	defer node.Close()
-	ln := startLight(t, ctx, c, 2, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }, 0)
+	ln := startLight(t, ctx, c, 2, overRPC(t, ctx, func() (*rpc.Client, error) { return n.Stack.Attach(), nil }), 0)
 	for _, num := range c.UncleBlocks {
 		differ(t, ctx, ln.light, node, "eth_getBlockByNumber", hexutil.EncodeUint64(num), true)
 		differ(t, ctx, ln.light, node, "eth_getUncleByBlockNumberAndIndex", hexutil.EncodeUint64(num), "0x0")

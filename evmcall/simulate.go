@@ -243,7 +243,7 @@ func Simulate(ctx context.Context, env *Env, opts SimOpts) ([]*SimBlockResult, e
 			return nil, err
 		}
 		if err := sim.state.Error(); err != nil {
-			return nil, fmt.Errorf("%w: state root of simulated block %d: %v", ErrUnprovable, res.Block.Number(), err)
+			return nil, fmt.Errorf("%w: state root of simulated block %d: %w", ErrUnprovable, res.Block.Number(), err)
 		}
 		headers[i] = res.Block.Header()
 		results[i] = res

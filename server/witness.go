@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
 	"sync"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/stateless"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethdb"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/trie"
 	"github.com/ethereum/go-ethereum/triedb"
 
 	"github.com/lightmarket/lightmarket/chain"
@@ -51,8 +55,10 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 	chainCtx := &backendChain{ctx: ctx, backend: s.cfg.Backend, config: s.cfg.ChainConfig}
 	// Values come from the recorder. A backend with its state at hand also
 	// lends its tries, so that the trie nodes a new state root touches
-	// (eth_simulateV1's blocks) are recorded too; without, the client
-	// computes what its proofs reach.
+	// (eth_simulateV1's blocks) are recorded too. Without, the tries are
+	// what the recorded proofs hold, and a node they lack (the sibling a
+	// deletion collapses into its parent) is looked for in the backend,
+	// and the run repeated.
 	var (
 		db    state.Database
 		nodes *stateless.Witness
@@ -61,30 +67,72 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		db = ls.StateDatabase()
 		nodes, _ = stateless.NewWitness(&types.Header{ParentHash: header.Hash(), Number: new(big.Int).Add(header.Number, common.Big1)}, chainCtx, false)
 	} else {
-		mem := rawdb.NewMemoryDatabase()
-		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
+		rec.db = rawdb.NewMemoryDatabase()
+		db = state.NewDatabase(triedb.NewDatabase(rec.db, triedb.HashDefaults), state.NewCodeDB(rec.db))
 	}
-	statedb, err := state.NewWithReader(header.Root, db, rec)
-	if err != nil {
-		return reply
-	}
-	if nodes != nil {
-		statedb.StartPrefetcher("witness", nodes)
-		defer statedb.StopPrefetcher()
-	}
-	env := &evmcall.Env{
-		Config: s.cfg.ChainConfig,
-		Chain:  chainCtx,
-		Header: header,
-		State:  statedb,
-		Failed: rec.failed,
-	}
-	if err := runWitness(ctx, env, r.Method, r.Params); err != nil {
-		s.cfg.Logger.Debug("Witness run failed", "method", r.Method, "err", err)
+	for range maxNodeSearches + 1 {
+		statedb, err := state.NewWithReader(header.Root, db, rec)
+		if err != nil {
+			return reply
+		}
+		if nodes != nil {
+			statedb.StartPrefetcher("witness", nodes)
+		}
+		env := &evmcall.Env{
+			Config: s.cfg.ChainConfig,
+			Chain:  chainCtx,
+			Header: header,
+			State:  statedb,
+			Failed: rec.failed,
+		}
+		err = runWitness(ctx, env, r.Method, r.Params)
+		if nodes != nil {
+			statedb.StopPrefetcher()
+		}
+		missing := missingNode(err)
+		if err != nil {
+			s.cfg.Logger.Debug("Witness run failed", "method", r.Method, "err", err)
+		}
+		if missing == nil || rec.db == nil {
+			break
+		}
+		blob, err := chain.TrieNode(ctx, s.cfg.Backend, r.BlockHash, rec.owner(missing.Owner), missing.Path, missing.NodeHash)
+		if err != nil {
+			s.cfg.Logger.Debug("Witness trie node unavailable", "owner", missing.Owner, "path", missing.Path, "err", err)
+			break
+		}
+		rec.addNodes([][]byte{blob})
+		rec.extra = append(rec.extra, blob)
 	}
 	rec.fill(reply, nodes)
 	return reply
 }
+
+// maxNodeSearches bounds how many trie nodes one witness looks for beyond
+// the proofs of what its run read.
+const maxNodeSearches = 16
+
+// missingNode returns the trie node whose absence failed a run, if that is
+// what failed it. (go-ethereum wraps some of these errors with %v, so the
+// message is read when the type is lost.)
+func missingNode(err error) *trie.MissingNodeError {
+	if err == nil {
+		return nil
+	}
+	var m *trie.MissingNodeError
+	if errors.As(err, &m) {
+		return m
+	}
+	match := missingNodeRE.FindStringSubmatch(err.Error())
+	if match == nil {
+		return nil
+	}
+	m = &trie.MissingNodeError{NodeHash: common.HexToHash(match[1]), Owner: common.HexToHash(match[2])}
+	m.Path, _ = hex.DecodeString(match[3])
+	return m
+}
+
+var missingNodeRE = regexp.MustCompile(`missing trie node ([0-9a-f]{64}) \(owner ([0-9a-f]{64})\) \(path ([0-9a-f]*)\)`)
 
 // runWitness runs method with its JSON parameters; only what it reads
 // matters, not its result.
@@ -145,6 +193,10 @@ type recorder struct {
 	backend chain.Backend
 	block   common.Hash
 	root    common.Hash
+	// db, when set, receives every proof node by hash: the tries of a run
+	// over a backend without local state.
+	db    ethdb.Database
+	extra [][]byte // nodes found beyond the proofs
 
 	mu       sync.Mutex
 	order    []common.Address
@@ -196,6 +248,7 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 		r.fail(err)
 		return nil, err
 	}
+	r.addNodes(p.Account)
 	ra = &recAccount{account: acct, proof: p.Account, values: make(map[common.Hash]common.Hash), proofs: make(map[common.Hash][][]byte)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -205,6 +258,32 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 	r.accounts[addr] = ra
 	r.order = append(r.order, addr)
 	return ra, nil
+}
+
+// addNodes puts verified trie nodes into the run's trie database.
+func (r *recorder) addNodes(nodes [][]byte) {
+	if r.db == nil {
+		return
+	}
+	for _, n := range nodes {
+		r.db.Put(crypto.Keccak256(n), n)
+	}
+}
+
+// owner returns the account whose storage trie has the given owner hash,
+// among those the run read (nil for the account trie).
+func (r *recorder) owner(owner common.Hash) *common.Address {
+	if owner == (common.Hash{}) {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, addr := range r.order {
+		if crypto.Keccak256Hash(addr[:]) == owner {
+			return &addr
+		}
+	}
+	return nil
 }
 
 // Account implements state.Reader.
@@ -241,6 +320,7 @@ func (r *recorder) Storage(addr common.Address, slot common.Hash) (common.Hash, 
 		r.fail(err)
 		return common.Hash{}, err
 	}
+	r.addNodes(p.Storage[0])
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := ra.values[slot]; !ok {
@@ -328,6 +408,7 @@ func (r *recorder) fill(w *protocol.Witness, touched *stateless.Witness) {
 		}
 		w.Accounts = append(w.Accounts, wa)
 	}
+	addNodes(r.extra)
 	for _, h := range r.codes {
 		code := r.code[h]
 		if size+len(code) > witnessBytes || len(w.Codes) >= protocol.MaxWitnessCodes {

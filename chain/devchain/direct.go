@@ -9,6 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/ethereum/go-ethereum/trie"
 	"github.com/ethereum/go-ethereum/trie/trienode"
 
@@ -16,12 +18,13 @@ import (
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
-// Direct is a chain.Backend reading the embedded node's blockchain and
+// Direct is a chain.Backend reading an in-process node's blockchain and
 // state directly, without JSON-RPC in between: the server and the node
 // share a process, and the node is the server's own full node. (A server in
 // front of an external node uses chain.RPC, which checks every answer.)
 type Direct struct {
-	c       *Chain
+	eth     *eth.Ethereum
+	client  *rpc.Client // the node's JSON-RPC, in-process
 	genesis common.Hash
 }
 
@@ -32,30 +35,34 @@ var (
 
 // StateDatabase implements chain.LocalState: the node's own state.
 func (d *Direct) StateDatabase() state.Database {
-	bc := d.c.eth.BlockChain()
+	bc := d.eth.BlockChain()
 	return state.NewMPTDatabase(bc.TrieDB(), bc.CodeDB())
 }
 
 // DirectBackend returns a backend that reads the chain in-process.
-func (c *Chain) DirectBackend() *Direct {
-	return &Direct{c: c, genesis: c.eth.BlockChain().Genesis().Hash()}
+func (c *Chain) DirectBackend() *Direct { return NewDirect(c.eth, c.client) }
+
+// NewDirect returns a backend reading node e, whose JSON-RPC client is
+// attached in-process.
+func NewDirect(e *eth.Ethereum, client *rpc.Client) *Direct {
+	return &Direct{eth: e, client: client, genesis: e.BlockChain().Genesis().Hash()}
 }
 
 // ChainID implements chain.Backend.
-func (d *Direct) ChainID() uint64 { return d.c.ChainConfig().ChainID.Uint64() }
+func (d *Direct) ChainID() uint64 { return d.eth.BlockChain().Config().ChainID.Uint64() }
 
 // Genesis implements chain.Backend.
 func (d *Direct) Genesis() common.Hash { return d.genesis }
 
 // CurrentHeader implements chain.Backend.
 func (d *Direct) CurrentHeader(context.Context) (*types.Header, error) {
-	return d.c.eth.BlockChain().CurrentHeader(), nil
+	return d.eth.BlockChain().CurrentHeader(), nil
 }
 
 // Finality implements chain.Backend: the simulated beacon's safe block is
 // the head, its finalized block the last epoch boundary.
 func (d *Direct) Finality(context.Context) (safe, finalized *types.Header, err error) {
-	bc := d.c.eth.BlockChain()
+	bc := d.eth.BlockChain()
 	return bc.CurrentSafeBlock(), bc.CurrentFinalBlock(), nil
 }
 
@@ -63,7 +70,7 @@ func (d *Direct) Finality(context.Context) (safe, finalized *types.Header, err e
 // eth_capabilities says.
 func (d *Direct) Retention(ctx context.Context) (protocol.Retention, error) {
 	var caps chain.Capabilities
-	if err := d.c.client.CallContext(ctx, &caps, "eth_capabilities"); err != nil {
+	if err := d.client.CallContext(ctx, &caps, "eth_capabilities"); err != nil {
 		return protocol.Retention{}, err
 	}
 	return caps.Retention(), nil
@@ -71,7 +78,7 @@ func (d *Direct) Retention(ctx context.Context) (protocol.Retention, error) {
 
 // HeaderByNumber implements chain.Backend.
 func (d *Direct) HeaderByNumber(_ context.Context, n uint64) (*types.Header, error) {
-	if h := d.c.eth.BlockChain().GetHeaderByNumber(n); h != nil {
+	if h := d.eth.BlockChain().GetHeaderByNumber(n); h != nil {
 		return h, nil
 	}
 	return nil, chain.ErrNotFound
@@ -79,7 +86,7 @@ func (d *Direct) HeaderByNumber(_ context.Context, n uint64) (*types.Header, err
 
 // HeaderByHash implements chain.Backend.
 func (d *Direct) HeaderByHash(_ context.Context, hash common.Hash) (*types.Header, error) {
-	if h := d.c.eth.BlockChain().GetHeaderByHash(hash); h != nil {
+	if h := d.eth.BlockChain().GetHeaderByHash(hash); h != nil {
 		return h, nil
 	}
 	return nil, chain.ErrNotFound
@@ -87,7 +94,7 @@ func (d *Direct) HeaderByHash(_ context.Context, hash common.Hash) (*types.Heade
 
 // Body implements chain.Backend.
 func (d *Direct) Body(_ context.Context, hash common.Hash) (*types.Body, error) {
-	if b := d.c.eth.BlockChain().GetBody(hash); b != nil {
+	if b := d.eth.BlockChain().GetBody(hash); b != nil {
 		return b, nil
 	}
 	return nil, chain.ErrNotFound
@@ -99,7 +106,7 @@ func (d *Direct) Receipts(ctx context.Context, hash common.Hash) (types.Receipts
 	if err != nil {
 		return nil, err
 	}
-	rs := d.c.eth.BlockChain().GetReceiptsByHash(hash)
+	rs := d.eth.BlockChain().GetReceiptsByHash(hash)
 	if rs == nil && h.ReceiptHash != types.EmptyReceiptsHash {
 		return nil, chain.ErrNotFound
 	}
@@ -115,7 +122,7 @@ func (d *Direct) Proof(ctx context.Context, blockHash common.Hash, addr common.A
 	if err != nil {
 		return nil, err
 	}
-	db := d.c.eth.BlockChain().TrieDB()
+	db := d.eth.BlockChain().TrieDB()
 	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), db)
 	if err != nil {
 		return nil, fmt.Errorf("%w: state of block %d: %v", chain.ErrNotFound, h.Number, err)
@@ -164,7 +171,7 @@ func (d *Direct) Code(ctx context.Context, blockHash common.Hash, addr common.Ad
 	if err != nil {
 		return nil, err
 	}
-	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), d.c.eth.BlockChain().TrieDB())
+	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), d.eth.BlockChain().TrieDB())
 	if err != nil {
 		return nil, fmt.Errorf("%w: state of block %d: %v", chain.ErrNotFound, h.Number, err)
 	}
@@ -175,7 +182,7 @@ func (d *Direct) Code(ctx context.Context, blockHash common.Hash, addr common.Ad
 	if acct == nil || common.BytesToHash(acct.CodeHash) == types.EmptyCodeHash {
 		return []byte{}, nil
 	}
-	code := d.c.eth.BlockChain().ContractCodeWithPrefix(common.BytesToHash(acct.CodeHash))
+	code := d.eth.BlockChain().ContractCodeWithPrefix(common.BytesToHash(acct.CodeHash))
 	if code == nil {
 		return nil, fmt.Errorf("%w: code %x", chain.ErrNotFound, acct.CodeHash)
 	}
@@ -184,15 +191,15 @@ func (d *Direct) Code(ctx context.Context, blockHash common.Hash, addr common.Ad
 
 // SendTransaction implements chain.Backend.
 func (d *Direct) SendTransaction(_ context.Context, tx *types.Transaction) error {
-	return d.c.eth.TxPool().Add([]*types.Transaction{tx}, false)[0]
+	return d.eth.TxPool().Add([]*types.Transaction{tx}, false)[0]
 }
 
 // TxLookup implements chain.Backend.
 func (d *Direct) TxLookup(_ context.Context, hash common.Hash) (*chain.TxLocation, error) {
-	if entry, _ := d.c.eth.BlockChain().GetCanonicalTransaction(hash); entry != nil {
+	if entry, _ := d.eth.BlockChain().GetCanonicalTransaction(hash); entry != nil {
 		return &chain.TxLocation{Status: chain.TxIncluded, BlockHash: entry.BlockHash, BlockNumber: entry.BlockIndex, Index: entry.Index}, nil
 	}
-	if tx := d.c.eth.TxPool().Get(hash); tx != nil {
+	if tx := d.eth.TxPool().Get(hash); tx != nil {
 		return &chain.TxLocation{Status: chain.TxPending, Tx: tx}, nil
 	}
 	return &chain.TxLocation{Status: chain.TxUnknown}, nil
@@ -201,7 +208,7 @@ func (d *Direct) TxLookup(_ context.Context, hash common.Hash) (*chain.TxLocatio
 // SubscribeHeads implements chain.Backend.
 func (d *Direct) SubscribeHeads(ctx context.Context, ch chan<- *types.Header) (func(), error) {
 	events := make(chan core.ChainHeadEvent, 16)
-	sub := d.c.eth.BlockChain().SubscribeChainHeadEvent(events)
+	sub := d.eth.BlockChain().SubscribeChainHeadEvent(events)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -101,6 +101,7 @@ type Chain struct {
 	SetCode       common.Hash            // the set-code transaction
 	BlobTx        common.Hash            // a blob transaction
 	BigReceiptsTx []common.Hash          // the transactions of BigReceiptsBlock
+	Patterns      Deployed               // the contract patterns, from PatternsBlock on
 }
 
 func ptr(v uint64) *uint64 { return &v }
@@ -265,6 +266,9 @@ func Generate(t0 uint64) *Chain {
 			if n == PragueBlock+2 {
 				send(b, Key1, &types.DynamicFeeTx{ChainID: cfg.ChainID, To: &Addr3, Gas: 80_000, GasTipCap: tip, GasFeeCap: feeCap(b), Data: word[:]})
 			}
+		case c.patternTxs(n, func(a common.Address) uint64 { return nonces[a] }, func(key *ecdsa.PrivateKey, to *common.Address, gas uint64, data []byte) common.Hash {
+			return send(b, key, &types.DynamicFeeTx{ChainID: cfg.ChainID, To: to, Gas: gas, GasTipCap: tip, GasFeeCap: feeCap(b), Data: data})
+		}):
 		case n == BigReceiptsBlock:
 			for range 6 {
 				h := send(b, Key1, &types.DynamicFeeTx{ChainID: cfg.ChainID, To: &BigLogger, Gas: 16_000_000, GasTipCap: tip, GasFeeCap: feeCap(b)})

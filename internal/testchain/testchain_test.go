@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 )
 
@@ -55,6 +56,20 @@ func TestChainWalksTheForks(t *testing.T) {
 	}
 	if statuses[0] != len(c.Reverted) {
 		t.Errorf("%d failed receipts, want %d", statuses[0], len(c.Reverted))
+	}
+	st, err := bc.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Patterns
+	for _, a := range append(d.Tokens[:], d.Pool, d.Counter, d.Proxy, d.Factory, d.Balances) {
+		if len(st.GetCode(a)) == 0 {
+			t.Errorf("no contract at %x", a)
+		}
+	}
+	counter := crypto.CreateAddress2(d.Factory, d.Salt, crypto.Keccak256(patterns["Counter"].Bin))
+	if len(st.GetCode(counter)) == 0 {
+		t.Errorf("the factory deployed no counter at %x", counter)
 	}
 	t.Logf("%d blocks, statuses %v, uncles in %v, big receipts %d bytes of log data", len(c.Blocks), statuses, c.UncleBlocks, size)
 }
