@@ -479,7 +479,8 @@ func TestClientAnswersAsGethOverAChainThatWalksTheForks(t *testing.T) {
 	defer node.Close()
 	ln := startLight(t, ctx, c, 2, overRPC(t, ctx, func() (*rpc.Client, error) { return rpc.DialContext(ctx, url) }), 100_000)
 	// The simulations first, while the client holds no state.
-	calls := append(simulateCalls(c), testchainCalls(c)...)
+	calls := append(simulateCalls(c), specSimulateCalls(c)...)
+	calls = append(calls, testchainCalls(c)...)
 	calls = append(calls, patternCalls(c)...)
 	for _, call := range calls {
 		differ(t, ctx, ln.light, node, call[0].(string), call[1:]...)
