@@ -425,7 +425,9 @@ func specSimulateCalls(c *testchain.Chain) [][]any {
 	add(M{"blockStateCalls": L{M{"blockOverrides": M{"time": num(head.Time + 1)}}, M{"blockOverrides": M{"time": num(head.Time + 2)}}, M{}}})
 	add(M{"blockStateCalls": L{M{"blockOverrides": M{"time": num(head.Time)}}}})
 	// blockhash-simple, blockhash-complex, blockhash-start-before-head.
-	hashCall := func(n uint64) M { return M{"to": k0, "input": hexutil.Bytes(common.BigToHash(new(big.Int).SetUint64(n)).Bytes())} }
+	hashCall := func(n uint64) M {
+		return M{"to": k0, "input": hexutil.Bytes(common.BigToHash(new(big.Int).SetUint64(n)).Bytes())}
+	}
 	h := head.Number.Uint64()
 	add(M{"blockStateCalls": L{
 		M{"stateOverrides": M{k0.Hex(): code(hashOf)}, "calls": L{hashCall(h), hashCall(h - 1), hashCall(h - 300), hashCall(h + 1)}},
