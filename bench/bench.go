@@ -50,15 +50,34 @@ type RPCResult struct {
 	GetBalanceWarmP50Ms    float64 `json:"rpc_getbalance_warm_p50_ms"`
 	GetBalanceWarmP50Ratio float64 `json:"rpc_getbalance_warm_p50_ratio"`
 
-	// eth_call of a contract reading one storage slot: warm (state of the
-	// block already proven) and cold (first call at a new block: every
-	// account, slot and code is fetched and verified).
-	CallP50Ms        float64 `json:"rpc_call_p50_ms"`
-	CallNodeP50Ms    float64 `json:"rpc_call_node_p50_ms"`
-	CallP50Ratio     float64 `json:"rpc_call_p50_ratio"`
-	CallColdP50Ms    float64 `json:"rpc_call_cold_p50_ms"`
-	CallColdP50Ratio float64 `json:"rpc_call_cold_p50_ratio"`
-	CallColdFetches  float64 `json:"rpc_call_cold_fetches"` // proofs and codes per cold call
+	// eth_call of a contract reading one storage slot, warm: repeated at
+	// one block whose state the client holds.
+	CallP50Ms     float64 `json:"rpc_call_p50_ms"`
+	CallNodeP50Ms float64 `json:"rpc_call_node_p50_ms"`
+	CallP50Ratio  float64 `json:"rpc_call_p50_ratio"`
+
+	// Execution at a new block each time. "cold" is the same call at
+	// every new block, as a dapp polls it (the client prefetches the
+	// witnesses of calls it saw at the head from spare capacity); "first"
+	// is a call never made before (one witness, one round trip). Round
+	// trips count the client's requests for state during the call.
+	CallColdP50Ms            float64 `json:"rpc_call_cold_p50_ms"`
+	CallColdP50Ratio         float64 `json:"rpc_call_cold_p50_ratio"`
+	CallColdRoundTrips       float64 `json:"rpc_call_cold_round_trips"`
+	CallFirstP50Ms           float64 `json:"rpc_call_first_p50_ms"`
+	CallFirstP50Ratio        float64 `json:"rpc_call_first_p50_ratio"`
+	CallFirstRoundTrips      float64 `json:"rpc_call_first_round_trips"`
+	EstimateGasColdP50Ms     float64 `json:"rpc_estimategas_cold_p50_ms"`
+	EstimateGasColdP50Ratio  float64 `json:"rpc_estimategas_cold_p50_ratio"`
+	EstimateGasFirstP50Ratio float64 `json:"rpc_estimategas_first_p50_ratio"`
+	SimulateP50Ms            float64 `json:"rpc_simulate_p50_ms"`
+	SimulateP50Ratio         float64 `json:"rpc_simulate_p50_ratio"`
+	SimulateFirstP50Ratio    float64 `json:"rpc_simulate_first_p50_ratio"`
+	CallHeavyColdP50Ms       float64 `json:"rpc_call_heavy_cold_p50_ms"`
+	CallHeavyColdP50Ratio    float64 `json:"rpc_call_heavy_cold_p50_ratio"`
+	CallHeavyFirstP50Ratio   float64 `json:"rpc_call_heavy_first_p50_ratio"`
+	CallHeavyFirstRoundTrips float64 `json:"rpc_call_heavy_first_round_trips"`
+	WitnessFetchesBeyond     float64 `json:"rpc_witness_fetches_beyond"` // proofs and codes a witness left out, per first call
 }
 
 // RPC starts a devnet with the chain's own JSON-RPC on and compares calls
@@ -134,7 +153,8 @@ func RPC(ctx context.Context, cfg RPCConfig) (*RPCResult, error) {
 			*c.out = append(*c.out, time.Since(t0))
 		}
 	}
-	if err := benchCall(ctx, d, light, node, cfg.Calls, res); err != nil {
+	storeAt, err := benchCall(ctx, d, light, node, cfg.Calls, res)
+	if err != nil {
 		return nil, err
 	}
 	var warmBal, warmNodeBal []time.Duration
@@ -158,6 +178,9 @@ func RPC(ctx context.Context, cfg RPCConfig) (*RPCResult, error) {
 	res.GetBalanceP50Ratio = res.GetBalanceP50Ms / res.GetBalanceNodeP50Ms
 	res.GetBlockP50Ms, res.GetBlockNodeP50Ms = pct(lightBlk, 50), pct(nodeBlk, 50)
 	res.GetBlockP50Ratio = res.GetBlockP50Ms / res.GetBlockNodeP50Ms
+	if err := benchExecution(ctx, d, light, node, res, storeAt); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -181,13 +204,12 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // devnet/execution_test.go for its assembly).
 var storeContract = common.FromHex("0x601e600c600039601e6000f336156012576000358060005560006000a1005b60005460005260206000f3")
 
-// coldCalls is how many blocks the cold eth_call is measured at.
-const coldCalls = 20
-
-func benchCall(ctx context.Context, d *devnet.Devnet, light, node *rpc.Client, calls int, res *RPCResult) error {
+// benchCall measures warm eth_calls of the store contract, which it
+// deploys, and returns its address.
+func benchCall(ctx context.Context, d *devnet.Devnet, light, node *rpc.Client, calls int, res *RPCResult) (common.Address, error) {
 	contract, err := deploy(ctx, d, light)
 	if err != nil {
-		return err
+		return common.Address{}, err
 	}
 	args := map[string]any{"to": contract}
 	call := func(c *rpc.Client, block string) (time.Duration, error) {
@@ -196,85 +218,82 @@ func benchCall(ctx context.Context, d *devnet.Devnet, light, node *rpc.Client, c
 		err := c.CallContext(ctx, &out, "eth_call", args, block)
 		return time.Since(t0), err
 	}
-	// Cold: the first call at each new head.
-	heads := make(chan *types.Header, 16)
-	sub := d.Client.SubscribeHeads(heads)
-	defer sub.Unsubscribe()
-	var cold, coldNode []time.Duration
-	var fetches int64
-	for range coldCalls {
-		var h *types.Header
-		select {
-		case h = <-heads:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		for len(heads) > 0 {
-			h = <-heads
-		}
-		block := hexutil.EncodeBig(h.Number)
-		before := d.Client.Fetches()
-		dl, err := call(light, block)
-		if err != nil {
-			return fmt.Errorf("eth_call: %w", err)
-		}
-		fetches += d.Client.Fetches() - before
-		dn, err := call(node, block)
-		if err != nil {
-			return fmt.Errorf("eth_call on the node: %w", err)
-		}
-		cold, coldNode = append(cold, dl), append(coldNode, dn)
-	}
 	// Warm: repeated calls at one block.
 	block := hexutil.EncodeBig(d.Client.Head().Number)
 	var warm, warmNode []time.Duration
 	for range calls {
 		dl, err := call(light, block)
 		if err != nil {
-			return err
+			return common.Address{}, err
 		}
 		dn, err := call(node, block)
 		if err != nil {
-			return err
+			return common.Address{}, err
 		}
 		warm, warmNode = append(warm, dl), append(warmNode, dn)
 	}
 	res.CallP50Ms, res.CallNodeP50Ms = pct(warm, 50), pct(warmNode, 50)
 	res.CallP50Ratio = res.CallP50Ms / res.CallNodeP50Ms
-	res.CallColdP50Ms = pct(cold, 50)
-	res.CallColdP50Ratio = res.CallColdP50Ms / pct(coldNode, 50)
-	res.CallColdFetches = float64(fetches) / coldCalls
-	return nil
+	return contract, nil
 }
 
 // deploy deploys storeContract through the light client and waits for it.
 func deploy(ctx context.Context, d *devnet.Devnet, light *rpc.Client) (common.Address, error) {
+	rs, err := send(ctx, d, light, []txSpec{{gas: 200_000, data: storeContract}})
+	if err != nil {
+		return common.Address{}, err
+	}
+	return rs[0].ContractAddress, nil
+}
+
+// txSpec is a transaction of the dev account: a creation without to.
+type txSpec struct {
+	to   *common.Address
+	gas  uint64
+	data []byte
+}
+
+// send sends transactions of the dev account through the light client, in
+// order, and returns their receipts once all are mined; a transaction
+// that failed is an error.
+func send(ctx context.Context, d *devnet.Devnet, light *rpc.Client, txs []txSpec) ([]*types.Receipt, error) {
 	wallet := ethclient.NewClient(light)
 	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
 	nonce, err := wallet.PendingNonceAt(ctx, from)
 	if err != nil {
-		return common.Address{}, err
+		return nil, err
 	}
 	head := d.Client.Head()
 	chainID := d.Client.ChainConfig().ChainID
-	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
-		ChainID: chainID, Nonce: nonce, GasTipCap: big.NewInt(1e9),
-		GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
-		Gas:       200_000, Data: storeContract,
-	})
-	if err := wallet.SendTransaction(ctx, tx); err != nil {
-		return common.Address{}, err
+	signed := make([]*types.Transaction, len(txs))
+	for i, t := range txs {
+		signed[i] = types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
+			ChainID: chainID, Nonce: nonce + uint64(i), GasTipCap: big.NewInt(1e9),
+			GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))),
+			Gas:       t.gas, To: t.to, Data: t.data,
+		})
+		if err := wallet.SendTransaction(ctx, signed[i]); err != nil {
+			return nil, err
+		}
 	}
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
-	for {
-		if r, err := wallet.TransactionReceipt(ctx, tx.Hash()); err == nil {
-			return r.ContractAddress, nil
-		}
-		select {
-		case <-ticker.C:
-		case <-ctx.Done():
-			return common.Address{}, ctx.Err()
+	receipts := make([]*types.Receipt, len(txs))
+	for i, tx := range signed {
+		for receipts[i] == nil {
+			if r, err := wallet.TransactionReceipt(ctx, tx.Hash()); err == nil {
+				if r.Status != types.ReceiptStatusSuccessful {
+					return nil, fmt.Errorf("transaction %d of %d failed", i, len(txs))
+				}
+				receipts[i] = r
+				break
+			}
+			select {
+			case <-ticker.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
+	return receipts, nil
 }

@@ -76,6 +76,26 @@ type Backend interface {
 // including those computing a new state root needs.
 type LocalState interface {
 	StateDatabase() state.Database
+	// Prover opens the state with the given root for proving many of its
+	// keys, each trie opened once.
+	Prover(root common.Hash) (Prover, error)
+}
+
+// Prover reads accounts and storage slots of one state from tries the
+// caller trusts (its own node's), without verification, and proves what it
+// read. It is not safe for concurrent use.
+type Prover interface {
+	// Account returns an account (nil when absent).
+	Account(addr common.Address) (*types.StateAccount, error)
+	// Storage returns a slot's value in the storage trie of an account
+	// with the given storage root.
+	Storage(addr common.Address, storageRoot, slot common.Hash) (common.Hash, error)
+	// Code returns the code with the given hash.
+	Code(codeHash common.Hash) ([]byte, error)
+	// AccountProof and StorageProof return the proof of an account or a
+	// slot read before.
+	AccountProof(addr common.Address) [][]byte
+	StorageProof(addr common.Address, slot common.Hash) [][]byte
 }
 
 // Proof is a Merkle proof of one account and some of its storage slots: the

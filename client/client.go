@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/event"
@@ -179,9 +180,12 @@ type Client struct {
 	demand       *Demand       // guarded by mu
 	bidding      bool          // the bidding loop runs; guarded by mu
 	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
-	roundTrips   atomic.Uint64 // requests sent to servers
-	bytesTotal   atomic.Uint64 // message bytes exchanged with servers
-	bytesPayment atomic.Uint64 // of them, payment messages
+	witnessAsks  atomic.Int64  // witnesses asked for
+	stateDBOnce  sync.Once
+	stateDB      state.Database // see stateDatabase
+	roundTrips   atomic.Uint64  // requests sent to servers
+	bytesTotal   atomic.Uint64  // message bytes exchanged with servers
+	bytesPayment atomic.Uint64  // of them, payment messages
 	headFeed     event.Feed
 
 	ctx    context.Context
@@ -283,6 +287,10 @@ func (c *Client) Stop() {
 // Fetches is the number of proofs and codes fetched from servers so far
 // (requests the caches could not answer).
 func (c *Client) Fetches() int64 { return c.proofFetches.Load() }
+
+// StateRequests is the number of requests for state so far: proofs,
+// codes and witnesses (a call's round trips, when nothing else asks).
+func (c *Client) StateRequests() int64 { return c.proofFetches.Load() + c.witnessAsks.Load() }
 
 // RoundTrips is the number of requests sent to servers so far.
 func (c *Client) RoundTrips() uint64 { return c.roundTrips.Load() }

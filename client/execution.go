@@ -35,6 +35,7 @@ type ProvenState struct {
 	ctx     context.Context
 	c       *Client
 	header  *types.Header
+	block   common.Hash // the header's hash
 	offline bool
 
 	mu      sync.Mutex
@@ -57,17 +58,29 @@ func (c *Client) CachedState(ctx context.Context, header *types.Header) (*Proven
 	return c.provenState(ctx, header, true)
 }
 
+// HoldsState reports whether the client holds any verified state of the
+// block with the given hash: a run over what it holds cannot succeed
+// otherwise.
+func (c *Client) HoldsState(block common.Hash) bool { return c.state.holds(block) }
+
 func (c *Client) provenState(ctx context.Context, header *types.Header, offline bool) (*ProvenState, *state.StateDB, error) {
-	ps := &ProvenState{ctx: ctx, c: c, header: header, offline: offline}
-	// Values come from the reader; trie nodes, which only computing a new
-	// state root needs (eth_simulateV1), from verified proofs.
-	nodes := rawdb.NewDatabase(&nodeStore{KeyValueStore: memorydb.New(), cache: c.state})
-	db := state.NewDatabase(triedb.NewDatabase(nodes, triedb.HashDefaults), state.NewCodeDB(nodes))
-	sdb, err := state.NewWithReader(header.Root, db, ps)
+	ps := &ProvenState{ctx: ctx, c: c, header: header, block: header.Hash(), offline: offline}
+	sdb, err := state.NewWithReader(header.Root, c.stateDatabase(), ps)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ps, sdb, nil
+}
+
+// stateDatabase is the state database every run of the client shares:
+// values come from a run's reader; trie nodes, which only computing a new
+// state root needs (eth_simulateV1), from verified proofs.
+func (c *Client) stateDatabase() state.Database {
+	c.stateDBOnce.Do(func() {
+		nodes := rawdb.NewDatabase(&nodeStore{KeyValueStore: memorydb.New(), cache: c.state})
+		c.stateDB = state.NewDatabase(triedb.NewDatabase(nodes, triedb.HashDefaults), state.NewCodeDB(nodes))
+	})
+	return c.stateDB
 }
 
 // nodeStore is a key-value store whose 32-byte keys are trie nodes by
@@ -117,7 +130,7 @@ func (s *ProvenState) fail(err error) {
 
 // account returns the verified account at addr (nil when absent).
 func (s *ProvenState) account(addr common.Address) (*types.StateAccount, error) {
-	if acct, ok := s.c.state.account(s.header.Hash(), addr); ok {
+	if acct, ok := s.c.state.account(s.block, addr); ok {
 		return acct.account, nil
 	}
 	if s.offline {
@@ -146,7 +159,7 @@ func (s *ProvenState) Account(addr common.Address) (*types.StateAccount, error) 
 // Storage implements state.Reader. The slots of an account without storage
 // are zero without asking.
 func (s *ProvenState) Storage(addr common.Address, slot common.Hash) (common.Hash, error) {
-	if v, ok := s.c.state.slot(s.header.Hash(), addr, slot); ok {
+	if v, ok := s.c.state.slot(s.block, addr, slot); ok {
 		return v.value, nil
 	}
 	acct, err := s.account(addr)

@@ -402,7 +402,13 @@ func (c *Client) hold(p *peer, a *protocol.Announce, seq uint64) bool {
 // genesis is undecided, counts its vote and keeps it waiting.
 func (c *Client) join(p *peer) {
 	c.mu.Lock()
-	if c.genesis != (common.Hash{}) {
+	if genesis := c.genesis; genesis != (common.Hash{}) {
+		// Decided since the handshake checked it, perhaps.
+		if p.status.Genesis != genesis {
+			c.mu.Unlock()
+			c.refuseChain(p, genesis)
+			return
+		}
 		c.readyLocked(p)
 		c.mu.Unlock()
 		c.marketPoke()
@@ -452,11 +458,16 @@ func (c *Client) settleWaiting() {
 	c.mu.Unlock()
 	c.marketPoke()
 	for _, p := range mismatched {
-		err := fmt.Errorf("%w: genesis %x, the trusted servers agree on %x", protocol.ErrChainMismatch, p.status.Genesis, genesis)
-		c.noteTrouble(p, err.Error())
-		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
-		c.disconnect(p)
+		c.refuseChain(p, genesis)
 	}
+}
+
+// refuseChain turns away a server on another chain than the agreed one.
+func (c *Client) refuseChain(p *peer, genesis common.Hash) {
+	err := fmt.Errorf("%w: genesis %x, the trusted servers agree on %x", protocol.ErrChainMismatch, p.status.Genesis, genesis)
+	c.noteTrouble(p, err.Error())
+	protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+	c.disconnect(p)
 }
 
 // readyLocked adds a server on the client's chain to the usable ones and

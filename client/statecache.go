@@ -62,15 +62,34 @@ type provenSlot struct {
 // so an item is never stale: a wallet polling a balance, or a dapp calling
 // a contract again at the same block, is answered without a round trip.
 type stateCache struct {
-	mu    sync.Mutex
-	items lru.BasicLRU[stateKey, any]
-	bytes int
-	max   int
-	gauge func(float64)
+	mu     sync.Mutex
+	items  lru.BasicLRU[stateKey, any]
+	blocks map[common.Hash]int // accounts and slots held, by block
+	bytes  int
+	max    int
+	gauge  func(float64)
 }
 
 func newStateCache(maxBytes int, gauge func(float64)) *stateCache {
-	return &stateCache{items: lru.NewBasicLRU[stateKey, any](math.MaxInt32), max: maxBytes, gauge: gauge}
+	return &stateCache{items: lru.NewBasicLRU[stateKey, any](math.MaxInt32), blocks: make(map[common.Hash]int), max: maxBytes, gauge: gauge}
+}
+
+// holds reports whether the cache holds any account or slot of the state
+// of a block: a run over the cache alone cannot succeed otherwise.
+func (c *stateCache) holds(block common.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocks[block] > 0
+}
+
+// count keeps the per-block tally of accounts and slots.
+func (c *stateCache) count(k stateKey, delta int) {
+	if k.kind != keyAccount && k.kind != keySlot {
+		return
+	}
+	if c.blocks[k.block] += delta; c.blocks[k.block] <= 0 {
+		delete(c.blocks, k.block)
+	}
 }
 
 // itemSize estimates what an item costs in memory: its data plus the
@@ -100,15 +119,18 @@ func (c *stateCache) add(k stateKey, v any) {
 	defer c.mu.Unlock()
 	if old, ok := c.items.Peek(k); ok {
 		c.bytes -= itemSize(old)
+		c.count(k, -1)
 	}
 	c.items.Add(k, v)
 	c.bytes += itemSize(v)
+	c.count(k, 1)
 	for c.bytes > c.max {
-		_, old, ok := c.items.RemoveOldest()
+		oldKey, old, ok := c.items.RemoveOldest()
 		if !ok {
 			break
 		}
 		c.bytes -= itemSize(old)
+		c.count(oldKey, -1)
 	}
 	if c.gauge != nil {
 		c.gauge(float64(c.bytes))

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -22,6 +23,7 @@ import (
 // server that sent the witness, for WitnessIncomplete.
 func (c *Client) Witness(ctx context.Context, header *types.Header, method string, params []byte) (enode.ID, error) {
 	var from enode.ID
+	c.witnessAsks.Add(1)
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
 		id := reqIDs.Add(1)
 		req := &protocol.GetWitness{ReqID: id, BlockHash: header.Hash(), Method: method, Params: params}
@@ -37,6 +39,48 @@ func (c *Client) Witness(ctx context.Context, header *types.Header, method strin
 		return nil
 	})
 	return from, err
+}
+
+// ErrBusy says a prefetch was not sent: no server had capacity to spare.
+var ErrBusy = errors.New("no spare capacity")
+
+// PrefetchWitness asks for a call's witness ahead of the call (at a new
+// head, for a call a wallet keeps making), from spare capacity only: it
+// asks the best server only when the request leaves at least half of the
+// client's buffer there, and returns ErrBusy otherwise. It makes one
+// attempt; what it proves is kept as Witness keeps it.
+func (c *Client) PrefetchWitness(ctx context.Context, header *types.Header, method string, params []byte) error {
+	c.mu.Lock()
+	var best *peer
+	for _, p := range c.peers {
+		if best == nil || better(p, best) {
+			best = p
+		}
+	}
+	c.mu.Unlock()
+	if best == nil {
+		return ErrNoPeers
+	}
+	id := reqIDs.Add(1)
+	req := &protocol.GetWitness{ReqID: id, BlockHash: header.Hash(), Method: method, Params: params}
+	maxCost, _ := best.costs.MaxCost(uint64(protocol.GetWitnessMsg), req.Items())
+	best.fcMu.Lock()
+	spare := !best.stopped.Load() && best.fc.Value() >= maxCost+best.fc.Params().BufLimit/2
+	best.fcMu.Unlock()
+	if !spare {
+		return ErrBusy
+	}
+	reply, err := best.request(ctx, protocol.GetWitnessMsg, protocol.WitnessMsg, id, req)
+	if err != nil {
+		return err
+	}
+	if err := c.keepWitness(header, reply.(*protocol.Witness)); err != nil {
+		c.cfg.Metrics.Witnesses.WithLabelValues(verify.Kind(err)).Inc()
+		c.punish(best, err)
+		return err
+	}
+	c.cfg.Metrics.Witnesses.WithLabelValues("prefetched").Inc()
+	return nil
 }
 
 // keepWitness verifies a witness and adds what it proves to the state

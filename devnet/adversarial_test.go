@@ -74,7 +74,7 @@ func pendingBlock(method string, args []any) bool {
 	switch method {
 	case "eth_getBlockByNumber", "eth_getUncleByBlockNumberAndIndex", "eth_getTransactionByBlockNumberAndIndex",
 		"eth_getRawTransactionByBlockNumberAndIndex", "eth_getUncleCountByBlockNumber", "eth_getBlockTransactionCountByNumber",
-		"eth_getBlockReceipts", "eth_feeHistory", "eth_call", "eth_estimateGas", "eth_createAccessList", "eth_getProof":
+		"eth_getBlockReceipts", "eth_feeHistory", "eth_call", "eth_estimateGas", "eth_createAccessList", "eth_getProof", "eth_simulateV1":
 		for _, a := range args {
 			if a == "pending" {
 				return true
@@ -89,6 +89,7 @@ func pendingBlock(method string, args []any) bool {
 type callGen struct {
 	blocks, hashes, txs, keys []any
 	addrs                     []any
+	execs                     [][]any // method and first parameter
 }
 
 func newCallGen(c *testchain.Chain) *callGen {
@@ -111,6 +112,13 @@ func newCallGen(c *testchain.Chain) *callGen {
 	g.txs = append(g.txs, common.Hash{}, common.HexToHash("0x1234"), "0x12")
 	g.keys = []any{"0x0", "0x1", "0x", "0x" + fmt.Sprint(common.Hash{}.Hex()[2:]) + "0", "0xg", "1", []string{"0x0"}}
 	g.addrs = []any{testchain.Addr1, testchain.Logger, testchain.Store, common.Address{}, "0x1234", "0x0000000000000000000000000000000000000001"}
+	// Calls of the contract patterns and simulations, whose block the
+	// generator draws.
+	for _, calls := range [][][]any{patternCalls(c), simulateCalls(c), specSimulateCalls(c)} {
+		for _, call := range calls {
+			g.execs = append(g.execs, call[:2])
+		}
+	}
 	return g
 }
 
@@ -128,7 +136,7 @@ func (g *callGen) block(rt *rapid.T) any {
 
 func (g *callGen) draw(rt *rapid.T) (string, []any) {
 	index := rapid.SampledFrom([]any{"0x0", "0x1", "0x5", "0xffffffff", "0x100000000", "-1", 1}).Draw(rt, "index")
-	switch rapid.IntRange(0, 17).Draw(rt, "method") {
+	switch rapid.IntRange(0, 18).Draw(rt, "method") {
 	case 0:
 		return "eth_getBlockByNumber", []any{g.pick(rt, "n", g.blocks), rapid.Bool().Draw(rt, "full")}
 	case 1:
@@ -175,6 +183,9 @@ func (g *callGen) draw(rt *rapid.T) (string, []any) {
 			rapid.SampledFrom([]any{nil, []float64{}, []float64{50}, []float64{90, 10}, []float64{-1}, []float64{101}}).Draw(rt, "percentiles")}
 	case 16:
 		return "eth_newFilter", []any{g.filter(rt)}
+	case 17:
+		call := g.execs[rapid.IntRange(0, len(g.execs)-1).Draw(rt, "exec")]
+		return call[0].(string), []any{call[1], g.block(rt)}
 	default:
 		return rapid.SampledFrom([]string{"eth_chainId", "eth_blockNumber", "net_version", "eth_gasPrice", "eth_baseFee", "eth_blobBaseFee", "eth_config", "eth_syncing", "eth_accounts"}).Draw(rt, "m"), nil
 	}

@@ -51,6 +51,8 @@ type Config struct {
 	HeadMaxAge time.Duration
 	// LogRange bounds eth_getLogs (default rpcapi.DefaultLogRange).
 	LogRange uint64
+	// NoPrefetch turns off the client's prefetching of calls at new heads.
+	NoPrefetch bool
 	// ClientCapacity is the flow-control capacity each server gives the
 	// client (default server.DefaultCapacity).
 	ClientCapacity uint64
@@ -83,8 +85,10 @@ type Devnet struct {
 	Client   *client.Client
 	RPC      *rpcapi.Server
 	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
-	DevKey   *ecdsa.PrivateKey
-	tmpDir   string
+	// ClientMetrics are the client's metrics.
+	ClientMetrics *metrics.Client
+	DevKey        *ecdsa.PrivateKey
+	tmpDir        string
 }
 
 // Start starts the chain, the servers and the client, and opens the client's
@@ -233,6 +237,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		}
 		payer = d.Wallet
 	}
+	d.ClientMetrics = metrics.NewClient(reg, func() float64 { return d.Client.HeadLag() })
 	d.Client, err = client.New(client.Config{
 		Payer:       payer,
 		ChainConfig: d.Chain.ChainConfig(),
@@ -241,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Fraction:    cfg.Fraction,
 		HeadMaxAge:  cfg.HeadMaxAge,
 		PrivateKey:  key,
-		Metrics:     metrics.NewClient(reg, func() float64 { return d.Client.HeadLag() }),
+		Metrics:     d.ClientMetrics,
 		Logger:      cfg.Logger.New("part", "client"),
 	})
 	if err != nil {
@@ -258,7 +263,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: metrics: %w", err)
 		}
 	}
-	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, Logger: cfg.Logger.New("part", "rpc")})
+	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch, Logger: cfg.Logger.New("part", "rpc")})
 	if err != nil {
 		return nil, err
 	}

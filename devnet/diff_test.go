@@ -153,7 +153,11 @@ func startLight(t *testing.T, ctx context.Context, c *testchain.Chain, n int, ba
 			t.Fatal(err)
 		}
 		key, _ := crypto.GenerateKey()
-		srv, err := server.New(server.Config{Backend: backend, ChainConfig: c.Genesis.Config, PrivateKey: key, Logger: quiet})
+		witnessTimeout := server.DefaultWitnessTimeout
+		if raceEnabled {
+			witnessTimeout = 5 * time.Second // a run and a trie node search, ten times slower
+		}
+		srv, err := server.New(server.Config{Backend: backend, ChainConfig: c.Genesis.Config, WitnessTimeout: witnessTimeout, PrivateKey: key, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lightmarket/lightmarket/chain"
 )
 
@@ -25,8 +27,9 @@ func newBlock(t *testing.T, ctx context.Context, d *Devnet) {
 // TestCallAtANewBlockTakesOneRoundTrip: at a block the client has no state
 // of, eth_call, eth_estimateGas and eth_createAccessList each cost one
 // round trip (the call's witness); at a block it has the state of, none.
+// (Prefetching is off: it would take the round trip before the call.)
 func TestCallAtANewBlockTakesOneRoundTrip(t *testing.T) {
-	d := startDevnet(t, Config{Servers: 1, BlockTime: time.Hour, NoPayments: true})
+	d := startDevnet(t, Config{Servers: 1, BlockTime: time.Hour, NoPayments: true, NoPrefetch: true})
 	ctx, light := session(t, d, 60*time.Second)
 	node := d.Chain.RPCClient()
 	wallet := ethclient.NewClient(light)
@@ -62,6 +65,29 @@ func TestCallAtANewBlockTakesOneRoundTrip(t *testing.T) {
 		sameAnswer(t, ctx, light, node, tc.method, tc.args...)
 		if n := d.Client.RoundTrips() - before; n != 0 {
 			t.Errorf("%s again at the same block took %d round trips, want 0", tc.method, n)
+		}
+	}
+}
+
+// TestPolledCallsArePrefetched: a call made at the head is asked for again
+// at every new head, from spare capacity, so that when the dapp repeats it
+// the client answers without a request.
+func TestPolledCallsArePrefetched(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1, BlockTime: time.Hour, NoPayments: true})
+	ctx, light := session(t, d, 60*time.Second)
+	node := d.Chain.RPCClient()
+	transfer := map[string]any{"from": crypto.PubkeyToAddress(d.DevKey.PublicKey), "to": common.Address{0x42}, "value": "0x1"}
+	sameAnswer(t, ctx, light, node, "eth_call", transfer, "latest")
+	for range 3 {
+		prefetched := testutil.ToFloat64(d.ClientMetrics.Witnesses.WithLabelValues("prefetched"))
+		newBlock(t, ctx, d)
+		eventuallyTrue(t, "the call to be prefetched", func() bool {
+			return testutil.ToFloat64(d.ClientMetrics.Witnesses.WithLabelValues("prefetched")) > prefetched
+		})
+		before := d.Client.StateRequests()
+		sameAnswer(t, ctx, light, node, "eth_call", transfer, "latest")
+		if n := d.Client.StateRequests() - before; n != 0 {
+			t.Errorf("a polled call at a new head took %d requests, want 0", n)
 		}
 	}
 }

@@ -220,6 +220,17 @@ func Simulate(ctx context.Context, env *Env, opts SimOpts) ([]*SimBlockResult, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	// The blocks' overrides are filled in as the chain is sanitized: the
+	// caller's are left as they are, so that it can run again.
+	blocks := make([]SimBlock, len(opts.BlockStateCalls))
+	for i, b := range opts.BlockStateCalls {
+		if b.BlockOverrides != nil {
+			o := *b.BlockOverrides
+			b.BlockOverrides = &o
+		}
+		blocks[i] = b
+	}
+	opts.BlockStateCalls = blocks
 	sim := &simulator{
 		env: env, state: env.State, base: env.Header, config: env.Config,
 		budget: &gasBudget{GasCap}, traceTransfers: opts.TraceTransfers, validate: opts.Validation,

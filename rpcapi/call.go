@@ -27,19 +27,36 @@ func (api *EthAPI) execute(ctx context.Context, bnh *rpc.BlockNumberOrHash, meth
 	if err != nil {
 		return err
 	}
-	env, proven, err := api.env(ctx, header, true)
-	if err != nil {
-		return err
-	}
-	if err := run(env); !errors.Is(proven.Err(), client.ErrStateMissing) {
-		return err
-	}
 	enc, err := json.Marshal(trimNulls(params))
 	if err != nil {
 		return err
 	}
+	block := header.Hash()
+	if api.prefetch != nil && followsHead(bnh) {
+		api.prefetch.note(method, enc)
+	}
+	offline := func() (bool, error) {
+		if !api.c.HoldsState(block) {
+			return false, nil
+		}
+		env, proven, err := api.env(ctx, header, true)
+		if err != nil {
+			return true, err
+		}
+		err = run(env)
+		return !errors.Is(proven.Err(), client.ErrStateMissing), err
+	}
+	if done, err := offline(); done {
+		return err
+	}
+	if api.prefetch != nil && api.prefetch.wait(ctx, block, method, enc) {
+		if done, err := offline(); done {
+			return err
+		}
+	}
 	server, werr := api.c.Witness(ctx, header, method, enc)
-	if env, proven, err = api.env(ctx, header, false); err != nil {
+	env, proven, err := api.env(ctx, header, false)
+	if err != nil {
 		return err
 	}
 	err = run(env)
@@ -51,6 +68,16 @@ func (api *EthAPI) execute(ctx context.Context, bnh *rpc.BlockNumberOrHash, meth
 		}
 	}
 	return err
+}
+
+// followsHead reports whether a block parameter names the head (absent,
+// "latest" or "pending"): a call a dapp may repeat at every head.
+func followsHead(bnh *rpc.BlockNumberOrHash) bool {
+	if bnh == nil {
+		return true
+	}
+	n, ok := bnh.Number()
+	return ok && (n == rpc.LatestBlockNumber || n == rpc.PendingBlockNumber)
 }
 
 // trimNulls drops trailing absent parameters.
@@ -160,7 +187,7 @@ func (api *EthAPI) SimulateV1(ctx context.Context, opts evmcall.SimOpts, bnh *rp
 	}
 	var results []*evmcall.SimBlockResult
 	err := api.execute(ctx, bnh, "eth_simulateV1", []any{opts}, func(env *evmcall.Env) (err error) {
-		results, err = evmcall.Simulate(ctx, env, copySimOpts(opts))
+		results, err = evmcall.Simulate(ctx, env, opts)
 		return err
 	})
 	if err != nil {
@@ -171,21 +198,6 @@ func (api *EthAPI) SimulateV1(ctx context.Context, opts evmcall.SimOpts, bnh *rp
 		out[i] = &SimBlockResult{res: r, fullTx: opts.ReturnFullTransactions, config: api.c.ChainConfig()}
 	}
 	return out, nil
-}
-
-// copySimOpts copies what a simulation changes (its blocks' overrides), so
-// that it can run twice.
-func copySimOpts(opts evmcall.SimOpts) evmcall.SimOpts {
-	blocks := make([]evmcall.SimBlock, len(opts.BlockStateCalls))
-	for i, b := range opts.BlockStateCalls {
-		if b.BlockOverrides != nil {
-			o := *b.BlockOverrides
-			b.BlockOverrides = &o
-		}
-		blocks[i] = b
-	}
-	opts.BlockStateCalls = blocks
-	return opts
 }
 
 // SimBlockResult is a simulated block as eth_simulateV1 gives it: the block

@@ -34,6 +34,7 @@ type EthAPI struct {
 	oracle   *FeeOracle
 	logRange uint64 // blocks per eth_getLogs
 	events   *events
+	prefetch *prefetcher // nil: calls are not prefetched
 }
 
 // newEthAPI creates the eth_ namespace over a light client. logRange

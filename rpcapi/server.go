@@ -34,16 +34,20 @@ type Config struct {
 	// LogRange bounds the blocks one eth_getLogs may cover (default
 	// DefaultLogRange).
 	LogRange uint64
-	Logger   log.Logger
+	// NoPrefetch turns off asking, at every new head, for the witnesses of
+	// the calls recently made at the head (from spare capacity).
+	NoPrefetch bool
+	Logger     log.Logger
 }
 
 // Server is the local JSON-RPC endpoint a wallet talks to.
 type Server struct {
-	rpc    *rpc.Server
-	http   *http.Server
-	ln     net.Listener
-	log    log.Logger
-	events *events
+	rpc      *rpc.Server
+	http     *http.Server
+	ln       net.Listener
+	log      log.Logger
+	events   *events
+	prefetch *prefetcher
 }
 
 // Start registers the eth_, net_, web3_ and lm_ namespaces and starts
@@ -68,6 +72,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	ev := newEvents(cfg.Client, cfg.Logger)
 	eth := newEthAPI(cfg.Client, cfg.LogRange, ev)
+	if !cfg.NoPrefetch {
+		eth.prefetch = newPrefetcher(cfg.Client, cfg.Logger)
+	}
 	srv := rpc.NewServer()
 	for _, api := range []struct {
 		name    string
@@ -82,6 +89,9 @@ func Start(cfg Config) (*Server, error) {
 		if err := srv.RegisterName(api.name, api.service); err != nil {
 			ln.Close()
 			ev.close()
+			if eth.prefetch != nil {
+				eth.prefetch.close()
+			}
 			return nil, err
 		}
 	}
@@ -91,10 +101,11 @@ func Start(cfg Config) (*Server, error) {
 	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
 	page := statuspage.Client()
 	s := &Server{
-		rpc:    srv,
-		ln:     ln,
-		log:    cfg.Logger,
-		events: ev,
+		rpc:      srv,
+		ln:       ln,
+		log:      cfg.Logger,
+		events:   ev,
+		prefetch: eth.prefetch,
 		http: &http.Server{
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if isWebsocket(r) {
@@ -128,6 +139,9 @@ func (s *Server) Close() error {
 	err := s.http.Shutdown(ctx)
 	s.rpc.Stop()
 	s.events.close()
+	if s.prefetch != nil {
+		s.prefetch.close()
+	}
 	return err
 }
 

@@ -35,7 +35,7 @@ func initialCosts() flowcontrol.CostTable {
 		// A part is up to 2 MiB of receipts; the first of a block builds
 		// its receipt trie.
 		uint64(protocol.GetReceiptsPartMsg): {PerItem: 40_000_000},
-		// A witness runs a call (for at most witnessTimeout) and proves
+		// A witness runs a call (for at most DefaultWitnessTimeout) and proves
 		// what it read.
 		uint64(protocol.GetWitnessMsg): {PerItem: 50_000_000},
 	}

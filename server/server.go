@@ -52,9 +52,12 @@ type Config struct {
 	// serves no witnesses; clients prove what their calls read
 	// themselves).
 	ChainConfig *params.ChainConfig
-	PrivateKey  *ecdsa.PrivateKey // node key; required
-	ListenAddr  string            // default "127.0.0.1:0"
-	MaxPeers    int               // default 100
+	// WitnessTimeout bounds the run behind one witness (default
+	// DefaultWitnessTimeout): what the run read by then is sent.
+	WitnessTimeout time.Duration
+	PrivateKey     *ecdsa.PrivateKey // node key; required
+	ListenAddr     string            // default "127.0.0.1:0"
+	MaxPeers       int               // default 100
 	// HandshakeTimeout bounds the Status exchange (default 5s).
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
@@ -108,6 +111,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.WitnessTimeout == 0 {
+		c.WitnessTimeout = DefaultWitnessTimeout
+	}
 	if c.ListenAddr == "" {
 		c.ListenAddr = "127.0.0.1:0"
 	}

@@ -31,9 +31,9 @@ import (
 	"github.com/lightmarket/lightmarket/verify"
 )
 
-// witnessTimeout bounds the run behind one witness: what the run read by
-// then is sent, and the client proves the rest itself.
-const witnessTimeout = 250 * time.Millisecond
+// DefaultWitnessTimeout bounds the run behind one witness: what the run
+// read by then is sent, and the client proves the rest itself.
+const DefaultWitnessTimeout = 250 * time.Millisecond
 
 // witnessBytes bounds a witness's nodes and codes, below the message size.
 const witnessBytes = 8 << 20
@@ -50,7 +50,7 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		return reply
 	}
 	rec := &recorder{ctx: ctx, backend: s.cfg.Backend, block: r.BlockHash, root: header.Root, accounts: make(map[common.Address]*recAccount)}
-	ctx, cancel := context.WithTimeout(ctx, witnessTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WitnessTimeout)
 	defer cancel()
 	chainCtx := &backendChain{ctx: ctx, backend: s.cfg.Backend, config: s.cfg.ChainConfig}
 	// Values come from the recorder. A backend with its state at hand also
@@ -63,12 +63,27 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		db    state.Database
 		nodes *stateless.Witness
 	)
+	roots := r.Method == "eth_simulateV1" // only a simulation computes state roots
 	if ls, ok := s.cfg.Backend.(chain.LocalState); ok {
 		db = ls.StateDatabase()
-		nodes, _ = stateless.NewWitness(&types.Header{ParentHash: header.Hash(), Number: new(big.Int).Add(header.Number, common.Big1)}, chainCtx, false)
+		if rec.prover, err = ls.Prover(header.Root); err != nil {
+			s.cfg.Logger.Debug("Witness state unavailable", "block", r.BlockHash, "err", err)
+			return reply
+		}
+		if roots {
+			nodes, _ = stateless.NewWitness(&types.Header{ParentHash: header.Hash(), Number: new(big.Int).Add(header.Number, common.Big1)}, chainCtx, false)
+		}
 	} else {
-		rec.db = rawdb.NewMemoryDatabase()
-		db = state.NewDatabase(triedb.NewDatabase(rec.db, triedb.HashDefaults), state.NewCodeDB(rec.db))
+		mem := rawdb.NewMemoryDatabase()
+		if roots {
+			rec.db = mem
+		}
+		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
+	}
+	call, err := decodeWitnessCall(r.Method, r.Params)
+	if err != nil {
+		s.cfg.Logger.Debug("Witness request undecodable", "method", r.Method, "err", err)
+		return reply
 	}
 	for range maxNodeSearches + 1 {
 		statedb, err := state.NewWithReader(header.Root, db, rec)
@@ -85,7 +100,7 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 			State:  statedb,
 			Failed: rec.failed,
 		}
-		err = runWitness(ctx, env, r.Method, r.Params)
+		err = call.run(ctx, env)
 		if nodes != nil {
 			statedb.StopPrefetcher()
 		}
@@ -134,56 +149,65 @@ func missingNode(err error) *trie.MissingNodeError {
 
 var missingNodeRE = regexp.MustCompile(`missing trie node ([0-9a-f]{64}) \(owner ([0-9a-f]{64})\) \(path ([0-9a-f]*)\)`)
 
-// runWitness runs method with its JSON parameters; only what it reads
-// matters, not its result.
-func runWitness(ctx context.Context, env *evmcall.Env, method string, params []byte) error {
+// witnessCall is a witness request's call, decoded: what the server runs.
+type witnessCall struct {
+	method         string
+	args           evmcall.TransactionArgs
+	overrides      *evmcall.StateOverride
+	blockOverrides *evmcall.BlockOverrides
+	sim            evmcall.SimOpts
+}
+
+// decodeWitnessCall decodes the JSON parameters of a witness request
+// (those of method, without the block), which a client sent.
+func decodeWitnessCall(method string, params []byte) (*witnessCall, error) {
 	var raw []json.RawMessage
-	if err := json.Unmarshal(params, &raw); err != nil || len(raw) == 0 {
-		return fmt.Errorf("parameters: %v", err)
+	if err := json.Unmarshal(params, &raw); err != nil {
+		return nil, fmt.Errorf("parameters: %w", err)
 	}
-	var (
-		args           evmcall.TransactionArgs
-		overrides      *evmcall.StateOverride
-		blockOverrides *evmcall.BlockOverrides
-	)
+	if len(raw) == 0 {
+		return nil, errors.New("no parameters")
+	}
 	decode := func(i int, v any) error {
 		if i >= len(raw) {
 			return nil
 		}
 		return json.Unmarshal(raw[i], v)
 	}
-	if method == "eth_simulateV1" {
-		var opts evmcall.SimOpts
-		if err := decode(0, &opts); err != nil {
-			return err
-		}
-		if err := evmcall.CheckSimOpts(opts); err != nil {
-			return err
-		}
-		_, err := evmcall.Simulate(ctx, env, opts)
-		return err
-	}
-	if err := errors.Join(decode(0, &args), decode(1, &overrides)); err != nil {
-		return err
-	}
+	w := &witnessCall{method: method}
+	var err error
 	switch method {
-	case "eth_call":
-		if err := decode(2, &blockOverrides); err != nil {
-			return err
+	case "eth_simulateV1":
+		if err = decode(0, &w.sim); err == nil {
+			err = evmcall.CheckSimOpts(w.sim)
 		}
-		_, err := evmcall.Call(ctx, env, args, overrides, blockOverrides)
-		return err
-	case "eth_estimateGas":
-		if err := decode(2, &blockOverrides); err != nil {
-			return err
-		}
-		_, err := evmcall.EstimateGas(ctx, env, args, overrides, blockOverrides)
-		return err
+	case "eth_call", "eth_estimateGas":
+		err = errors.Join(decode(0, &w.args), decode(1, &w.overrides), decode(2, &w.blockOverrides))
 	case "eth_createAccessList":
-		_, err := evmcall.CreateAccessList(ctx, env, args, overrides)
-		return err
+		err = errors.Join(decode(0, &w.args), decode(1, &w.overrides))
+	default:
+		err = fmt.Errorf("no witness for %s", method)
 	}
-	return fmt.Errorf("no witness for %s", method)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// run runs the call; only what it reads matters, not its result.
+func (w *witnessCall) run(ctx context.Context, env *evmcall.Env) error {
+	var err error
+	switch w.method {
+	case "eth_simulateV1":
+		_, err = evmcall.Simulate(ctx, env, w.sim)
+	case "eth_call":
+		_, err = evmcall.Call(ctx, env, w.args, w.overrides, w.blockOverrides)
+	case "eth_estimateGas":
+		_, err = evmcall.EstimateGas(ctx, env, w.args, w.overrides, w.blockOverrides)
+	case "eth_createAccessList":
+		_, err = evmcall.CreateAccessList(ctx, env, w.args, w.overrides)
+	}
+	return err
 }
 
 // recorder is a state.Reader over a server's backend that remembers the
@@ -193,6 +217,9 @@ type recorder struct {
 	backend chain.Backend
 	block   common.Hash
 	root    common.Hash
+	// prover, when set, proves from tries the backend holds in process.
+	prover   chain.Prover
+	proverMu sync.Mutex
 	// db, when set, receives every proof node by hash: the tries of a run
 	// over a backend without local state.
 	db    ethdb.Database
@@ -238,18 +265,13 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 	if ra != nil {
 		return ra, nil
 	}
-	p, err := r.backend.Proof(r.ctx, r.block, addr, nil)
+	acct, proof, err := r.proveAccount(addr)
 	if err != nil {
 		r.fail(err)
 		return nil, err
 	}
-	acct, err := verify.Account(r.root, addr, p.Account)
-	if err != nil {
-		r.fail(err)
-		return nil, err
-	}
-	r.addNodes(p.Account)
-	ra = &recAccount{account: acct, proof: p.Account, values: make(map[common.Hash]common.Hash), proofs: make(map[common.Hash][][]byte)}
+	r.addNodes(proof)
+	ra = &recAccount{account: acct, proof: proof, values: make(map[common.Hash]common.Hash), proofs: make(map[common.Hash][][]byte)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.accounts[addr]; old != nil {
@@ -258,6 +280,52 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 	r.accounts[addr] = ra
 	r.order = append(r.order, addr)
 	return ra, nil
+}
+
+// proveAccount reads and proves an account, from the backend's tries in
+// process (the proof comes when the witness is filled) or through its
+// Proof (whose proof it verifies to read the account).
+func (r *recorder) proveAccount(addr common.Address) (*types.StateAccount, [][]byte, error) {
+	if r.prover != nil {
+		r.proverMu.Lock()
+		defer r.proverMu.Unlock()
+		acct, err := r.prover.Account(addr)
+		return acct, nil, err
+	}
+	p, err := r.backend.Proof(r.ctx, r.block, addr, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	acct, err := verify.Account(r.root, addr, p.Account)
+	return acct, p.Account, err
+}
+
+// proveSlot reads and proves a storage slot of an account with a proven
+// storage root.
+func (r *recorder) proveSlot(addr common.Address, storageRoot, slot common.Hash) (common.Hash, [][]byte, error) {
+	if r.prover != nil {
+		r.proverMu.Lock()
+		defer r.proverMu.Unlock()
+		v, err := r.prover.Storage(addr, storageRoot, slot)
+		return v, nil, err
+	}
+	p, err := r.backend.Proof(r.ctx, r.block, addr, []common.Hash{slot})
+	if err != nil {
+		return common.Hash{}, nil, err
+	}
+	v, err := verify.Storage(storageRoot, slot, p.Storage[0])
+	return v, p.Storage[0], err
+}
+
+// readCode reads the code of an account, by its hash from the backend's
+// database in process or through its Code.
+func (r *recorder) readCode(addr common.Address, codeHash common.Hash) ([]byte, error) {
+	if r.prover != nil {
+		r.proverMu.Lock()
+		defer r.proverMu.Unlock()
+		return r.prover.Code(codeHash)
+	}
+	return r.backend.Code(r.ctx, r.block, addr)
 }
 
 // addNodes puts verified trie nodes into the run's trie database.
@@ -310,21 +378,16 @@ func (r *recorder) Storage(addr common.Address, slot common.Hash) (common.Hash, 
 	if ok {
 		return v, nil
 	}
-	p, err := r.backend.Proof(r.ctx, r.block, addr, []common.Hash{slot})
+	v, proof, err := r.proveSlot(addr, ra.account.Root, slot)
 	if err != nil {
 		r.fail(err)
 		return common.Hash{}, err
 	}
-	v, err = verify.Storage(ra.account.Root, slot, p.Storage[0])
-	if err != nil {
-		r.fail(err)
-		return common.Hash{}, err
-	}
-	r.addNodes(p.Storage[0])
+	r.addNodes(proof)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := ra.values[slot]; !ok {
-		ra.values[slot], ra.proofs[slot] = v, p.Storage[0]
+		ra.values[slot], ra.proofs[slot] = v, proof
 		ra.slots = append(ra.slots, slot)
 	}
 	return v, nil
@@ -341,7 +404,7 @@ func (r *recorder) Code(addr common.Address, codeHash common.Hash) []byte {
 	if ok {
 		return code
 	}
-	code, err := r.backend.Code(r.ctx, r.block, addr)
+	code, err := r.readCode(addr, codeHash)
 	if err != nil {
 		r.fail(err)
 		return nil
@@ -378,13 +441,23 @@ func (r *recorder) CodeSize(addr common.Address, codeHash common.Hash) int {
 func (r *recorder) fill(w *protocol.Witness, touched *stateless.Witness) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seen := make(map[common.Hash]bool)
+	if r.prover != nil {
+		r.proverMu.Lock()
+		for _, addr := range r.order {
+			ra := r.accounts[addr]
+			ra.proof = r.prover.AccountProof(addr)
+			for _, slot := range ra.slots {
+				ra.proofs[slot] = r.prover.StorageProof(addr, slot)
+			}
+		}
+		r.proverMu.Unlock()
+	}
+	seen := make(map[string]bool)
 	size := 0
 	addNodes := func(nodes [][]byte) {
 		for _, n := range nodes {
-			h := crypto.Keccak256Hash(n)
-			if !seen[h] {
-				seen[h] = true
+			if !seen[string(n)] {
+				seen[string(n)] = true
 				w.Nodes = append(w.Nodes, n)
 				size += len(n)
 			}

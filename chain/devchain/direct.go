@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/ethereum/go-ethereum/trie"
 	"github.com/ethereum/go-ethereum/trie/trienode"
+	"github.com/ethereum/go-ethereum/triedb"
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -151,6 +152,101 @@ func (d *Direct) Proof(ctx context.Context, blockHash common.Hash, addr common.A
 		}
 	}
 	return p, nil
+}
+
+// Prover implements chain.LocalState: one trie per state, opened once,
+// whose nodes read are the proofs (no node is hashed again).
+func (d *Direct) Prover(root common.Hash) (chain.Prover, error) {
+	db := d.eth.BlockChain().TrieDB()
+	tr, err := trie.NewStateTrie(trie.StateTrieID(root), db)
+	if err != nil {
+		return nil, fmt.Errorf("%w: state %x: %v", chain.ErrNotFound, root, err)
+	}
+	return &prover{db: db, root: root, accounts: provenTrie{tr: tr}, storage: make(map[common.Address]*provenTrie), code: d.eth.BlockChain().ContractCodeWithPrefix}, nil
+}
+
+// prover reads and proves keys of one state of the node's own tries.
+type prover struct {
+	db       *triedb.Database
+	root     common.Hash
+	accounts provenTrie
+	storage  map[common.Address]*provenTrie
+	code     func(common.Hash) []byte
+}
+
+// provenTrie is a trie and the nodes its reads resolved, by path.
+type provenTrie struct {
+	tr    *trie.StateTrie
+	nodes map[string][]byte // nil once a read may have added nodes
+}
+
+// proof returns the nodes on the path of a key read before.
+func (t *provenTrie) proof(key []byte) [][]byte {
+	if t.nodes == nil {
+		t.nodes = t.tr.Witness()
+	}
+	var (
+		path  = keyNibbles(key)
+		proof [][]byte
+	)
+	for i := range path {
+		if n, ok := t.nodes[string(path[:i])]; ok {
+			proof = append(proof, n)
+		}
+	}
+	return proof
+}
+
+// keyNibbles splits a hashed key into its path of nibbles.
+func keyNibbles(key []byte) []byte {
+	path := make([]byte, 2*len(key))
+	for i, b := range key {
+		path[2*i], path[2*i+1] = b>>4, b&0x0f
+	}
+	return path
+}
+
+func (p *prover) Account(addr common.Address) (*types.StateAccount, error) {
+	p.accounts.nodes = nil
+	return p.accounts.tr.GetAccount(addr)
+}
+
+func (p *prover) Storage(addr common.Address, storageRoot, slot common.Hash) (common.Hash, error) {
+	if storageRoot == types.EmptyRootHash {
+		return common.Hash{}, nil
+	}
+	st := p.storage[addr]
+	if st == nil {
+		tr, err := trie.NewStateTrie(trie.StorageTrieID(p.root, crypto.Keccak256Hash(addr[:]), storageRoot), p.db)
+		if err != nil {
+			return common.Hash{}, fmt.Errorf("%w: storage of %x: %v", chain.ErrNotFound, addr, err)
+		}
+		st = &provenTrie{tr: tr}
+		p.storage[addr] = st
+	}
+	st.nodes = nil
+	val, err := st.tr.GetStorage(addr, slot[:])
+	return common.BytesToHash(val), err
+}
+
+func (p *prover) AccountProof(addr common.Address) [][]byte {
+	return p.accounts.proof(crypto.Keccak256(addr[:]))
+}
+
+func (p *prover) StorageProof(addr common.Address, slot common.Hash) [][]byte {
+	st := p.storage[addr]
+	if st == nil {
+		return [][]byte{} // an empty storage trie
+	}
+	return st.proof(crypto.Keccak256(slot[:]))
+}
+
+func (p *prover) Code(codeHash common.Hash) ([]byte, error) {
+	code := p.code(codeHash)
+	if code == nil {
+		return nil, fmt.Errorf("%w: code %x", chain.ErrNotFound, codeHash)
+	}
+	return code, nil
 }
 
 func prove(tr *trie.StateTrie, key []byte) ([][]byte, error) {

@@ -39,6 +39,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		httpAddr  = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors      = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
+		cacheMB   = fs.Int("cache", client.DefaultCacheBytes>>20, "MB of verified state (accounts, storage, code, trie nodes) kept for later calls")
 		datadir   = fs.String("datadir", "", "directory for the node key and the payment wallet; empty = a fresh key each run, and no payments")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6061 (off unless given)")
 		paidCap   = fs.Uint64("paid.capacity", 0, "capacity to bid for at every server (cost units per ms); 0: free service only")
@@ -70,6 +71,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *fraction < 1 || *fraction > 100 {
 		return fmt.Errorf("--ulc.fraction %d: must be a percentage from 1 to 100", *fraction)
+	}
+	if *cacheMB < 1 {
+		return fmt.Errorf("--cache %d: give at least 1 MB", *cacheMB)
 	}
 	cfg, genesisHash, err := networkConfig(*network)
 	if err != nil {
@@ -146,6 +150,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		Servers:     otherNodes,
 		Fraction:    *fraction,
 		HeadMaxAge:  headMaxAge,
+		CacheBytes:  *cacheMB << 20,
 		PrivateKey:  key,
 		Demand:      demand,
 		Metrics:     metrics.NewClient(reg, func() float64 { return c.HeadLag() }),

@@ -82,9 +82,9 @@ func Pack(contract, method string, args ...any) []byte {
 	return data
 }
 
-// deployment returns the creation code of a Patterns.sol contract with
+// Deployment returns the creation code of a Patterns.sol contract with
 // its constructor's arguments.
-func deployment(contract string, args ...any) []byte {
+func Deployment(contract string, args ...any) []byte {
 	c := patterns[contract]
 	enc, err := c.ABI.Pack("", args...)
 	if err != nil {
@@ -149,14 +149,14 @@ func (c *Chain) patternTxs(n uint64, nonce func(common.Address) uint64, tx func(
 		d.plan(nonce(Addr1))
 		for i := range d.Tokens {
 			name := fmt.Sprintf("Token %c", 'A'+i)
-			c.Creations = append(c.Creations, tx(Key1, nil, 3_000_000, deployment("Token", name, name[len(name)-1:], Supply)))
+			c.Creations = append(c.Creations, tx(Key1, nil, 3_000_000, Deployment("Token", name, name[len(name)-1:], Supply)))
 		}
 		c.Creations = append(c.Creations,
-			tx(Key1, nil, 3_000_000, deployment("Pool", d.Tokens[0], d.Tokens[1])),
-			tx(Key1, nil, 3_000_000, deployment("Counter")),
-			tx(Key1, nil, 3_000_000, deployment("Proxy", d.Counter)),
-			tx(Key1, nil, 3_000_000, deployment("Factory")),
-			tx(Key1, nil, 3_000_000, deployment("Balances")))
+			tx(Key1, nil, 3_000_000, Deployment("Pool", d.Tokens[0], d.Tokens[1])),
+			tx(Key1, nil, 3_000_000, Deployment("Counter")),
+			tx(Key1, nil, 3_000_000, Deployment("Proxy", d.Counter)),
+			tx(Key1, nil, 3_000_000, Deployment("Factory")),
+			tx(Key1, nil, 3_000_000, Deployment("Balances")))
 	case PatternsBlock + 1:
 		call(Key1, d.Tokens[0], Pack("Token", "approve", d.Pool, Units(1_000)))
 		call(Key1, d.Tokens[1], Pack("Token", "approve", d.Pool, Units(2_000)))

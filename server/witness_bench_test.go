@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/log"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/internal/testchain"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// BenchmarkWitnessHeavy measures the witness of a portfolio view: a call
+// reading 50 balances of 5 tokens, over the embedded chain.
+func BenchmarkWitnessHeavy(b *testing.B) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	dc, _ := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
+	dc.Start()
+	defer dc.Close()
+	d := dc.DirectBackend()
+	ctx := context.Background()
+	signer := types.LatestSignerForChainID(dc.ChainConfig().ChainID)
+	nonce := uint64(0)
+	send := func(to *common.Address, data []byte) common.Address {
+		head, _ := d.CurrentHeader(ctx)
+		tx := types.MustSignNewTx(dc.DevKey(), signer, &types.DynamicFeeTx{ChainID: dc.ChainConfig().ChainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))), Gas: 3_000_000, To: to, Data: data})
+		if err := d.SendTransaction(ctx, tx); err != nil {
+			b.Fatal(err)
+		}
+		nonce++
+		return crypto.CreateAddress(crypto.PubkeyToAddress(dc.DevKey().PublicKey), nonce-1)
+	}
+	var tokens []common.Address
+	for range 5 {
+		tokens = append(tokens, send(nil, testchain.Deployment("Token", "T", "T", testchain.Supply)))
+	}
+	reader := send(nil, testchain.Deployment("Balances"))
+	dc.Commit()
+	var holders []common.Address
+	for i := range 10 {
+		holders = append(holders, common.Address{0xb0, byte(i + 1)})
+	}
+	for _, t := range tokens {
+		for _, h := range holders {
+			send(&t, testchain.Pack("Token", "transfer", h, testchain.Units(1)))
+		}
+	}
+	dc.Commit()
+	key, _ := crypto.GenerateKey()
+	srv, _ := New(Config{Backend: d, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	head, _ := d.CurrentHeader(ctx)
+	params, _ := json.Marshal([]any{map[string]any{"to": reader, "input": hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))}})
+	req := &protocol.GetWitness{ReqID: 1, BlockHash: head.Hash(), Method: "eth_call", Params: params}
+	b.ResetTimer()
+	for range b.N {
+		w := srv.witness(ctx, req)
+		if len(w.Accounts) < 6 {
+			b.Fatal("short", len(w.Accounts))
+		}
+	}
+}
