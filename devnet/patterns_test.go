@@ -248,6 +248,9 @@ func simulateCalls(c *testchain.Chain) [][]any {
 	// At an older block and at one whose state is gone.
 	add(M{"blockStateCalls": []any{M{"calls": []any{quote}}}}, hexutil.EncodeUint64(testchain.PatternsBlock+1))
 	add(M{"blockStateCalls": []any{M{"calls": []any{quote}}}}, "0x10")
+	// Where the state is gone, geth says so before it looks at the blocks.
+	add(M{"blockStateCalls": []any{M{}}}, "0x10")
+	add(M{"blockStateCalls": []any{M{"blockOverrides": M{"time": "0x1"}}}}, "0x10")
 	return calls
 }
 

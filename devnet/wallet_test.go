@@ -385,7 +385,11 @@ func TestUnclesAndOversizedReceiptsThroughAnRPCBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	timeout := time.Minute
+	if raceEnabled {
+		timeout = 5 * time.Minute // 11 MiB of receipts, proven in parts
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	node := n.Stack.Attach()
 	defer node.Close()

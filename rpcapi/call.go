@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -55,6 +56,15 @@ func (api *EthAPI) execute(ctx context.Context, bnh *rpc.BlockNumberOrHash, meth
 		}
 	}
 	server, werr := api.c.Witness(ctx, header, method, enc)
+	if !api.c.HoldsState(block) {
+		// The witness proved nothing: the servers may not have the state
+		// (geth opens it before anything else, and fails), or the run
+		// fails before it reads any. Whether the state is there decides
+		// which error is geth's.
+		if _, err := api.c.StateValues(ctx, header, common.Address{}, nil); err != nil {
+			return stateErr(header, err)
+		}
+	}
 	env, proven, err := api.env(ctx, header, false)
 	if err != nil {
 		return err
