@@ -271,8 +271,9 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 		values []provenSlot
 	)
 	c.proofFetches.Add(1)
+	blockHash := header.Hash()
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
-		proof, err := c.fetchProof(ctx, p, header, addr, slots)
+		proof, err := c.fetchProof(ctx, p, blockHash, addr, slots)
 		if err != nil {
 			return err
 		}
@@ -298,7 +299,6 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 	if err != nil {
 		return provenAccount{}, nil, err
 	}
-	blockHash := header.Hash()
 	c.state.add(accountKey(blockHash, addr), acct)
 	c.state.addNodes(acct.proof)
 	for i, slot := range slots {
@@ -325,7 +325,7 @@ func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Add
 	var code []byte
 	c.proofFetches.Add(1)
 	err = c.do(ctx, func(ctx context.Context, p *peer) error {
-		code, err = c.fetchCode(ctx, p, header, addr, codeHash)
+		code, err = c.fetchCode(ctx, p, header.Hash(), addr, codeHash)
 		return err
 	})
 	if err != nil {

@@ -273,9 +273,9 @@ func (c *Client) fetchReceiptParts(ctx context.Context, p *peer, header *types.H
 	return receipts, nil
 }
 
-func (c *Client) fetchProof(ctx context.Context, p *peer, header *types.Header, addr common.Address, slots []common.Hash) (*protocol.AccountProof, error) {
+func (c *Client) fetchProof(ctx context.Context, p *peer, block common.Hash, addr common.Address, slots []common.Hash) (*protocol.AccountProof, error) {
 	id := reqIDs.Add(1)
-	req := &protocol.GetProofs{ReqID: id, Requests: []protocol.ProofRequest{{BlockHash: header.Hash(), Address: addr, Slots: slots}}}
+	req := &protocol.GetProofs{ReqID: id, Requests: []protocol.ProofRequest{{BlockHash: block, Address: addr, Slots: slots}}}
 	reply, err := p.request(ctx, protocol.GetProofsMsg, protocol.ProofsMsg, id, req)
 	if err != nil {
 		return nil, err
@@ -290,9 +290,9 @@ func (c *Client) fetchProof(ctx context.Context, p *peer, header *types.Header, 
 	return &proofs[0], nil
 }
 
-func (c *Client) fetchCode(ctx context.Context, p *peer, header *types.Header, addr common.Address, codeHash common.Hash) ([]byte, error) {
+func (c *Client) fetchCode(ctx context.Context, p *peer, block common.Hash, addr common.Address, codeHash common.Hash) ([]byte, error) {
 	id := reqIDs.Add(1)
-	req := &protocol.GetCode{ReqID: id, Requests: []protocol.CodeRequest{{BlockHash: header.Hash(), Address: addr}}}
+	req := &protocol.GetCode{ReqID: id, Requests: []protocol.CodeRequest{{BlockHash: block, Address: addr}}}
 	reply, err := p.request(ctx, protocol.GetCodeMsg, protocol.CodeMsg, id, req)
 	if err != nil {
 		return nil, err

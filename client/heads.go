@@ -182,9 +182,9 @@ func (t *headTracker) support(hc *headerChain, h *types.Header) int {
 // descends reports whether the header with hash is anc or a known
 // descendant of it.
 func descends(hc *headerChain, hash common.Hash, anc *types.Header) bool {
-	target := anc.Number.Uint64()
+	target, ancHash := anc.Number.Uint64(), anc.Hash()
 	for depth := 0; depth <= maxLinkDepth; depth++ {
-		if hash == anc.Hash() {
+		if hash == ancHash {
 			return true
 		}
 		h := hc.get(hash)
