@@ -274,6 +274,8 @@ func (c *Client) Start() error {
 	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
 		c.p2p.AddPeer(n)
 	}
+	c.wg.Add(1)
+	go c.redialLoop()
 	return nil
 }
 

@@ -234,3 +234,36 @@ func (c *Client) Retention(head uint64) protocol.Retention {
 	}
 	return out
 }
+
+// trustWatch remembers what was last logged about the trusted servers and
+// the head, so that each change is logged once.
+type trustWatch struct {
+	connected int
+	verified  bool
+	logged    bool // something was logged: the client has started
+}
+
+// logTrustChanges logs a change in how many trusted servers are connected
+// and in whether the head can be verified: at WARN when the client can no
+// longer answer from its head.
+func (c *Client) logTrustChanges(w *trustWatch) {
+	st := c.HeadStatus()
+	log := c.cfg.Logger
+	if st.Connected != w.connected {
+		switch {
+		case st.Connected < st.Needed && (w.logged || st.Connected < w.connected):
+			log.Warn("Too few trusted servers connected to verify a head", "connected", st.Connected, "needed", st.Needed, "trusted", st.Trusted)
+		default:
+			log.Info("Trusted servers connected", "connected", st.Connected, "needed", st.Needed, "trusted", st.Trusted)
+		}
+		w.connected, w.logged = st.Connected, true
+	}
+	if st.Verified != w.verified {
+		if st.Verified {
+			log.Info("Head verified", "number", st.Number, "signers", st.Signers, "needed", st.Needed)
+		} else {
+			log.Warn("Cannot answer from the head", "reason", st.Reason)
+		}
+		w.verified, w.logged = st.Verified, true
+	}
+}
