@@ -350,3 +350,7 @@ func (rw meteredRW) WriteMsg(msg p2p.Msg) error {
 func (c *Client) Traffic() (payment, total uint64) {
 	return c.bytesPayment.Load(), c.bytesTotal.Load()
 }
+
+// CanPay reports whether the client has a payment method, so that a demand
+// can be paid for.
+func (c *Client) CanPay() bool { return c.cfg.Payer != nil }

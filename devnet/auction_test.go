@@ -13,12 +13,14 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/rpcapi"
+	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -199,7 +201,10 @@ func TestClientBidsAtTheCheaperServer(t *testing.T) {
 	}
 }
 
-func TestDemandCanBeSetOverTheWalletEndpoint(t *testing.T) {
+// TestDemandIsSetWithTheControlToken: lm_setDemand spends money, so the
+// wallet endpoint takes it only with a token signed with the control
+// secret; everyone may read the demand.
+func TestDemandIsSetWithTheControlToken(t *testing.T) {
 	d := startDevnet(t, Config{Servers: 1})
 	ctx, light := session(t, d, 10*time.Second)
 	var got *rpcapi.DemandArgs
@@ -207,6 +212,25 @@ func TestDemandCanBeSetOverTheWalletEndpoint(t *testing.T) {
 		t.Fatalf("initial demand %+v, %v", got, err)
 	}
 	set := rpcapi.DemandArgs{Max: 1000, Min: 500, MaxPrice: (*hexutil.Big)(big.NewInt(7))}
+	if err := light.CallContext(ctx, nil, "lm_setDemand", set); err == nil || err.Error() != rpcapi.ErrControlToken.Error() {
+		t.Fatalf("lm_setDemand without the token: %v, want %v", err, rpcapi.ErrControlToken)
+	}
+	if err := light.CallContext(ctx, &got, "lm_demand"); err != nil || got != nil {
+		t.Fatalf("demand after a refused lm_setDemand: %+v, %v", got, err)
+	}
+	ws, err := rpc.DialOptions(ctx, d.RPC.WSURL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	light, err = rpc.DialOptions(ctx, d.RPC.URL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer light.Close()
+	if err := ws.CallContext(ctx, nil, "lm_setDemand", set); err != nil {
+		t.Fatalf("lm_setDemand over WebSocket with the token: %v", err)
+	}
 	if err := light.CallContext(ctx, nil, "lm_setDemand", set); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -189,13 +190,19 @@ func (e *crashEnv) startServer(t *testing.T, dir string, port int, env ...string
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin.http", "127.0.0.1:0",
 		"--sellable", "200000", "--reserve", "0.00001", "--payment.threshold", "1000000000",
 		"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(e.serverPay))
-	admin := p.waitLine(t, "Admin JSON-RPC:")
+	admin := strings.Fields(p.waitLine(t, "Admin JSON-RPC:"))[0]
 	p.waitLine(t, "Serving chain")
 	n, err := enode.ParseV4("enode://" + p.waitLine(t, "enode://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := rpc.Dial(admin)
+	// lm_claim needs the admin token, signed with the secret the server
+	// created in its data directory.
+	secret, err := rpcauth.LoadOrCreateSecret(filepath.Join(dir, "admin.jwtsecret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rpc.DialOptions(context.Background(), admin, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +304,11 @@ func TestClientKilledBetweenSigningAndSending(t *testing.T) {
 	rpcURL := cl.waitLine(t, "Wallet JSON-RPC:")
 	rpcURL = strings.Fields(rpcURL)[0]
 	eventually30(t, "the recorded voucher to reach the server", func() bool { return received(t, admin).Cmp(signed) >= 0 })
-	rc, err := rpc.Dial(rpcURL)
+	secret, err := rpcauth.LoadSecret(filepath.Join(dir, "control.jwtsecret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rpc.DialOptions(context.Background(), rpcURL, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/rpcapi"
+	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 	"github.com/lightmarket/lightmarket/wallet"
 )
@@ -82,9 +83,18 @@ type Devnet struct {
 	Wallet   *wallet.Wallet    // the client's; nil with NoPayments
 	Servers  []*server.Server
 	Admins   []*server.Admin // each server's admin endpoint and status page
-	Client   *client.Client
-	RPC      *rpcapi.Server
-	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
+	// AdminSecret signs the tokens the admin endpoints want for their
+	// control methods.
+	AdminSecret [32]byte
+	// ControlSecret signs the tokens that the client's spending controls
+	// (lm_setDemand) want. Both secrets are kept in SecretDir (DataDir, or
+	// a directory removed at Close) as admin.jwtsecret and
+	// control.jwtsecret.
+	ControlSecret [32]byte
+	SecretDir     string
+	Client        *client.Client
+	RPC           *rpcapi.Server
+	Metrics       *metrics.Endpoint // nil unless Config.MetricsAddr is set
 	// ClientMetrics are the client's metrics.
 	ClientMetrics *metrics.Client
 	DevKey        *ecdsa.PrivateKey
@@ -166,6 +176,21 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 	}
+	// The control secrets are files, so that a terminal can sign tokens
+	// (lightmarket call --jwtsecret).
+	d.SecretDir = cfg.DataDir
+	if d.SecretDir == "" {
+		if d.tmpDir, err = os.MkdirTemp("", "lightmarket-devnet-"); err != nil {
+			return nil, err
+		}
+		d.SecretDir = d.tmpDir
+	}
+	if d.AdminSecret, err = rpcauth.LoadOrCreateSecret(filepath.Join(d.SecretDir, "admin.jwtsecret")); err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	if d.ControlSecret, err = rpcauth.LoadOrCreateSecret(filepath.Join(d.SecretDir, "control.jwtsecret")); err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
 	reg := metrics.NewRegistry()
 	var trusted []*enode.Node
 	for i := range cfg.Servers {
@@ -206,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		d.Servers = append(d.Servers, srv)
-		admin, err := srv.StartAdmin("127.0.0.1:0")
+		admin, err := srv.StartAdmin("127.0.0.1:0", d.AdminSecret)
 		if err != nil {
 			return nil, err
 		}
@@ -223,14 +248,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	var payer payment.Payer
 	if d.Contract != nil {
-		dir := ""
+		dir := filepath.Join(d.tmpDir, "wallet")
 		if cfg.DataDir != "" {
 			dir = filepath.Join(cfg.DataDir, "client", "wallet")
-		} else {
-			if d.tmpDir, err = os.MkdirTemp("", "lightmarket-wallet-"); err != nil {
-				return nil, err
-			}
-			dir = d.tmpDir
 		}
 		if d.Wallet, err = wallet.Open(wallet.Config{Contract: d.Contract, Key: cfg.DevKey, DataDir: dir, Logger: cfg.Logger.New("part", "wallet")}); err != nil {
 			return nil, err
@@ -263,7 +283,8 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: metrics: %w", err)
 		}
 	}
-	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch, Logger: cfg.Logger.New("part", "rpc")})
+	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch,
+		ControlSecret: &d.ControlSecret, Logger: cfg.Logger.New("part", "rpc")})
 	if err != nil {
 		return nil, err
 	}

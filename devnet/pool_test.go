@@ -3,6 +3,7 @@ package devnet
 import (
 	"context"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -53,20 +55,44 @@ func TestAdminMakesAClientPaid(t *testing.T) {
 	ch := newChain(t)
 	srv := newServerWith(t, ch, server.Config{FreeCapacity: 10_000, PaidCapacity: 200_000})
 	c := newClient(t, 100, srv)
-	admin, err := srv.StartAdmin("127.0.0.1:0")
+	secret := rpcauth.RandomSecret()
+	admin, err := srv.StartAdmin("127.0.0.1:0", secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	rc, err := rpc.Dial(admin.URL())
+	// Without the token: reading works, changing a balance does not.
+	anyone, err := rpc.Dial(admin.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anyone.Close()
+	rc, err := rpc.DialOptions(context.Background(), admin.URL(), rpc.WithHTTPAuth(rpcauth.Auth(secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
 	eventually(t, "the client to connect", func() bool { return len(srv.Clients()) == 1 })
 	var clients []server.ClientInfo
-	if err := rc.Call(&clients, "lm_clients"); err != nil || clients[0].Tier != "free" || clients[0].Capacity != 10_000 {
+	if err := anyone.Call(&clients, "lm_clients"); err != nil || clients[0].Tier != "free" || clients[0].Capacity != 10_000 {
 		t.Fatalf("lm_clients = %+v, %v", clients, err)
+	}
+	if err := anyone.Call(nil, "lm_setBalance", c.Self().ID().String(), (*hexutil.Big)(big.NewInt(1e18))); err == nil || err.Error() != server.ErrAdminToken.Error() {
+		t.Fatalf("lm_setBalance without the token: %v, want %v", err, server.ErrAdminToken)
+	}
+	if err := anyone.Call(nil, "lm_claim"); err == nil || err.Error() != server.ErrAdminToken.Error() {
+		t.Fatalf("lm_claim without the token: %v, want %v", err, server.ErrAdminToken)
+	}
+	wrong, err := rpc.DialOptions(context.Background(), admin.URL(), rpc.WithHTTPAuth(rpcauth.Auth(rpcauth.RandomSecret())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
+	if err := wrong.Call(nil, "lm_setBalance", c.Self().ID().String(), (*hexutil.Big)(big.NewInt(1e18))); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("lm_setBalance with a token of another secret: %v, want 401 Unauthorized", err)
+	}
+	if err := anyone.Call(&clients, "lm_clients"); err != nil || clients[0].Tier != "free" {
+		t.Fatalf("lm_clients after refused calls = %+v, %v", clients, err)
 	}
 	if err := rc.Call(nil, "lm_setBalance", c.Self().ID().String(), (*hexutil.Big)(big.NewInt(1e18))); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package rpcapi
 
 import (
+	"errors"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -38,8 +39,15 @@ func (api *LmAPI) Demand() *DemandArgs {
 	return &DemandArgs{Max: hexutil.Uint64(d.Max), Min: hexutil.Uint64(d.Min), MaxPrice: (*hexutil.Big)(d.MaxPrice)}
 }
 
+// LmControlAPI is the lm_ namespace with the methods that spend money,
+// served only to calls that carry the control token.
+type LmControlAPI struct{ LmAPI }
+
 // SetDemand is lm_setDemand: bid this demand from now on (null: free only).
-func (api *LmAPI) SetDemand(d *DemandArgs) error {
+func (api *LmControlAPI) SetDemand(d *DemandArgs) error {
+	if d != nil && !api.c.CanPay() {
+		return errors.New("the client has no payment method, so a demand would never be paid: start it with --datadir and --payment.key or --payment.keyfile")
+	}
 	if d == nil {
 		return api.c.SetDemand(nil)
 	}
@@ -48,6 +56,15 @@ func (api *LmAPI) SetDemand(d *DemandArgs) error {
 	}
 	return api.c.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
 }
+
+// ErrControlToken is the answer to lm_setDemand called without the
+// control token.
+var ErrControlToken = errors.New("lm_setDemand spends money: call it with the control token (an HS256 JWT signed with the secret in --control.jwtsecret, in an Authorization: Bearer header)")
+
+// lockedLmAPI is served to calls without the control token.
+type lockedLmAPI struct{ LmAPI }
+
+func (lockedLmAPI) SetDemand(*DemandArgs) error { return ErrControlToken }
 
 // Spent is lm_spent: what the client paid each server it pays (wei in
 // total, and its balance there as last acknowledged).

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/statuspage"
 )
 
@@ -24,10 +23,14 @@ type Config struct {
 	// (default "127.0.0.1:8545").
 	Addr string
 	// CORS lists the browser origins allowed to call the HTTP endpoint
-	// (none by default); WSOrigins those allowed to open a WebSocket
-	// (default: localhost only).
+	// (none by default); WSOrigins those allowed to open a WebSocket, each
+	// matched exactly with its port (none by default: only programs,
+	// which send no Origin).
 	CORS      []string
 	WSOrigins []string
+	// ControlSecret signs the tokens that calls of the spending controls
+	// (lm_setDemand) must carry (default: a secret nobody knows).
+	ControlSecret *[32]byte
 	// VHosts are the Host header values accepted (default "localhost";
 	// IP addresses are always accepted), against DNS rebinding.
 	VHosts []string
@@ -42,7 +45,7 @@ type Config struct {
 
 // Server is the local JSON-RPC endpoint a wallet talks to.
 type Server struct {
-	rpc      *rpc.Server
+	rpc      []*rpc.Server
 	http     *http.Server
 	ln       net.Listener
 	log      log.Logger
@@ -75,48 +78,71 @@ func Start(cfg Config) (*Server, error) {
 	if !cfg.NoPrefetch {
 		eth.prefetch = newPrefetcher(cfg.Client, cfg.Logger)
 	}
-	srv := rpc.NewServer()
-	for _, api := range []struct {
-		name    string
-		service any
-	}{
-		{"eth", eth},
-		{"eth", &FilterAPI{eth: eth, ev: ev}},
-		{"net", &NetAPI{c: cfg.Client}},
-		{"web3", &Web3API{version: clientVersion()}},
-		{"lm", &LmAPI{c: cfg.Client}},
-	} {
-		if err := srv.RegisterName(api.name, api.service); err != nil {
-			ln.Close()
-			ev.close()
-			if eth.prefetch != nil {
-				eth.prefetch.close()
+	if cfg.ControlSecret == nil {
+		secret := rpcauth.RandomSecret()
+		cfg.ControlSecret = &secret
+	}
+	if cfg.WSOrigins == nil {
+		cfg.WSOrigins = []string{}
+	}
+	// Two method sets on one port: the wallet's, and the same with the
+	// spending controls for calls that carry the control token.
+	open, full := rpc.NewServer(), rpc.NewServer()
+	lm := LmAPI{c: cfg.Client}
+	for _, srv := range []*rpc.Server{open, full} {
+		rpcauth.Limit(srv)
+		control := any(&lockedLmAPI{lm})
+		if srv == full {
+			control = &LmControlAPI{lm}
+		}
+		for _, api := range []struct {
+			name    string
+			service any
+		}{
+			{"eth", eth},
+			{"eth", &FilterAPI{eth: eth, ev: ev}},
+			{"net", &NetAPI{c: cfg.Client}},
+			{"web3", &Web3API{version: clientVersion()}},
+			{"lm", control},
+		} {
+			if err := srv.RegisterName(api.name, api.service); err != nil {
+				ln.Close()
+				ev.close()
+				if eth.prefetch != nil {
+					eth.prefetch.close()
+				}
+				return nil, err
 			}
-			return nil, err
 		}
 	}
-	// No gzip: the endpoint is local, and compressing small answers costs
-	// more than it saves.
-	httpHandler := node.NewHTTPHandlerStack(srv, cfg.CORS, cfg.VHosts, nil, true)
-	wsHandler := srv.WebsocketHandler(cfg.WSOrigins)
+	public := !rpcauth.IsLoopback(ln.Addr().String())
+	if public {
+		cfg.Logger.Warn("Wallet JSON-RPC listens beyond this machine: anyone who reaches it can use your light client's service", "addr", ln.Addr())
+	}
+	for _, o := range append(append([]string{}, cfg.CORS...), cfg.WSOrigins...) {
+		if o == "*" {
+			cfg.Logger.Warn("Wallet JSON-RPC accepts calls from any web page (origin *): any site you visit can read your wallet's chain data through it")
+			break
+		}
+	}
+	handler := (&rpcauth.Endpoint{
+		Open: open, Full: full, Secret: *cfg.ControlSecret, Public: public, OpenToAll: true,
+		CORS: cfg.CORS, VHosts: cfg.VHosts, WSOrigins: cfg.WSOrigins,
+	}).Handler()
 	page := statuspage.Client()
 	s := &Server{
-		rpc:      srv,
+		rpc:      []*rpc.Server{open, full},
 		ln:       ln,
 		log:      cfg.Logger,
 		events:   ev,
 		prefetch: eth.prefetch,
 		http: &http.Server{
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if isWebsocket(r) {
-					wsHandler.ServeHTTP(w, r)
-					return
-				}
 				if statuspage.Wants(r) {
 					page.ServeHTTP(w, r)
 					return
 				}
-				httpHandler.ServeHTTP(w, r)
+				handler.ServeHTTP(w, r)
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
@@ -137,15 +163,12 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
-	s.rpc.Stop()
+	for _, r := range s.rpc {
+		r.Stop()
+	}
 	s.events.close()
 	if s.prefetch != nil {
 		s.prefetch.close()
 	}
 	return err
-}
-
-func isWebsocket(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
 }

@@ -38,6 +38,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		maxAge    = fs.Duration("head.maxage", client.DefaultHeadMaxAge, "answer nothing that needs the head once the verified head is older than this (0: any age)")
 		httpAddr  = fs.String("http", "127.0.0.1:8545", "JSON-RPC listen address (HTTP and WebSocket)")
 		cors      = fs.String("http.corsdomain", "", "comma-separated browser origins allowed to call the JSON-RPC")
+		vhosts    = fs.String("http.vhosts", "localhost", "comma-separated Host header values accepted (IP addresses always are), against DNS rebinding; * = any")
+		wsOrigins = fs.String("ws.origins", "", "comma-separated browser origins allowed to open a WebSocket, each exact with its port (e.g. http://localhost:3000); programs send no origin and are always allowed")
+		control   = fs.String("control.jwtsecret", "", "file of the control secret (32 bytes hex): lm_setDemand needs a JWT signed with it (default <datadir>/control.jwtsecret, created on first start)")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		cacheMB   = fs.Int("cache", client.DefaultCacheBytes>>20, "MB of verified state (accounts, storage, code, trie nodes) kept for later calls")
 		datadir   = fs.String("datadir", "", "directory for the node key and the payment wallet; empty = a fresh key each run, and no payments")
@@ -108,6 +111,10 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		demand = &client.Demand{Max: *paidCap, Min: min, MaxPrice: price}
 	}
+	secret, secretAt, err := controlSecret(*control, *datadir, "control.jwtsecret")
+	if err != nil {
+		return fmt.Errorf("--control.jwtsecret: %w", err)
+	}
 	var payer payment.Payer
 	contract, payKey, err := pay.setup(ctx, nil, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 	if err != nil {
@@ -116,6 +123,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	maxExposure, err := gweiFlag("payment.exposure", *exposure)
 	if err != nil {
 		return err
+	}
+	if demand != nil && contract == nil {
+		return errors.New("--paid.capacity: the client has no payment method, so it could never pay for it: give --payment.key or --payment.keyfile (and --datadir)")
 	}
 	if contract != nil {
 		if *datadir == "" {
@@ -165,12 +175,13 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	defer c.Stop()
 	// The endpoint opens at once: until a head is verified, calls that
 	// need one say why there is none.
-	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), LogRange: *logRange, Logger: logger})
+	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), VHosts: splitList(*vhosts),
+		WSOrigins: splitList(*wsOrigins), ControlSecret: &secret, LogRange: *logRange, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s)\n", rs.URL(), rs.WSURL())
+	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s; control secret: %s)\n", rs.URL(), rs.WSURL(), secretAt)
 	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
 	head, err := waitWithProgress(ctx, c, stdout)
 	if err != nil {

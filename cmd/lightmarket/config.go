@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/lightmarket/lightmarket/rpcauth"
 )
 
 // Every flag of a command can also come from a TOML file given with
@@ -169,4 +172,21 @@ func runDumpConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return fmt.Errorf("dumpconfig: unknown command %q", args[0])
+}
+
+// controlSecret loads the secret of a control endpoint from file, or from
+// (creating it there) dir/name; with neither, a secret nobody knows locks
+// the control methods. where says which, for the operator.
+func controlSecret(file, dir, name string) (secret [32]byte, where string, err error) {
+	switch {
+	case file != "":
+		secret, err = rpcauth.LoadOrCreateSecret(file)
+		return secret, file, err
+	case dir != "":
+		file = filepath.Join(dir, name)
+		secret, err = rpcauth.LoadOrCreateSecret(file)
+		return secret, file, err
+	default:
+		return rpcauth.RandomSecret(), "none: give --datadir or --" + strings.TrimSuffix(name, ".jwtsecret") + ".jwtsecret to use the control methods", nil
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -79,9 +80,11 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if d.Contract != nil {
 		fmt.Fprintf(stdout, "  Payment channels contract:    %s (the client pays from the funded account)\n", d.Contract.Address())
-		fmt.Fprintf(stdout, "\nServed free. For paid service, bid through the wallet endpoint, e.g.:\n")
-		fmt.Fprintf(stdout, "  curl -s %s -H 'Content-Type: application/json' \\\n", d.RPC.URL())
-		fmt.Fprintf(stdout, "    -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"lm_setDemand\",\"params\":[{\"max\":\"0x186a0\",\"min\":\"0x186a0\",\"maxPrice\":\"0x2710\"}]}'\n")
+		fmt.Fprintf(stdout, "  Control secrets:              %s (client), %s (servers' admin)\n",
+			filepath.Join(d.SecretDir, "control.jwtsecret"), filepath.Join(d.SecretDir, "admin.jwtsecret"))
+		fmt.Fprintf(stdout, "\nServed free. For paid service, bid (lm_setDemand spends money, so it needs a token signed\nwith the control secret), e.g.:\n")
+		fmt.Fprintf(stdout, "  go run ./cmd/lightmarket call --url %s --jwtsecret %s \\\n", d.RPC.URL(), filepath.Join(d.SecretDir, "control.jwtsecret"))
+		fmt.Fprintf(stdout, "    lm_setDemand '{\"max\":\"0x186a0\",\"min\":\"0x186a0\",\"maxPrice\":\"0x2710\"}'\n")
 	}
 	fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n")
 	<-ctx.Done()

@@ -36,6 +36,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		sellable  = fs.Uint64("sellable", 0, "capacity sold in the auction to clients with a balance (0: no auction; they get --capacity.paid)")
 		reserve   = fs.String("reserve", "0", "auction reserve price, gwei per capacity-unit-second (decimal)")
 		adminAt   = fs.String("admin.http", "127.0.0.1:8550", "admin JSON-RPC (lm_clients, lm_capacity, lm_setBalance, lm_earnings, lm_claim) listen address; keep it on loopback; empty = off")
+		adminJWT  = fs.String("admin.jwtsecret", "", "file of the admin secret (32 bytes hex): lm_setBalance and lm_claim, and every call on an address beyond loopback, need a JWT signed with it (default <datadir>/admin.jwtsecret, created on first start)")
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
@@ -137,12 +138,16 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer srv.Stop()
 	if *adminAt != "" {
-		admin, err := srv.StartAdmin(*adminAt)
+		secret, where, err := controlSecret(*adminJWT, *datadir, "admin.jwtsecret")
+		if err != nil {
+			return fmt.Errorf("--admin.jwtsecret: %w", err)
+		}
+		admin, err := srv.StartAdmin(*adminAt, secret)
 		if err != nil {
 			return fmt.Errorf("--admin.http: %w", err)
 		}
 		defer admin.Close()
-		fmt.Fprintf(stdout, "Admin JSON-RPC: %s\n", admin.URL())
+		fmt.Fprintf(stdout, "Admin JSON-RPC: %s (token secret: %s)\n", admin.URL(), where)
 	}
 	if *metricsAt != "" {
 		ep, err := metrics.Serve(*metricsAt, reg)

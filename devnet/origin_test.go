@@ -1,0 +1,86 @@
+package devnet
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostilePage tries to set the demand of the light client whose endpoint
+// listens on port, by every way a web page has: fetch with JSON (needs a
+// CORS preflight), fetch as text/plain (a "simple" request without one),
+// and a WebSocket. It writes what happened into the page.
+const hostilePage = `<!doctype html><html><body><pre id="out">running</pre><script>
+const port = %d;
+const call = JSON.stringify({jsonrpc: "2.0", id: 1, method: "lm_setDemand", params: [{max: "0x3e8", min: "0x1", maxPrice: "0x7"}]});
+const results = {};
+async function tryFetch(name, url, type) {
+  try {
+    const r = await fetch(url, {method: "POST", headers: {"Content-Type": type}, body: call});
+    results[name] = "status " + r.status + ": " + (await r.text()).slice(0, 200);
+  } catch (e) { results[name] = "blocked: " + e; }
+}
+function tryWS(name, url) {
+  return new Promise(resolve => {
+    let ws;
+    try { ws = new WebSocket(url); } catch (e) { results[name] = "blocked: " + e; return resolve(); }
+    ws.onopen = () => ws.send(call);
+    ws.onmessage = m => { results[name] = "answered: " + m.data; ws.close(); resolve(); };
+    ws.onerror = () => { results[name] = "refused"; resolve(); };
+    setTimeout(() => { results[name] = results[name] || "timeout"; resolve(); }, 3000);
+  });
+}
+(async () => {
+  for (const host of ["127.0.0.1", "localhost"]) {
+    await tryFetch("fetch json " + host, "http://" + host + ":" + port + "/", "application/json");
+    await tryFetch("fetch text " + host, "http://" + host + ":" + port + "/", "text/plain");
+    await tryWS("ws " + host, "ws://" + host + ":" + port + "/");
+  }
+  document.getElementById("out").textContent = "done " + JSON.stringify(results);
+})();
+</script></body></html>`
+
+// TestPageOnALocalhostOriginCannotChangeTheDemand loads, in headless
+// Chromium, a page served from another port of localhost (the origin any
+// local web app or dev server has) that tries to call lm_setDemand on the
+// wallet endpoint. Nothing it does changes the demand, and its WebSocket is
+// refused outright.
+func TestPageOnALocalhostOriginCannotChangeTheDemand(t *testing.T) {
+	bin := chromium(t)
+	d := startDevnet(t, Config{Servers: 1})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(d.RPC.URL(), "http://"))
+	var p int
+	fmt.Sscan(port, &p)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, hostilePage, p)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go page.Serve(ln)
+	t.Cleanup(func() { page.Close() })
+	_, pagePort, _ := net.SplitHostPort(ln.Addr().String())
+
+	dom := browse(t, bin, "http://localhost:"+pagePort+"/", "")
+	results, _, _ := strings.Cut(dom, "</pre>")
+	if _, results, _ = strings.Cut(results, `<pre id="out">`); !strings.HasPrefix(results, "done ") {
+		t.Fatalf("the page did not finish: %s", results)
+	}
+	t.Logf("page: %s", results)
+	if d.Client.Demand() != nil {
+		t.Fatalf("a page on another origin set the demand to %+v", d.Client.Demand())
+	}
+	// (ws://localhost may try ::1 first, where nothing listens, and time
+	// out instead.)
+	if !strings.Contains(results, `"ws 127.0.0.1":"refused"`) {
+		t.Errorf("the WebSocket from the page was not refused: %s", results)
+	}
+	if strings.Contains(results, "answered") {
+		t.Errorf("the endpoint answered the page: %s", results)
+	}
+}
