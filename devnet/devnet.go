@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -42,8 +43,10 @@ type Config struct {
 	ChainHTTP string            // the chain's own JSON-RPC; "" = off
 	DevKey    *ecdsa.PrivateKey // funded at genesis; default devchain's
 	BlockTime time.Duration     // default 1s
-	// DataDir keeps node keys so that enode URLs stay the same across
-	// runs; "" = fresh keys every time.
+	// DataDir keeps node keys (so that enode URLs stay the same across
+	// runs), the chain with its payment contract, the servers' ledgers and
+	// the client's wallet, so that a devnet stopped or killed restarts
+	// where it was; "" = fresh keys and a chain in memory every time.
 	DataDir string
 	// Fraction is the client's trusted-head threshold (default 75).
 	Fraction int
@@ -74,6 +77,8 @@ type Config struct {
 	Sellable        uint64
 	Reserve         *big.Int
 	Logger          log.Logger
+	// ChainLogger is the embedded chain's logger (default Logger).
+	ChainLogger log.Logger
 }
 
 // Devnet is a running network.
@@ -119,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Root()
 	}
+	if cfg.ChainLogger == nil {
+		cfg.ChainLogger = cfg.Logger.New("part", "chain")
+	}
 	if cfg.DevKey == nil {
 		cfg.DevKey, err = crypto.HexToECDSA(devchain.DefaultDevKey)
 		if err != nil {
@@ -153,12 +161,17 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			d.Close()
 		}
 	}()
+	chainDir := ""
+	if cfg.DataDir != "" {
+		chainDir = filepath.Join(cfg.DataDir, "chain")
+	}
 	d.Chain, err = devchain.New(devchain.Config{
 		BlockTime: cfg.BlockTime,
 		DevKey:    cfg.DevKey,
 		Alloc:     alloc,
 		HTTPAddr:  cfg.ChainHTTP,
-		Logger:    cfg.Logger.New("part", "chain"),
+		DataDir:   chainDir,
+		Logger:    cfg.ChainLogger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devnet: chain: %w", err)
@@ -168,7 +181,12 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	if !cfg.NoPayments {
 		eth := ethclient.NewClient(d.Chain.RPCClient())
-		addr, err := paychan.Deploy(ctx, eth, cfg.DevKey, cfg.ChallengePeriod)
+		var addr common.Address
+		if chainDir != "" {
+			addr, _, err = paychan.DeployRecorded(ctx, eth, cfg.DevKey, cfg.ChallengePeriod, filepath.Join(chainDir, "contract"))
+		} else {
+			addr, err = paychan.Deploy(ctx, eth, cfg.DevKey, cfg.ChallengePeriod)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("devnet: deploying the payment contract: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/rlp"
 
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/paychan"
 )
@@ -75,7 +76,7 @@ type DB struct {
 func Open(dir string) (*DB, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}})
 	if err != nil {
-		return nil, fmt.Errorf("ledgerdb: %w", err)
+		return nil, fmt.Errorf("ledgerdb: %w", dirlock.Explain(dir, err))
 	}
 	d := &DB{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	d.loop.Add(1)

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -334,4 +337,66 @@ func (c *Contract) ClosedEvent(l *types.Log) (*contract.ChannelsClosed, error) {
 		return nil, errors.New("log of another contract")
 	}
 	return c.abi.UnpackClosedEvent(l)
+}
+
+// DeployRecorded returns the contract whose address the file at path
+// records, when the chain has its code, or else deploys one as Deploy does
+// and records its address there (synced to disk), so that a chain kept
+// across restarts keeps one payment contract.
+func DeployRecorded(ctx context.Context, backend Backend, key *ecdsa.PrivateKey, challengePeriod uint64, path string) (addr common.Address, deployed bool, err error) {
+	if addr, err = ReadRecorded(path); err == nil {
+		code, err := backend.CodeAt(ctx, addr, nil)
+		if err != nil {
+			return common.Address{}, false, err
+		}
+		if len(code) > 0 {
+			return addr, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return common.Address{}, false, err
+	}
+	if addr, err = Deploy(ctx, backend, key, challengePeriod); err != nil {
+		return common.Address{}, false, err
+	}
+	return addr, true, writeFileSync(path, []byte(addr.Hex()+"\n"))
+}
+
+// writeFileSync replaces the file at path with data, durably: a crash
+// leaves the old file or the new one.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err2 := f.Sync(); err == nil {
+		err = err2
+	}
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		if dir, err2 := os.Open(filepath.Dir(path)); err2 == nil {
+			err = dir.Sync()
+			dir.Close()
+		}
+	}
+	return err
+}
+
+// ReadRecorded reads the contract address DeployRecorded recorded at path.
+func ReadRecorded(path string) (common.Address, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return common.Address{}, err
+	}
+	s := strings.TrimSpace(string(data))
+	if !common.IsHexAddress(s) {
+		return common.Address{}, fmt.Errorf("%s: %q is not a contract address", path, s)
+	}
+	return common.HexToAddress(s), nil
 }

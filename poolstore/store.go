@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 )
 
 // Keys: 'u' + IP -> usage (float64 bits) + wall time of the record (unix
@@ -30,7 +31,7 @@ type Store struct {
 func Open(dir string) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}})
 	if err != nil {
-		return nil, fmt.Errorf("poolstore: %w", err)
+		return nil, fmt.Errorf("poolstore: %w", dirlock.Explain(dir, err))
 	}
 	return &Store{db: db}, nil
 }

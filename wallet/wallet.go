@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rlp"
 
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/payment"
 )
@@ -100,7 +101,7 @@ func Open(cfg Config) (*Wallet, error) {
 	}
 	db, err := pebble.Open(cfg.DataDir, &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
 	if err != nil {
-		return nil, fmt.Errorf("wallet: %w", err)
+		return nil, fmt.Errorf("wallet: %w", dirlock.Explain(cfg.DataDir, err))
 	}
 	w := &Wallet{cfg: cfg, db: db, sender: paychan.Address(cfg.Key), domain: cfg.Contract.Domain(), chans: make(map[common.Address]*Channel)}
 	if err := w.load(); err != nil {

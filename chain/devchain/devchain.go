@@ -19,6 +19,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth"
@@ -32,6 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 )
 
 // DefaultDevKey is the well-known development key funded at genesis unless
@@ -64,7 +66,13 @@ type Config struct {
 	// HTTPAddr, when set, serves the chain's own JSON-RPC (eth, net, web3)
 	// on HTTP and WebSocket at this address; port 0 picks a free port.
 	HTTPAddr string
-	Logger   log.Logger
+	// DataDir, when set, keeps the chain there (blocks, receipts, every
+	// block's state), so that it survives a restart, or a kill -9: the
+	// state of each block is written with it (an archive node's hash-scheme
+	// trie database) and synced to disk once the block is sealed. Empty:
+	// the chain lives in memory.
+	DataDir string
+	Logger  log.Logger
 }
 
 // Chain is a running dev chain.
@@ -113,8 +121,11 @@ func New(cfg Config) (*Chain, error) {
 		cfg.DevKey = key
 	}
 	nodeConf := node.DefaultConfig
-	nodeConf.DataDir = ""
-	nodeConf.P2P = p2p.Config{NoDiscovery: true, NoDial: true, MaxPeers: 0}
+	nodeConf.DataDir = cfg.DataDir
+	nodeConf.IPCPath = "" // no unauthenticated IPC endpoint in the data directory
+	// No peers (MaxPeers 0 also means no dials; NoDial would only add a
+	// warning that the P2P server is useless).
+	nodeConf.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0}
 	nodeConf.Logger = cfg.Logger
 	if cfg.HTTPAddr != "" {
 		host, port, err := freeAddr(cfg.HTTPAddr)
@@ -127,6 +138,9 @@ func New(cfg Config) (*Chain, error) {
 		nodeConf.WSModules = nodeConf.HTTPModules
 	}
 	stack, err := node.New(&nodeConf)
+	if errors.Is(err, node.ErrDatadirUsed) {
+		return nil, fmt.Errorf("devchain: %s is %w: is another lightmarket running with this --datadir? Stop it or give another --datadir", cfg.DataDir, dirlock.ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("devchain: %w", err)
 	}
@@ -134,6 +148,15 @@ func New(cfg Config) (*Chain, error) {
 	ethConf.Genesis = Genesis(crypto.PubkeyToAddress(cfg.DevKey.PublicKey), cfg.Alloc)
 	ethConf.SyncMode = ethconfig.FullSync
 	ethConf.TxPool.NoLocals = true
+	ethConf.TrieDirtyCache = 256 // the most the path scheme's buffer takes
+	if cfg.DataDir != "" {
+		// Every block's state goes to the database with the block (go-
+		// ethereum's path scheme keeps recent states in memory and loses
+		// them, with the head, on an unclean exit).
+		ethConf.StateScheme = rawdb.HashScheme
+		ethConf.NoPruning = true
+		ethConf.SnapshotCache = 0
+	}
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
 		stack.Close()
@@ -208,11 +231,17 @@ func (c *Chain) Start() error {
 }
 
 // Commit seals a block now with the pending transactions and returns its
-// hash.
+// hash. A chain with a DataDir has the block on disk when Commit returns.
 func (c *Chain) Commit() common.Hash {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.beacon.Commit()
+	h := c.beacon.Commit()
+	if c.cfg.DataDir != "" {
+		if err := c.eth.ChainDb().SyncKeyValue(); err != nil {
+			c.cfg.Logger.Error("Cannot sync the chain database", "err", err)
+		}
+	}
+	return h
 }
 
 // Fork rewinds the chain's head to parent so that the next blocks build a

@@ -61,6 +61,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
+	if err := checkListen(map[string]string{"http": *httpAddr, "metrics": *metricsAt}); err != nil {
+		return err
+	}
 	trustedNodes, err := parseEnodes(*trusted)
 	if err != nil {
 		return fmt.Errorf("--ulc.servers: %w", err)
@@ -116,7 +119,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--control.jwtsecret: %w", err)
 	}
 	var payer payment.Payer
-	contract, payKey, err := pay.setup(ctx, nil, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	contract, payKey, err := pay.setup(ctx, nil, "", func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 	if err != nil {
 		return err
 	}

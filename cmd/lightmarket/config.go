@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -189,4 +190,21 @@ func controlSecret(file, dir, name string) (secret [32]byte, where string, err e
 	default:
 		return rpcauth.RandomSecret(), "none: give --datadir or --" + strings.TrimSuffix(name, ".jwtsecret") + ".jwtsecret to use the control methods", nil
 	}
+}
+
+// checkListen fails at once when a listen address given by a flag is
+// taken or invalid, before anything slow (a chain, a contract) starts.
+// Empty addresses and port 0 are fine.
+func checkListen(flags map[string]string) error {
+	for name, addr := range flags {
+		if addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--%s %s: %w", name, addr, err)
+		}
+		ln.Close()
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		chainHTTP = fs.String("chain.http", "", "serve the embedded chain's own, unverified JSON-RPC on this address (off unless given)")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "hex private key of the account funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "interval between blocks")
-		datadir   = fs.String("datadir", "", "directory for node keys (stable enode URLs across runs); empty = fresh keys")
+		datadir   = fs.String("datadir", "", "directory that keeps the chain, its payment contract, node keys, ledgers and the wallet across runs (and a kill -9); empty = a fresh network in memory")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics of the servers and the client on this address, e.g. 127.0.0.1:6060 (off unless given)")
@@ -34,6 +34,9 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
+	if err := checkListen(map[string]string{"http": *httpAddr, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
+		return err
+	}
 	key, err := crypto.HexToECDSA(trim0x(*devKey))
 	if err != nil {
 		return fmt.Errorf("--dev.key: %w", err)
@@ -56,6 +59,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		LogRange:    *logRange,
 		MetricsAddr: *metricsAt,
 		Logger:      logger,
+		ChainLogger: chainLogger(fs, logger),
 	})
 	if err != nil {
 		return err

@@ -101,3 +101,36 @@ func setupLogging(verbosity int) log.Logger {
 	log.SetDefault(logger)
 	return logger
 }
+
+// chainLogger is the logger of the embedded chain: go-ethereum logs
+// several lines a block at INFO, which would bury what lightmarket says,
+// so the chain (and whatever in go-ethereum logs to its default logger)
+// logs warnings and errors only unless --verbosity was given.
+func chainLogger(fs *flag.FlagSet, logger log.Logger) log.Logger {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "verbosity" })
+	if given {
+		return logger.New("part", "chain")
+	}
+	quiet := log.NewLogger(minLevel{logger.Handler(), log.LevelWarn})
+	log.SetDefault(quiet)
+	return quiet.New("part", "chain")
+}
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,8 +76,9 @@ func (pf paymentFlags) paymentKey() (*ecdsa.PrivateKey, error) {
 
 // setup connects to the payment chain: the one at --payment.rpc, or the
 // embedded chain (when dev is not nil), where the contract is deployed
-// unless given. It returns nil without a payment chain.
-func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, out func(string, ...any)) (*paychan.Contract, *ecdsa.PrivateKey, error) {
+// unless given (once: a chain kept in datadir keeps its contract). It
+// returns nil without a payment chain.
+func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, datadir string, out func(string, ...any)) (*paychan.Contract, *ecdsa.PrivateKey, error) {
 	key, err := pf.paymentKey()
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +109,14 @@ func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, out func(
 			return nil, nil, fmt.Errorf("--payment.contract %q is not an address", *pf.contract)
 		}
 		addr = common.HexToAddress(*pf.contract)
+	case dev != nil && *pf.rpc == "" && datadir != "":
+		deployed := false
+		if addr, deployed, err = paychan.DeployRecorded(ctx, backend, key, devChallengePeriod, filepath.Join(datadir, "chain", "contract")); err != nil {
+			return nil, nil, err
+		}
+		if deployed {
+			out("Deployed the payment channel contract on the embedded chain")
+		}
 	case dev != nil && *pf.rpc == "":
 		out("Deploying the payment channel contract on the embedded chain...")
 		if addr, err = paychan.Deploy(ctx, backend, key, devChallengePeriod); err != nil {

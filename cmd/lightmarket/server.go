@@ -52,6 +52,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
+	if err := checkListen(map[string]string{"listen": *listen, "admin.http": *adminAt, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
+		return err
+	}
 	var keyPath string
 	if *datadir != "" {
 		keyPath = filepath.Join(*datadir, "nodekey")
@@ -71,7 +74,11 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--dev.key: %w", err)
 		}
-		dc, err = devchain.New(devchain.Config{BlockTime: *blockTime, DevKey: dk, HTTPAddr: *chainHTTP, Logger: logger.New("part", "chain")})
+		chainDir := ""
+		if *datadir != "" {
+			chainDir = filepath.Join(*datadir, "chain")
+		}
+		dc, err = devchain.New(devchain.Config{BlockTime: *blockTime, DevKey: dk, HTTPAddr: *chainHTTP, DataDir: chainDir, Logger: chainLogger(fs, logger)})
 		if err != nil {
 			return err
 		}
@@ -109,7 +116,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--reserve: %w", err)
 	}
-	contract, payKey, err := pay.setup(ctx, dc, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	contract, payKey, err := pay.setup(ctx, dc, *datadir, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 	if err != nil {
 		return err
 	}
