@@ -11,11 +11,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lightmarket/lightmarket/rpcauth"
 )
 
 // servingBuckets are latency buckets from 50 µs to 5 s.
@@ -161,6 +164,12 @@ func Serve(addr string, reg *prometheus.Registry) (*Endpoint, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if rpcauth.IsLoopback(ln.Addr().String()) {
+		// Go's profiles, for finding where memory and time go; only on
+		// loopback, since they reveal the process's insides.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	e := &Endpoint{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
 	go e.srv.Serve(ln)
 	return e, nil

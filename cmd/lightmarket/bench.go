@@ -15,13 +15,17 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay (default: all).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay (default: all), and soak (an hour of\nwallet load on a devnet process, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [soak]")
 	var (
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 		phase   = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
 		session = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
 		clients = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
+		soakFor = fs.Duration("soak.duration", time.Hour, "soak: how long the devnet runs under load")
+		soakMem = fs.Bool("soak.inmemory", false, "soak: run the devnet without --datadir (its chain then grows in memory)")
+		soakRPS = fs.Int("soak.rate", 1100, "soak: wallet calls per second")
+		soakPro = fs.String("soak.profiles", "", "soak: save the devnet's heap profiles after the warm-up and at the end in this directory")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -43,8 +47,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if name != "rpc" && name != "serve" && name != "qos" && name != "pay" {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay)", name)
+		if name != "rpc" && name != "serve" && name != "qos" && name != "pay" && name != "soak" {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, soak)", name)
 		}
 	}
 	for _, name := range which {
@@ -114,6 +118,21 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "pay\tgas open / topUp\t%d / %d\topen <= 60000 %s\n", r.GasOpen, r.GasTopUp, met(r.GasOpen <= 60000))
 			fmt.Fprintf(tw, "pay\tgas claim\t%d\t<= 60000 %s\n", r.GasClaim, met(r.GasClaim <= 60000))
 			fmt.Fprintf(tw, "pay\tgas close (start + finish)\t%d + %d = %d\t\n", r.GasStartClose, r.GasFinishClose, r.GasClose)
+			addFigures(figures, r)
+		case "soak":
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.Soak(ctx, bench.SoakConfig{Command: []string{self, "devnet"}, Duration: *soakFor, Rate: *soakRPS, InMemory: *soakMem, ProfileDir: *soakPro, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("soak: %w", err)
+			}
+			fmt.Fprintf(tw, "soak\tcalls, per second, errors (first)\t%d, %.0f/s, %d %s\t0 errors %s\n", r.Calls, r.CallsPerSec, r.Errors, r.FirstError, met(r.Errors == 0))
+			fmt.Fprintf(tw, "soak\ttransfers sent\t%d\t\n", r.Txs)
+			fmt.Fprintf(tw, "soak\tgoroutines min / max / end\t%d / %d / %d\t\n", r.GoroutinesMin, r.GoroutinesMax, r.GoroutinesEnd)
+			fmt.Fprintf(tw, "soak\tRSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MB\t\n", r.RSSWarmMB, r.RSSEndMB, r.RSSIdleMB)
+			fmt.Fprintf(tw, "soak\tRSS, Go heap trend after warm-up\t%+.3f, %+.3f MB/min\t\n", r.RSSSlopeMBMin, r.HeapSlopeMBMin)
 			addFigures(figures, r)
 		}
 	}
