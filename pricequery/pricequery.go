@@ -116,8 +116,8 @@ func Handler(m Market, l *Limiter) discover.TalkRequestHandler {
 		if len(msg) > MaxSize || (addr != nil && !l.Allow(addr.IP.String())) {
 			return nil
 		}
-		var req Request
-		if err := rlp.DecodeBytes(msg, &req); err != nil || req.Version != Version || req.Price == nil || req.Price.BitLen() > 256 {
+		req, err := DecodeRequest(msg)
+		if err != nil {
 			return nil
 		}
 		resp := m.Answer(req.Max, req.Min, req.Price)
@@ -143,12 +143,42 @@ func Query(t *discover.UDPv5, n *enode.Node, max, min uint64, price *big.Int) (*
 	if len(raw) == 0 {
 		return nil, ErrRefused
 	}
+	return DecodeResponse(raw)
+}
+
+// DecodeRequest decodes a query as a server receives it, refusing what is
+// too large, of another version, or without a price of at most 256 bits.
+func DecodeRequest(msg []byte) (*Request, error) {
+	if len(msg) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrBadMsg, len(msg), MaxSize)
+	}
+	var req Request
+	if err := rlp.DecodeBytes(msg, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMsg, err)
+	}
+	switch {
+	case req.Version != Version:
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadMsg, req.Version, Version)
+	case req.Price == nil || req.Price.BitLen() > 256:
+		return nil, fmt.Errorf("%w: price missing or above 256 bits", ErrBadMsg)
+	}
+	return &req, nil
+}
+
+// DecodeResponse decodes a server's answer as a client receives it.
+func DecodeResponse(raw []byte) (*Response, error) {
 	if len(raw) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrBadMsg, len(raw))
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrBadMsg, len(raw), MaxSize)
 	}
 	var resp Response
-	if err := rlp.DecodeBytes(raw, &resp); err != nil || resp.Version != Version || resp.Price == nil || resp.WinPrice == nil {
+	if err := rlp.DecodeBytes(raw, &resp); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMsg, err)
+	}
+	switch {
+	case resp.Version != Version:
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadMsg, resp.Version, Version)
+	case resp.Price == nil || resp.WinPrice == nil || resp.Price.BitLen() > 256 || resp.WinPrice.BitLen() > 256:
+		return nil, fmt.Errorf("%w: price missing or above 256 bits", ErrBadMsg)
 	}
 	return &resp, nil
 }
