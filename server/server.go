@@ -29,6 +29,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
+	"github.com/ethereum/go-ethereum/p2p/nat"
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/lightmarket/lightmarket/auction"
@@ -57,7 +58,10 @@ type Config struct {
 	WitnessTimeout time.Duration
 	PrivateKey     *ecdsa.PrivateKey // node key; required
 	ListenAddr     string            // default "127.0.0.1:0"
-	MaxPeers       int               // default 100
+	// NAT finds or sets the address clients reach the server at (nil:
+	// the listen address; see go-ethereum's nat package).
+	NAT      nat.Interface
+	MaxPeers int // default 100
 	// HandshakeTimeout bounds the Status exchange (default 5s).
 	HandshakeTimeout time.Duration
 	// MaxInFlight bounds concurrently served requests per peer (default 8).
@@ -276,6 +280,7 @@ func New(cfg Config) (*Server, error) {
 		MaxPeers:   cfg.MaxPeers + max(cfg.MaxPeers/10, 1),
 		NoDial:     true,
 		ListenAddr: cfg.ListenAddr,
+		NAT:        cfg.NAT,
 		Name:       "lightmarket-server",
 		Protocols:  s.Protocols(),
 		Logger:     cfg.Logger,

@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/nat"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -25,6 +28,8 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, verbosity := newFlagSet("server", "Serves light clients over devp2p from a chain: the embedded development\nchain by default, or an execution client's JSON-RPC given with --backend.")
 	var (
 		listen    = fs.String("listen", "127.0.0.1:30400", "devp2p listen address")
+		natFlag   = fs.String("nat", "none", "how clients reach the server from outside: none, any, upnp, pmp, extip:<IP> or stun (go-ethereum's --nat)")
+		extIP     = fs.String("extip", "", "the public IP address clients reach the server at (same as --nat extip:<IP>)")
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
 		network   = fs.String("network", "", "with --backend: the backend's chain (mainnet, sepolia, hoodi, geth-dev or a genesis JSON file), to run the calls it serves witnesses of; default: recognised by its genesis")
 		datadir   = fs.String("datadir", "", "directory for the node key, client balances and free usage; empty = a fresh key and nothing kept")
@@ -52,6 +57,10 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
+	natm, err := natFlags(*natFlag, *extIP, *listen)
+	if err != nil {
+		return err
+	}
 	if err := checkListen(map[string]string{"listen": *listen, "admin.http": *adminAt, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
 		return err
 	}
@@ -133,7 +142,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crashHook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
-		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, MaxPeers: *maxPeers,
+		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
 	})
@@ -212,4 +221,29 @@ func waitSynced(ctx context.Context, rc *rpc.Client, stdout io.Writer) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// natFlags reads --nat and --extip. A server listening on every interface
+// with no way to learn its public address would advertise 127.0.0.1, so
+// that is refused with what to give instead.
+func natFlags(natFlag, extIP, listen string) (nat.Interface, error) {
+	if extIP != "" {
+		ip := net.ParseIP(extIP)
+		if ip == nil {
+			return nil, fmt.Errorf("--extip %q is not an IP address", extIP)
+		}
+		if natFlag != "none" && natFlag != "" {
+			return nil, errors.New("give --extip or --nat, not both")
+		}
+		return nat.ExtIP(ip), nil
+	}
+	m, err := nat.Parse(natFlag)
+	if err != nil {
+		return nil, fmt.Errorf("--nat %s: %w", natFlag, err)
+	}
+	host, _, _ := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); m == nil && (host == "" || (ip != nil && ip.IsUnspecified())) {
+		return nil, fmt.Errorf("--listen %s takes connections on every interface, but the enode URL would say 127.0.0.1: give --extip <your public IP> (or --nat any, upnp or pmp to ask the router)", listen)
+	}
+	return m, nil
 }
