@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -141,8 +142,9 @@ func (p *proc) waitKilled(t *testing.T) {
 	}
 }
 
-// crashEnv is a chain with its JSON-RPC on loopback, a Channels contract,
-// and funded payment keys for a server and a client.
+// crashEnv is a chain with its JSON-RPC on loopback, a Channels contract
+// deployed there by `lightmarket contract deploy`, and funded payment keys
+// for a server and a client.
 type crashEnv struct {
 	chain     *devchain.Chain
 	contract  *paychan.Contract
@@ -171,9 +173,12 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	eth := ethclient.NewClient(c.RPCClient())
-	addr, err := paychan.Deploy(ctx, eth, c.DevKey(), 3600)
-	if err != nil {
-		t.Fatal(err)
+	// Deployed as an operator would, with lightmarket contract deploy.
+	deploy := startProc(t, nil, "contract", "deploy", "--rpc", c.HTTPURL(), "--key", keyHex(c.DevKey()), "--challenge", "3600")
+	addr := common.HexToAddress(deploy.waitLine(t, "Channels contract:"))
+	<-deploy.done
+	if deploy.err != nil {
+		t.Fatalf("lightmarket contract deploy: %v", deploy.err)
 	}
 	if e.contract, err = paychan.Open(ctx, eth, addr); err != nil {
 		t.Fatal(err)

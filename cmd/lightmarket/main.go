@@ -43,6 +43,7 @@ func init() {
 		{"server", "serve light clients from a chain", runServer},
 		{"client", "run a light client with a local JSON-RPC for wallets", runClient},
 		{"call", "make one JSON-RPC call, signed for the control methods", runCall},
+		{"contract", "deploy the payment channel contract on a chain (contract deploy)", runContract},
 		{"bench", "measure lightmarket against its targets", runBench},
 		{"sim", "simulate a market of servers and clients on a simulated clock", runSim},
 		{"dumpconfig", "print a command's effective configuration as TOML", runDumpConfig},

@@ -214,6 +214,11 @@ func waitSynced(ctx context.Context, rc *rpc.Client, stdout io.Writer) error {
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return nil
 		}
+		if st.CurrentBlock >= st.HighestBlock {
+			// At the top of its chain, only indexing (geth --dev reports
+			// that at block 0 until its first block): nothing to wait for.
+			return nil
+		}
 		fmt.Fprintf(stdout, "Backend catching up with its network: block %d of %d\n", st.CurrentBlock, st.HighestBlock)
 		select {
 		case <-ctx.Done():
