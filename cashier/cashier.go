@@ -150,7 +150,8 @@ func (c *Cashier) Terms() []byte {
 	if c.cfg.Contract == nil {
 		return nil
 	}
-	return paychan.Terms{ChainID: c.cfg.Contract.Domain().ChainID, Contract: c.cfg.Contract.Address(), Receiver: c.receiver}.Encode()
+	return paychan.Terms{ChainID: c.cfg.Contract.Domain().ChainID, Contract: c.cfg.Contract.Address(), Receiver: c.receiver,
+		Confirmations: c.cfg.Contract.Confirmations}.Encode()
 }
 
 // store writes records (in call order: the caller holds mu) and returns

@@ -147,6 +147,21 @@ func (c *Contract) State(ctx context.Context, id common.Hash) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
+	return c.StateAt(ctx, id, block)
+}
+
+// StateDeep reads a channel's state confirmations blocks below the head,
+// as a receiver asking for that many confirmations sees it.
+func (c *Contract) StateDeep(ctx context.Context, id common.Hash, confirmations uint64) (State, error) {
+	head, err := c.backend.BlockNumber(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	return c.StateAt(ctx, id, new(big.Int).SetUint64(head-min(head, confirmations)))
+}
+
+// StateAt reads a channel's state at a block (nil: the latest).
+func (c *Contract) StateAt(ctx context.Context, id common.Hash, block *big.Int) (State, error) {
 	out, err := bind.Call(c.inst, &bind.CallOpts{Context: ctx, BlockNumber: block}, c.abi.PackChannels(id), c.abi.UnpackChannels)
 	if err != nil {
 		return State{}, fmt.Errorf("reading channel %x: %w", id[:8], err)

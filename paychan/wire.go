@@ -21,6 +21,10 @@ type Terms struct {
 	ChainID  uint64
 	Contract common.Address
 	Receiver common.Address
+	// Confirmations is how deep the receiver wants a channel's deposit
+	// before it counts it: a payer waits that long before paying from a
+	// new deposit (absent in terms of version 1 servers: 0).
+	Confirmations uint64 `rlp:"optional"`
 }
 
 // Encode encodes the terms for protocol.PaymentMethod.

@@ -66,6 +66,7 @@ type Wallet struct {
 	domain paychan.Domain
 	mu     sync.Mutex
 	chans  map[common.Address]*Channel // by receiver
+	deep   map[common.Address]*big.Int // by receiver: the deposit seen at the depth its terms ask for
 	payMu  sync.Mutex                  // one payment (and chain operation) at a time
 
 	closeOnce sync.Once
@@ -103,7 +104,7 @@ func Open(cfg Config) (*Wallet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallet: %w", dirlock.Explain(cfg.DataDir, err))
 	}
-	w := &Wallet{cfg: cfg, db: db, sender: paychan.Address(cfg.Key), domain: cfg.Contract.Domain(), chans: make(map[common.Address]*Channel)}
+	w := &Wallet{cfg: cfg, db: db, sender: paychan.Address(cfg.Key), domain: cfg.Contract.Domain(), chans: make(map[common.Address]*Channel), deep: make(map[common.Address]*big.Int)}
 	if err := w.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -184,23 +185,66 @@ func (w *Wallet) save(c *Channel) error {
 func (w *Wallet) Method() string { return paychan.Method }
 
 func (w *Wallet) receiverOf(terms []byte) (common.Address, error) {
+	t, err := w.decodeTerms(terms)
+	return t.Receiver, err
+}
+
+func (w *Wallet) decodeTerms(terms []byte) (paychan.Terms, error) {
 	t, err := paychan.DecodeTerms(terms)
 	if err != nil {
-		return common.Address{}, fmt.Errorf("%w: %v", ErrBadTerms, err)
+		return t, fmt.Errorf("%w: %v", ErrBadTerms, err)
 	}
 	if t.ChainID != w.domain.ChainID || t.Contract != w.domain.Contract {
-		return common.Address{}, fmt.Errorf("%w: chain %d contract %v, ours chain %d contract %v", ErrOtherChain, t.ChainID, t.Contract, w.domain.ChainID, w.domain.Contract)
+		return t, fmt.Errorf("%w: chain %d contract %v, ours chain %d contract %v", ErrOtherChain, t.ChainID, t.Contract, w.domain.ChainID, w.domain.Contract)
 	}
 	if t.Receiver == (common.Address{}) {
-		return common.Address{}, fmt.Errorf("%w: no receiver", ErrBadTerms)
+		return t, fmt.Errorf("%w: no receiver", ErrBadTerms)
 	}
-	return t.Receiver, nil
+	return t, nil
 }
 
 // Accepts implements payment.Payer.
 func (w *Wallet) Accepts(terms []byte) bool {
 	_, err := w.receiverOf(terms)
 	return err == nil
+}
+
+// waitDeep waits until the channel's deposit covers total at the depth the
+// receiver's terms ask for, so that the receiver credits the voucher
+// instead of refusing it as above the deposit it sees.
+func (w *Wallet) waitDeep(ctx context.Context, c *Channel, total *big.Int, confirmations uint64) error {
+	if confirmations == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	seen := w.deep[c.Receiver]
+	w.mu.Unlock()
+	if seen != nil && seen.Cmp(total) >= 0 {
+		return nil // this deposit was deep enough before
+	}
+	id := paychan.ChannelID(w.sender, c.Receiver, c.Nonce)
+	said := false
+	for {
+		st, err := w.cfg.Contract.StateDeep(ctx, id, confirmations)
+		if err != nil {
+			return err
+		}
+		if st.Exists() && st.Deposit.Cmp(total) >= 0 {
+			w.mu.Lock()
+			w.deep[c.Receiver] = st.Deposit
+			w.mu.Unlock()
+			return nil
+		}
+		if !said {
+			w.cfg.Progress("Waiting for the server's confirmations of the deposit", "server", c.Receiver, "confirmations", confirmations)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Pay implements payment.Payer: it signs a voucher for amount more than
@@ -211,10 +255,11 @@ func (w *Wallet) Pay(ctx context.Context, terms []byte, amount *big.Int) ([]byte
 	if amount == nil || amount.Sign() <= 0 {
 		return nil, ErrBadAmount
 	}
-	recv, err := w.receiverOf(terms)
+	t, err := w.decodeTerms(terms)
 	if err != nil {
 		return nil, err
 	}
+	recv := t.Receiver
 	w.payMu.Lock()
 	defer w.payMu.Unlock()
 	c, err := w.ensureChannel(ctx, recv)
@@ -232,6 +277,9 @@ func (w *Wallet) Pay(ctx context.Context, terms []byte, amount *big.Int) ([]byte
 		if err := w.topUp(ctx, c, total); err != nil {
 			return nil, err
 		}
+	}
+	if err := w.waitDeep(ctx, c, total, t.Confirmations); err != nil {
+		return nil, err
 	}
 	v, err := w.domain.Sign(w.cfg.Key, recv, c.Nonce, total)
 	if err != nil {

@@ -127,3 +127,34 @@ func TestPayAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestPayWaitsForTheReceiversConfirmations: a server whose terms ask for
+// N confirmations counts a deposit only N blocks deep; the wallet signs
+// the first voucher on a new deposit only once the server can see it, so
+// the server never refuses it as above the deposit.
+func TestPayWaitsForTheReceiversConfirmations(t *testing.T) {
+	serverKey, _ := crypto.GenerateKey()
+	clientKey, _ := crypto.GenerateKey()
+	sim := paychantest.New(t, 3600, serverKey, clientKey)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := Open(Config{Contract: sim.Contract, Key: clientKey, DataDir: t.TempDir(), Deposit: big.NewInt(1000), Budget: big.NewInt(5000), Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	receiver := paychan.Address(serverKey)
+	const confirmations = 20
+	terms := paychan.Terms{ChainID: sim.Contract.Domain().ChainID, Contract: sim.Contract.Address(), Receiver: receiver, Confirmations: confirmations}.Encode()
+	for _, amount := range []int64{300, 900} { // the second tops the deposit up
+		if _, err := w.Pay(ctx, terms, big.NewInt(amount)); err != nil {
+			t.Fatal(err)
+		}
+		total := w.Channels()[0].Signed
+		// What the server sees at its depth covers the voucher.
+		st, err := sim.Contract.StateDeep(ctx, paychan.ChannelID(w.Address(), receiver, w.Channels()[0].Nonce), confirmations)
+		if err != nil || !st.Exists() || st.Deposit.Cmp(total) < 0 {
+			t.Fatalf("voucher of %v signed while the deposit %v deep is %+v (%v)", total, confirmations, st, err)
+		}
+	}
+}
