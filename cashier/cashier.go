@@ -291,7 +291,7 @@ func (c *Cashier) Settle(ctx context.Context, all bool) ([]payment.Settlement, e
 	}
 	c.mu.Unlock()
 	var (
-		out  []payment.Settlement
+		out  = []payment.Settlement{} // [] in JSON when nothing was due
 		errs []error
 	)
 	for _, ch := range due {
@@ -438,7 +438,7 @@ func (c *Cashier) Earnings() ledger.Earnings {
 func (c *Cashier) Settled() []payment.Settlement {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]payment.Settlement(nil), c.settled...)
+	return append([]payment.Settlement{}, c.settled...) // [] in JSON when there are none
 }
 
 var _ payment.Receiver = (*Cashier)(nil)

@@ -174,13 +174,17 @@ type Client struct {
 	receipts *lru.Cache[common.Hash, types.Receipts]
 	state    *stateCache
 
-	peerJoined   chan struct{} // closed and replaced whenever a peer joins
-	poke         chan struct{} // wakes the bidding loop
-	payWake      chan struct{} // wakes the payment loop
-	demand       *Demand       // guarded by mu
-	bidding      bool          // the bidding loop runs; guarded by mu
-	proofFetches atomic.Int64  // proofs fetched from servers, for statistics
-	witnessAsks  atomic.Int64  // witnesses asked for
+	peerJoined chan struct{} // closed and replaced whenever a peer joins
+	poke       chan struct{} // wakes the bidding loop
+	payWake    chan struct{} // wakes the payment loop
+	demand     *Demand       // guarded by mu
+	// paidServers are the servers the client can pay, and spentCounted
+	// what the spent-wei metric counted of each (both guarded by mu).
+	paidServers  map[enode.ID]*paidServer
+	spentCounted map[enode.ID]*big.Int
+	bidding      bool         // the bidding loop runs; guarded by mu
+	proofFetches atomic.Int64 // proofs fetched from servers, for statistics
+	witnessAsks  atomic.Int64 // witnesses asked for
 	stateDBOnce  sync.Once
 	stateDB      state.Database // see stateDatabase
 	roundTrips   atomic.Uint64  // requests sent to servers

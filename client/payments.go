@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
@@ -39,6 +41,16 @@ func (c *Client) noteTerms(p *peer, t *protocol.PaymentTerms) {
 			p.mu.Lock()
 			p.pay.terms = m.Terms
 			p.mu.Unlock()
+			c.mu.Lock()
+			if c.paidServers == nil {
+				c.paidServers = make(map[enode.ID]*paidServer)
+			}
+			if c.paidServers[p.id] == nil {
+				c.paidServers[p.id] = &paidServer{enode: p.node.URLv4(), balance: new(big.Int)}
+			}
+			c.paidServers[p.id].terms = m.Terms
+			c.mu.Unlock()
+			c.syncSpentMetric(p.id, m.Terms) // what was paid before a restart
 			c.payPoke()
 			c.marketPoke()
 			return
@@ -124,9 +136,52 @@ func (c *Client) payAhead(p *peer, d *Demand) {
 	if !bidding || d == nil {
 		return
 	}
+	p.payMu.Lock()
+	waiting := time.Now().Before(p.payFail.until)
+	p.payMu.Unlock()
+	if waiting {
+		return
+	}
 	rate, balance := c.spendRate(p, d)
 	if wallet.PayAhead(balance, rate, c.cfg.PayLead, c.cfg.MaxExposure).Sign() > 0 {
 		c.topUp(p, d, terms)
+	}
+}
+
+// payFailure is what the client remembers of failed payments to a server:
+// it tries again later and later (from a second to five minutes), and logs
+// a failure only when it differs from the last one.
+type payFailure struct {
+	until   time.Time
+	backoff time.Duration
+	lastErr string
+}
+
+const (
+	payBackoffMin = time.Second
+	payBackoffMax = 5 * time.Minute
+)
+
+// notePayResult backs payments to p off after a failure, and logs each
+// change once; what is a failure of this moment goes on.
+func (c *Client) notePayResult(p *peer, what string, err error) {
+	p.payMu.Lock()
+	defer p.payMu.Unlock()
+	f := &p.payFail
+	if err == nil {
+		if f.lastErr != "" {
+			p.log.Info("Payments work again")
+		}
+		*f = payFailure{}
+		return
+	}
+	f.backoff = min(max(2*f.backoff, payBackoffMin), payBackoffMax)
+	f.until = time.Now().Add(f.backoff)
+	if msg := what + ": " + err.Error(); msg != f.lastErr {
+		f.lastErr = msg
+		p.log.Warn("Payment failed; retrying with backoff", "what", what, "err", err, "retry", f.backoff)
+	} else {
+		p.log.Debug("Payment failed again", "what", what, "err", err, "retry", f.backoff)
 	}
 }
 
@@ -138,7 +193,7 @@ func (c *Client) payAhead(p *peer, d *Demand) {
 func (c *Client) topUp(p *peer, d *Demand, terms []byte) {
 	if latest := c.cfg.Payer.Latest(terms); latest != nil {
 		if _, err := c.sendPayment(p, latest); err != nil {
-			p.log.Warn("Asking the server for the balance failed", "err", err)
+			c.notePayResult(p, "asking the server for the balance", err)
 			return
 		}
 	}
@@ -147,9 +202,7 @@ func (c *Client) topUp(p *peer, d *Demand, terms []byte) {
 	if amount.Sign() == 0 {
 		return
 	}
-	if err := c.pay(p, amount); err != nil {
-		p.log.Warn("Payment failed", "amount", amount, "err", err)
-	}
+	c.notePayResult(p, "paying "+amount.String()+" wei", c.pay(p, amount))
 }
 
 // spendRate is what paid service at p costs per second (the capacity held
@@ -207,11 +260,31 @@ func (c *Client) pay(p *peer, amount *big.Int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.sendPaymentLocked(p, pay); err != nil {
-		return err
+	// Signed is spent, whether or not the server acknowledges it (the
+	// voucher is on disk and will be resent): the metric counts what
+	// lm_spent shows.
+	c.syncSpentMetric(p.id, terms)
+	_, err = c.sendPaymentLocked(p, pay)
+	return err
+}
+
+// syncSpentMetric brings the spent-wei counter of a server up to what the
+// payer has signed to it in total.
+func (c *Client) syncSpentMetric(id enode.ID, terms []byte) {
+	total := c.cfg.Payer.Spent(terms)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spentCounted == nil {
+		c.spentCounted = make(map[enode.ID]*big.Int)
 	}
-	c.cfg.Metrics.SpentWei.WithLabelValues(p.id.TerminalString()).Add(weiFloat(amount))
-	return nil
+	counted := c.spentCounted[id]
+	if counted == nil {
+		counted = new(big.Int)
+	}
+	if diff := new(big.Int).Sub(total, counted); diff.Sign() > 0 {
+		c.cfg.Metrics.SpentWei.WithLabelValues(id.TerminalString()).Add(weiFloat(diff))
+		c.spentCounted[id] = total
+	}
 }
 
 // sendPayment sends a payment and waits for its acknowledgement.
@@ -291,29 +364,55 @@ type Spending struct {
 	Balance string `json:"balance"` // wei left there: as last acknowledged, less the paid capacity used since
 }
 
-// Spending lists what the client paid each connected server it can pay.
+// paidServer is a server the client can pay, remembered while it is
+// disconnected.
+type paidServer struct {
+	enode   string
+	terms   []byte
+	balance *big.Int // as last known when it disconnected
+}
+
+// rememberSpending keeps the balance at a server that goes away.
+func (c *Client) rememberSpending(p *peer) {
+	c.mu.Lock()
+	ps, d := c.paidServers[p.id], c.demand
+	c.mu.Unlock()
+	if ps == nil {
+		return
+	}
+	_, balance := c.spendRate(p, d)
+	c.mu.Lock()
+	ps.balance = balance
+	c.mu.Unlock()
+}
+
+// Spending lists what the client paid each server it can pay, connected
+// now or not (an empty list, never nil).
 func (c *Client) Spending() []Spending {
+	out := []Spending{}
 	if c.cfg.Payer == nil {
-		return nil
+		return out
+	}
+	type entry struct {
+		id enode.ID
+		ps paidServer
+		p  *peer
 	}
 	c.mu.Lock()
-	peers := make(map[enode.ID]*peer, len(c.peers))
-	for id, p := range c.peers {
-		peers[id] = p
+	var servers []entry
+	for id, ps := range c.paidServers {
+		servers = append(servers, entry{id, *ps, c.peers[id]})
 	}
 	d := c.demand
 	c.mu.Unlock()
-	var out []Spending
-	for id, p := range peers {
-		p.mu.Lock()
-		terms := p.pay.terms
-		p.mu.Unlock()
-		if terms == nil {
-			continue
+	for _, e := range servers {
+		balance := e.ps.balance
+		if e.p != nil {
+			_, balance = c.spendRate(e.p, d) // as last acknowledged, less what was used since
 		}
-		_, balance := c.spendRate(p, d) // as last acknowledged, less what was used since
-		out = append(out, Spending{Server: id.String(), Enode: p.node.URLv4(), Spent: c.cfg.Payer.Spent(terms).String(), Balance: balance.String()})
+		out = append(out, Spending{Server: e.id.String(), Enode: e.ps.enode, Spent: c.cfg.Payer.Spent(e.ps.terms).String(), Balance: balance.String()})
 	}
+	slices.SortFunc(out, func(a, b Spending) int { return strings.Compare(a.Server, b.Server) })
 	return out
 }
 

@@ -65,6 +65,8 @@ type peer struct {
 	pay     payState
 	payMu   sync.Mutex
 	lastPay time.Time
+	// payFail backs payments off after a failure (guarded by payMu).
+	payFail payFailure
 
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.
@@ -488,6 +490,7 @@ func (c *Client) readyLocked(p *peer) {
 }
 
 func (c *Client) removePeer(p *peer) {
+	c.rememberSpending(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.peers[p.id] == p {

@@ -119,7 +119,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--control.jwtsecret: %w", err)
 	}
 	var payer payment.Payer
-	contract, payKey, err := pay.setup(ctx, nil, "", func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	contract, payKey, err := pay.setup(ctx, nil, "", true, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,11 @@ func main() {
 				if err == flag.ErrHelp {
 					return
 				}
+				if ctx.Err() != nil {
+					// Ctrl-C (or SIGTERM) while starting: what was asked.
+					fmt.Fprintln(os.Stderr, "lightmarket "+c.name+": stopped")
+					return
+				}
 				fmt.Fprintln(os.Stderr, "lightmarket "+c.name+":", err)
 				os.Exit(1)
 			}

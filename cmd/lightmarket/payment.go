@@ -66,8 +66,13 @@ func (pf paymentFlags) paymentKey() (*ecdsa.PrivateKey, error) {
 			pass = strings.TrimRight(string(p), "\r\n")
 		}
 		k, err := keystore.DecryptKey(blob, pass)
-		if err != nil {
-			return nil, fmt.Errorf("--payment.keyfile: %w", err)
+		switch {
+		case errors.Is(err, keystore.ErrDecrypt) && *pf.password == "":
+			return nil, fmt.Errorf("--payment.keyfile %s is encrypted: give its password in a file with --payment.password", *pf.keyfile)
+		case errors.Is(err, keystore.ErrDecrypt):
+			return nil, fmt.Errorf("--payment.keyfile %s: the password in %s does not decrypt it", *pf.keyfile, *pf.password)
+		case err != nil:
+			return nil, fmt.Errorf("--payment.keyfile %s: %w", *pf.keyfile, err)
 		}
 		return k.PrivateKey, nil
 	}
@@ -76,9 +81,10 @@ func (pf paymentFlags) paymentKey() (*ecdsa.PrivateKey, error) {
 
 // setup connects to the payment chain: the one at --payment.rpc, or the
 // embedded chain (when dev is not nil), where the contract is deployed
-// unless given (once: a chain kept in datadir keeps its contract). It
-// returns nil without a payment chain.
-func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, datadir string, out func(string, ...any)) (*paychan.Contract, *ecdsa.PrivateKey, error) {
+// unless given (once: a chain kept in datadir keeps its contract). A payer
+// whose key has no ether is refused at once. It returns nil without a
+// payment chain.
+func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, datadir string, payer bool, out func(string, ...any)) (*paychan.Contract, *ecdsa.PrivateKey, error) {
 	key, err := pf.paymentKey()
 	if err != nil {
 		return nil, nil, err
@@ -128,6 +134,20 @@ func (pf paymentFlags) setup(ctx context.Context, dev *devchain.Chain, datadir s
 	c, err := paychan.Open(ctx, backend, addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("payment contract: %w", err)
+	}
+	if b, ok := backend.(interface {
+		BalanceAt(context.Context, common.Address, *big.Int) (*big.Int, error)
+	}); ok {
+		from := paychan.Address(key)
+		bal, err := b.BalanceAt(ctx, from, nil)
+		switch {
+		case err != nil:
+			return nil, nil, fmt.Errorf("payment chain: reading the balance of %v: %w", from, err)
+		case bal.Sign() == 0 && payer:
+			return nil, nil, fmt.Errorf("the payment key %v has no ether on chain %v: fund it with the channel deposits (--payment.deposit) and some gas, or run without --paid.capacity and payment flags", from, c.Domain().ChainID)
+		case bal.Sign() == 0:
+			out("Warning: the payment key %v has no ether on chain %v: vouchers are taken, but claims need gas: fund it", from, c.Domain().ChainID)
+		}
 	}
 	c.Confirmations = *pf.confirmations
 	out("Payments: contract %v on chain %d, paid by %v", addr, c.Domain().ChainID, paychan.Address(key))

@@ -125,7 +125,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--reserve: %w", err)
 	}
-	contract, payKey, err := pay.setup(ctx, dc, *datadir, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+	contract, payKey, err := pay.setup(ctx, dc, *datadir, false, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 	if err != nil {
 		return err
 	}
