@@ -195,15 +195,22 @@ func (e *crashEnv) startServer(t *testing.T, dir string, port int, env ...string
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin.http", "127.0.0.1:0",
 		"--sellable", "200000", "--reserve", "0.00001", "--payment.threshold", "1000000000",
 		"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(e.serverPay))
+	n, rc := serverStarted(t, p, dir)
+	return p, n, rc
+}
+
+// serverStarted waits for a `lightmarket server` process to print its
+// admin endpoint and enode URL, and dials the admin endpoint with a token
+// signed with the secret the server keeps in its data directory (lm_claim
+// needs it).
+func serverStarted(t *testing.T, p *proc, dir string) (*enode.Node, *rpc.Client) {
+	t.Helper()
 	admin := strings.Fields(p.waitLine(t, "Admin JSON-RPC:"))[0]
-	p.waitLine(t, "Serving chain")
 	n, err := enode.ParseV4("enode://" + p.waitLine(t, "enode://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// lm_claim needs the admin token, signed with the secret the server
-	// created in its data directory.
-	secret, err := rpcauth.LoadOrCreateSecret(filepath.Join(dir, "admin.jwtsecret"))
+	secret, err := rpcauth.LoadSecret(filepath.Join(dir, "admin.jwtsecret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +219,7 @@ func (e *crashEnv) startServer(t *testing.T, dir string, port int, env ...string
 		t.Fatal(err)
 	}
 	t.Cleanup(rc.Close)
-	return p, n, rc
+	return n, rc
 }
 
 func received(t *testing.T, admin *rpc.Client) *big.Int {

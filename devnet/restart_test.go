@@ -36,20 +36,7 @@ func TestEmbeddedChainSurvivesKill9(t *testing.T) {
 		"--sellable", "200000", "--reserve", "0.00001", "--payment.threshold", "1000000000"}
 	start := func() (*proc, common.Address, *rpc.Client, *enode.Node) {
 		p := startProc(t, nil, serverArgs...)
-		admin := strings.Fields(p.waitLine(t, "Admin JSON-RPC:"))[0]
-		n, err := enode.ParseV4("enode://" + p.waitLine(t, "enode://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret, err := rpcauth.LoadSecret(filepath.Join(dir, "admin.jwtsecret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := rpc.DialOptions(context.Background(), admin, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(rc.Close)
+		n, rc := serverStarted(t, p, dir)
 		addr, err := paychan.ReadRecorded(filepath.Join(dir, "chain", "contract"))
 		if err != nil {
 			t.Fatal(err)
