@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/verify"
@@ -40,10 +41,51 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		if lowest == nil {
 			return nil, ErrNotFound
 		}
+		if lowest.Number.Uint64()-number > protocol.MaxHeaders {
+			// More than one request of headers away: the head's state may
+			// hold the block's hash (EIP-2935), one proof away.
+			if h, err := c.headerFromHistory(ctx, head, number); err != nil || h != nil {
+				return h, err
+			}
+		}
 		if err := c.extendBack(ctx, lowest, number); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// historyWindow is how many recent block hashes the EIP-2935 contract
+// keeps (its ring buffer's size).
+const historyWindow = 8191
+
+// headerFromHistory returns the canonical header at number, verified with
+// one storage proof at the verified head: since Prague the EIP-2935
+// contract keeps the hashes of the last 8,191 blocks in state, so a header
+// whose hash the head's state holds at number's slot is canonical. It
+// returns nil, nil when the head's state cannot say (before Prague, out of
+// the window, a slot not written yet); the caller then links headers back.
+func (c *Client) headerFromHistory(ctx context.Context, head *types.Header, number uint64) (*types.Header, error) {
+	n := head.Number.Uint64()
+	if number >= n || n-number > historyWindow || !c.cfg.ChainConfig.IsPrague(head.Number, head.Time) {
+		return nil, nil
+	}
+	slot := common.BigToHash(new(big.Int).SetUint64(number % historyWindow))
+	st, err := c.StateValues(ctx, head, params.HistoryStorageAddress, []common.Hash{slot})
+	if err != nil {
+		return nil, err
+	}
+	hash := st.Values[0]
+	if hash == (common.Hash{}) {
+		return nil, nil
+	}
+	h, err := c.HeaderByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if h.Number.Uint64() != number {
+		return nil, nil // an older block in the ring buffer's slot
+	}
+	return h, nil
 }
 
 // extendBack links canonical headers below lowest down towards number.
