@@ -20,6 +20,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/payment"
@@ -64,6 +65,11 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkListen(map[string]string{"http": *httpAddr, "metrics": *metricsAt}); err != nil {
 		return err
 	}
+	release, err := dirlock.Acquire(*datadir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	trustedNodes, err := parseEnodes(*trusted)
 	if err != nil {
 		return fmt.Errorf("--ulc.servers: %w", err)

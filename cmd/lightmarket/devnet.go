@@ -11,6 +11,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/devnet"
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
@@ -37,6 +38,11 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkListen(map[string]string{"http": *httpAddr, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
 		return err
 	}
+	release, err := dirlock.Acquire(*datadir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	key, err := crypto.HexToECDSA(trim0x(*devKey))
 	if err != nil {
 		return fmt.Errorf("--dev.key: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/server"
@@ -64,6 +65,11 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkListen(map[string]string{"listen": *listen, "admin.http": *adminAt, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
 		return err
 	}
+	release, err := dirlock.Acquire(*datadir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var keyPath string
 	if *datadir != "" {
 		keyPath = filepath.Join(*datadir, "nodekey")
