@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightmarket/lightmarket/rpcauth"
 )
 
 // hostilePage tries to set the demand of the light client whose endpoint
@@ -82,5 +87,28 @@ func TestPageOnALocalhostOriginCannotChangeTheDemand(t *testing.T) {
 	}
 	if strings.Contains(results, "answered") {
 		t.Errorf("the endpoint answered the page: %s", results)
+	}
+}
+
+// TestWalletEndpointRefusesOversizedBatches: a batch of more calls than
+// go-ethereum allows (1,000) is refused as a whole, at once.
+func TestWalletEndpointRefusesOversizedBatches(t *testing.T) {
+	d := startDevnet(t, Config{Servers: 1, NoPayments: true})
+	ctx, light := session(t, d, 30*time.Second)
+	batch := make([]rpc.BatchElem, rpcauth.BatchItemLimit+1)
+	for i := range batch {
+		batch[i] = rpc.BatchElem{Method: "eth_chainId", Result: new(hexutil.Uint64)}
+	}
+	start := time.Now()
+	err := light.BatchCallContext(ctx, batch)
+	if err == nil {
+		err = batch[0].Error
+	}
+	if err == nil || !strings.Contains(err.Error(), "batch too large") {
+		t.Fatalf("batch of %d: %v, want batch too large", len(batch), err)
+	}
+	t.Logf("refused in %v", time.Since(start))
+	if err := light.BatchCallContext(ctx, batch[:10]); err != nil || batch[0].Error != nil {
+		t.Fatalf("batch of 10: %v %v", err, batch[0].Error)
 	}
 }
