@@ -17,6 +17,18 @@ import (
 // servers' minimum (100 ms).
 const bidSpacing = 150 * time.Millisecond
 
+// queryIP is the address the price-query socket binds: loopback when
+// every configured server is on this machine, else every interface, so
+// that queries reach servers elsewhere and their answers come back.
+func (c *Client) queryIP() net.IP {
+	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
+		if ip := n.IP(); ip != nil && !ip.IsLoopback() {
+			return net.IPv4zero
+		}
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
 // marketInterval is how often a client with a demand looks for the server
 // where it is best served.
 const marketInterval = 5 * time.Second
@@ -28,7 +40,7 @@ const marketInterval = 5 * time.Second
 // and looks again when a server pokes it (a connection, an allocation
 // change) or every marketInterval. Where no bid wins it is served free.
 func (c *Client) startMarket() error {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP{127, 0, 0, 1}})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: c.queryIP()})
 	if err != nil {
 		return err
 	}
