@@ -156,6 +156,9 @@ func New(cfg Config) (*Chain, error) {
 	ethConf.TrieCleanCache = 64
 	ethConf.TrieDirtyCache = 64
 	ethConf.SnapshotCache = 32
+	// Reverse state diffs for rewinding, kept (in memory, for a chain
+	// without DataDir) for this many blocks, not go-ethereum's 90,000.
+	ethConf.StateHistory = 1024
 	if cfg.DataDir != "" {
 		// Every block's state goes to the database with the block (go-
 		// ethereum's path scheme keeps recent states in memory and loses
