@@ -48,8 +48,9 @@ type SoakConfig struct {
 	// the process's memory.
 	InMemory bool
 	// ProfileDir, when set, receives the devnet's heap profiles at the
-	// end of the warm-up and of the load (heap-warm.pb.gz, heap-end.pb.gz),
-	// for `go tool pprof -diff_base`.
+	// end of the warm-up, of the load and of the 30 s after it
+	// (heap-warm.pb.gz, heap-end.pb.gz, heap-idle.pb.gz), for
+	// `go tool pprof -diff_base`.
 	ProfileDir string
 	Logger     log.Logger
 }
@@ -59,6 +60,7 @@ type SoakSample struct {
 	Seconds    float64 `json:"s"`
 	RSSBytes   uint64  `json:"rss"`
 	HeapBytes  uint64  `json:"heap_inuse"`
+	GoSysBytes uint64  `json:"go_sys"` // all the Go runtime holds; RSS less this is off the Go heap
 	Goroutines int     `json:"goroutines"`
 	Calls      uint64  `json:"calls"`
 	Errors     uint64  `json:"errors"`
@@ -67,21 +69,23 @@ type SoakSample struct {
 
 // SoakResult is what the soak measured.
 type SoakResult struct {
-	Seconds        float64      `json:"soak_seconds"`
-	Calls          uint64       `json:"soak_calls"`
-	CallsPerSec    float64      `json:"soak_calls_per_sec"`
-	Txs            uint64       `json:"soak_txs"`
-	Errors         uint64       `json:"soak_errors"`
-	FirstError     string       `json:"soak_first_error,omitempty"`
-	GoroutinesMin  int          `json:"soak_goroutines_min"`
-	GoroutinesMax  int          `json:"soak_goroutines_max"`
-	GoroutinesEnd  int          `json:"soak_goroutines_end"`
-	RSSWarmMB      float64      `json:"soak_rss_after_warmup_mb"`
-	RSSEndMB       float64      `json:"soak_rss_end_mb"`
-	RSSSlopeMBMin  float64      `json:"soak_rss_slope_mb_per_min"`  // after warm-up, least squares
-	HeapSlopeMBMin float64      `json:"soak_heap_slope_mb_per_min"` // Go heap in use, same
-	RSSIdleMB      float64      `json:"soak_rss_idle_after_mb"`     // 30 s after the load stopped
-	Samples        []SoakSample `json:"soak_samples"`
+	Seconds        float64 `json:"soak_seconds"`
+	Calls          uint64  `json:"soak_calls"`
+	CallsPerSec    float64 `json:"soak_calls_per_sec"`
+	Txs            uint64  `json:"soak_txs"`
+	Errors         uint64  `json:"soak_errors"`
+	FirstError     string  `json:"soak_first_error,omitempty"`
+	GoroutinesMin  int     `json:"soak_goroutines_min"`
+	GoroutinesMax  int     `json:"soak_goroutines_max"`
+	GoroutinesEnd  int     `json:"soak_goroutines_end"`
+	RSSWarmMB      float64 `json:"soak_rss_after_warmup_mb"`
+	RSSEndMB       float64 `json:"soak_rss_end_mb"`
+	RSSSlopeMBMin  float64 `json:"soak_rss_slope_mb_per_min"`  // after warm-up, least squares
+	HeapSlopeMBMin float64 `json:"soak_heap_slope_mb_per_min"` // Go heap in use, same
+	RSSIdleMB      float64 `json:"soak_rss_idle_after_mb"`     // 30 s after the load stopped
+	// After the load, the sample 30 s later (its last one).
+	Idle    SoakSample   `json:"soak_idle"`
+	Samples []SoakSample `json:"soak_samples"`
 }
 
 // Soak runs a devnet process for cfg.Duration under a steady mix of wallet
@@ -205,7 +209,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	sample := func() {
 		s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load()}
 		s.RSSBytes = rss(cmd.Process.Pid)
-		s.Goroutines, s.HeapBytes = goStats("http://" + metricsAddr + "/metrics")
+		s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
 		s.Block, _ = eth.BlockNumber(ctx)
 		res.Samples = append(res.Samples, s)
 		cfg.Logger.Info("Soak", "s", int(s.Seconds), "rss_mb", s.RSSBytes>>20, "heap_mb", s.HeapBytes>>20, "goroutines", s.Goroutines, "calls", s.Calls, "errors", s.Errors, "block", s.Block)
@@ -243,7 +247,11 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	case <-ctx.Done():
 	case <-idle.C:
 	}
-	res.RSSIdleMB = float64(rss(cmd.Process.Pid)) / (1 << 20)
+	profile("heap-idle.pb.gz")
+	s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load(), RSSBytes: rss(cmd.Process.Pid)}
+	s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
+	res.Idle = s
+	res.RSSIdleMB = float64(s.RSSBytes) / (1 << 20)
 
 	res.Seconds = elapsed.Seconds()
 	res.Calls, res.Errors, res.Txs = l.calls.Load(), l.errors.Load(), l.txs.Load()
@@ -438,11 +446,12 @@ func rss(pid int) uint64 {
 	return 0
 }
 
-// goStats reads goroutines and heap in use from a Prometheus endpoint.
-func goStats(url string) (goroutines int, heap uint64) {
+// goStats reads goroutines, heap in use and all the memory the Go
+// runtime holds from a Prometheus endpoint.
+func goStats(url string) (goroutines int, heap, sys uint64) {
 	resp, err := http.Get(url)
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -456,8 +465,12 @@ func goStats(url string) (goroutines int, heap uint64) {
 			f, _ := strconv.ParseFloat(v, 64)
 			heap = uint64(f)
 		}
+		if v, ok := strings.CutPrefix(line, "go_memstats_sys_bytes "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			sys = uint64(f)
+		}
 	}
-	return goroutines, heap
+	return goroutines, heap, sys
 }
 
 // freeLoopback picks a free port on 127.0.0.1.

@@ -275,9 +275,9 @@ func (c *Client) Start() error {
 			return fmt.Errorf("client: %w", err)
 		}
 	}
-	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
-		c.p2p.AddPeer(n)
-	}
+	// The client dials its servers itself (redialLoop), not through
+	// go-ethereum's static dialer: two dialers would race to the same
+	// server, and the two ends could keep different connections.
 	c.wg.Add(1)
 	go c.redialLoop()
 	return nil

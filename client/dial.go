@@ -57,14 +57,14 @@ func (c *Client) redialLoop() {
 	states := make(map[enode.ID]*dialState)
 	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
 		if states[n.ID()] == nil {
-			// go-ethereum's static dialer makes the first attempt at once.
-			states[n.ID()] = &dialState{node: n, next: now.Add(redialMax), backoff: redialMin}
+			states[n.ID()] = &dialState{node: n, next: now, backoff: redialMin}
 		}
 	}
 	results := make(chan dialResult, len(states))
 	tick := time.NewTicker(redialTick)
 	defer tick.Stop()
 	var watch trustWatch
+	c.redial(states, results) // the first dials at once
 	for {
 		select {
 		case <-c.ctx.Done():

@@ -142,8 +142,7 @@ func (c *Client) punish(p *peer, err error) {
 			c.mu.Lock()
 			delete(c.banned, p.id)
 			c.updateServerGauges()
-			c.mu.Unlock()
-			c.p2p.AddPeer(p.node)
+			c.mu.Unlock() // the redial loop dials it again
 		case <-c.ctx.Done():
 		}
 	}()

@@ -133,6 +133,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "soak\tgoroutines min / max / end\t%d / %d / %d\t\n", r.GoroutinesMin, r.GoroutinesMax, r.GoroutinesEnd)
 			fmt.Fprintf(tw, "soak\tRSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MB\t\n", r.RSSWarmMB, r.RSSEndMB, r.RSSIdleMB)
 			fmt.Fprintf(tw, "soak\tRSS, Go heap trend after warm-up\t%+.3f, %+.3f MB/min\t\n", r.RSSSlopeMBMin, r.HeapSlopeMBMin)
+			end := r.Samples[len(r.Samples)-1]
+			fmt.Fprintf(tw, "soak\tat the end / 30 s after: Go heap in use, Go runtime total, RSS beyond it\t%.0f / %.0f, %.0f / %.0f, %.0f / %.0f MB\t\n",
+				mb(end.HeapBytes), mb(r.Idle.HeapBytes), mb(end.GoSysBytes), mb(r.Idle.GoSysBytes), mb(end.RSSBytes)-mb(end.GoSysBytes), mb(r.Idle.RSSBytes)-mb(r.Idle.GoSysBytes))
 			addFigures(figures, r)
 		}
 	}
@@ -145,6 +148,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	return nil
 }
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
 
 func met(ok bool) string {
 	if ok {
