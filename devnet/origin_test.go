@@ -39,11 +39,13 @@ function tryWS(name, url) {
   });
 }
 (async () => {
+  const tries = [];
   for (const host of ["127.0.0.1", "localhost"]) {
-    await tryFetch("fetch json " + host, "http://" + host + ":" + port + "/", "application/json");
-    await tryFetch("fetch text " + host, "http://" + host + ":" + port + "/", "text/plain");
-    await tryWS("ws " + host, "ws://" + host + ":" + port + "/");
+    tries.push(tryFetch("fetch json " + host, "http://" + host + ":" + port + "/", "application/json"));
+    tries.push(tryFetch("fetch text " + host, "http://" + host + ":" + port + "/", "text/plain"));
+    tries.push(tryWS("ws " + host, "ws://" + host + ":" + port + "/"));
   }
+  await Promise.all(tries);
   document.getElementById("out").textContent = "done " + JSON.stringify(results);
 })();
 </script></body></html>`
@@ -71,9 +73,15 @@ func TestPageOnALocalhostOriginCannotChangeTheDemand(t *testing.T) {
 	t.Cleanup(func() { page.Close() })
 	_, pagePort, _ := net.SplitHostPort(ln.Addr().String())
 
-	dom := browse(t, bin, "http://localhost:"+pagePort+"/", "")
-	results, _, _ := strings.Cut(dom, "</pre>")
-	if _, results, _ = strings.Cut(results, `<pre id="out">`); !strings.HasPrefix(results, "done ") {
+	// On a loaded machine the page may not finish within Chromium's
+	// virtual-time budget: load it again then.
+	var results string
+	for try := 0; try < 3 && !strings.HasPrefix(results, "done "); try++ {
+		dom := browse(t, bin, "http://localhost:"+pagePort+"/", "")
+		results, _, _ = strings.Cut(dom, "</pre>")
+		_, results, _ = strings.Cut(results, `<pre id="out">`)
+	}
+	if !strings.HasPrefix(results, "done ") {
 		t.Fatalf("the page did not finish: %s", results)
 	}
 	t.Logf("page: %s", results)
