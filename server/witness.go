@@ -45,6 +45,13 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 	if s.cfg.ChainConfig == nil {
 		return reply // the server cannot run calls: the client proves what it reads
 	}
+	// The client's parameters first: a request that cannot run costs the
+	// backend nothing.
+	call, err := decodeWitnessCall(r.Method, r.Params)
+	if err != nil {
+		s.cfg.Logger.Debug("Witness request undecodable", "method", r.Method, "err", err)
+		return reply
+	}
 	header, err := s.cfg.Backend.HeaderByHash(ctx, r.BlockHash)
 	if !s.ok(err, "witness", r.BlockHash) {
 		return reply
@@ -79,11 +86,6 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 			rec.db = mem
 		}
 		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
-	}
-	call, err := decodeWitnessCall(r.Method, r.Params)
-	if err != nil {
-		s.cfg.Logger.Debug("Witness request undecodable", "method", r.Method, "err", err)
-		return reply
 	}
 	for range maxNodeSearches + 1 {
 		statedb, err := state.NewWithReader(header.Root, db, rec)

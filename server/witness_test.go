@@ -128,3 +128,54 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 		}
 	}
 }
+
+// counting counts the headers a server reads from its backend.
+type counting struct {
+	chain.Backend
+	headers int
+}
+
+func (c *counting) HeaderByHash(ctx context.Context, h common.Hash) (*types.Header, error) {
+	c.headers++
+	return c.Backend.HeaderByHash(ctx, h)
+}
+
+// TestUndecodableWitnessRequestCostsTheBackendNothing: a witness request
+// whose parameters do not decode is answered empty before the server reads
+// anything of its backend.
+func TestUndecodableWitnessRequestCostsTheBackendNothing(t *testing.T) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	backend := &counting{Backend: dc.DirectBackend()}
+	key, _ := crypto.GenerateKey()
+	srv, err := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := dc.Commit()
+	for _, r := range []*protocol.GetWitness{
+		{ReqID: 1, BlockHash: head, Method: "eth_call", Params: []byte(`{not json`)},
+		{ReqID: 2, BlockHash: head, Method: "eth_sendRawTransaction", Params: []byte(`["0x00"]`)},
+		{ReqID: 3, BlockHash: head, Method: "eth_call", Params: []byte(`[]`)},
+	} {
+		reply := srv.witness(context.Background(), r)
+		if reply.ReqID != r.ReqID || len(reply.Accounts) != 0 || len(reply.Nodes) != 0 || len(reply.Codes) != 0 {
+			t.Fatalf("request %d: reply %+v, want an empty witness", r.ReqID, reply)
+		}
+	}
+	if backend.headers != 0 {
+		t.Fatalf("undecodable requests read %d headers from the backend, want 0", backend.headers)
+	}
+	// A decodable one does read it.
+	srv.witness(context.Background(), &protocol.GetWitness{ReqID: 4, BlockHash: head, Method: "eth_call", Params: []byte(`[{"to":"0x0000000000000000000000000000000000000001"}]`)})
+	if backend.headers == 0 {
+		t.Fatal("a decodable request read no header")
+	}
+}
