@@ -29,6 +29,7 @@ type payState struct {
 	acks      map[uint64]chan *protocol.PayAck
 	allocCap  uint64   // paid capacity held there
 	price     *big.Int // clearing price there
+	fail      payFailure
 }
 
 // noteTerms picks the payment method the client can pay the server with.
@@ -136,9 +137,9 @@ func (c *Client) payAhead(p *peer, d *Demand) {
 	if !bidding || d == nil {
 		return
 	}
-	p.payMu.Lock()
-	waiting := time.Now().Before(p.payFail.until)
-	p.payMu.Unlock()
+	p.mu.Lock()
+	waiting := time.Now().Before(p.pay.fail.until)
+	p.mu.Unlock()
 	if waiting {
 		return
 	}
@@ -165,9 +166,9 @@ const (
 // notePayResult backs payments to p off after a failure, and logs each
 // change once; what is a failure of this moment goes on.
 func (c *Client) notePayResult(p *peer, what string, err error) {
-	p.payMu.Lock()
-	defer p.payMu.Unlock()
-	f := &p.payFail
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := &p.pay.fail
 	if err == nil {
 		if f.lastErr != "" {
 			p.log.Info("Payments work again")

@@ -65,8 +65,6 @@ type peer struct {
 	pay     payState
 	payMu   sync.Mutex
 	lastPay time.Time
-	// payFail backs payments off after a failure (guarded by payMu).
-	payFail payFailure
 
 	// Flow control: the server's announced costs and the client's estimate
 	// of its buffer there.
