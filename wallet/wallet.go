@@ -200,8 +200,16 @@ func (w *Wallet) decodeTerms(terms []byte) (paychan.Terms, error) {
 	if t.Receiver == (common.Address{}) {
 		return t, fmt.Errorf("%w: no receiver", ErrBadTerms)
 	}
+	if t.Confirmations > MaxConfirmations {
+		return t, fmt.Errorf("%w: %d confirmations asked, more than %d", ErrBadTerms, t.Confirmations, MaxConfirmations)
+	}
 	return t, nil
 }
+
+// MaxConfirmations is the most confirmations of a deposit a wallet waits
+// for: a server's terms asking for more are refused (a payment waits for
+// them with the wallet's other payments held up).
+const MaxConfirmations = 64
 
 // Accepts implements payment.Payer.
 func (w *Wallet) Accepts(terms []byte) bool {

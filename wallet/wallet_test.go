@@ -158,3 +158,28 @@ func TestPayWaitsForTheReceiversConfirmations(t *testing.T) {
 		}
 	}
 }
+
+// TestTermsAskingTooManyConfirmationsAreRefused: a server cannot hold the
+// wallet's payments up by asking for an endless wait.
+func TestTermsAskingTooManyConfirmationsAreRefused(t *testing.T) {
+	serverKey, _ := crypto.GenerateKey()
+	clientKey, _ := crypto.GenerateKey()
+	sim := paychantest.New(t, 3600, serverKey, clientKey)
+	w, err := Open(Config{Contract: sim.Contract, Key: clientKey, DataDir: t.TempDir(), Deposit: big.NewInt(1000), Budget: big.NewInt(5000), Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	terms := func(n uint64) []byte {
+		return paychan.Terms{ChainID: sim.Contract.Domain().ChainID, Contract: sim.Contract.Address(), Receiver: paychan.Address(serverKey), Confirmations: n}.Encode()
+	}
+	if !w.Accepts(terms(MaxConfirmations)) {
+		t.Fatalf("terms asking %d confirmations refused", MaxConfirmations)
+	}
+	if w.Accepts(terms(MaxConfirmations + 1)) {
+		t.Fatalf("terms asking %d confirmations accepted", MaxConfirmations+1)
+	}
+	if _, err := w.Pay(context.Background(), terms(1<<62), big.NewInt(1)); !errors.Is(err, ErrBadTerms) {
+		t.Fatalf("paying on terms asking 2^62 confirmations: %v, want ErrBadTerms", err)
+	}
+}
