@@ -44,8 +44,16 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		if lowest.Number.Uint64()-number > protocol.MaxHeaders {
 			// More than one request of headers away: the head's state may
 			// hold the block's hash (EIP-2935), one proof away.
-			if h, err := c.headerFromHistory(ctx, head, number); err != nil || h != nil {
-				return h, err
+			h, err := c.headerFromHistory(ctx, head, number)
+			switch {
+			case h != nil:
+				return h, nil
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case err != nil:
+				// The servers could not prove it at the head (state
+				// there not served yet, say): link back instead.
+				c.cfg.Logger.Debug("Header not proven from the history contract", "number", number, "err", err)
 			}
 		}
 		if err := c.extendBack(ctx, lowest, number); err != nil {
@@ -62,8 +70,9 @@ const historyWindow = 8191
 // one storage proof at the verified head: since Prague the EIP-2935
 // contract keeps the hashes of the last 8,191 blocks in state, so a header
 // whose hash the head's state holds at number's slot is canonical. It
-// returns nil, nil when the head's state cannot say (before Prague, out of
-// the window, a slot not written yet); the caller then links headers back.
+// returns no header when the head's state cannot say (before Prague, out
+// of the window, a slot not written yet) or the servers did not prove it;
+// the caller then links headers back.
 func (c *Client) headerFromHistory(ctx context.Context, head *types.Header, number uint64) (*types.Header, error) {
 	n := head.Number.Uint64()
 	if number >= n || n-number > historyWindow || !c.cfg.ChainConfig.IsPrague(head.Number, head.Time) {
