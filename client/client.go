@@ -243,10 +243,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.heads = newHeadTracker(len(c.trusted), cfg.Fraction)
 	c.p2p = &p2p.Server{Config: p2p.Config{
-		PrivateKey:  cfg.PrivateKey,
+		PrivateKey: cfg.PrivateKey,
+		// The client dials its servers itself (redialLoop, with
+		// cfg.Dialer); go-ethereum's dialer has nothing to dial.
 		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + 1,
-		DialRatio:   1, // every connection is one the client dials
-		Dialer:      cfg.Dialer,
 		NoDiscovery: true,
 		ListenAddr:  "",
 		Name:        "lightmarket-client",
