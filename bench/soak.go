@@ -99,6 +99,12 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	if cfg.Rate == 0 {
 		cfg.Rate = 1100
 	}
+	if cfg.Rate < 0 || cfg.Rate > 1_000_000 {
+		return nil, fmt.Errorf("soak rate %d calls/s: give 1 to 1,000,000", cfg.Rate)
+	}
+	if len(cfg.Command) == 0 {
+		return nil, errors.New("soak: no command to start the devnet")
+	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 16
 	}
