@@ -37,14 +37,7 @@ func (d delayed) HeaderByHash(ctx context.Context, h common.Hash) (*types.Header
 // right from another server.
 func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 	quiet := log.NewLogger(log.DiscardHandler())
-	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := startDevChain(t)
 	forged := 0
 	start := func(alter func(any), wrap func(chain.Backend) chain.Backend) *Server {
 		key, _ := crypto.GenerateKey()
@@ -129,6 +122,21 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 	}
 }
 
+// startDevChain starts a dev chain that seals only when the test commits,
+// and stops it with the test.
+func startDevChain(t *testing.T) *devchain.Chain {
+	t.Helper()
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return dc
+}
+
 // counting counts the headers a server reads from its backend.
 type counting struct {
 	chain.Backend
@@ -145,14 +153,7 @@ func (c *counting) HeaderByHash(ctx context.Context, h common.Hash) (*types.Head
 // anything of its backend.
 func TestUndecodableWitnessRequestCostsTheBackendNothing(t *testing.T) {
 	quiet := log.NewLogger(log.DiscardHandler())
-	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := startDevChain(t)
 	backend := &counting{Backend: dc.DirectBackend()}
 	key, _ := crypto.GenerateKey()
 	srv, err := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
