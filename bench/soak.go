@@ -69,20 +69,20 @@ type SoakSample struct {
 
 // SoakResult is what the soak measured.
 type SoakResult struct {
-	Seconds        float64 `json:"soak_seconds"`
-	Calls          uint64  `json:"soak_calls"`
-	CallsPerSec    float64 `json:"soak_calls_per_sec"`
-	Txs            uint64  `json:"soak_txs"`
-	Errors         uint64  `json:"soak_errors"`
-	FirstError     string  `json:"soak_first_error,omitempty"`
-	GoroutinesMin  int     `json:"soak_goroutines_min"`
-	GoroutinesMax  int     `json:"soak_goroutines_max"`
-	GoroutinesEnd  int     `json:"soak_goroutines_end"`
-	RSSWarmMB      float64 `json:"soak_rss_after_warmup_mb"`
-	RSSEndMB       float64 `json:"soak_rss_end_mb"`
-	RSSSlopeMBMin  float64 `json:"soak_rss_slope_mb_per_min"`  // after warm-up, least squares
-	HeapSlopeMBMin float64 `json:"soak_heap_slope_mb_per_min"` // Go heap in use, same
-	RSSIdleMB      float64 `json:"soak_rss_idle_after_mb"`     // 30 s after the load stopped
+	Seconds         float64 `json:"soak_seconds"`
+	Calls           uint64  `json:"soak_calls"`
+	CallsPerSec     float64 `json:"soak_calls_per_sec"`
+	Txs             uint64  `json:"soak_txs"`
+	Errors          uint64  `json:"soak_errors"`
+	FirstError      string  `json:"soak_first_error,omitempty"`
+	GoroutinesMin   int     `json:"soak_goroutines_min"`
+	GoroutinesMax   int     `json:"soak_goroutines_max"`
+	GoroutinesEnd   int     `json:"soak_goroutines_end"`
+	RSSWarmMiB      float64 `json:"soak_rss_after_warmup_mib"`
+	RSSEndMiB       float64 `json:"soak_rss_end_mib"`
+	RSSSlopeMiBMin  float64 `json:"soak_rss_slope_mib_per_min"`  // after warm-up, least squares
+	HeapSlopeMiBMin float64 `json:"soak_heap_slope_mib_per_min"` // Go heap in use, same
+	RSSIdleMiB      float64 `json:"soak_rss_idle_after_mib"`     // 30 s after the load stopped
 	// After the load, the sample 30 s later (its last one).
 	Idle    SoakSample   `json:"soak_idle"`
 	Samples []SoakSample `json:"soak_samples"`
@@ -218,7 +218,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
 		s.Block, _ = eth.BlockNumber(ctx)
 		res.Samples = append(res.Samples, s)
-		cfg.Logger.Info("Soak", "s", int(s.Seconds), "rss_mb", s.RSSBytes>>20, "heap_mb", s.HeapBytes>>20, "goroutines", s.Goroutines, "calls", s.Calls, "errors", s.Errors, "block", s.Block)
+		cfg.Logger.Info("Soak", "s", int(s.Seconds), "rss_mib", s.RSSBytes>>20, "heap_mib", s.HeapBytes>>20, "goroutines", s.Goroutines, "calls", s.Calls, "errors", s.Errors, "block", s.Block)
 	}
 	profile := func(name string) {
 		if cfg.ProfileDir == "" {
@@ -257,7 +257,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load(), RSSBytes: rss(cmd.Process.Pid)}
 	s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
 	res.Idle = s
-	res.RSSIdleMB = float64(s.RSSBytes) / (1 << 20)
+	res.RSSIdleMiB = float64(s.RSSBytes) / (1 << 20)
 
 	res.Seconds = elapsed.Seconds()
 	res.Calls, res.Errors, res.Txs = l.calls.Load(), l.errors.Load(), l.txs.Load()
@@ -275,16 +275,16 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		}
 	}
 	last := res.Samples[len(res.Samples)-1]
-	res.GoroutinesEnd, res.RSSEndMB = last.Goroutines, float64(last.RSSBytes)/(1<<20)
+	res.GoroutinesEnd, res.RSSEndMiB = last.Goroutines, float64(last.RSSBytes)/(1<<20)
 	if len(warm) > 0 {
-		res.RSSWarmMB = float64(warm[0].RSSBytes) / (1 << 20)
+		res.RSSWarmMiB = float64(warm[0].RSSBytes) / (1 << 20)
 	}
-	res.RSSSlopeMBMin = slope(warm, func(s SoakSample) float64 { return float64(s.RSSBytes) })
-	res.HeapSlopeMBMin = slope(warm, func(s SoakSample) float64 { return float64(s.HeapBytes) })
+	res.RSSSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.RSSBytes) })
+	res.HeapSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.HeapBytes) })
 	return res, nil
 }
 
-// slope is the least-squares trend of f over the samples, in MB a minute.
+// slope is the least-squares trend of f over the samples, in MiB a minute.
 func slope(samples []SoakSample, f func(SoakSample) float64) float64 {
 	if len(samples) < 2 {
 		return 0

@@ -131,11 +131,11 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "soak\tcalls, per second, errors (first)\t%d, %.0f/s, %d %s\t0 errors %s\n", r.Calls, r.CallsPerSec, r.Errors, r.FirstError, met(r.Errors == 0))
 			fmt.Fprintf(tw, "soak\ttransfers sent\t%d\t\n", r.Txs)
 			fmt.Fprintf(tw, "soak\tgoroutines min / max / end\t%d / %d / %d\t\n", r.GoroutinesMin, r.GoroutinesMax, r.GoroutinesEnd)
-			fmt.Fprintf(tw, "soak\tRSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MB\t\n", r.RSSWarmMB, r.RSSEndMB, r.RSSIdleMB)
-			fmt.Fprintf(tw, "soak\tRSS, Go heap trend after warm-up\t%+.3f, %+.3f MB/min\t\n", r.RSSSlopeMBMin, r.HeapSlopeMBMin)
+			fmt.Fprintf(tw, "soak\tRSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MiB\t\n", r.RSSWarmMiB, r.RSSEndMiB, r.RSSIdleMiB)
+			fmt.Fprintf(tw, "soak\tRSS, Go heap trend after warm-up\t%+.3f, %+.3f MiB/min\t\n", r.RSSSlopeMiBMin, r.HeapSlopeMiBMin)
 			end := r.Samples[len(r.Samples)-1]
-			fmt.Fprintf(tw, "soak\tat the end / 30 s after: Go heap in use, Go runtime total, RSS beyond it\t%.0f / %.0f, %.0f / %.0f, %.0f / %.0f MB\t\n",
-				mb(end.HeapBytes), mb(r.Idle.HeapBytes), mb(end.GoSysBytes), mb(r.Idle.GoSysBytes), mb(end.RSSBytes)-mb(end.GoSysBytes), mb(r.Idle.RSSBytes)-mb(r.Idle.GoSysBytes))
+			fmt.Fprintf(tw, "soak\tat the end / 30 s after: Go heap in use, Go runtime total, RSS beyond it\t%.0f / %.0f, %.0f / %.0f, %.0f / %.0f MiB\t\n",
+				mib(end.HeapBytes), mib(r.Idle.HeapBytes), mib(end.GoSysBytes), mib(r.Idle.GoSysBytes), mib(end.RSSBytes)-mib(end.GoSysBytes), mib(r.Idle.RSSBytes)-mib(r.Idle.GoSysBytes))
 			addFigures(figures, r)
 		}
 	}
@@ -149,7 +149,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 func met(ok bool) string {
 	if ok {
