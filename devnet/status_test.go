@@ -86,6 +86,17 @@ func TestStatusPagesInChromium(t *testing.T) {
 		return filepath.Join(shots, name)
 	}
 
+	// The page shows the client's own view, which can lag the server's or,
+	// while the client moves its bid (issue #13), count two servers.
+	eventually30(t, "the client to see itself paid at one server", func() bool {
+		paid := 0
+		for _, s := range d.Client.Servers() {
+			if s.Tier == "paid" {
+				paid++
+			}
+		}
+		return paid == 1
+	})
 	page := browse(t, bin, d.RPC.URL()+"/status", shot("status-client.png"))
 	head := d.Client.HeadStatus()
 	for _, want := range []string{"lightmarket client", "signed by <b>", "of 3 trusted servers", ">paid</span> at 1 server", "demand 100,000 units", "gwei"} {
