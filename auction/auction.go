@@ -83,6 +83,7 @@ type Auction struct {
 	effective map[ID]uint64 // capacity held now, including holds
 	holds     map[ID]hold
 	price     *big.Int
+	order     []entry // bids at or above the reserve in auction order, nil until needed
 }
 
 // New creates an auction.
@@ -111,37 +112,100 @@ type outcome struct {
 // cannot be served ends the allocation: it and every bid below it lose,
 // and the clearing price is the highest losing price (or the reserve).
 func clear(bids map[ID]*bid, sellable uint64, reserve *big.Int) outcome {
-	order := make([]ID, 0, len(bids))
+	out, _ := clearOrder(sorted(bids, reserve), sellable, reserve, nil, true)
+	return out
+}
+
+// entry is a bid in the auction's order.
+type entry struct {
+	id ID
+	b  *bid
+}
+
+// sorted lists the bids at or above the reserve in auction order.
+func sorted(bids map[ID]*bid, reserve *big.Int) []entry {
+	order := make([]entry, 0, len(bids))
 	for id, b := range bids {
 		if b.Price.Cmp(reserve) >= 0 {
-			order = append(order, id)
+			order = append(order, entry{id, b})
 		}
 	}
 	sort.Slice(order, func(i, j int) bool {
-		bi, bj := bids[order[i]], bids[order[j]]
+		bi, bj := order[i].b, order[j].b
 		if c := bi.Price.Cmp(bj.Price); c != 0 {
 			return c > 0
 		}
 		if bi.seq != bj.seq {
 			return bi.seq < bj.seq
 		}
-		return string(order[i][:]) < string(order[j][:])
+		return string(order[i].id[:]) < string(order[j].id[:])
 	})
-	out := outcome{alloc: make(map[ID]uint64), price: new(big.Int).Set(reserve)}
-	left := sellable
-	for _, id := range order {
-		b := bids[id]
-		give := min(b.Max, left)
-		if give < b.Min {
-			if b.Price.Cmp(out.price) > 0 {
-				out.price = new(big.Int).Set(b.Price) // the highest losing bid
-			}
-			break
-		}
-		out.alloc[id] = give
-		left -= give
+	return order
+}
+
+// probeID is the id a quote's demand takes: it ranks after every real bid
+// at its price.
+var probeID = func() (id ID) {
+	for i := range id {
+		id[i] = 0xff
 	}
-	return out
+	return id
+}()
+
+// clearOrder clears bids in the given order; a probe, when given, is
+// placed after every bid at or above its price (it is the newest bid), and
+// what it wins is returned. The allocation is recorded only when asked
+// for (a quote needs only the probe's share and the price).
+func clearOrder(order []entry, sellable uint64, reserve *big.Int, probe *Demand, record bool) (outcome, uint64) {
+	out := outcome{price: reserve}
+	if record {
+		out.alloc = make(map[ID]uint64)
+	}
+	var won uint64
+	if probe != nil && probe.Price.Cmp(reserve) < 0 {
+		probe = nil
+	}
+	left := sellable
+	// serve gives one bid its share and reports whether the allocation
+	// goes on.
+	serve := func(id ID, d Demand) bool {
+		give := min(d.Max, left)
+		if give < d.Min {
+			if d.Price.Cmp(out.price) > 0 {
+				out.price = d.Price // the highest losing bid
+			}
+			return false
+		}
+		if id == probeID && probe != nil {
+			won = give
+		} else if record {
+			out.alloc[id] = give
+		}
+		left -= give
+		return true
+	}
+	for _, e := range order {
+		id, b := e.id, e.b
+		if probe != nil && probe.Price.Cmp(b.Price) > 0 {
+			if !serve(probeID, *probe) {
+				return out.finish(), won
+			}
+			probe = nil
+		}
+		if !serve(id, b.Demand) {
+			return out.finish(), won
+		}
+	}
+	if probe != nil {
+		serve(probeID, *probe)
+	}
+	return out.finish(), won
+}
+
+// finish gives the outcome a price of its own (the walk shares the bids').
+func (o outcome) finish() outcome {
+	o.price = new(big.Int).Set(o.price)
+	return o
 }
 
 // recompute moves to the allocation the bids call for, keeping displaced
@@ -154,7 +218,10 @@ func (a *Auction) recompute(now mclock.AbsTime) []Change {
 			expired[id] = true
 		}
 	}
-	target := clear(a.bids, a.cfg.Sellable, a.cfg.Reserve)
+	if a.order == nil {
+		a.order = sorted(a.bids, a.cfg.Reserve)
+	}
+	target, _ := clearOrder(a.order, a.cfg.Sellable, a.cfg.Reserve, nil, true)
 	a.price = target.price
 
 	// Everyone keeps what it has up to its target. A bidder above its
@@ -187,7 +254,7 @@ func (a *Auction) recompute(now mclock.AbsTime) []Change {
 	}
 	// Growth goes out in rank order from what is left.
 	free := a.cfg.Sellable - held
-	for _, id := range rank(a.bids, target) {
+	for _, id := range a.rank() {
 		if t, cur := target.alloc[id], next[id]; t > cur && free > 0 {
 			add := min(t-cur, free)
 			next[id] = cur + add
@@ -231,7 +298,7 @@ func (a *Auction) recompute(now mclock.AbsTime) []Change {
 // shrink takes capacity back from the lowest-ranked holders until at most
 // Sellable is held, and returns what is held then.
 func (a *Auction) shrink(next map[ID]uint64, target outcome, held uint64) uint64 {
-	order := rank(a.bids, target)
+	order := a.rank()
 	// Holders without a bid (withdrawn) rank lowest.
 	for id := range next {
 		if a.bids[id] == nil {
@@ -251,19 +318,61 @@ func (a *Auction) shrink(next map[ID]uint64, target outcome, held uint64) uint64
 	return held
 }
 
-// rank orders bidders as the auction does: price, then bid order.
-func rank(bids map[ID]*bid, target outcome) []ID {
-	order := make([]ID, 0, len(bids))
-	for id := range bids {
-		order = append(order, id)
+// reorder places a bid in the kept order (when the order is kept).
+func (a *Auction) reorder(id ID, b *bid) {
+	if a.order == nil || b.Price.Cmp(a.cfg.Reserve) < 0 {
+		return
 	}
-	sort.Slice(order, func(i, j int) bool {
-		bi, bj := bids[order[i]], bids[order[j]]
-		if c := bi.Price.Cmp(bj.Price); c != 0 {
+	i := sort.Search(len(a.order), func(i int) bool {
+		o := a.order[i].b
+		if c := o.Price.Cmp(b.Price); c != 0 {
+			return c < 0
+		}
+		return o.seq > b.seq || o.seq == b.seq && string(a.order[i].id[:]) > string(id[:])
+	})
+	a.order = append(a.order, entry{})
+	copy(a.order[i+1:], a.order[i:])
+	a.order[i] = entry{id, b}
+}
+
+// unorder takes a bid out of the kept order.
+func (a *Auction) unorder(id ID) {
+	for i, e := range a.order {
+		if e.id == id {
+			a.order = append(a.order[:i], a.order[i+1:]...)
+			return
+		}
+	}
+}
+
+// rank orders bidders as the auction does: price, then bid order; bids
+// below the reserve come last.
+func (a *Auction) rank() []ID {
+	if a.order == nil {
+		a.order = sorted(a.bids, a.cfg.Reserve)
+	}
+	order := make([]ID, 0, len(a.bids))
+	for _, e := range a.order {
+		order = append(order, e.id)
+	}
+	if len(a.order) == len(a.bids) {
+		return order
+	}
+	var below []entry
+	for id, b := range a.bids {
+		if b.Price.Cmp(a.cfg.Reserve) < 0 {
+			below = append(below, entry{id, b})
+		}
+	}
+	sort.Slice(below, func(i, j int) bool {
+		if c := below[i].b.Price.Cmp(below[j].b.Price); c != 0 {
 			return c > 0
 		}
-		return bi.seq < bj.seq
+		return below[i].b.seq < below[j].b.seq
 	})
+	for _, e := range below {
+		order = append(order, e.id)
+	}
 	return order
 }
 
@@ -273,10 +382,14 @@ func (a *Auction) Bid(id ID, d Demand) ([]Change, error) {
 		return nil, err
 	}
 	if b := a.bids[id]; b != nil {
+		a.unorder(id)
 		b.Demand = Demand{Max: d.Max, Min: d.Min, Price: new(big.Int).Set(d.Price)}
+		a.reorder(id, b)
 	} else {
 		a.seq++
-		a.bids[id] = &bid{Demand: Demand{Max: d.Max, Min: d.Min, Price: new(big.Int).Set(d.Price)}, seq: a.seq}
+		b := &bid{Demand: Demand{Max: d.Max, Min: d.Min, Price: new(big.Int).Set(d.Price)}, seq: a.seq}
+		a.bids[id] = b
+		a.reorder(id, b)
 	}
 	return a.recompute(a.cfg.Clock.Now()), nil
 }
@@ -284,6 +397,7 @@ func (a *Auction) Bid(id ID, d Demand) ([]Change, error) {
 // Withdraw removes a bid (the bidder left or stopped paying); its capacity
 // is released at once.
 func (a *Auction) Withdraw(id ID) []Change {
+	a.unorder(id)
 	delete(a.bids, id)
 	delete(a.holds, id)
 	delete(a.effective, id)
@@ -313,22 +427,17 @@ func (a *Auction) NextDeadline() (mclock.AbsTime, bool) {
 }
 
 // Quote says what a demand would win now, without placing it: the capacity
-// (when nobody's grace is running) and the clearing price.
+// (when nobody's grace is running) and the clearing price. It costs one
+// walk over the bids, sorted once per change of the bids.
 func (a *Auction) Quote(d Demand) (uint64, *big.Int) {
 	if d.Validate() != nil {
 		return 0, new(big.Int).Set(a.price)
 	}
-	var probe ID
-	for i := range probe {
-		probe[i] = 0xff
+	if a.order == nil {
+		a.order = sorted(a.bids, a.cfg.Reserve)
 	}
-	bids := make(map[ID]*bid, len(a.bids)+1)
-	for id, b := range a.bids {
-		bids[id] = b
-	}
-	bids[probe] = &bid{Demand: d, seq: a.seq + 1}
-	out := clear(bids, a.cfg.Sellable, a.cfg.Reserve)
-	return out.alloc[probe], out.price
+	out, won := clearOrder(a.order, a.cfg.Sellable, a.cfg.Reserve, &d, false)
+	return won, out.price
 }
 
 // Price is the clearing price.

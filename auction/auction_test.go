@@ -266,3 +266,31 @@ func TestAuctionNeverOverAllocates(t *testing.T) {
 		})
 	})
 }
+
+// TestQuoteIsWhatTheBidWouldWin: a quote equals clearing the bids with the
+// demand added as the newest bid, through bids placed, changed and
+// withdrawn.
+func TestQuoteIsWhatTheBidWouldWin(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		bids, sellable, reserve := drawBids(t)
+		a, _ := New(Config{Clock: new(mclock.Simulated), Sellable: sellable, Reserve: reserve})
+		for i := range len(bids) {
+			a.Bid(id(byte(i)), bids[id(byte(i))].Demand)
+		}
+		if rapid.Bool().Draw(t, "withdraw") && len(bids) > 0 {
+			a.Withdraw(id(0))
+		}
+		max := rapid.Uint64Range(1, 10).Draw(t, "qmax")
+		d := Demand{Max: max, Min: rapid.Uint64Range(1, max).Draw(t, "qmin"), Price: big.NewInt(rapid.Int64Range(0, 100).Draw(t, "qprice"))}
+		units, price := a.Quote(d)
+		with := make(map[ID]*bid)
+		for id, b := range a.bids {
+			with[id] = b
+		}
+		with[probeID] = &bid{Demand: d, seq: a.seq + 1}
+		want := clear(with, sellable, reserve)
+		if units != want.alloc[probeID] || price.Cmp(want.price) != 0 {
+			t.Fatalf("quote %d at %v, placing it wins %d at %v", units, price, want.alloc[probeID], want.price)
+		}
+	})
+}

@@ -14,8 +14,8 @@ import (
 func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, _ := newFlagSet("sim", "Simulates a market of servers selling capacity in auctions and clients\nwith fluctuating demand, on a simulated clock, and reports it.")
 	var (
-		clients  = fs.Int("clients", 2000, "clients")
-		servers  = fs.Int("servers", 10, "servers")
+		clients  = fs.Int("clients", 10_000, "clients")
+		servers  = fs.Int("servers", 50, "servers")
 		duration = fs.Duration("duration", 24*time.Hour, "simulated time")
 		seed     = fs.Int64("seed", 1, "random seed")
 		jsonOut  = fs.String("json", "", "write the figures (and every sample) to this JSON file")
