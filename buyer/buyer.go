@@ -115,9 +115,11 @@ type Decision struct {
 	Bid    bool
 	Server ID
 	// Moved says the bid left another server where the client held
-	// capacity (a choice); Rebid says it left one where it had lost it
-	// (or never got it).
+	// capacity (a choice); Rebid says it left one where it had lost it.
 	Moved, Rebid bool
+	// Standing says the bid wins nothing now: it waits for capacity to
+	// free up, where the client already has a channel.
+	Standing bool
 	// Next is when to decide again at the latest.
 	Next mclock.AbsTime
 }
@@ -127,6 +129,7 @@ type Buyer struct {
 	cfg   Config
 	at    ID // where the demand stands
 	bidAt bool
+	held  bool           // it has held capacity where it stands
 	since mclock.AbsTime // when it started standing there
 	retry time.Duration
 	moves int
@@ -178,6 +181,7 @@ func (b *Buyer) Decide(d *Demand, offers []Offer) Decision {
 		cur = nil // priced out: it will lose there anyway
 	}
 	holding := cur != nil && cur.Held >= d.Min
+	b.held = holding || b.held && cur != nil
 	if holding && now-b.since < mclock.AbsTime(b.cfg.Dwell) {
 		return Decision{Bid: true, Server: cur.Server, Next: now + mclock.AbsTime(b.cfg.Recheck)}
 	}
@@ -203,21 +207,48 @@ func (b *Buyer) Decide(d *Demand, offers []Offer) Decision {
 		// may be running): give it a moment.
 		return Decision{Bid: true, Server: cur.Server, Next: b.since + mclock.AbsTime(b.cfg.Retry)}
 	case best != nil:
-		rebid := b.bidAt && best.Server != b.at
+		rebid := b.bidAt && b.held && best.Server != b.at
 		dec := b.stand(best.Server, now)
 		dec.Rebid = rebid
 		return dec
 	}
-	// It wins nowhere: free service only, look again later.
-	b.bidAt = false
+	// It wins nowhere now: look again later and later. Meanwhile a
+	// standing bid waits where the client can bid without opening a
+	// channel, for capacity to free up; elsewhere it is served free.
 	b.retry = min(max(2*b.retry, b.cfg.Retry), b.cfg.MaxRetry)
+	if w := b.waitAt(d, offers); w != nil {
+		dec := b.stand(w.Server, now)
+		dec.Standing, dec.Next = true, now+mclock.AbsTime(b.retry)
+		return dec
+	}
+	b.bidAt = false
 	return Decision{Next: now + mclock.AbsTime(b.retry)}
+}
+
+// waitAt is where a demand that wins nowhere waits: the server with a
+// channel whose clearing price is within the demand's, lowest per unit of
+// quality (nil: none).
+func (b *Buyer) waitAt(d *Demand, offers []Offer) *Offer {
+	var (
+		best     *Offer
+		bestCost *big.Int
+	)
+	for i := range offers {
+		o := &offers[i]
+		if !o.Channel || o.Price == nil || o.Price.Cmp(d.Price) > 0 {
+			continue
+		}
+		if cost := b.cost(o.Price, o); best == nil || cost.Cmp(bestCost) < 0 {
+			best, bestCost = o, cost
+		}
+	}
+	return best
 }
 
 // stand puts the demand at a server.
 func (b *Buyer) stand(server ID, now mclock.AbsTime) Decision {
 	if !b.bidAt || b.at != server {
-		b.since = now
+		b.since, b.held = now, false
 	}
 	b.at, b.bidAt, b.retry = server, true, 0
 	return Decision{Bid: true, Server: server, Next: now + mclock.AbsTime(b.cfg.Recheck)}

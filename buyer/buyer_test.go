@@ -94,6 +94,8 @@ func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
 	b := New(Config{Clock: clock})
 	b.Decide(demand(50), []Offer{offer(1, 30, 900_000), offer(2, 35, 900_000)})
 	clock.Run(time.Minute)
+	b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 900_000), offer(2, 35, 900_000)}, 1, 2))
+	clock.Run(time.Minute)
 	// Outbid at 1 (holds nothing, and a new bid there would not win).
 	offers := []Offer{{Server: sid(1), Price: big.NewInt(45), WinCap: 0, WinPrice: big.NewInt(60), Quality: 900_000}, offer(2, 35, 900_000)}
 	dec := b.Decide(demand(50), offers)
@@ -112,6 +114,12 @@ func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
 	}
 	if waits[0] != 5*time.Second || waits[1] != 10*time.Second || waits[7] != 5*time.Minute {
 		t.Fatalf("waits %v", waits)
+	}
+	// Where it has a channel and the clearing price is within its own, a
+	// bid waits for capacity to free up.
+	offers[0].Price, offers[0].Channel = big.NewInt(15), true
+	if dec := b.Decide(demand(20), offers); !dec.Bid || !dec.Standing || dec.Server != sid(1) {
+		t.Fatalf("no standing bid: %+v", dec)
 	}
 }
 

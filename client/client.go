@@ -32,6 +32,8 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/lightmarket/lightmarket/buyer"
+	"github.com/lightmarket/lightmarket/discovery"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -93,6 +95,21 @@ type Config struct {
 	Payer       payment.Payer
 	PayLead     time.Duration
 	MaxExposure *big.Int
+	// Bootnodes and DNS (EIP-1459 enrtree:// lists) are where the client
+	// finds servers beyond those configured: it keeps up to MaxServers of
+	// them connected (default 6; negative: none), chosen by its buyer for price and the
+	// quality of their free service. A trusted server may be given
+	// without an address (enode://<key>); discovery resolves it.
+	Bootnodes  []*enode.Node
+	DNS        []string
+	MaxServers int
+	// DiscoveryAddr is where the client's discv5 socket listens (default:
+	// an ephemeral UDP port on 127.0.0.1, or on every interface when a
+	// server or bootnode is elsewhere).
+	DiscoveryAddr string
+	// ChannelCost is what the client counts for opening a payment
+	// channel when it weighs a move (default 0).
+	ChannelCost *big.Int
 	Logger      log.Logger
 }
 
@@ -129,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = mclock.System{}
+	}
+	if c.MaxServers == 0 {
+		c.MaxServers = 6
 	}
 	return c
 }
@@ -183,8 +203,13 @@ type Client struct {
 	paidServers  map[enode.ID]*paidServer
 	spentCounted map[enode.ID]*big.Int
 	bidding      bool         // the bidding loop runs; guarded by mu
-	proofFetches atomic.Int64 // proofs fetched from servers, for statistics
-	witnessAsks  atomic.Int64 // witnesses asked for
+	buyer        *buyer.Buyer // decides where to bid (bidding loop only)
+	discMu       sync.Mutex
+	disc         *discovery.Node  // discv5, for price queries and discovery
+	dialAdd      chan *enode.Node // servers found, for the redial loop
+	dialDrop     chan enode.ID    // servers no longer wanted
+	proofFetches atomic.Int64     // proofs fetched from servers, for statistics
+	witnessAsks  atomic.Int64     // witnesses asked for
 	stateDBOnce  sync.Once
 	stateDB      state.Database // see stateDatabase
 	roundTrips   atomic.Uint64  // requests sent to servers
@@ -228,6 +253,9 @@ func New(cfg Config) (*Client, error) {
 		state:      newStateCache(cfg.CacheBytes, cfg.Metrics.StateCache.Set),
 		peerJoined: make(chan struct{}),
 		poke:       make(chan struct{}, 1),
+		buyer:      buyer.New(buyer.Config{Clock: cfg.Clock, ChannelCost: cfg.ChannelCost}),
+		dialAdd:    make(chan *enode.Node),
+		dialDrop:   make(chan enode.ID),
 		payWake:    make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -246,7 +274,7 @@ func New(cfg Config) (*Client, error) {
 		PrivateKey: cfg.PrivateKey,
 		// The client dials its servers itself (redialLoop, with
 		// cfg.Dialer); go-ethereum's dialer has nothing to dial.
-		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + 1,
+		MaxPeers:    len(cfg.Trusted) + len(cfg.Servers) + max(cfg.MaxServers, 0) + 1,
 		NoDiscovery: true,
 		ListenAddr:  "",
 		Name:        "lightmarket-client",
@@ -278,6 +306,22 @@ func (c *Client) Start() error {
 	// The client dials its servers itself (redialLoop), not through
 	// go-ethereum's static dialer: two dialers would race to the same
 	// server, and the two ends could keep different connections.
+	if len(c.cfg.Bootnodes) > 0 || len(c.cfg.DNS) > 0 {
+		// Discovery first: the redial loop finds trusted servers given by
+		// key only through it.
+		udp, err := c.discovery()
+		if err != nil {
+			c.Stop()
+			return fmt.Errorf("client: %w", err)
+		}
+		it, err := discovery.Servers(udp.UDPv5, c.cfg.DNS, protocol.Version, c.cfg.Logger)
+		if err != nil {
+			c.Stop()
+			return fmt.Errorf("client: %w", err)
+		}
+		c.wg.Add(1)
+		go c.discoverLoop(udp, it)
+	}
 	c.wg.Add(1)
 	go c.redialLoop()
 	return nil
@@ -288,6 +332,12 @@ func (c *Client) Stop() {
 	c.cancel()
 	c.p2p.Stop()
 	c.wg.Wait()
+	c.discMu.Lock()
+	if c.disc != nil {
+		c.disc.Close()
+		c.disc = nil
+	}
+	c.discMu.Unlock()
 }
 
 // Fetches is the number of proofs and codes fetched from servers so far
@@ -357,6 +407,7 @@ func (c *Client) updateServerGauges() {
 type ServerStats struct {
 	Enode        string  `json:"enode"`
 	Trusted      bool    `json:"trusted"`
+	Discovered   bool    `json:"discovered"` // found by discovery, not configured
 	Connected    bool    `json:"connected"`
 	Head         uint64  `json:"head"`
 	Answers      uint64  `json:"answers"`
@@ -377,6 +428,7 @@ type ServerStats struct {
 	trouble string // the last problem logged
 
 	latencies latencyWindow
+	quality   uint32 // measured when it was last connected (see peer.quality)
 }
 
 // latencyWindow keeps the last round trips of a server for percentiles.

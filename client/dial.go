@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -29,7 +30,10 @@ const (
 	staticDialed = 1 << 1
 )
 
-var errNoTCPEndpoint = errors.New("node record has no TCP endpoint")
+var (
+	errNoTCPEndpoint = errors.New("node record has no TCP endpoint")
+	errNotFound      = errors.New("not found by discovery")
+)
 
 // dialState is what the redial loop knows of one configured server.
 type dialState struct {
@@ -40,12 +44,17 @@ type dialState struct {
 	next    time.Time // no attempt before this
 	backoff time.Duration
 	lastErr string // last dial error logged, so that each is logged once
+	// discovered servers were found by discovery, not configured: they
+	// come and go as the client chooses.
+	discovered bool
 }
 
 type dialResult struct {
 	id      enode.ID
 	dialErr error // the server could not be reached
 	setupOK bool  // the handshakes passed and it is a peer
+	// resolved is the record discovery found of a server given by key.
+	resolved *enode.Node
 }
 
 // redialLoop keeps every configured server connected while the client
@@ -70,7 +79,19 @@ func (c *Client) redialLoop() {
 		case <-c.ctx.Done():
 			return
 		case r := <-results:
-			c.dialDone(states[r.id], r)
+			if st := states[r.id]; st != nil {
+				c.dialDone(st, r)
+			}
+		case n := <-c.dialAdd:
+			if states[n.ID()] == nil {
+				states[n.ID()] = &dialState{node: n, next: time.Now(), backoff: redialMin, discovered: true}
+				c.redial(states, results)
+			}
+		case id := <-c.dialDrop:
+			if st := states[id]; st != nil && st.discovered {
+				delete(states, id)
+				c.dropServer(id)
+			}
 		case <-tick.C:
 			c.redial(states, results)
 			c.logTrustChanges(&watch)
@@ -114,7 +135,54 @@ func (c *Client) redial(states map[enode.ID]*dialState, results chan<- dialResul
 			continue
 		}
 		st.dialing = true
+		if _, ok := st.node.TCPEndpoint(); !ok && c.cfg.Dialer == nil {
+			// Given by key only: discovery finds its address.
+			go func(st *dialState) { results <- c.resolveAndDial(st.node, st) }(st)
+			continue
+		}
 		go func(n *enode.Node) { results <- c.dialOnce(n) }(st.node)
+	}
+}
+
+// resolveAndDial looks up a server given without an address through
+// discovery, then dials it. The address found is kept in st only by the
+// redial loop (through the result), so this reads st.node alone.
+func (c *Client) resolveAndDial(n *enode.Node, st *dialState) dialResult {
+	c.discMu.Lock()
+	udp := c.disc
+	c.discMu.Unlock()
+	if udp == nil {
+		return dialResult{id: n.ID(), dialErr: errNoTCPEndpoint}
+	}
+	found := udp.ResolveNodeId(n.ID())
+	if found == nil {
+		return dialResult{id: n.ID(), dialErr: errNotFound}
+	}
+	if _, ok := found.TCPEndpoint(); !ok {
+		return dialResult{id: n.ID(), dialErr: errNotFound}
+	}
+	r := c.dialOnce(found)
+	r.resolved = found
+	return r
+}
+
+// dropServer disconnects a discovered server the client no longer wants,
+// unless it holds paid capacity or a bid there.
+func (c *Client) dropServer(id enode.ID) {
+	c.mu.Lock()
+	p := c.peers[id]
+	busy := p != nil && p.bidding
+	if s := c.stats[id]; s != nil && s.PaidCapacity > 0 {
+		busy = true
+	}
+	c.mu.Unlock()
+	if p == nil || busy {
+		return
+	}
+	for _, pp := range c.p2p.Peers() {
+		if pp.ID() == id {
+			pp.Disconnect(p2p.DiscRequested)
+		}
 	}
 }
 
@@ -148,6 +216,14 @@ func (c *Client) dialOnce(n *enode.Node) dialResult {
 func (c *Client) dialDone(st *dialState, r dialResult) {
 	now := time.Now()
 	st.dialing = false
+	if r.resolved != nil && r.setupOK {
+		st.node = r.resolved
+		c.mu.Lock()
+		if s := c.stats[r.id]; s != nil {
+			s.Enode = r.resolved.URLv4()
+		}
+		c.mu.Unlock()
+	}
 	switch {
 	case r.dialErr != nil:
 		// Unreachable: try again soon, a restarting server is back in
@@ -167,6 +243,10 @@ func (c *Client) dialDone(st *dialState, r dialResult) {
 }
 
 func (c *Client) logUnreachable(n *enode.Node, err error) {
+	if errors.Is(err, errNotFound) {
+		c.cfg.Logger.Info("Looking for server through discovery", "server", n.ID().TerminalString(), "trusted", c.trusted[n.ID()])
+		return
+	}
 	addr, _ := n.TCPEndpoint()
 	log := c.cfg.Logger.New("server", n.ID().TerminalString(), "addr", addr)
 	if c.trusted[n.ID()] {

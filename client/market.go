@@ -3,12 +3,13 @@ package client
 import (
 	"errors"
 	"math/big"
-	"net"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/lightmarket/lightmarket/buyer"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -17,62 +18,39 @@ import (
 // servers' minimum (100 ms).
 const bidSpacing = 150 * time.Millisecond
 
-// queryIP is the address the price-query socket binds: loopback when
-// every configured server is on this machine, else every interface, so
-// that queries reach servers elsewhere and their answers come back.
-func (c *Client) queryIP() net.IP {
-	for _, n := range append(append([]*enode.Node{}, c.cfg.Trusted...), c.cfg.Servers...) {
-		if ip := n.IP(); ip != nil && !ip.IsLoopback() {
-			return net.IPv4zero
-		}
-	}
-	return net.IPv4(127, 0, 0, 1)
-}
-
-// marketInterval is how often a client with a demand looks for the server
-// where it is best served.
+// marketInterval is how often a client with a demand looks at the market
+// at least; its buyer may ask to look sooner.
 const marketInterval = 5 * time.Second
 
-// startMarket runs the bidding loop of a client with a demand: it asks
-// every connected server over discv5 what the demand would win there, bids
-// where the price divided by the quality measured so far is lowest among
-// the servers where it would win within its price, withdraws elsewhere,
-// and looks again when a server pokes it (a connection, an allocation
-// change) or every marketInterval. Where no bid wins it is served free.
+// qualityRef is the round trip at which a server's measured quality is
+// half of perfect: quality = ref / (ref + latency).
+const qualityRef = 50 * time.Millisecond
+
+// startMarket runs the bidding loop of a client with a demand: its buyer
+// (package buyer) decides from the servers' price quotes (asked over
+// discv5) and the quality their service measured where the demand
+// stands; the loop bids there, withdraws elsewhere, and looks again when
+// a server pokes it (a connection, an allocation lost) or when the buyer
+// asks. Where no bid wins the client is served free.
 func (c *Client) startMarket() error {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: c.queryIP()})
+	udp, err := c.discovery()
 	if err != nil {
-		return err
-	}
-	db, err := enode.OpenDB("")
-	if err != nil {
-		conn.Close()
-		return err
-	}
-	ln := enode.NewLocalNode(db, c.cfg.PrivateKey)
-	ln.SetFallbackIP(net.IP{127, 0, 0, 1})
-	ln.SetFallbackUDP(conn.LocalAddr().(*net.UDPAddr).Port)
-	udp, err := discover.ListenV5(conn, ln, discover.Config{PrivateKey: c.cfg.PrivateKey})
-	if err != nil {
-		conn.Close()
-		db.Close()
 		return err
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer db.Close()
-		defer udp.Close()
-		tick := time.NewTicker(marketInterval)
-		defer tick.Stop()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
 		for {
 			select {
 			case <-c.poke:
-			case <-tick.C:
+			case <-timer.C:
 			case <-c.ctx.Done():
 				return
 			}
-			c.rebid(udp)
+			next := c.rebid(udp.UDPv5)
+			timer.Reset(min(max(time.Duration(next-c.clock.Now()), bidSpacing), marketInterval))
 		}
 	}()
 	return nil
@@ -86,8 +64,49 @@ func (c *Client) marketPoke() {
 	}
 }
 
-// rebid picks the server to bid at and places or withdraws bids.
-func (c *Client) rebid(udp *discover.UDPv5) {
+// quality is what the client measured of a server's service: its
+// smoothed round trip mapped into (0, buyer.QualityScale], 0 before the
+// first round trip.
+func (p *peer) quality() uint32 {
+	l := p.latency.Load()
+	if l <= 0 {
+		return 0
+	}
+	return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + l))
+}
+
+// offers asks every connected server what the demand would win there.
+func (c *Client) offers(udp *discover.UDPv5, d *Demand, peers []*peer) []buyer.Offer {
+	offers := make([]buyer.Offer, 0, len(peers))
+	for _, p := range peers {
+		q, err := pricequery.Query(udp, p.node, d.Max, d.Min, d.MaxPrice)
+		if err != nil {
+			continue
+		}
+		o := buyer.Offer{Server: buyer.ID(p.id), Price: q.Price, WinCap: q.WinCap, WinPrice: q.WinPrice, Quality: p.quality()}
+		c.mu.Lock()
+		if s := c.stats[p.id]; s != nil {
+			o.Held = s.PaidCapacity
+		}
+		c.mu.Unlock()
+		// Without a payer, bidding costs nothing (the server takes bids
+		// from clients its operator gave a balance); with one, it needs a
+		// channel.
+		o.Channel = c.cfg.Payer == nil
+		if c.cfg.Payer != nil {
+			p.mu.Lock()
+			terms := p.pay.terms
+			p.mu.Unlock()
+			o.Channel = terms != nil && c.cfg.Payer.Latest(terms) != nil
+		}
+		offers = append(offers, o)
+	}
+	return offers
+}
+
+// rebid lets the buyer decide and places or withdraws bids accordingly;
+// it returns when the buyer wants to look again.
+func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 	c.mu.Lock()
 	d := c.demand
 	peers := make([]*peer, 0, len(c.peers))
@@ -95,43 +114,22 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 		peers = append(peers, p)
 	}
 	c.mu.Unlock()
-	// The best server is where the demand wins now at the lowest price per
-	// unit of measured quality; when it wins nowhere, a standing bid goes
-	// where the clearing price is lowest (it wins when capacity frees up,
-	// and is served free meanwhile).
-	var (
-		best      *peer
-		bestScore float64
-		bestWins  bool
-	)
-	for _, p := range peers {
-		if d == nil {
-			break // no demand: withdraw everywhere
-		}
-		q, err := pricequery.Query(udp, p.node, d.Max, d.Min, d.MaxPrice)
-		if err != nil {
-			continue
-		}
-		wins := q.WinCap >= d.Min && q.WinPrice.Cmp(d.MaxPrice) <= 0
-		price := q.WinPrice
-		if !wins {
-			if q.Price.Cmp(d.MaxPrice) > 0 {
-				continue // even the current price is too high
-			}
-			price = q.Price
-		}
-		// A faster server is worth paying a little more.
-		pf, _ := new(big.Float).SetInt(price).Float64()
-		latency := float64(max(p.latency.Load(), int64(time.Millisecond)))
-		score := (pf + 1) * latency
-		if best == nil || (wins && !bestWins) || (wins == bestWins && score < bestScore) {
-			best, bestScore, bestWins = p, score, wins
-		}
+	var dec buyer.Decision
+	if d == nil {
+		dec = c.buyer.Decide(nil, nil)
+	} else {
+		dec = c.buyer.Decide(&buyer.Demand{Max: d.Max, Min: d.Min, Price: d.MaxPrice}, c.offers(udp, d, peers))
+	}
+	switch {
+	case dec.Moved:
+		c.cfg.Logger.Info("Moving paid capacity to a better server", "server", enode.ID(dec.Server).TerminalString(), "moves", c.buyer.Moves())
+	case dec.Rebid:
+		c.cfg.Logger.Info("Bidding at another server after losing capacity", "server", enode.ID(dec.Server).TerminalString())
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range peers {
-		want := p == best
+		want := dec.Bid && buyer.ID(p.id) == dec.Server
 		if want == p.bidding && (!want || p.sent == d) {
 			continue // nothing new to say to this server
 		}
@@ -142,7 +140,9 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 		}
 		bid := &protocol.Bid{ReqID: reqIDs.Add(1), Price: new(big.Int)}
 		if want && c.cfg.Payer != nil {
-			// Servers take bids only from clients with a balance there.
+			// Servers take bids only from clients with a balance there:
+			// the channel is opened (or topped up) here, where the client
+			// is about to pay, and nowhere else.
 			c.mu.Unlock()
 			c.payFirst(p, d)
 			c.mu.Lock()
@@ -154,6 +154,7 @@ func (c *Client) rebid(udp *discover.UDPv5) {
 			p.bidding, p.sent, p.lastBid = want, d, time.Now()
 		}
 	}
+	return dec.Next
 }
 
 // Demand is the client's current demand (nil: free service only).

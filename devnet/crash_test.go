@@ -154,11 +154,22 @@ type crashEnv struct {
 
 func newCrashEnv(t *testing.T) *crashEnv {
 	t.Helper()
+	e, _ := newPayEnv(t, 0)
+	return e
+}
+
+// newPayEnv is a crashEnv with n more funded keys.
+func newPayEnv(t *testing.T, n int) (*crashEnv, []*ecdsa.PrivateKey) {
+	t.Helper()
 	e := &crashEnv{}
 	e.serverPay, _ = crypto.GenerateKey()
 	e.clientPay, _ = crypto.GenerateKey()
+	more := make([]*ecdsa.PrivateKey, n)
+	for i := range more {
+		more[i], _ = crypto.GenerateKey()
+	}
 	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{e.serverPay, e.clientPay} {
+	for _, k := range append([]*ecdsa.PrivateKey{e.serverPay, e.clientPay}, more...) {
 		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether))}
 	}
 	c, err := devchain.New(devchain.Config{BlockTime: 200 * time.Millisecond, Alloc: alloc, HTTPAddr: "127.0.0.1:0", Logger: quiet})
@@ -183,7 +194,7 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	if e.contract, err = paychan.Open(ctx, eth, addr); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return e, more
 }
 
 func keyHex(k *ecdsa.PrivateKey) string { return hex.EncodeToString(crypto.FromECDSA(k)) }

@@ -26,6 +26,7 @@ import (
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/discovery"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/paychan"
@@ -76,7 +77,12 @@ type Config struct {
 	ChallengePeriod uint64
 	Sellable        uint64
 	Reserve         *big.Int
-	Logger          log.Logger
+	// Discovery runs the servers behind a discv5 bootnode and gives the
+	// client only the bootnode and the servers' keys: it finds their
+	// addresses through discovery (needs payments: servers without an
+	// auction run no discovery).
+	Discovery bool
+	Logger    log.Logger
 	// ChainLogger is the embedded chain's logger (default Logger).
 	ChainLogger log.Logger
 }
@@ -97,9 +103,11 @@ type Devnet struct {
 	// control.jwtsecret.
 	ControlSecret [32]byte
 	SecretDir     string
-	Client        *client.Client
-	RPC           *rpcapi.Server
-	Metrics       *metrics.Endpoint // nil unless Config.MetricsAddr is set
+	// Bootnode is where the servers and the client meet, with Discovery.
+	Bootnode *discovery.Node
+	Client   *client.Client
+	RPC      *rpcapi.Server
+	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
 	// ClientMetrics are the client's metrics.
 	ClientMetrics *metrics.Client
 	DevKey        *ecdsa.PrivateKey
@@ -210,6 +218,17 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
 	reg := metrics.NewRegistry()
+	var bootnodes []*enode.Node
+	if cfg.Discovery && !cfg.NoPayments {
+		key, err := nodeKey(cfg.DataDir, "bootnode")
+		if err != nil {
+			return nil, err
+		}
+		if d.Bootnode, err = discovery.Listen("127.0.0.1:0", key, nil, nil, cfg.Logger.New("part", "bootnode")); err != nil {
+			return nil, fmt.Errorf("devnet: bootnode: %w", err)
+		}
+		bootnodes = []*enode.Node{d.Bootnode.Self()}
+	}
 	var trusted []*enode.Node
 	for i := range cfg.Servers {
 		backend, err := d.Chain.Backend(ctx)
@@ -235,6 +254,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if d.Contract != nil {
 			scfg.Contract, scfg.PaymentKey = d.Contract, payKeys[i]
 			scfg.Sellable, scfg.Reserve = cfg.Sellable, cfg.Reserve
+			scfg.Bootnodes = bootnodes
 			// Dev money: claim from 1 gwei on, every 5 s, to see claims soon.
 			scfg.ClaimThreshold, scfg.SettleInterval = big.NewInt(1e9), 5*time.Second
 			if cfg.DataDir != "" {
@@ -254,7 +274,12 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		d.Admins = append(d.Admins, admin)
-		trusted = append(trusted, srv.Enode())
+		if bootnodes != nil {
+			// By key only: the client finds the address.
+			trusted = append(trusted, enode.NewV4(&key.PublicKey, nil, 0, 0))
+		} else {
+			trusted = append(trusted, srv.Enode())
+		}
 	}
 	key, err := nodeKey(cfg.DataDir, "client")
 	if err != nil {
@@ -281,6 +306,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		ChainConfig: d.Chain.ChainConfig(),
 		Genesis:     backend.Genesis(),
 		Trusted:     trusted,
+		Bootnodes:   bootnodes,
 		Fraction:    cfg.Fraction,
 		HeadMaxAge:  cfg.HeadMaxAge,
 		PrivateKey:  key,
@@ -325,6 +351,9 @@ func (d *Devnet) Close() {
 	}
 	for _, s := range d.Servers {
 		s.Stop()
+	}
+	if d.Bootnode != nil {
+		d.Bootnode.Close()
 	}
 	if d.Wallet != nil {
 		d.Wallet.Close()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/discovery"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -146,7 +147,7 @@ func (s *Server) wallTime(at mclock.AbsTime) time.Time {
 // ENRKey is the node record entry that advertises a lightmarket server
 // (value: the protocol version), so that clients can find servers through
 // discovery.
-const ENRKey = "lm"
+const ENRKey = discovery.ENRKey
 
 // Answer implements pricequery.Market.
 func (s *Server) Answer(max, min uint64, price *big.Int) pricequery.Response {

@@ -249,7 +249,11 @@ func (s *Server) updateGauges() {
 	}
 	tiers := map[string]float64{"paid": 0, "free": 0}
 	for _, c := range s.pool.Snapshot() {
-		tiers[string(c.Tier)]++
+		if s.paidLocked(c.ID, c.Tier) {
+			tiers["paid"]++
+		} else {
+			tiers["free"]++
+		}
 		if stopped[enode.ID(c.ID)] {
 			frozen += c.Capacity
 		}

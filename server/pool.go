@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -99,10 +100,17 @@ func (s *Server) Balance(id enode.ID) *big.Int { return s.cashier.Balance(id) }
 func (s *Server) Clients() []ClientInfo {
 	s.poolMu.Lock()
 	snap := s.pool.Snapshot()
+	tiers := make([]clientpool.Tier, len(snap))
+	for i, c := range snap {
+		tiers[i] = clientpool.Free
+		if s.paidLocked(c.ID, c.Tier) {
+			tiers[i] = clientpool.Paid
+		}
+	}
 	s.poolMu.Unlock()
 	out := make([]ClientInfo, 0, len(snap))
-	for _, c := range snap {
-		info := ClientInfo{ID: enode.ID(c.ID).String(), IP: c.IP, Tier: string(c.Tier), Capacity: c.Capacity,
+	for i, c := range snap {
+		info := ClientInfo{ID: enode.ID(c.ID).String(), IP: c.IP, Tier: string(tiers[i]), Capacity: c.Capacity,
 			Priority: c.Priority, Balance: c.Balance.String(), Usage: c.Usage}
 		s.mu.Lock()
 		p := s.peers[enode.ID(c.ID)]
@@ -165,5 +173,17 @@ func remoteIP(p *p2p.Peer) string {
 func (s *Server) isPaid(p *peer) bool {
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
-	return s.pool.Tier(clientpool.ID(p.ID())) == clientpool.Paid
+	return s.paidLocked(clientpool.ID(p.ID()), s.pool.Tier(clientpool.ID(p.ID())))
+}
+
+// paidLocked says whether a client is served (and charged) as paid: with
+// an auction, while it holds capacity won there, whatever its balance, so
+// that client and server agree on the tier and money paid ahead is spent
+// only on capacity held; without one, while it has a balance. poolMu is
+// held.
+func (s *Server) paidLocked(id clientpool.ID, tier clientpool.Tier) bool {
+	if s.market != nil {
+		return s.market.Allocation(auction.ID(id)) > 0
+	}
+	return tier == clientpool.Paid
 }

@@ -28,7 +28,6 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
-	"github.com/ethereum/go-ethereum/p2p/enr"
 	"github.com/ethereum/go-ethereum/p2p/nat"
 	"github.com/ethereum/go-ethereum/params"
 
@@ -36,6 +35,7 @@ import (
 	"github.com/lightmarket/lightmarket/cashier"
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/discovery"
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/paychan"
@@ -58,6 +58,9 @@ type Config struct {
 	WitnessTimeout time.Duration
 	PrivateKey     *ecdsa.PrivateKey // node key; required
 	ListenAddr     string            // default "127.0.0.1:0"
+	// Bootnodes are the discv5 nodes through which the server joins the
+	// discovery network, where clients find it (with an auction only).
+	Bootnodes []*enode.Node
 	// NAT finds or sets the address clients reach the server at (nil:
 	// the listen address; see go-ethereum's nat package).
 	NAT      nat.Interface
@@ -272,8 +275,9 @@ func New(cfg Config) (*Server, error) {
 	s.p2p = &p2p.Server{Config: p2p.Config{
 		// With an auction, discv5 runs (on the same port, UDP) to answer
 		// price queries and to advertise the service in the node record.
-		NoDiscovery: market == nil,
-		DiscoveryV5: market != nil,
+		NoDiscovery:      market == nil,
+		DiscoveryV5:      market != nil,
+		BootstrapNodesV5: cfg.Bootnodes,
 		PrivateKey:  cfg.PrivateKey,
 		// The client pool decides who stays; devp2p lets a few more in so
 		// that a higher-priority newcomer can reach the pool when it is full.
@@ -325,7 +329,7 @@ func (s *Server) Start() error {
 	}
 	if s.market != nil {
 		s.p2p.DiscoveryV5().RegisterTalkHandler(pricequery.Protocol, pricequery.Handler(s, pricequery.NewLimiter(s.cfg.Clock, 10, 100*time.Millisecond)))
-		s.p2p.LocalNode().Set(enr.WithEntry(ENRKey, uint(protocol.Version)))
+		s.p2p.LocalNode().Set(discovery.Entry(protocol.Version))
 	}
 	s.wg.Add(1)
 	go func() {

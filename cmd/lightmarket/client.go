@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -31,8 +32,12 @@ import (
 func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, verbosity := newFlagSet("client", "Runs a light client: connects to servers, follows the head its trusted\nservers sign, verifies every answer and serves a JSON-RPC for wallets.")
 	var (
-		trusted   = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads)")
+		trusted   = fs.String("ulc.servers", "", "comma-separated enode URLs of trusted servers (they sign heads); enode://<key> without an address is found through --bootnodes")
 		servers   = fs.String("servers", "", "comma-separated enode URLs of further, untrusted servers (data only)")
+		bootnodes = fs.String("bootnodes", "", "comma-separated enode URLs of discv5 bootnodes, to find servers")
+		dnsLists  = fs.String("discovery.dns", "", "comma-separated EIP-1459 node lists (enrtree://…) to find servers in")
+		maxSrv    = fs.Int("maxservers", 6, "servers found by discovery kept connected (for free service, and to buy from)")
+		discAddr  = fs.String("discovery.addr", "", "UDP address of the client's discv5 socket (default: an ephemeral port)")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
 		network   = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia, hoodi, or the path of a geth-style genesis JSON file")
 		genesis   = fs.String("genesis", "", "genesis hash; dev networks default: the one --ulc.fraction of the trusted servers agree on")
@@ -76,6 +81,18 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if len(trustedNodes) == 0 {
 		return fmt.Errorf("--ulc.servers: give at least one trusted server")
+	}
+	bootNodes, err := parseEnodes(*bootnodes)
+	if err != nil {
+		return fmt.Errorf("--bootnodes: %w", err)
+	}
+	for _, n := range trustedNodes {
+		if _, ok := n.TCPEndpoint(); !ok && len(bootNodes) == 0 && *dnsLists == "" {
+			return fmt.Errorf("--ulc.servers: %s has no address; give it one, or --bootnodes to find it", n.URLv4())
+		}
+	}
+	if *maxSrv < 0 {
+		return fmt.Errorf("--maxservers %d: give 0 or more", *maxSrv)
 	}
 	otherNodes, err := parseEnodes(*servers)
 	if err != nil {
@@ -160,20 +177,24 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := metrics.NewRegistry()
 	var c *client.Client
 	c, err = client.New(client.Config{
-		Payer:       payer,
-		MaxExposure: maxExposure,
-		PayLead:     *lead,
-		ChainConfig: cfg,
-		Genesis:     genesisHash,
-		Trusted:     trustedNodes,
-		Servers:     otherNodes,
-		Fraction:    *fraction,
-		HeadMaxAge:  headMaxAge,
-		CacheBytes:  *cacheMB << 20,
-		PrivateKey:  key,
-		Demand:      demand,
-		Metrics:     metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
-		Logger:      logger,
+		Payer:         payer,
+		MaxExposure:   maxExposure,
+		PayLead:       *lead,
+		ChainConfig:   cfg,
+		Genesis:       genesisHash,
+		Trusted:       trustedNodes,
+		Servers:       otherNodes,
+		Fraction:      *fraction,
+		Bootnodes:     bootNodes,
+		DNS:           splitList(*dnsLists),
+		MaxServers:    cmp.Or(*maxSrv, -1), // 0 here: none; 0 in the config: the default
+		DiscoveryAddr: *discAddr,
+		HeadMaxAge:    headMaxAge,
+		CacheBytes:    *cacheMB << 20,
+		PrivateKey:    key,
+		Demand:        demand,
+		Metrics:       metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
+		Logger:        logger,
 	})
 	if err != nil {
 		return err

@@ -64,6 +64,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		Fraction:    *fraction,
 		LogRange:    *logRange,
 		MetricsAddr: *metricsAt,
+		Discovery:   true,
 		Logger:      logger,
 		ChainLogger: chainLogger(fs, logger),
 	})
@@ -84,6 +85,9 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  Chain id:                     %d\n", d.Client.ChainID())
 	fmt.Fprintf(stdout, "  Funded account:               %s\n", crypto.PubkeyToAddress(key.PublicKey))
 	fmt.Fprintf(stdout, "  Its private key:              0x%x\n", crypto.FromECDSA(key))
+	if d.Bootnode != nil {
+		fmt.Fprintf(stdout, "  Bootnode (discv5):             %s\n", d.Bootnode.Self().URLv4())
+	}
 	for i, s := range d.Servers {
 		fmt.Fprintf(stdout, "  Server %d:                     %s\n", i, s.Enode().URLv4())
 		fmt.Fprintf(stdout, "    admin JSON-RPC, status page: %s, %s/status\n", d.Admins[i].URL(), d.Admins[i].URL())

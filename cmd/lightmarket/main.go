@@ -42,6 +42,7 @@ func init() {
 		{"devnet", "run the embedded chain, servers and a client in one process", runDevnet},
 		{"server", "serve light clients from a chain", runServer},
 		{"client", "run a light client with a local JSON-RPC for wallets", runClient},
+		{"bootnode", "run a discv5 bootnode where servers and clients meet", runBootnode},
 		{"call", "make one JSON-RPC call, signed for the control methods", runCall},
 		{"contract", "deploy the payment channel contract on a chain (contract deploy)", runContract},
 		{"bench", "measure lightmarket against its targets", runBench},

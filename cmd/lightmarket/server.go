@@ -31,6 +31,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		listen    = fs.String("listen", "127.0.0.1:30400", "devp2p listen address")
 		natFlag   = fs.String("nat", "none", "how clients reach the server from outside: none, any, upnp, pmp, extip:<IP> or stun (go-ethereum's --nat)")
 		extIP     = fs.String("extip", "", "the public IP address clients reach the server at (same as --nat extip:<IP>)")
+		bootnodes = fs.String("bootnodes", "", "with an auction (--sellable): comma-separated enode URLs of discv5 bootnodes, where clients find the server")
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
 		network   = fs.String("network", "", "with --backend: the backend's chain (mainnet, sepolia, hoodi, geth-dev or a genesis JSON file), to run the calls it serves witnesses of; default: recognised by its genesis")
 		datadir   = fs.String("datadir", "", "directory for the node key, client balances and free usage; empty = a fresh key and nothing kept")
@@ -58,6 +59,10 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
+	bootNodes, err := parseEnodes(*bootnodes)
+	if err != nil {
+		return fmt.Errorf("--bootnodes: %w", err)
+	}
 	natm, err := natFlags(*natFlag, *extIP, *listen)
 	if err != nil {
 		return err
@@ -148,7 +153,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crashHook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
-		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers,
+		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers, Bootnodes: bootNodes,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,
 		Metrics: metrics.NewServer(reg), Logger: logger,
 	})
