@@ -278,7 +278,7 @@ func New(cfg Config) (*Server, error) {
 		NoDiscovery:      market == nil,
 		DiscoveryV5:      market != nil,
 		BootstrapNodesV5: cfg.Bootnodes,
-		PrivateKey:  cfg.PrivateKey,
+		PrivateKey:       cfg.PrivateKey,
 		// The client pool decides who stays; devp2p lets a few more in so
 		// that a higher-priority newcomer can reach the pool when it is full.
 		MaxPeers:   cfg.MaxPeers + max(cfg.MaxPeers/10, 1),
