@@ -16,12 +16,12 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Title string
 		SVG   template.HTML
 	}{
-		{"Clearing price (mean over servers, wei per capacity-unit-second)", plot(r.Samples, hours, "#2563eb", func(s Sample) float64 { return s.MeanPrice })},
+		{"Entry price: what one more unit pays to get in (mean over servers online, wei per capacity-unit-second)", plot(r.Samples, hours, "#2563eb", func(s Sample) float64 { return s.MeanPrice })},
 		{"Capacity sold (blue) and free (grey), units", plot2(r.Samples, hours, func(s Sample) float64 { return float64(s.Sold) }, func(s Sample) float64 { return float64(s.Free) })},
 		{"Utilisation (sold / sellable)", plot(r.Samples, hours, "#16a34a", func(s Sample) float64 { return s.Utilisation })},
 		{"Winners' surplus (value − price, wei per second)", plot(r.Samples, hours, "#d97706", func(s Sample) float64 { return s.Surplus })},
 		{"Allocative efficiency (value served / pooled optimum)", plot(r.Samples, hours, "#7c3aed", func(s Sample) float64 { return s.Efficiency })},
-		{"Price dispersion (standard deviation / mean of clearing prices across servers online)", plot(r.Samples, hours, "#dc2626", func(s Sample) float64 { return s.Dispersion })},
+		{"Price dispersion (standard deviation / mean of entry prices across servers online)", plot(r.Samples, hours, "#dc2626", func(s Sample) float64 { return s.Dispersion })},
 		{"Clients that chose to move their bid, per step", plot(r.Samples, hours, "#0891b2", func(s Sample) float64 { return float64(s.Moves) })},
 		{"Servers online", plot(r.Samples, hours, "#4b5563", func(s Sample) float64 { return float64(s.Online) })},
 	}
@@ -40,7 +40,7 @@ h2{font-size:1.05em;margin-top:1.6em}svg{background:#f9fafb;border:1px solid #e5
 <tr><td>clients / servers</td><td>{{.R.Clients}} / {{.R.Servers}}</td></tr>
 <tr><td>simulated</td><td>{{printf "%.0f" .R.SimulatedSeconds}} s in {{printf "%.2f" .R.WallSeconds}} s</td></tr>
 <tr><td>allocative efficiency</td><td>{{printf "%.3f" .R.AllocativeEfficiency}} (value served / pooled optimum)</td></tr>
-<tr><td>price dispersion</td><td>{{printf "%.3f" .R.PriceDispersion}} (standard deviation / mean of clearing prices across servers, mean over time)</td></tr>
+<tr><td>price dispersion</td><td>{{printf "%.3f" .R.PriceDispersion}} (standard deviation / mean of entry prices across servers, mean over time)</td></tr>
 <tr><td>moves per client-hour</td><td>{{printf "%.4f" .R.MovesPerClientHour}} chosen, {{printf "%.4f" .R.RebidsPerClientHour}} after losing capacity</td></tr>
 <tr><td>utilisation</td><td>{{printf "%.3f" .R.Utilisation}}</td></tr>
 <tr><td>revenue</td><td>{{.R.RevenueWei}} wei</td></tr>

@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/bench"
+	"github.com/lightmarket/lightmarket/sim"
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay (default: all), and soak (an hour of\nwallet load on a devnet process, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [soak]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market (default: all), and soak (an\nhour of wallet load on a devnet process, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [soak]")
 	var (
 		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
 		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
@@ -41,14 +43,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
-		which = []string{"rpc", "serve", "qos", "pay"}
+		which = []string{"rpc", "serve", "qos", "pay", "market"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if name != "rpc" && name != "serve" && name != "qos" && name != "pay" && name != "soak" {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, soak)", name)
+		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "soak"}, name) {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, soak)", name)
 		}
 	}
 	for _, name := range which {
@@ -119,6 +121,24 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "pay\tgas claim\t%d\t<= 60000 %s\n", r.GasClaim, met(r.GasClaim <= 60000))
 			fmt.Fprintf(tw, "pay\tgas close (start + finish)\t%d + %d = %d\t\n", r.GasStartClose, r.GasFinishClose, r.GasClose)
 			addFigures(figures, r)
+		case "market":
+			// The simulator at its default size (10,000 clients, 50
+			// servers, a day), its clients running the client's buyer.
+			r, err := sim.Run(sim.Config{})
+			if err != nil {
+				return fmt.Errorf("market: %w", err)
+			}
+			fmt.Fprintf(tw, "market	allocative efficiency, %d clients, %d servers, a day	%.3f	>= 0.98 %s\n", r.Clients, r.Servers, r.AllocativeEfficiency, met(r.AllocativeEfficiency >= 0.98))
+			fmt.Fprintf(tw, "market	price dispersion across servers (quality-adjusted)	%.3f (%.3f)	\n", r.PriceDispersion, r.AdjustedDispersion)
+			fmt.Fprintf(tw, "market	moves per client-hour (rebids after losing capacity)	%.3f (%.3f)	\n", r.MovesPerClientHour, r.RebidsPerClientHour)
+			fmt.Fprintf(tw, "market	wall time of the simulated day	%.1f s	<= 60 s %s\n", r.WallSeconds, met(r.WallSeconds <= 60))
+			figures["allocative_efficiency"] = r.AllocativeEfficiency
+			figures["price_dispersion"] = r.PriceDispersion
+			figures["price_dispersion_quality_adjusted"] = r.AdjustedDispersion
+			figures["moves_per_client_hour"] = r.MovesPerClientHour
+			figures["rebids_per_client_hour"] = r.RebidsPerClientHour
+			figures["channels_per_client"] = r.ChannelsPerClient
+			figures["wall_seconds"] = r.WallSeconds
 		case "soak":
 			self, err := os.Executable()
 			if err != nil {
