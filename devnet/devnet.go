@@ -83,6 +83,9 @@ type Config struct {
 	// auction run no discovery).
 	Discovery bool
 	Logger    log.Logger
+	// ChainCacheMB is the embedded chain's cache budget (default
+	// devchain.DefaultCacheMB).
+	ChainCacheMB int
 	// ChainLogger is the embedded chain's logger (default Logger).
 	ChainLogger log.Logger
 }
@@ -175,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	d.Chain, err = devchain.New(devchain.Config{
 		BlockTime: cfg.BlockTime,
+		CacheMB:   cfg.ChainCacheMB,
 		DevKey:    cfg.DevKey,
 		Alloc:     alloc,
 		HTTPAddr:  cfg.ChainHTTP,

@@ -41,12 +41,20 @@ func IsServer(n *enode.Node, v uint) bool {
 // the discv5 listener finds by random walks, mixed fairly with those of
 // the EIP-1459 trees (enrtree://…) given. Close it to stop.
 func Servers(udp *discover.UDPv5, trees []string, v uint, logger log.Logger) (enode.Iterator, error) {
+	return servers(udp, trees, v, logger, nil)
+}
+
+// servers is Servers with a DNS resolver of its own (nil: the system's).
+func servers(udp *discover.UDPv5, trees []string, v uint, logger log.Logger, resolver dnsdisc.Resolver) (enode.Iterator, error) {
+	if logger == nil {
+		logger = log.Root()
+	}
 	mix := enode.NewFairMix(time.Second)
 	if udp != nil {
 		mix.AddSource(udp.RandomNodes())
 	}
 	if len(trees) > 0 {
-		dns := dnsdisc.NewClient(dnsdisc.Config{Logger: logger})
+		dns := dnsdisc.NewClient(dnsdisc.Config{Logger: logger, Resolver: resolver})
 		it, err := dns.NewIterator(trees...)
 		if err != nil {
 			mix.Close()

@@ -72,8 +72,16 @@ type Config struct {
 	// trie database) and synced to disk once the block is sealed. Empty:
 	// the chain lives in memory.
 	DataDir string
+	// CacheMB is the memory go-ethereum's caches may take, in MB: 2/7
+	// each for the database's block cache, clean and dirty trie nodes,
+	// 1/7 for the snapshot (default 224). They fill as the chain grows,
+	// and stay at this size.
+	CacheMB int
 	Logger  log.Logger
 }
+
+// DefaultCacheMB is the default of Config.CacheMB.
+const DefaultCacheMB = 224
 
 // Chain is a running dev chain.
 type Chain struct {
@@ -152,10 +160,14 @@ func New(cfg Config) (*Chain, error) {
 	// defaults (2 GB of database cache, 614 MB of clean trie nodes, 1 GB
 	// of dirty ones, 409 MB of snapshot) fill as the chain grows, and a
 	// devnet's memory would grow with them for hours.
-	ethConf.DatabaseCache = 64
-	ethConf.TrieCleanCache = 64
-	ethConf.TrieDirtyCache = 64
-	ethConf.SnapshotCache = 32
+	cache := cfg.CacheMB
+	if cache <= 0 {
+		cache = DefaultCacheMB
+	}
+	ethConf.DatabaseCache = max(cache*2/7, 1)
+	ethConf.TrieCleanCache = max(cache*2/7, 1)
+	ethConf.TrieDirtyCache = max(cache*2/7, 1)
+	ethConf.SnapshotCache = max(cache/7, 1)
 	// Reverse state diffs for rewinding, kept (in memory, for a chain
 	// without DataDir) for this many blocks, not go-ethereum's 90,000.
 	ethConf.StateHistory = 1024

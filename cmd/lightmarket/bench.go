@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +29,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		soakMem = fs.Bool("soak.inmemory", false, "soak: run the devnet without --datadir (its chain then grows in memory)")
 		soakRPS = fs.Int("soak.rate", 1100, "soak: wallet calls per second")
 		soakPro = fs.String("soak.profiles", "", "soak: save the devnet's heap profiles after the warm-up and at the end in this directory")
+		soakArg = fs.String("soak.devnet", "", "soak: further flags for the devnet, space-separated (e.g. \"--chain.cache 32\")")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -144,7 +146,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			r, err := bench.Soak(ctx, bench.SoakConfig{Command: []string{self, "devnet"}, Duration: *soakFor, Rate: *soakRPS, InMemory: *soakMem, ProfileDir: *soakPro, Logger: logger})
+			r, err := bench.Soak(ctx, bench.SoakConfig{Command: append([]string{self, "devnet"}, strings.Fields(*soakArg)...), Duration: *soakFor, Rate: *soakRPS, InMemory: *soakMem, ProfileDir: *soakPro, Logger: logger})
 			if err != nil {
 				return fmt.Errorf("soak: %w", err)
 			}

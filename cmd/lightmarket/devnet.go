@@ -23,6 +23,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		chainHTTP = fs.String("chain.http", "", "serve the embedded chain's own, unverified JSON-RPC on this address (off unless given)")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "hex private key of the account funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "interval between blocks")
+		chainMB   = fs.Int("chain.cache", devchain.DefaultCacheMB, "MB of caches of the embedded chain (database blocks, trie nodes, snapshot); they fill as the chain grows")
 		datadir   = fs.String("datadir", "", "directory that keeps the chain, its payment contract, node keys, ledgers and the wallet across runs (and a kill -9); empty = a fresh network in memory")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
@@ -55,18 +56,19 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Servers:     *servers,
-		HTTPAddr:    *httpAddr,
-		ChainHTTP:   *chainHTTP,
-		DevKey:      key,
-		BlockTime:   *blockTime,
-		DataDir:     *datadir,
-		Fraction:    *fraction,
-		LogRange:    *logRange,
-		MetricsAddr: *metricsAt,
-		Discovery:   true,
-		Logger:      logger,
-		ChainLogger: chainLogger(fs, logger),
+		Servers:      *servers,
+		HTTPAddr:     *httpAddr,
+		ChainHTTP:    *chainHTTP,
+		DevKey:       key,
+		BlockTime:    *blockTime,
+		ChainCacheMB: *chainMB,
+		DataDir:      *datadir,
+		Fraction:     *fraction,
+		LogRange:     *logRange,
+		MetricsAddr:  *metricsAt,
+		Discovery:    true,
+		Logger:       logger,
+		ChainLogger:  chainLogger(fs, logger),
 	})
 	if err != nil {
 		return err
