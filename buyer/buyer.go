@@ -369,9 +369,10 @@ type Candidate struct {
 // Keep chooses up to n servers to keep connected: where the client holds
 // paid capacity first, then by price per unit of measured quality (the
 // unmeasured at cfg.Unmeasured), so that servers whose free service
-// measured well keep their place and one unmeasured server is always
-// given a try when n allows.
-func (b *Buyer) Keep(cands []Candidate, n int) []ID {
+// measured well keep their place. With explore, the last place goes to a
+// server not measured yet, if there is one: how a client comes to know
+// servers it has not tried.
+func (b *Buyer) Keep(cands []Candidate, n int, explore bool) []ID {
 	type ranked struct {
 		c    Candidate
 		cost *big.Int
@@ -393,32 +394,27 @@ func (b *Buyer) Keep(cands []Candidate, n int) []ID {
 		return rs[i].cost.Cmp(rs[j].cost) < 0
 	})
 	var keep []ID
-	explored := false
 	for _, r := range rs {
-		if len(keep) < n-1 || len(keep) == n-1 && (explored || r.c.Quality == 0) {
-			keep = append(keep, r.c.Server)
-			explored = explored || r.c.Quality == 0
+		if len(keep) == n {
+			break
+		}
+		keep = append(keep, r.c.Server)
+	}
+	if !explore || n == 0 || len(rs) <= n {
+		return keep
+	}
+	for _, r := range rs[:n] {
+		if r.c.Quality == 0 {
+			return keep // one is being tried already
 		}
 	}
-	if len(keep) < n {
-		// No unmeasured server to try: fill the last place by rank.
-		for _, r := range rs {
-			if len(keep) == n {
-				break
+	for _, r := range rs[n:] {
+		if r.c.Quality == 0 {
+			if kept := rs[n-1]; !kept.c.Paid && kept.c.Quality != 0 {
+				keep[n-1] = r.c.Server
 			}
-			if !contains(keep, r.c.Server) {
-				keep = append(keep, r.c.Server)
-			}
+			break
 		}
 	}
 	return keep
-}
-
-func contains(ids []ID, id ID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

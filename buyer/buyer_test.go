@@ -157,12 +157,20 @@ func TestKeep(t *testing.T) {
 	c := func(s byte, price int64, q uint32, paid bool) Candidate {
 		return Candidate{Server: sid(s), Price: big.NewInt(price), Quality: q, Paid: paid}
 	}
-	got := b.Keep([]Candidate{c(1, 10, 900_000, false), c(2, 10, 300_000, false), c(3, 50, 900_000, true), c(4, 10, 0, false), c(5, 5, 950_000, false)}, 3)
-	// Paid first, then the best measured; the last place goes to the
-	// unmeasured server.
-	want := []ID{sid(3), sid(5), sid(4)}
-	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("kept %x, want %x", got, want)
+	cands := []Candidate{c(1, 10, 900_000, false), c(2, 10, 300_000, false), c(3, 50, 900_000, true), c(4, 10, 0, false), c(5, 5, 950_000, false)}
+	for _, tt := range []struct {
+		explore bool
+		want    []ID
+	}{
+		// Paid first, then the best measured.
+		{false, []ID{sid(3), sid(5), sid(1)}},
+		// Exploring, the last place goes to the unmeasured server.
+		{true, []ID{sid(3), sid(5), sid(4)}},
+	} {
+		got := b.Keep(cands, 3, tt.explore)
+		if len(got) != 3 || got[0] != tt.want[0] || got[1] != tt.want[1] || got[2] != tt.want[2] {
+			t.Fatalf("explore %v: kept %x, want %x", tt.explore, got, tt.want)
+		}
 	}
 }
 

@@ -20,6 +20,9 @@ const (
 	requeryAfter   = 30 * time.Second
 	chooseInterval = 10 * time.Second
 	discoverPace   = 100 * time.Millisecond
+	// exploreEvery is how often a client with more servers found than it
+	// keeps gives its last place to one it has not measured.
+	exploreEvery = 5 * time.Minute
 )
 
 // discovery returns the client's discv5 node, starting it on first use. It
@@ -91,6 +94,7 @@ func (c *Client) discoverLoop(udp *discovery.Node, it enode.Iterator) {
 	}()
 	cands := make(map[enode.ID]*candidate)
 	kept := make(map[enode.ID]bool)
+	var explored time.Time
 	tick := time.NewTicker(chooseInterval)
 	defer tick.Stop()
 	for {
@@ -115,9 +119,9 @@ func (c *Client) discoverLoop(udp *discovery.Node, it enode.Iterator) {
 			if len(cands) > maxCandidates {
 				c.forgetWorst(cands, kept)
 			}
-			c.chooseServers(cands, kept)
+			c.chooseServers(cands, kept, &explored)
 		case <-tick.C:
-			c.chooseServers(cands, kept)
+			c.chooseServers(cands, kept, &explored)
 		case <-c.ctx.Done():
 			return
 		}
@@ -162,9 +166,14 @@ func (c *Client) rank(cands map[enode.ID]*candidate) []buyer.Candidate {
 }
 
 // chooseServers hands the servers to keep to the redial loop and takes the
-// others away from it.
-func (c *Client) chooseServers(cands map[enode.ID]*candidate, kept map[enode.ID]bool) {
-	keep := c.buyer.Keep(c.rank(cands), max(c.cfg.MaxServers, 0))
+// others away from it; every exploreEvery it tries one not measured yet.
+func (c *Client) chooseServers(cands map[enode.ID]*candidate, kept map[enode.ID]bool, explored *time.Time) {
+	ranked := c.rank(cands)
+	explore := time.Since(*explored) >= exploreEvery
+	keep := c.buyer.Keep(ranked, max(c.cfg.MaxServers, 0), explore)
+	if explore && len(ranked) > len(keep) {
+		*explored = time.Now()
+	}
 	want := make(map[enode.ID]bool, len(keep))
 	for _, id := range keep {
 		want[enode.ID(id)] = true
@@ -201,7 +210,7 @@ func (c *Client) chooseServers(cands map[enode.ID]*candidate, kept map[enode.ID]
 // forgetWorst drops the candidate the buyer ranks last among those not
 // kept.
 func (c *Client) forgetWorst(cands map[enode.ID]*candidate, kept map[enode.ID]bool) {
-	ranked := c.buyer.Keep(c.rank(cands), len(cands))
+	ranked := c.buyer.Keep(c.rank(cands), len(cands), false)
 	for i := len(ranked) - 1; i >= 0; i-- {
 		if id := enode.ID(ranked[i]); !kept[id] {
 			delete(cands, id)

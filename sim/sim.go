@@ -136,6 +136,11 @@ func Run(cfg Config) (*Report, error) {
 			return nil, err
 		}
 		servers[i] = &server{a: a, sellable: sellable, reserve: reserve, quality: 0.7 + 0.3*rng.Float64(), online: true}
+		if rng.Float64() < 0.1 {
+			// A tenth are new: they join during the first half of the run,
+			// and clients hear of them as they explore.
+			servers[i].online, servers[i].back = false, time.Duration(rng.Int63n(int64(cfg.Duration/2)))
+		}
 	}
 	clients := make([]*client, cfg.Clients)
 	for i := range clients {
@@ -144,7 +149,11 @@ func Run(cfg Config) (*Report, error) {
 		// Values are log-normal around 50 wei per unit-second.
 		c.value = int64(50 * math.Exp(rng.NormFloat64()*0.6))
 		c.buyer = buyer.New(buyer.Config{Clock: clock, ChannelCost: big.NewInt(channelCost)})
-		c.known = rng.Perm(cfg.Servers)[:min(cfg.Known, cfg.Servers)]
+		for _, k := range rng.Perm(cfg.Servers) {
+			if len(c.known) < cfg.Known && servers[k].online {
+				c.known = append(c.known, k)
+			}
+		}
 		clients[i] = c
 	}
 
@@ -205,7 +214,7 @@ func Run(cfg Config) (*Report, error) {
 				continue
 			}
 			if step%60 == ci%60 {
-				explore(c, servers, rng)
+				explore(c, servers, rng, cfg.Known)
 			}
 			d := buyer.Demand{Max: c.want, Min: 1, Price: big.NewInt(c.value)}
 			offers = offers[:0]
@@ -323,8 +332,8 @@ func Run(cfg Config) (*Report, error) {
 // explore is a client's hourly look for servers beyond those it knows: it
 // hears of one at random (as discovery would find it) and keeps the best
 // of the known by its buyer's ranking, which gives one unmeasured server a
-// try.
-func explore(c *client, servers []*server, rng *rand.Rand) {
+// try. A client keeps n servers.
+func explore(c *client, servers []*server, rng *rand.Rand, n int) {
 	cands := make([]buyer.Candidate, 0, len(c.known)+1)
 	add := func(k int) {
 		s := servers[k]
@@ -339,7 +348,7 @@ func explore(c *client, servers []*server, rng *rand.Rand) {
 	if k := rng.Intn(len(servers)); !containsInt(c.known, k) {
 		add(k)
 	}
-	keep := c.buyer.Keep(cands, cap(c.known))
+	keep := c.buyer.Keep(cands, n, true)
 	c.known = c.known[:0]
 	for _, id := range keep {
 		c.known = append(c.known, serverIndex(id))
