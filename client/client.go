@@ -110,6 +110,9 @@ type Config struct {
 	// ChannelCost is what the client counts for opening a payment
 	// channel when it weighs a move (default 0).
 	ChannelCost *big.Int
+	// HistoryFile keeps the history roots the trusted servers signed and
+	// recent canonical hashes across restarts ("" = kept in memory only).
+	HistoryFile string
 	Logger      log.Logger
 }
 
@@ -204,6 +207,7 @@ type Client struct {
 	spentCounted map[enode.ID]*big.Int
 	bidding      bool         // the bidding loop runs; guarded by mu
 	buyer        *buyer.Buyer // decides where to bid (bidding loop only)
+	hist         *historyRoots
 	discMu       sync.Mutex
 	disc         *discovery.Node  // discv5, for price queries and discovery
 	dialAdd      chan *enode.Node // servers found, for the redial loop
@@ -270,6 +274,12 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	c.heads = newHeadTracker(len(c.trusted), cfg.Fraction)
+	hist, err := newHistoryRoots(signersNeeded(len(c.trusted), cfg.Fraction), cfg.HistoryFile)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.hist = hist
 	c.p2p = &p2p.Server{Config: p2p.Config{
 		PrivateKey: cfg.PrivateKey,
 		// The client dials its servers itself (redialLoop, with
@@ -322,10 +332,58 @@ func (c *Client) Start() error {
 		c.wg.Add(1)
 		go c.discoverLoop(udp, it)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.redialLoop()
+	go c.keepHistoryLoop()
 	return nil
 }
+
+// keepInterval is how often recent canonical hashes are written to the
+// history file.
+const keepInterval = time.Minute
+
+// keepHistoryLoop writes the history file now and then, and at the end.
+func (c *Client) keepHistoryLoop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(keepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			c.keepHistory()
+		case <-c.ctx.Done():
+			c.keepHistory()
+			return
+		}
+	}
+}
+
+// keepHistory remembers the canonical hashes linked so far that lie more
+// than HistoryConfirmations below the head, and saves the file.
+func (c *Client) keepHistory() {
+	c.mu.Lock()
+	keep := make(map[uint64]common.Hash)
+	if head := c.chain.head(); head != nil && head.Number.Uint64() > historyConfirmations {
+		limit := head.Number.Uint64() - historyConfirmations
+		for n, h := range c.chain.canon {
+			if n <= limit {
+				keep[n] = h
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(keep) > 0 {
+		c.hist.remember(keep)
+	}
+	if err := c.hist.save(); err != nil {
+		c.cfg.Logger.Warn("Cannot keep the history roots", "err", err)
+	}
+}
+
+// historyConfirmations is how deep below the head a canonical hash must be
+// to be remembered across a restart (as deep as servers wait before they
+// sign a history section).
+const historyConfirmations = 128
 
 // Stop disconnects and stops the client.
 func (c *Client) Stop() {

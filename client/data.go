@@ -41,10 +41,27 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		if lowest == nil {
 			return nil, ErrNotFound
 		}
+		if hash, ok := c.hist.known(number); ok {
+			// Remembered from before a restart: one request by hash.
+			if h, err := c.HeaderByHash(ctx, hash); err == nil {
+				return h, nil
+			}
+		}
 		if lowest.Number.Uint64()-number > protocol.MaxHeaders {
-			// More than one request of headers away: the head's state may
-			// hold the block's hash (EIP-2935), one proof away.
-			h, err := c.headerFromHistory(ctx, head, number)
+			// More than one request of headers away: a signed history
+			// section proves it with one request.
+			h, err := c.headerFromSections(ctx, number)
+			switch {
+			case h != nil:
+				return h, nil
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case err != nil:
+				c.cfg.Logger.Debug("Header not proven from the history sections", "number", number, "err", err)
+			}
+			// The head's state may hold the block's hash (EIP-2935), one
+			// proof away.
+			h, err = c.headerFromHistory(ctx, head, number)
 			switch {
 			case h != nil:
 				return h, nil

@@ -145,6 +145,10 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				continue
 			}
 			c.goHandleAnnounce(p, m, announced)
+		case *protocol.HistoryRoot:
+			if err := c.noteHistoryRoot(p, m); err != nil {
+				return c.peerViolation(p, err)
+			}
 		case *protocol.Allocation:
 			c.noteAllocation(p, m)
 		case *protocol.PaymentTerms:
@@ -244,7 +248,7 @@ func isProtocolError(err error) bool {
 	for _, e := range []error{
 		protocol.ErrMsgTooLarge, protocol.ErrDecode, protocol.ErrUnexpectedMsg,
 		protocol.ErrTooManyItems, protocol.ErrInvalidRequest, protocol.ErrBadAnnounce,
-		protocol.ErrUnknownRequestID,
+		protocol.ErrUnknownRequestID, protocol.ErrBadHistoryRoot,
 	} {
 		if errors.Is(err, e) {
 			return true

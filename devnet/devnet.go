@@ -311,6 +311,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Genesis:     backend.Genesis(),
 		Trusted:     trusted,
 		Bootnodes:   bootnodes,
+		HistoryFile: historyFile(cfg.DataDir),
 		Fraction:    cfg.Fraction,
 		HeadMaxAge:  cfg.HeadMaxAge,
 		PrivateKey:  key,
@@ -375,4 +376,12 @@ func nodeKey(dir, name string) (*ecdsa.PrivateKey, error) {
 		return nodekey.LoadOrCreate("")
 	}
 	return nodekey.LoadOrCreate(filepath.Join(dir, name, "nodekey"))
+}
+
+// historyFile is where the devnet's client keeps its history roots.
+func historyFile(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "client", "history.json")
 }

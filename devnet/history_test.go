@@ -5,7 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/history"
+	"github.com/lightmarket/lightmarket/internal/longchain"
+	"github.com/lightmarket/lightmarket/server"
 )
 
 // TestOldHeaderInOneProof: a header 900 blocks behind the head, which the
@@ -45,5 +53,106 @@ func TestOldHeaderInOneProof(t *testing.T) {
 		} else {
 			t.Logf("header %d blocks back: %d requests", back, trips)
 		}
+	}
+}
+
+// historyServer serves node.
+func historyServer(t *testing.T, node *longchain.Node) *server.Server {
+	t.Helper()
+	key, _ := crypto.GenerateKey()
+	srv, err := server.New(server.Config{Backend: devchain.NewDirect(node.Eth, node.Stack.Attach()), ChainConfig: longchain.Config(),
+		PrivateKey: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
+// TestHistorySectionsProveOldHeaders: once the trusted servers sign the
+// root over a complete section, a header in it is verified with one
+// request. A data server on another chain with the same genesis answers
+// with proofs under its own sections: caught and banned, and the answer
+// still right.
+func TestHistorySectionsProveOldHeaders(t *testing.T) {
+	blocks := history.SectionSize + server.HistoryConfirmations + 500
+	chainA, chainB := longchain.Generate(blocks, 1000), longchain.Generate(blocks, 0)
+	nodeA, err := longchain.NewNode(chainA, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodeA.Close()
+	nodeB, err := longchain.NewNode(chainB, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodeB.Close()
+	a, b := historyServer(t, nodeA), historyServer(t, nodeA)
+	liar := historyServer(t, nodeB)
+	c, err := client.New(client.Config{ChainConfig: longchain.Config(), Trusted: []*enode.Node{a.Enode(), b.Enode()},
+		Servers: []*enode.Node{liar.Enode()}, Fraction: 100, HeadMaxAge: -1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	eventually30(t, "the client to accept a root over a section", func() bool {
+		count, _, _ := c.HistoryRoot()
+		return count == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	head, err := c.WaitHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := ethclient.NewClient(nodeA.Stack.Attach())
+	single := 0
+	for _, number := range []uint64{5, 999, 1000, 2500, 4095, 0} {
+		before := c.RoundTrips()
+		h, err := c.HeaderByNumber(ctx, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := node.HeaderByNumber(ctx, h.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Hash() != want.Hash() {
+			t.Fatalf("header %d: %x, node has %x", number, h.Hash(), want.Hash())
+		}
+		trips := c.RoundTrips() - before
+		t.Logf("header %d (%d behind the head): %d requests", number, head.Number.Uint64()-number, trips)
+		if trips == 1 {
+			single++
+		}
+	}
+	// One request each; a server still building its sections when asked
+	// answers nothing, and the next is asked.
+	if single < 5 {
+		t.Errorf("%d of 6 headers took one request", single)
+	}
+	// With the honest servers gone, the server of another chain is asked:
+	// its proofs are under its own sections, not the signed root. It is
+	// caught and banned, and the client answers nothing rather than its
+	// header.
+	a.Stop()
+	b.Stop()
+	if h, err := c.HeaderByNumber(ctx, 3000); err == nil {
+		t.Fatalf("header %d from the server of another chain accepted", h.Number)
+	}
+	var liarStats client.ServerStats
+	for _, s := range c.Servers() {
+		if enodeID(s.Enode) == liar.Enode().ID().String() {
+			liarStats = s
+		}
+	}
+	if !liarStats.Banned || liarStats.Lies == 0 {
+		t.Fatalf("the server of another chain was not caught: lies %d, banned %v", liarStats.Lies, liarStats.Banned)
 	}
 }

@@ -143,6 +143,16 @@ func newMessage(code Code) any {
 		return new(GetWitness)
 	case WitnessMsg:
 		return new(Witness)
+	case HistoryRootMsg:
+		return new(HistoryRoot)
+	case GetHeaderProofsMsg:
+		return new(GetHeaderProofs)
+	case HeaderProofsMsg:
+		return new(HeaderProofs)
+	case GetBloomBitsMsg:
+		return new(GetBloomBits)
+	case BloomBitsMsg:
+		return new(BloomBits)
 	}
 	return nil
 }

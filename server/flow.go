@@ -38,6 +38,10 @@ func initialCosts() flowcontrol.CostTable {
 		// A witness runs a call (for at most DefaultWitnessTimeout) and proves
 		// what it read.
 		uint64(protocol.GetWitnessMsg): {PerItem: 50_000_000},
+		// A header proof reads the header and walks two Merkle trees; a
+		// section not in the cache is read from disk first.
+		uint64(protocol.GetHeaderProofsMsg): {Base: 2_000_000, PerItem: 500_000},
+		uint64(protocol.GetBloomBitsMsg):    {Base: 2_000_000, PerItem: 200_000},
 	}
 }
 
@@ -47,7 +51,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 	for _, code := range []protocol.Code{
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
-		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg,
+		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg, protocol.GetHeaderProofsMsg, protocol.GetBloomBitsMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
@@ -92,6 +96,10 @@ func setBV(reply any, bv uint64) {
 	case *protocol.ReceiptsPart:
 		r.BV = bv
 	case *protocol.Witness:
+		r.BV = bv
+	case *protocol.HeaderProofs:
+		r.BV = bv
+	case *protocol.BloomBits:
 		r.BV = bv
 	}
 }

@@ -29,6 +29,7 @@ func (s *Server) NewLocalSession(id enode.ID) (*LocalSession, error) {
 		rw:       discardRW{},
 		log:      s.cfg.Logger.New("peer", id.TerminalString()),
 		announce: make(chan *protocol.Announce, 1),
+		roots:    make(chan *protocol.HistoryRoot, 1),
 		table:    s.costs.table(),
 	}
 	capacity, err := s.admit(p)

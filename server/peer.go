@@ -24,7 +24,8 @@ type peer struct {
 	*p2p.Peer
 	rw       p2p.MsgReadWriter
 	log      log.Logger
-	announce chan *protocol.Announce // latest head to send; capacity 1
+	announce chan *protocol.Announce    // latest head to send; capacity 1
+	roots    chan *protocol.HistoryRoot // latest history root to send; capacity 1
 
 	// Flow control: the costs announced to this client and its buffer.
 	table flowcontrol.CostTable
@@ -72,6 +73,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		rw:       rw,
 		log:      s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
 		announce: make(chan *protocol.Announce, 1),
+		roots:    make(chan *protocol.HistoryRoot, 1),
 		table:    s.costs.table(),
 	}
 	capacity, err := s.admit(p)
@@ -108,8 +110,12 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	defer wg.Wait()
 	defer cancel()
 
-	// The announcer sends the latest head; it never queues stale ones.
+	// The announcer sends the latest head and history root; it never
+	// queues stale ones.
 	p.queueAnnounce(s.currentHead())
+	if r := s.hist.signed(); r != nil {
+		p.queueRoot(r)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -117,6 +123,10 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			select {
 			case a := <-p.announce:
 				if err := protocol.Send(rw, protocol.AnnounceMsg, a); err != nil {
+					return
+				}
+			case r := <-p.roots:
+				if err := protocol.Send(rw, protocol.HistoryRootMsg, r); err != nil {
 					return
 				}
 			case <-ctx.Done():
@@ -294,6 +304,10 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 		items = int(r.Count)
 	case *protocol.Witness:
 		items = len(r.Accounts)
+	case *protocol.HeaderProofs:
+		items = len(r.Proofs)
+	case *protocol.BloomBits:
+		items = len(r.Vectors)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }

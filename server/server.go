@@ -186,6 +186,7 @@ type Server struct {
 	sched   *scheduler
 
 	rtries *lru.Cache[common.Hash, *receiptTrie] // of oversized blocks
+	hist   *historyIndex
 
 	mu        sync.Mutex
 	peers     map[enode.ID]*peer
@@ -272,6 +273,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv = s
 	s.sched = newScheduler(s, cfg.Workers)
+	if s.hist, err = openHistory(s, cfg.DataDir); err != nil {
+		if store != nil {
+			store.Close()
+		}
+		cash.Close()
+		return nil, err
+	}
 	s.p2p = &p2p.Server{Config: p2p.Config{
 		// With an auction, discv5 runs (on the same port, UDP) to answer
 		// price queries and to advertise the service in the node record.
@@ -331,7 +339,11 @@ func (s *Server) Start() error {
 		s.p2p.DiscoveryV5().RegisterTalkHandler(pricequery.Protocol, pricequery.Handler(s, pricequery.NewLimiter(s.cfg.Clock, 10, 100*time.Millisecond)))
 		s.p2p.LocalNode().Set(discovery.Entry(protocol.Version))
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.hist.loop(s.ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		defer unsub()
@@ -384,6 +396,7 @@ func (s *Server) Stop() {
 		s.saveUsage()
 		s.store.Close()
 	}
+	s.hist.close()
 	s.cashier.Close()
 }
 
@@ -448,6 +461,9 @@ func sameRef(r *protocol.BlockRef, h *types.Header) bool {
 // setHead signs an announcement of h, with the chain's safe and finalized
 // blocks, and sends it to every peer.
 func (s *Server) setHead(h *types.Header) error {
+	if s.hist != nil {
+		s.hist.headMoved(h.Number.Uint64())
+	}
 	safe, final, err := s.cfg.Backend.Finality(s.ctx)
 	if err != nil {
 		s.cfg.Logger.Warn("Cannot read the safe and finalized blocks", "err", err)

@@ -33,6 +33,7 @@ var (
 	ErrStorageProof    = errors.New("storage proof check failed")
 	ErrCodeHash        = errors.New("code hash check failed")
 	ErrTxInclusion     = errors.New("transaction inclusion check failed")
+	ErrHistoryProof    = errors.New("history proof check failed")
 )
 
 // Kind returns a short name of the check that err failed ("header_hash",
@@ -61,6 +62,7 @@ var kinds = []struct {
 	{ErrStorageProof, "storage_proof"},
 	{ErrCodeHash, "code_hash"},
 	{ErrTxInclusion, "tx_inclusion"},
+	{ErrHistoryProof, "history_proof"},
 }
 
 // Header checks that h hashes to want.

@@ -189,6 +189,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		DNS:           splitList(*dnsLists),
 		MaxServers:    cmp.Or(*maxSrv, -1), // 0 here: none; 0 in the config: the default
 		DiscoveryAddr: *discAddr,
+		HistoryFile:   historyFile(*datadir),
 		HeadMaxAge:    headMaxAge,
 		CacheBytes:    *cacheMB << 20,
 		PrivateKey:    key,
@@ -329,3 +330,12 @@ func splitList(s string) []string {
 }
 
 func hexBytes(s string) ([]byte, error) { return hex.DecodeString(trim0x(s)) }
+
+// historyFile is where a client with a data directory keeps its history
+// roots and recent canonical hashes.
+func historyFile(datadir string) string {
+	if datadir == "" {
+		return ""
+	}
+	return filepath.Join(datadir, "history.json")
+}

@@ -1,0 +1,316 @@
+// Package history is the structure that lets a client verify any old
+// header (and, through bloom filters, find old logs) with one proof
+// against a root its trusted servers sign: the canonical chain is cut into
+// sections of SectionSize blocks; each complete section has a Merkle root
+// over its block hashes and one over its bloom bits; the section roots are
+// the leaves of a fixed-depth Merkle tree whose root, with the number of
+// sections, the servers sign as they sign heads. This package builds the
+// roots and proofs and verifies them; it does no I/O. The layout is
+// specified in docs/protocol.md §6b.
+package history
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+const (
+	// SectionSize is the number of blocks in a section.
+	SectionSize = 4096
+	// hashDepth is the depth of a section's tree of block hashes.
+	hashDepth = 12
+	// BloomBits is the number of bits in a header's bloom filter, the
+	// leaves of a section's bloom tree.
+	BloomBits = 2048
+	// bloomDepth is the depth of a section's bloom tree.
+	bloomDepth = 11
+	// VectorSize is the size of one bloom bit's vector over a section:
+	// one bit per block.
+	VectorSize = SectionSize / 8
+	// TopDepth is the depth of the tree over section roots: room for
+	// 2^24 sections (68 billion blocks).
+	TopDepth = 24
+)
+
+// Errors of verification: a proof that fails them is a lie.
+var (
+	ErrBadProof   = errors.New("history proof does not lead to the signed root")
+	ErrOutOfRange = errors.New("outside the signed sections")
+)
+
+// zero[i] is the root of a tree of depth i whose leaves are all zero.
+var zero = func() (z [TopDepth + 1]common.Hash) {
+	for i := 1; i <= TopDepth; i++ {
+		z[i] = pair(z[i-1], z[i-1])
+	}
+	return z
+}()
+
+func pair(l, r common.Hash) common.Hash { return crypto.Keccak256Hash(l[:], r[:]) }
+
+// levels builds the complete binary tree over leaves (a power of two in
+// number): levels[0] are the leaves, the last level the root.
+func levels(leaves []common.Hash) [][]common.Hash {
+	tree := [][]common.Hash{append([]common.Hash(nil), leaves...)}
+	for level := tree[0]; len(level) > 1; {
+		next := make([]common.Hash, len(level)/2)
+		for i := range next {
+			next[i] = pair(level[2*i], level[2*i+1])
+		}
+		tree = append(tree, next)
+		level = next
+	}
+	return tree
+}
+
+// path is the proof of leaf at in a tree: its siblings, leaf level first.
+func path(tree [][]common.Hash, at int) []common.Hash {
+	out := make([]common.Hash, 0, len(tree)-1)
+	for _, level := range tree[:len(tree)-1] {
+		out = append(out, level[at^1])
+		at /= 2
+	}
+	return out
+}
+
+func root(tree [][]common.Hash) common.Hash { return tree[len(tree)-1][0] }
+
+// climb computes a root from a leaf at index and its path.
+func climb(leaf common.Hash, index uint64, path []common.Hash) common.Hash {
+	h := leaf
+	for _, sib := range path {
+		if index&1 == 0 {
+			h = pair(h, sib)
+		} else {
+			h = pair(sib, h)
+		}
+		index >>= 1
+	}
+	return h
+}
+
+// Section is one complete section's content.
+type Section struct {
+	Index  uint64
+	Hashes []common.Hash // SectionSize canonical block hashes
+	Blooms [][]byte      // BloomBits vectors of VectorSize bytes
+
+	once      sync.Once
+	hashTree  [][]common.Hash // built on first use
+	bloomTree [][]common.Hash
+}
+
+// trees builds the section's two trees once.
+func (s *Section) trees() {
+	s.once.Do(func() {
+		s.hashTree = levels(s.Hashes)
+		leaves := make([]common.Hash, BloomBits)
+		for j, v := range s.Blooms {
+			leaves[j] = crypto.Keccak256Hash(v)
+		}
+		s.bloomTree = levels(leaves)
+	})
+}
+
+// NewSection builds section index from its blocks' hashes and blooms (in
+// block order, SectionSize of each).
+func NewSection(index uint64, hashes []common.Hash, blooms []types.Bloom) (*Section, error) {
+	if len(hashes) != SectionSize || len(blooms) != SectionSize {
+		return nil, fmt.Errorf("history: section %d needs %d hashes and blooms, got %d and %d", index, SectionSize, len(hashes), len(blooms))
+	}
+	return &Section{Index: index, Hashes: append([]common.Hash(nil), hashes...), Blooms: Transpose(blooms)}, nil
+}
+
+// Transpose turns SectionSize blooms into BloomBits vectors: bit i of
+// vector j (byte i/8, mask 0x80 >> (i%8)) is set when block i's bloom has
+// bit j, bit j of a bloom being bit j%8 (mask 1 << (j%8)) of its byte
+// 255 − j/8, as go-ethereum's types.Bloom places them.
+func Transpose(blooms []types.Bloom) [][]byte {
+	vectors := make([][]byte, BloomBits)
+	for j := range vectors {
+		vectors[j] = make([]byte, VectorSize)
+	}
+	for i, b := range blooms {
+		for byteIdx, v := range b {
+			if v == 0 {
+				continue
+			}
+			for bit := range 8 {
+				if v&(1<<bit) != 0 {
+					j := (types.BloomByteLength-1-byteIdx)*8 + bit
+					vectors[j][i/8] |= 0x80 >> (i % 8)
+				}
+			}
+		}
+	}
+	return vectors
+}
+
+// HashRoot is the root of the section's tree of block hashes.
+func (s *Section) HashRoot() common.Hash {
+	s.trees()
+	return root(s.hashTree)
+}
+
+// BloomRoot is the root of the section's tree of bloom vectors.
+func (s *Section) BloomRoot() common.Hash {
+	s.trees()
+	return root(s.bloomTree)
+}
+
+// Root is the section's root, a leaf of the top tree.
+func (s *Section) Root() common.Hash { return SectionRoot(s.Index, s.HashRoot(), s.BloomRoot()) }
+
+// SectionRoot is keccak256(rlp([index, hashRoot, bloomRoot])).
+func SectionRoot(index uint64, hashRoot, bloomRoot common.Hash) common.Hash {
+	enc, _ := rlp.EncodeToBytes([]any{index, hashRoot, bloomRoot})
+	return crypto.Keccak256Hash(enc)
+}
+
+// Top is the tree over the roots of sections 0..Count-1, padded with zero
+// leaves to depth TopDepth. It keeps the levels of the last count asked
+// for. It is not safe for concurrent use.
+type Top struct {
+	roots []common.Hash
+	count uint64          // the count tree is built for
+	tree  [][]common.Hash // levels over the first count roots, unpadded
+}
+
+// Append adds the next section's root.
+func (t *Top) Append(root common.Hash) { t.roots = append(t.roots, root) }
+
+// Count is the number of sections.
+func (t *Top) Count() uint64 { return uint64(len(t.roots)) }
+
+// SectionRootAt is the root of section k.
+func (t *Top) SectionRootAt(k uint64) common.Hash { return t.roots[k] }
+
+// build makes the levels over the first count roots, each level padded to
+// an even length with the zero subtree of its depth.
+func (t *Top) build(count uint64) {
+	if t.tree != nil && t.count == count {
+		return
+	}
+	level := append([]common.Hash(nil), t.roots[:count]...)
+	tree := make([][]common.Hash, 0, TopDepth+1)
+	for depth := range TopDepth {
+		if len(level)%2 == 1 {
+			level = append(level, zero[depth])
+		}
+		tree = append(tree, level)
+		next := make([]common.Hash, len(level)/2)
+		for i := range next {
+			next[i] = pair(level[2*i], level[2*i+1])
+		}
+		if len(next) == 0 {
+			next = []common.Hash{zero[depth+1]}
+		}
+		level = next
+	}
+	t.tree, t.count = append(tree, level), count
+}
+
+// Root is the root over the first count sections (count ≤ Count).
+func (t *Top) Root(count uint64) common.Hash {
+	t.build(count)
+	return t.tree[TopDepth][0]
+}
+
+// Path is the proof of section k in the tree over the first count
+// sections: TopDepth siblings, leaf level first.
+func (t *Top) Path(count, k uint64) []common.Hash {
+	t.build(count)
+	out := make([]common.Hash, TopDepth)
+	at := int(k)
+	for depth := range TopDepth {
+		level := t.tree[depth]
+		if at^1 < len(level) {
+			out[depth] = level[at^1]
+		} else {
+			out[depth] = zero[depth]
+		}
+		at /= 2
+	}
+	return out
+}
+
+// HeaderProof proves a header's place in a signed history root.
+type HeaderProof struct {
+	Header      *types.Header
+	HashPath    []common.Hash // hashDepth siblings
+	BloomRoot   common.Hash
+	SectionPath []common.Hash // TopDepth siblings
+}
+
+// ProveHeader builds the proof of block number's header (in section s).
+func ProveHeader(t *Top, count uint64, s *Section, header *types.Header) HeaderProof {
+	s.trees()
+	return HeaderProof{Header: header, HashPath: path(s.hashTree, int(header.Number.Uint64()%SectionSize)), BloomRoot: s.BloomRoot(), SectionPath: t.Path(count, s.Index)}
+}
+
+// VerifyHeader checks that p proves a header of block number under the
+// root signed for count sections.
+func VerifyHeader(root common.Hash, count, number uint64, p *HeaderProof) error {
+	if number >= count*SectionSize {
+		return fmt.Errorf("%w: block %d, %d sections signed", ErrOutOfRange, number, count)
+	}
+	if p.Header == nil || p.Header.Number == nil || !p.Header.Number.IsUint64() || p.Header.Number.Uint64() != number {
+		return fmt.Errorf("%w: header for another block than %d", ErrBadProof, number)
+	}
+	if len(p.HashPath) != hashDepth || len(p.SectionPath) != TopDepth {
+		return fmt.Errorf("%w: paths of %d and %d hashes, want %d and %d", ErrBadProof, len(p.HashPath), len(p.SectionPath), hashDepth, TopDepth)
+	}
+	k := number / SectionSize
+	hashRoot := climb(p.Header.Hash(), number%SectionSize, p.HashPath)
+	if climb(SectionRoot(k, hashRoot, p.BloomRoot), k, p.SectionPath) != root {
+		return fmt.Errorf("%w: header of block %d", ErrBadProof, number)
+	}
+	return nil
+}
+
+// BloomProof proves one bloom bit's vector over a section.
+type BloomProof struct {
+	Vector      []byte        // VectorSize bytes
+	BloomPath   []common.Hash // bloomDepth siblings
+	HashRoot    common.Hash
+	SectionPath []common.Hash // TopDepth siblings
+}
+
+// ProveBloom builds the proof of bloom bit's vector in section s.
+func ProveBloom(t *Top, count uint64, s *Section, bit int) BloomProof {
+	s.trees()
+	return BloomProof{Vector: s.Blooms[bit], BloomPath: path(s.bloomTree, bit), HashRoot: s.HashRoot(), SectionPath: t.Path(count, s.Index)}
+}
+
+// VerifyBloom checks that p proves the vector of bloom bit over section k
+// under the root signed for count sections.
+func VerifyBloom(root common.Hash, count, k uint64, bit int, p *BloomProof) error {
+	if k >= count {
+		return fmt.Errorf("%w: section %d, %d signed", ErrOutOfRange, k, count)
+	}
+	if bit < 0 || bit >= BloomBits || len(p.Vector) != VectorSize || len(p.BloomPath) != bloomDepth || len(p.SectionPath) != TopDepth {
+		return fmt.Errorf("%w: malformed bloom proof", ErrBadProof)
+	}
+	bloomRoot := climb(crypto.Keccak256Hash(p.Vector), uint64(bit), p.BloomPath)
+	if climb(SectionRoot(k, p.HashRoot, bloomRoot), k, p.SectionPath) != root {
+		return fmt.Errorf("%w: bloom bit %d of section %d", ErrBadProof, bit, k)
+	}
+	return nil
+}
+
+// BloomBitsOf returns the three bloom bits a value (an address or a
+// topic) sets, as types.Bloom places them.
+func BloomBitsOf(data []byte) [3]int {
+	h := crypto.Keccak256(data)
+	var bits [3]int
+	for i := range 3 {
+		bits[i] = (int(h[2*i])<<8 | int(h[2*i+1])) & (BloomBits - 1)
+	}
+	return bits
+}

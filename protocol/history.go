@@ -1,0 +1,194 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// History messages (docs/protocol.md §6b): a server signs the root over
+// its complete history sections as it signs heads, and proves headers and
+// bloom bits against it.
+const (
+	HistoryRootMsg     Code = 0x1c
+	GetHeaderProofsMsg Code = 0x1d
+	HeaderProofsMsg    Code = 0x1e
+	GetBloomBitsMsg    Code = 0x1f
+	BloomBitsMsg       Code = 0x20
+)
+
+// Limits of the history messages.
+const (
+	MaxHeaderProofs = 64  // block numbers per GetHeaderProofs
+	MaxBloomBits    = 256 // (section, bit) pairs per GetBloomBits
+	MaxProofPath    = 32  // hashes in one Merkle path
+	MaxVectorSize   = 512 // bytes of one bloom bit's vector over a section
+)
+
+// ErrBadHistoryRoot is a HistoryRoot whose signature does not recover.
+var ErrBadHistoryRoot = errors.New("invalid history root")
+
+func init() {
+	codeNames[HistoryRootMsg] = "HistoryRoot"
+	codeNames[GetHeaderProofsMsg] = "GetHeaderProofs"
+	codeNames[HeaderProofsMsg] = "HeaderProofs"
+	codeNames[GetBloomBitsMsg] = "GetBloomBits"
+	codeNames[BloomBitsMsg] = "BloomBits"
+}
+
+// HistoryRoot is a server's signed root over its first Count history
+// sections; it sends one after the handshake and whenever a section is
+// complete.
+type HistoryRoot struct {
+	Count     uint64
+	Root      common.Hash
+	Signature []byte
+}
+
+// SigningHash is keccak256(rlp([chainID, count, root])).
+func (h *HistoryRoot) SigningHash(chainID uint64) common.Hash {
+	enc, _ := rlp.EncodeToBytes([]any{chainID, h.Count, h.Root})
+	return crypto.Keccak256Hash(enc)
+}
+
+// Sign fills h.Signature.
+func (h *HistoryRoot) Sign(chainID uint64, key interface{ Sign([]byte) ([]byte, error) }) error {
+	sig, err := key.Sign(h.SigningHash(chainID).Bytes())
+	if err != nil {
+		return err
+	}
+	h.Signature = sig
+	return nil
+}
+
+// Signer recovers the compressed public key that signed h.
+func (h *HistoryRoot) Signer(chainID uint64) ([]byte, error) {
+	if len(h.Signature) != crypto.SignatureLength {
+		return nil, fmt.Errorf("%w: signature is %d bytes", ErrBadHistoryRoot, len(h.Signature))
+	}
+	pub, err := crypto.SigToPub(h.SigningHash(chainID).Bytes(), h.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadHistoryRoot, err)
+	}
+	return crypto.CompressPubkey(pub), nil
+}
+
+// GetHeaderProofs asks for the headers of blocks by number, each with its
+// proof under the root over the first Count sections.
+type GetHeaderProofs struct {
+	ReqID   uint64
+	Count   uint64
+	Numbers []uint64
+}
+
+// Validate bounds the request.
+func (r *GetHeaderProofs) Validate() error {
+	if len(r.Numbers) == 0 || len(r.Numbers) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d header proofs, want 1..%d", ErrTooManyItems, len(r.Numbers), MaxHeaderProofs)
+	}
+	return nil
+}
+
+// HeaderProof is one header with its proof: the path of its hash in its
+// section's hash tree, the section's bloom root, and the path of the
+// section's root in the tree over sections.
+type HeaderProof struct {
+	Header      *types.Header
+	HashPath    []common.Hash
+	BloomRoot   common.Hash
+	SectionPath []common.Hash
+}
+
+// HeaderProofs answers GetHeaderProofs, in the order asked, stopping at
+// the first block the server cannot prove.
+type HeaderProofs struct {
+	ReqID  uint64
+	BV     uint64
+	Proofs []HeaderProof
+}
+
+// Validate bounds the reply.
+func (r *HeaderProofs) Validate() error {
+	if len(r.Proofs) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d header proofs", ErrTooManyItems, len(r.Proofs))
+	}
+	for _, p := range r.Proofs {
+		if p.Header == nil || len(p.HashPath) > MaxProofPath || len(p.SectionPath) > MaxProofPath {
+			return fmt.Errorf("%w: malformed header proof", ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+// BloomBitsRef names one bloom bit's vector over one section.
+type BloomBitsRef struct {
+	Section uint64
+	Bit     uint64
+}
+
+// GetBloomBits asks for bloom bit vectors over sections, each proven
+// under the root over the first Count sections.
+type GetBloomBits struct {
+	ReqID uint64
+	Count uint64
+	Refs  []BloomBitsRef
+}
+
+// Validate bounds the request.
+func (r *GetBloomBits) Validate() error {
+	if len(r.Refs) == 0 || len(r.Refs) > MaxBloomBits {
+		return fmt.Errorf("%w: %d bloom bit vectors, want 1..%d", ErrTooManyItems, len(r.Refs), MaxBloomBits)
+	}
+	for _, ref := range r.Refs {
+		if ref.Bit >= 2048 {
+			return fmt.Errorf("%w: bloom bit %d", ErrInvalidRequest, ref.Bit)
+		}
+	}
+	return nil
+}
+
+// BloomBitsProof is one bloom bit's vector over a section with its proof:
+// the path of its hash in the section's bloom tree, the section's hash
+// root, and the path of the section's root in the tree over sections.
+type BloomBitsProof struct {
+	Vector      []byte
+	BloomPath   []common.Hash
+	HashRoot    common.Hash
+	SectionPath []common.Hash
+}
+
+// BloomBits answers GetBloomBits, in the order asked, stopping at the first
+// vector the server cannot prove.
+type BloomBits struct {
+	ReqID   uint64
+	BV      uint64
+	Vectors []BloomBitsProof
+}
+
+// Validate bounds the reply.
+func (r *BloomBits) Validate() error {
+	if len(r.Vectors) > MaxBloomBits {
+		return fmt.Errorf("%w: %d bloom bit vectors", ErrTooManyItems, len(r.Vectors))
+	}
+	for _, v := range r.Vectors {
+		if len(v.Vector) > MaxVectorSize || len(v.BloomPath) > MaxProofPath || len(v.SectionPath) > MaxProofPath {
+			return fmt.Errorf("%w: malformed bloom bits proof", ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+func (r *GetHeaderProofs) Items() int        { return len(r.Numbers) }
+func (r *GetBloomBits) Items() int           { return len(r.Refs) }
+func (r *GetHeaderProofs) RequestID() uint64 { return r.ReqID }
+func (r *GetBloomBits) RequestID() uint64    { return r.ReqID }
+func (*GetHeaderProofs) isRequest()          {}
+func (*GetBloomBits) isRequest()             {}
+func (r *HeaderProofs) RequestID() uint64    { return r.ReqID }
+func (r *HeaderProofs) BufferValue() uint64  { return r.BV }
+func (r *BloomBits) RequestID() uint64       { return r.ReqID }
+func (r *BloomBits) BufferValue() uint64     { return r.BV }

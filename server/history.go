@@ -1,0 +1,381 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethdb"
+	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/ethdb/pebble"
+	"github.com/golang/snappy"
+
+	"github.com/lightmarket/lightmarket/history"
+	"github.com/lightmarket/lightmarket/protocol"
+)
+
+// HistoryConfirmations is how far below the head a section must end
+// before the server builds it, when the backend reports no finalized
+// block: a section, once signed, never changes.
+const HistoryConfirmations = 128
+
+// historyFetchers is how many headers the indexer reads from the backend
+// at once.
+const historyFetchers = 8
+
+// historyIndex builds the history sections of the backend's canonical
+// chain (package history), keeps them (in DataDir/history, or in memory),
+// signs the root over them and proves headers and bloom bits against it.
+type historyIndex struct {
+	s     *Server
+	db    ethdb.KeyValueStore
+	poke  chan struct{}
+	cache *lru.Cache[uint64, *history.Section]
+	// lastWake is the head number / 64 at the last wake.
+	lastWake atomic.Uint64
+
+	mu   sync.Mutex // guards top and root
+	top  history.Top
+	root *protocol.HistoryRoot // the latest signed root, nil before a section
+}
+
+// Database keys: section roots, and each section's hashes and bloom
+// vectors (snappy-compressed).
+func rootKey(k uint64) []byte   { return binary.BigEndian.AppendUint64([]byte("r"), k) }
+func hashesKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("h"), k) }
+func bloomsKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("b"), k) }
+
+func openHistory(s *Server, dataDir string) (*historyIndex, error) {
+	var db ethdb.KeyValueStore = memorydb.New()
+	if dataDir != "" {
+		pdb, err := pebble.New(filepath.Join(dataDir, "history"), 16, 16, "lightmarket/history/", false)
+		if err != nil {
+			return nil, fmt.Errorf("server: history index: %w", err)
+		}
+		db = pdb
+	}
+	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), cache: lru.NewCache[uint64, *history.Section](16)}
+	for k := uint64(0); ; k++ {
+		r, err := db.Get(rootKey(k))
+		if err != nil {
+			break
+		}
+		h.top.Append(common.BytesToHash(r))
+	}
+	if h.top.Count() > 0 {
+		if err := h.sign(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func (h *historyIndex) close() { h.db.Close() }
+
+// sign signs the root over every section built; mu may be held.
+func (h *historyIndex) sign() error {
+	count := h.top.Count()
+	r := &protocol.HistoryRoot{Count: count, Root: h.top.Root(count)}
+	if err := r.Sign(h.s.chainID, h.s.key); err != nil {
+		return err
+	}
+	h.root = r
+	return nil
+}
+
+// signed is the latest signed root (nil before the first section).
+func (h *historyIndex) signed() *protocol.HistoryRoot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.root
+}
+
+// headMoved wakes the indexer once every 64 blocks of head movement (a
+// section completes every SectionSize blocks).
+func (h *historyIndex) headMoved(number uint64) {
+	if last := h.lastWake.Swap(number / 64); last != number/64 {
+		h.wake()
+	}
+}
+
+// wake asks the indexer to look for complete sections.
+func (h *historyIndex) wake() {
+	select {
+	case h.poke <- struct{}{}:
+	default:
+	}
+}
+
+// loop builds sections as they complete, until ctx ends.
+func (h *historyIndex) loop(ctx context.Context) {
+	h.wake()
+	for {
+		select {
+		case <-h.poke:
+		case <-ctx.Done():
+			return
+		}
+		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {
+			h.s.cfg.Logger.Warn("Cannot build history sections; retrying at the next head", "err", err)
+		}
+	}
+}
+
+// confirmed is the highest block no reorganisation will undo: the
+// finalized block, or HistoryConfirmations below the head.
+func (h *historyIndex) confirmed(ctx context.Context) (uint64, bool, error) {
+	head, err := h.s.cfg.Backend.CurrentHeader(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	_, final, err := h.s.cfg.Backend.Finality(ctx)
+	if err == nil && final != nil {
+		return final.Number.Uint64(), true, nil
+	}
+	if n := head.Number.Uint64(); n >= HistoryConfirmations {
+		return n - HistoryConfirmations, true, nil
+	}
+	return 0, false, nil
+}
+
+// catchUp builds every section that is complete and confirmed.
+func (h *historyIndex) catchUp(ctx context.Context) error {
+	conf, ok, err := h.confirmed(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	target := (conf + 1) / history.SectionSize
+	h.mu.Lock()
+	count := h.top.Count()
+	h.mu.Unlock()
+	if count < target {
+		h.s.cfg.Logger.Info("Building history sections", "from", count, "to", target, "blocks", target*history.SectionSize)
+	}
+	start := time.Now()
+	for k := count; k < target; k++ {
+		sec, err := h.build(ctx, k)
+		if err != nil {
+			return err
+		}
+		batch := h.db.NewBatch()
+		flat := make([]byte, 0, len(sec.Hashes)*common.HashLength)
+		for _, x := range sec.Hashes {
+			flat = append(flat, x[:]...)
+		}
+		vectors := make([]byte, 0, history.BloomBits*history.VectorSize)
+		for _, v := range sec.Blooms {
+			vectors = append(vectors, v...)
+		}
+		root := sec.Root()
+		batch.Put(hashesKey(k), flat)
+		batch.Put(bloomsKey(k), snappy.Encode(nil, vectors))
+		batch.Put(rootKey(k), root[:])
+		if err := batch.Write(); err != nil {
+			return err
+		}
+		h.cache.Add(k, sec)
+		h.mu.Lock()
+		h.top.Append(root)
+		err = h.sign()
+		r := h.root
+		h.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		h.s.pushHistoryRoot(r)
+	}
+	if count < target {
+		h.s.cfg.Logger.Info("History sections built", "sections", target, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// build reads section k's headers from the backend, checks that they form
+// one chain (linked to the section before), and builds the section.
+func (h *historyIndex) build(ctx context.Context, k uint64) (*history.Section, error) {
+	first := k * history.SectionSize
+	headers := make([]*types.Header, history.SectionSize)
+	errs := make(chan error, historyFetchers)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range historyFetchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, first+uint64(i))
+				if err != nil {
+					errs <- fmt.Errorf("header %d: %w", first+uint64(i), err)
+					return
+				}
+				headers[i] = hd
+			}
+		}()
+	}
+	var ferr error
+feed:
+	for i := range headers {
+		select {
+		case next <- i:
+		case ferr = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if ferr == nil {
+		select {
+		case ferr = <-errs:
+		default:
+		}
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	hashes := make([]common.Hash, history.SectionSize)
+	blooms := make([]types.Bloom, history.SectionSize)
+	for i, hd := range headers {
+		hashes[i], blooms[i] = hd.Hash(), hd.Bloom
+		if hd.Number.Uint64() != first+uint64(i) {
+			return nil, fmt.Errorf("backend gave block %d for %d", hd.Number, first+uint64(i))
+		}
+		if i > 0 && hd.ParentHash != hashes[i-1] {
+			return nil, fmt.Errorf("block %d does not link to %d: the chain moved while indexed", first+uint64(i), first+uint64(i)-1)
+		}
+	}
+	if k > 0 {
+		prev, err := h.section(k - 1)
+		if err != nil {
+			return nil, err
+		}
+		if headers[0].ParentHash != prev.Hashes[history.SectionSize-1] {
+			return nil, fmt.Errorf("section %d does not link to the section before: the backend's chain is not the one indexed", k)
+		}
+	}
+	return history.NewSection(k, hashes, blooms)
+}
+
+// section loads a built section.
+func (h *historyIndex) section(k uint64) (*history.Section, error) {
+	if s, ok := h.cache.Get(k); ok {
+		return s, nil
+	}
+	flat, err := h.db.Get(hashesKey(k))
+	if err != nil {
+		return nil, fmt.Errorf("history section %d: %w", k, err)
+	}
+	comp, err := h.db.Get(bloomsKey(k))
+	if err != nil {
+		return nil, fmt.Errorf("history section %d: %w", k, err)
+	}
+	vectors, err := snappy.Decode(nil, comp)
+	if err != nil || len(vectors) != history.BloomBits*history.VectorSize || len(flat) != history.SectionSize*common.HashLength {
+		return nil, fmt.Errorf("history section %d is damaged", k)
+	}
+	s := &history.Section{Index: k, Hashes: make([]common.Hash, history.SectionSize), Blooms: make([][]byte, history.BloomBits)}
+	for i := range s.Hashes {
+		s.Hashes[i] = common.BytesToHash(flat[i*common.HashLength : (i+1)*common.HashLength])
+	}
+	for j := range s.Blooms {
+		s.Blooms[j] = vectors[j*history.VectorSize : (j+1)*history.VectorSize]
+	}
+	h.cache.Add(k, s)
+	return s, nil
+}
+
+// headerProofs answers GetHeaderProofs.
+func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderProofs) []protocol.HeaderProof {
+	h.mu.Lock()
+	have := h.top.Count()
+	h.mu.Unlock()
+	if r.Count == 0 || r.Count > have {
+		return nil
+	}
+	// Sections and headers first, without the lock (the backend may be
+	// slow); then the paths.
+	var (
+		secs    []*history.Section
+		headers []*types.Header
+	)
+	for _, n := range r.Numbers {
+		k := n / history.SectionSize
+		if k >= r.Count {
+			break
+		}
+		sec, err := h.section(k)
+		if err != nil {
+			break
+		}
+		hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, n)
+		if err != nil || hd.Hash() != sec.Hashes[n%history.SectionSize] {
+			break
+		}
+		secs, headers = append(secs, sec), append(headers, hd)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]protocol.HeaderProof, 0, len(headers))
+	for i, hd := range headers {
+		p := history.ProveHeader(&h.top, r.Count, secs[i], hd)
+		out = append(out, protocol.HeaderProof{Header: hd, HashPath: p.HashPath, BloomRoot: p.BloomRoot, SectionPath: p.SectionPath})
+	}
+	return out
+}
+
+// bloomBits answers GetBloomBits.
+func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsProof {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []protocol.BloomBitsProof
+	if r.Count == 0 || r.Count > h.top.Count() {
+		return nil
+	}
+	for _, ref := range r.Refs {
+		if ref.Section >= r.Count {
+			break
+		}
+		sec, err := h.section(ref.Section)
+		if err != nil {
+			break
+		}
+		p := history.ProveBloom(&h.top, r.Count, sec, int(ref.Bit))
+		out = append(out, protocol.BloomBitsProof{Vector: p.Vector, BloomPath: p.BloomPath, HashRoot: p.HashRoot, SectionPath: p.SectionPath})
+	}
+	return out
+}
+
+// pushHistoryRoot queues a new signed root to every client.
+func (s *Server) pushHistoryRoot(r *protocol.HistoryRoot) {
+	s.mu.Lock()
+	peers := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.queueRoot(r)
+	}
+}
+
+// queueRoot replaces any history root not yet sent with r.
+func (p *peer) queueRoot(r *protocol.HistoryRoot) {
+	for {
+		select {
+		case p.roots <- r:
+			return
+		default:
+		}
+		select {
+		case <-p.roots:
+		default:
+		}
+	}
+}
