@@ -114,6 +114,33 @@ func (c *Client) headerFromHistory(ctx context.Context, head *types.Header, numb
 	return h, nil
 }
 
+// linkBackLimit is how far below the head LinkBack links: the blocks
+// newer than the signed history sections.
+const linkBackLimit = 2 * 4096
+
+// LinkBack links the canonical chain from the head down to number by
+// walking parent hashes (a request per 192 headers), when number is at
+// most linkBackLimit below the head, so that reading a range of recent
+// blocks costs a request per 192 headers, not per block. Farther ranges
+// are left to HeaderByNumber.
+func (c *Client) LinkBack(ctx context.Context, number uint64) error {
+	for {
+		c.mu.Lock()
+		head := c.chain.head()
+		var lowest *types.Header
+		if head != nil {
+			lowest = c.chain.get(c.chain.canon[c.chain.low])
+		}
+		c.mu.Unlock()
+		if head == nil || lowest == nil || lowest.Number.Uint64() <= number || head.Number.Uint64()-number > linkBackLimit {
+			return nil
+		}
+		if err := c.extendBack(ctx, lowest, number); err != nil {
+			return err
+		}
+	}
+}
+
 // extendBack links canonical headers below lowest down towards number.
 func (c *Client) extendBack(ctx context.Context, lowest *types.Header, number uint64) error {
 	amount := min(lowest.Number.Uint64()-number, protocol.MaxHeaders)

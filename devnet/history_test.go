@@ -2,8 +2,14 @@ package devnet
 
 import (
 	"context"
+	"math/big"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -13,6 +19,7 @@ import (
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/history"
 	"github.com/lightmarket/lightmarket/internal/longchain"
+	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -137,13 +144,45 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	if single < 5 {
 		t.Errorf("%d of 6 headers took one request", single)
 	}
+	// eth_getLogs over the whole chain for the rare event: the signed
+	// sections' bloom bits say which blocks to read; the logs are the
+	// node's.
+	api, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	rc, err := rpc.Dial(api.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: head.Number, Addresses: []common.Address{longchain.Emitter}, Topics: [][]common.Hash{{longchain.Topic}}}
+	before := c.RoundTrips()
+	got, err := ethclient.NewClient(rc).FilterLogs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := c.RoundTrips() - before
+	want, err := node.FilterLogs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(chainA.Events) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("eth_getLogs over %d blocks: %d logs, the node has %d (%d events)", head.Number.Uint64()+1, len(got), len(want), len(chainA.Events))
+	}
+	t.Logf("eth_getLogs over %d blocks: %d logs in %d requests", head.Number.Uint64()+1, len(got), trips)
+	if trips > 3*uint64(len(want))+30 {
+		t.Errorf("%d requests for %d logs: the bloom bits did not narrow the search", trips, len(want))
+	}
+
 	// With the honest servers gone, the server of another chain is asked:
 	// its proofs are under its own sections, not the signed root. It is
 	// caught and banned, and the client answers nothing rather than its
 	// header.
 	a.Stop()
 	b.Stop()
-	if h, err := c.HeaderByNumber(ctx, 3000); err == nil {
+	if h, err := c.HeaderByNumber(ctx, 3500); err == nil {
 		t.Fatalf("header %d from the server of another chain accepted", h.Number)
 	}
 	var liarStats client.ServerStats

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -112,13 +113,35 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 	if lo > hi || from == rpc.LatestBlockNumber && to != rpc.LatestBlockNumber {
 		return nil, errInvalidBlockRange
 	}
-	if hi-lo > api.logRange {
+	// Blocks in signed history sections are searched with their bloom
+	// bits, at a cost that follows the matches; the range limit bounds the
+	// blocks read one by one.
+	next := lo
+	if len(crit.Addresses) > 0 || slices.ContainsFunc(crit.Topics, func(ts []common.Hash) bool { return len(ts) > 0 }) {
+		next = api.c.SectionsCover(lo, hi)
+	}
+	if hi >= next && hi-next > api.logRange {
 		return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("exceed maximum block range %d", api.logRange)}
 	}
 	if hi > head.Number.Uint64() {
 		return nil, errBlockRangeIntoFuture
 	}
 	out := []*types.Log{}
+	if next > lo {
+		var cands []uint64
+		if next, cands, err = api.c.LogCandidates(ctx, lo, hi, crit.Addresses, crit.Topics); err != nil {
+			return nil, err
+		}
+		if out, err = api.candidateLogs(ctx, cands, crit, out); err != nil {
+			return nil, err
+		}
+		lo = next
+	}
+	if lo <= hi {
+		if err := api.c.LinkBack(ctx, lo); err != nil {
+			return nil, err
+		}
+	}
 	for n := lo; n <= hi; n++ {
 		h, err := api.c.HeaderByNumber(ctx, n)
 		if err != nil {
@@ -127,6 +150,48 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 		if out, err = api.blockLogs(ctx, h, crit.Addresses, crit.Topics, out); err != nil {
 			return nil, err
 		}
+	}
+	return out, nil
+}
+
+// candidateFetchers is how many candidate blocks are read at once.
+const candidateFetchers = 8
+
+// candidateLogs appends the matching logs of the candidate blocks (in
+// order), reading their headers and receipts a few at a time.
+func (api *EthAPI) candidateLogs(ctx context.Context, cands []uint64, crit filters.FilterCriteria, out []*types.Log) ([]*types.Log, error) {
+	type result struct {
+		logs []*types.Log
+		err  error
+	}
+	results := make([]result, len(cands))
+	next := make(chan int)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range min(candidateFetchers, len(cands)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				h, err := api.c.HeaderByNumber(ctx, cands[i])
+				if err == nil {
+					results[i].logs, err = api.blockLogs(ctx, h, crit.Addresses, crit.Topics, nil)
+				}
+				results[i].err = err
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	for i := range cands {
+		next <- i
+	}
+	close(next)
+	<-done
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, r.logs...)
 	}
 	return out, nil
 }
