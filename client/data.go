@@ -96,27 +96,54 @@ func (c *Client) headerFromHistory(ctx context.Context, head *types.Header, numb
 		return nil, nil
 	}
 	slot := common.BigToHash(new(big.Int).SetUint64(number % historyWindow))
-	st, err := c.StateValues(ctx, head, params.HistoryStorageAddress, []common.Hash{slot})
+	var header *types.Header
+	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+		id := reqIDs.Add(1)
+		req := &protocol.GetRecentHeaders{ReqID: id, Head: head.Hash(), Numbers: []uint64{number}}
+		reply, err := p.request(ctx, protocol.GetRecentHeadersMsg, protocol.RecentHeadersMsg, id, req)
+		if err != nil {
+			return err
+		}
+		rh := reply.(*protocol.RecentHeaders)
+		if len(rh.Headers) == 0 {
+			return ErrNotFound
+		}
+		acct, err := verify.Account(head.Root, params.HistoryStorageAddress, rh.Proof.Account)
+		if err != nil {
+			return err
+		}
+		if acct == nil {
+			return ErrNotFound // no history contract at the head: nothing to prove
+		}
+		if len(rh.Proof.Storage) == 0 {
+			return fmt.Errorf("%w: recent header without its storage proof", verify.ErrStorageProof)
+		}
+		hash, err := verify.Storage(acct.Root, slot, rh.Proof.Storage[0])
+		if err != nil {
+			return err
+		}
+		if hash == (common.Hash{}) {
+			return ErrNotFound // the slot is not written yet
+		}
+		if got := rh.Headers[0]; got.Hash() != hash {
+			return fmt.Errorf("%w: header %d is %x, the head's history holds %x", verify.ErrHeaderHash, number, got.Hash(), hash)
+		}
+		header = rh.Headers[0]
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	hash := st.Values[0]
-	if hash == (common.Hash{}) {
-		return nil, nil
-	}
-	h, err := c.HeaderByHash(ctx, hash)
-	if err != nil {
-		return nil, err
-	}
-	if h.Number.Uint64() != number {
-		return nil, nil // an older block in the ring buffer's slot
-	}
-	return h, nil
+	c.mu.Lock()
+	c.chain.add(header)
+	c.mu.Unlock()
+	return header, nil
 }
 
-// linkBackLimit is how far below the head LinkBack links: the blocks
-// newer than the signed history sections.
-const linkBackLimit = 2 * 4096
+// linkBackLimit is how far below the head LinkBack links: beyond the
+// blocks newer than the signed history sections (about 4,200), a log
+// range of the default limit.
+const linkBackLimit = 16_384
 
 // LinkBack links the canonical chain from the head down to number by
 // walking parent hashes (a request per 192 headers), when number is at

@@ -153,6 +153,10 @@ func newMessage(code Code) any {
 		return new(GetBloomBits)
 	case BloomBitsMsg:
 		return new(BloomBits)
+	case GetRecentHeadersMsg:
+		return new(GetRecentHeaders)
+	case RecentHeadersMsg:
+		return new(RecentHeaders)
 	}
 	return nil
 }

@@ -192,3 +192,61 @@ func (r *HeaderProofs) RequestID() uint64    { return r.ReqID }
 func (r *HeaderProofs) BufferValue() uint64  { return r.BV }
 func (r *BloomBits) RequestID() uint64       { return r.ReqID }
 func (r *BloomBits) BufferValue() uint64     { return r.BV }
+
+// Recent headers (docs/protocol.md §6b): headers up to RecentWindow blocks
+// behind a head, each proven by the EIP-2935 history contract's storage
+// at the head.
+const (
+	GetRecentHeadersMsg Code = 0x21
+	RecentHeadersMsg    Code = 0x22
+)
+
+// RecentWindow is how far behind a head the EIP-2935 contract keeps
+// block hashes.
+const RecentWindow = 8191
+
+// GetRecentHeaders asks for the canonical headers of blocks by number, as
+// of the block Head (its state proves them), within RecentWindow blocks
+// behind it.
+type GetRecentHeaders struct {
+	ReqID   uint64
+	Head    common.Hash
+	Numbers []uint64
+}
+
+// Validate bounds the request.
+func (r *GetRecentHeaders) Validate() error {
+	if len(r.Numbers) == 0 || len(r.Numbers) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d recent headers, want 1..%d", ErrTooManyItems, len(r.Numbers), MaxHeaderProofs)
+	}
+	return nil
+}
+
+// RecentHeaders answers GetRecentHeaders: the headers in the order asked
+// (stopping at the first the server cannot prove) and the proof of the
+// history contract's account and of each one's slot at the head.
+type RecentHeaders struct {
+	ReqID   uint64
+	BV      uint64
+	Headers []*types.Header
+	Proof   AccountProof
+}
+
+// Validate bounds the reply.
+func (r *RecentHeaders) Validate() error {
+	if len(r.Headers) > MaxHeaderProofs || len(r.Proof.Storage) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d recent headers", ErrTooManyItems, len(r.Headers))
+	}
+	return nil
+}
+
+func init() {
+	codeNames[GetRecentHeadersMsg] = "GetRecentHeaders"
+	codeNames[RecentHeadersMsg] = "RecentHeaders"
+}
+
+func (r *GetRecentHeaders) Items() int        { return len(r.Numbers) }
+func (r *GetRecentHeaders) RequestID() uint64 { return r.ReqID }
+func (*GetRecentHeaders) isRequest()          {}
+func (r *RecentHeaders) RequestID() uint64    { return r.ReqID }
+func (r *RecentHeaders) BufferValue() uint64  { return r.BV }

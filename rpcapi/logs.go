@@ -20,7 +20,12 @@ import (
 // and receipts download, so the range is bounded (geth's own default is
 // unbounded; a light client cannot afford that).
 const (
-	DefaultLogRange = 1000 // blocks per query
+	// DefaultLogRange bounds the blocks of one query read one by one:
+	// those after the signed history sections (the last few thousand,
+	// linked a request per 192 headers), or every block when no history
+	// root is accepted. Blocks in signed sections are searched with their
+	// bloom bits and do not count.
+	DefaultLogRange = 10_000
 	maxLogTopics    = 4
 	maxLogQuery     = 1000 // addresses, or alternatives per topic position (geth's default)
 )

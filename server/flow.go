@@ -42,6 +42,8 @@ func initialCosts() flowcontrol.CostTable {
 		// section not in the cache is read from disk first.
 		uint64(protocol.GetHeaderProofsMsg): {Base: 2_000_000, PerItem: 500_000},
 		uint64(protocol.GetBloomBitsMsg):    {Base: 2_000_000, PerItem: 200_000},
+		// A recent header is a header and a storage proof at the head.
+		uint64(protocol.GetRecentHeadersMsg): {Base: 1_200_000, PerItem: 300_000},
 	}
 }
 
@@ -52,6 +54,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
 		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg, protocol.GetHeaderProofsMsg, protocol.GetBloomBitsMsg,
+		protocol.GetRecentHeadersMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
@@ -100,6 +103,8 @@ func setBV(reply any, bv uint64) {
 	case *protocol.HeaderProofs:
 		r.BV = bv
 	case *protocol.BloomBits:
+		r.BV = bv
+	case *protocol.RecentHeaders:
 		r.BV = bv
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/ethdb/pebble"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/golang/snappy"
 
 	"github.com/lightmarket/lightmarket/history"
@@ -378,4 +380,44 @@ func (p *peer) queueRoot(r *protocol.HistoryRoot) {
 		default:
 		}
 	}
+}
+
+// recentHeaders answers GetRecentHeaders: the canonical headers asked for
+// within protocol.RecentWindow blocks behind the head named, with the
+// proof of their hashes in the EIP-2935 contract's storage at that head.
+// A head not on the backend's canonical chain gets an empty answer.
+func (s *Server) recentHeaders(ctx context.Context, r *protocol.GetRecentHeaders) *protocol.RecentHeaders {
+	out := &protocol.RecentHeaders{ReqID: r.ReqID}
+	head, err := s.cfg.Backend.HeaderByHash(ctx, r.Head)
+	if err != nil || head == nil {
+		return out
+	}
+	n := head.Number.Uint64()
+	if canon, err := s.cfg.Backend.HeaderByNumber(ctx, n); err != nil || canon.Hash() != r.Head {
+		return out
+	}
+	var (
+		slots   []common.Hash
+		headers []*types.Header
+	)
+	for _, num := range r.Numbers {
+		if num >= n || n-num > protocol.RecentWindow {
+			break
+		}
+		h, err := s.cfg.Backend.HeaderByNumber(ctx, num)
+		if err != nil {
+			break
+		}
+		slots = append(slots, common.BigToHash(new(big.Int).SetUint64(num%protocol.RecentWindow)))
+		headers = append(headers, h)
+	}
+	if len(headers) == 0 {
+		return out
+	}
+	p, err := s.cfg.Backend.Proof(ctx, r.Head, params.HistoryStorageAddress, slots)
+	if err != nil {
+		return out
+	}
+	out.Headers, out.Proof = headers, protocol.AccountProof{Account: p.Account, Storage: p.Storage}
+	return out
 }

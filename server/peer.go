@@ -308,6 +308,8 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 		items = len(r.Proofs)
 	case *protocol.BloomBits:
 		items = len(r.Vectors)
+	case *protocol.RecentHeaders:
+		items = len(r.Headers)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }
