@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
@@ -145,21 +146,77 @@ func (c *Client) headerFromHistory(ctx context.Context, head *types.Header, numb
 // range of the default limit.
 const linkBackLimit = 16_384
 
-// LinkBack links the canonical chain from the head down to number by
-// walking parent hashes (a request per 192 headers), when number is at
-// most linkBackLimit below the head, so that reading a range of recent
-// blocks costs a request per 192 headers, not per block. Farther ranges
-// are left to HeaderByNumber.
+// LinkBack links the canonical chain from the head down to number, when
+// number is at most linkBackLimit below the head, so that reading a range
+// of recent blocks costs a request per 192 headers, not per block. The
+// headers are asked for by number, up to linkFetchers requests at once,
+// and linked by their parent hashes down from the lowest linked header; a
+// gap (a server answered with another chain's headers) is linked again
+// by walking back. Farther ranges are left to HeaderByNumber.
 func (c *Client) LinkBack(ctx context.Context, number uint64) error {
+	c.mu.Lock()
+	head := c.chain.head()
+	var lowest *types.Header
+	if head != nil {
+		lowest = c.chain.get(c.chain.canon[c.chain.low])
+	}
+	c.mu.Unlock()
+	if head == nil || lowest == nil || lowest.Number.Uint64() <= number || head.Number.Uint64()-number > linkBackLimit {
+		return nil
+	}
+	top := lowest.Number.Uint64() // exclusive
+	chunks := make([][]*types.Header, (top-number+protocol.MaxHeaders-1)/protocol.MaxHeaders)
+	sem := make(chan struct{}, linkFetchers)
+	var wg sync.WaitGroup
+	for i := range chunks {
+		start := number + uint64(i)*protocol.MaxHeaders
+		amount := min(protocol.MaxHeaders, top-start)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.do(ctx, func(ctx context.Context, p *peer) error {
+				hs, err := c.fetchHeaders(ctx, p, protocol.ByNumber(start), amount, 0, false)
+				if err == nil {
+					chunks[i] = hs
+				}
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Link down from lowest while the parent hashes agree.
+	byNumber := make(map[uint64]*types.Header, top-number)
+	for _, hs := range chunks {
+		for _, h := range hs {
+			byNumber[h.Number.Uint64()] = h
+		}
+	}
+	c.mu.Lock()
+	if c.chain.canon[lowest.Number.Uint64()] == lowest.Hash() {
+		child := lowest
+		for n := top; n > number; n-- {
+			h := byNumber[n-1]
+			if h == nil || h.Hash() != child.ParentHash {
+				break
+			}
+			c.chain.add(h)
+			c.chain.canon[n-1] = h.Hash()
+			c.chain.low = min(c.chain.low, n-1)
+			child = h
+		}
+	}
+	c.mu.Unlock()
+	// Whatever did not link is walked, a request per 192 headers.
 	for {
 		c.mu.Lock()
-		head := c.chain.head()
-		var lowest *types.Header
-		if head != nil {
-			lowest = c.chain.get(c.chain.canon[c.chain.low])
-		}
+		lowest = c.chain.get(c.chain.canon[c.chain.low])
 		c.mu.Unlock()
-		if head == nil || lowest == nil || lowest.Number.Uint64() <= number || head.Number.Uint64()-number > linkBackLimit {
+		if lowest == nil || lowest.Number.Uint64() <= number {
 			return nil
 		}
 		if err := c.extendBack(ctx, lowest, number); err != nil {
@@ -167,6 +224,9 @@ func (c *Client) LinkBack(ctx context.Context, number uint64) error {
 		}
 	}
 }
+
+// linkFetchers is how many header requests LinkBack has in flight.
+const linkFetchers = 8
 
 // extendBack links canonical headers below lowest down towards number.
 func (c *Client) extendBack(ctx context.Context, lowest *types.Header, number uint64) error {

@@ -350,9 +350,13 @@ func (c *Client) LogCandidates(ctx context.Context, from, to uint64, addrs []com
 	}
 	vectors := make(map[protocol.BloomBitsRef][]byte, len(refs))
 	for len(refs) > 0 {
-		batch := refs[:min(len(refs), protocol.MaxBloomBits)]
-		refs = refs[len(batch):]
 		err := c.do(ctx, func(ctx context.Context, p *peer) error {
+			// As many as the server's buffer takes in one request.
+			n := min(len(refs), protocol.MaxBloomBits)
+			for n > 1 && !p.fits(protocol.GetBloomBitsMsg, n) {
+				n /= 2
+			}
+			batch := refs[:n]
 			id := reqIDs.Add(1)
 			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
 			reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
@@ -373,6 +377,7 @@ func (c *Client) LogCandidates(ctx context.Context, from, to uint64, addrs []com
 			for i, ref := range batch {
 				vectors[ref] = got[i].Vector
 			}
+			refs = refs[n:]
 			return nil
 		})
 		if err != nil {
@@ -413,4 +418,16 @@ func matchesAt(vectors map[protocol.BloomBitsRef][]byte, k, i uint64, groups [][
 		}
 	}
 	return true
+}
+
+// fits says whether a request of n items costs no more than the server's
+// flow-control buffer holds.
+func (p *peer) fits(code protocol.Code, n int) bool {
+	cost, ok := p.costs.MaxCost(uint64(code), n)
+	if !ok {
+		return true
+	}
+	p.fcMu.Lock()
+	defer p.fcMu.Unlock()
+	return cost <= p.fc.Params().BufLimit
 }

@@ -167,6 +167,51 @@ func (s *Section) BloomRoot() common.Hash {
 // Root is the section's root, a leaf of the top tree.
 func (s *Section) Root() common.Hash { return SectionRoot(s.Index, s.HashRoot(), s.BloomRoot()) }
 
+// HashTree is the section's tree of block hashes, leaves first: what a
+// server keeps to prove headers without rebuilding it.
+func (s *Section) HashTree() [][]common.Hash {
+	s.trees()
+	return s.hashTree
+}
+
+// BloomTree is the section's tree of bloom vector hashes, leaves first.
+func (s *Section) BloomTree() [][]common.Hash {
+	s.trees()
+	return s.bloomTree
+}
+
+// Flatten writes a tree's levels one after the other, leaves first.
+func Flatten(tree [][]common.Hash) []byte {
+	var out []byte
+	for _, level := range tree {
+		for _, h := range level {
+			out = append(out, h[:]...)
+		}
+	}
+	return out
+}
+
+// Unflatten reads a complete tree over leaves leaves written by Flatten.
+func Unflatten(flat []byte, leaves int) ([][]common.Hash, error) {
+	if len(flat) != (2*leaves-1)*common.HashLength {
+		return nil, fmt.Errorf("history: tree of %d bytes, want %d", len(flat), (2*leaves-1)*common.HashLength)
+	}
+	var tree [][]common.Hash
+	for n := leaves; n >= 1; n /= 2 {
+		level := make([]common.Hash, n)
+		for i := range level {
+			copy(level[i][:], flat[:common.HashLength])
+			flat = flat[common.HashLength:]
+		}
+		tree = append(tree, level)
+	}
+	return tree, nil
+}
+
+// PathIn is the proof of leaf at in a tree: its siblings, leaf level
+// first.
+func PathIn(tree [][]common.Hash, at int) []common.Hash { return path(tree, at) }
+
 // SectionRoot is keccak256(rlp([index, hashRoot, bloomRoot])).
 func SectionRoot(index uint64, hashRoot, bloomRoot common.Hash) common.Hash {
 	enc, _ := rlp.EncodeToBytes([]any{index, hashRoot, bloomRoot})

@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/ethdb/pebble"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/golang/snappy"
 
 	"github.com/lightmarket/lightmarket/history"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -36,10 +35,11 @@ const historyFetchers = 8
 // chain (package history), keeps them (in DataDir/history, or in memory),
 // signs the root over them and proves headers and bloom bits against it.
 type historyIndex struct {
-	s     *Server
-	db    ethdb.KeyValueStore
-	poke  chan struct{}
-	cache *lru.Cache[uint64, *history.Section]
+	s    *Server
+	db   ethdb.KeyValueStore
+	poke chan struct{}
+	// trees caches sections' hash trees (256 KiB each) for header proofs.
+	trees *lru.Cache[uint64, [][]common.Hash]
 	// lastWake is the head number / 64 at the last wake.
 	lastWake atomic.Uint64
 
@@ -48,11 +48,15 @@ type historyIndex struct {
 	root *protocol.HistoryRoot // the latest signed root, nil before a section
 }
 
-// Database keys: section roots, and each section's hashes and bloom
-// vectors (snappy-compressed).
-func rootKey(k uint64) []byte   { return binary.BigEndian.AppendUint64([]byte("r"), k) }
-func hashesKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("h"), k) }
-func bloomsKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("b"), k) }
+// Database keys, per section: its root; its tree of block hashes and its
+// tree of bloom vector hashes (levels, leaves first); each bloom bit's
+// vector. A proof reads a tree and at most one vector.
+func rootKey(k uint64) []byte      { return binary.BigEndian.AppendUint64([]byte("r"), k) }
+func hashTreeKey(k uint64) []byte  { return binary.BigEndian.AppendUint64([]byte("u"), k) }
+func bloomTreeKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("t"), k) }
+func vectorKey(k uint64, bit uint64) []byte {
+	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64([]byte("v"), k), uint16(bit))
+}
 
 func openHistory(s *Server, dataDir string) (*historyIndex, error) {
 	var db ethdb.KeyValueStore = memorydb.New()
@@ -63,7 +67,7 @@ func openHistory(s *Server, dataDir string) (*historyIndex, error) {
 		}
 		db = pdb
 	}
-	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), cache: lru.NewCache[uint64, *history.Section](16)}
+	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), trees: lru.NewCache[uint64, [][]common.Hash](32)}
 	for k := uint64(0); ; k++ {
 		r, err := db.Get(rootKey(k))
 		if err != nil {
@@ -168,22 +172,17 @@ func (h *historyIndex) catchUp(ctx context.Context) error {
 			return err
 		}
 		batch := h.db.NewBatch()
-		flat := make([]byte, 0, len(sec.Hashes)*common.HashLength)
-		for _, x := range sec.Hashes {
-			flat = append(flat, x[:]...)
-		}
-		vectors := make([]byte, 0, history.BloomBits*history.VectorSize)
-		for _, v := range sec.Blooms {
-			vectors = append(vectors, v...)
-		}
 		root := sec.Root()
-		batch.Put(hashesKey(k), flat)
-		batch.Put(bloomsKey(k), snappy.Encode(nil, vectors))
+		batch.Put(hashTreeKey(k), history.Flatten(sec.HashTree()))
+		batch.Put(bloomTreeKey(k), history.Flatten(sec.BloomTree()))
+		for bit, v := range sec.Blooms {
+			batch.Put(vectorKey(k, uint64(bit)), v)
+		}
 		batch.Put(rootKey(k), root[:])
 		if err := batch.Write(); err != nil {
 			return err
 		}
-		h.cache.Add(k, sec)
+		h.trees.Add(k, sec.HashTree())
 		h.mu.Lock()
 		h.top.Append(root)
 		err = h.sign()
@@ -254,43 +253,45 @@ feed:
 		}
 	}
 	if k > 0 {
-		prev, err := h.section(k - 1)
+		prev, err := h.hashTree(k - 1)
 		if err != nil {
 			return nil, err
 		}
-		if headers[0].ParentHash != prev.Hashes[history.SectionSize-1] {
+		if headers[0].ParentHash != prev[0][history.SectionSize-1] {
 			return nil, fmt.Errorf("section %d does not link to the section before: the backend's chain is not the one indexed", k)
 		}
 	}
 	return history.NewSection(k, hashes, blooms)
 }
 
-// section loads a built section.
-func (h *historyIndex) section(k uint64) (*history.Section, error) {
-	if s, ok := h.cache.Get(k); ok {
-		return s, nil
+// hashTree loads section k's tree of block hashes.
+func (h *historyIndex) hashTree(k uint64) ([][]common.Hash, error) {
+	if t, ok := h.trees.Get(k); ok {
+		return t, nil
 	}
-	flat, err := h.db.Get(hashesKey(k))
+	flat, err := h.db.Get(hashTreeKey(k))
 	if err != nil {
 		return nil, fmt.Errorf("history section %d: %w", k, err)
 	}
-	comp, err := h.db.Get(bloomsKey(k))
+	t, err := history.Unflatten(flat, history.SectionSize)
+	if err != nil {
+		return nil, fmt.Errorf("history section %d is damaged: %w", k, err)
+	}
+	h.trees.Add(k, t)
+	return t, nil
+}
+
+// bloomRoot reads section k's bloom root (the top of its bloom tree).
+func (h *historyIndex) bloomTree(k uint64) ([][]common.Hash, error) {
+	flat, err := h.db.Get(bloomTreeKey(k))
 	if err != nil {
 		return nil, fmt.Errorf("history section %d: %w", k, err)
 	}
-	vectors, err := snappy.Decode(nil, comp)
-	if err != nil || len(vectors) != history.BloomBits*history.VectorSize || len(flat) != history.SectionSize*common.HashLength {
-		return nil, fmt.Errorf("history section %d is damaged", k)
+	t, err := history.Unflatten(flat, history.BloomBits)
+	if err != nil {
+		return nil, fmt.Errorf("history section %d is damaged: %w", k, err)
 	}
-	s := &history.Section{Index: k, Hashes: make([]common.Hash, history.SectionSize), Blooms: make([][]byte, history.BloomBits)}
-	for i := range s.Hashes {
-		s.Hashes[i] = common.BytesToHash(flat[i*common.HashLength : (i+1)*common.HashLength])
-	}
-	for j := range s.Blooms {
-		s.Blooms[j] = vectors[j*history.VectorSize : (j+1)*history.VectorSize]
-	}
-	h.cache.Add(k, s)
-	return s, nil
+	return t, nil
 }
 
 // headerProofs answers GetHeaderProofs.
@@ -301,33 +302,35 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 	if r.Count == 0 || r.Count > have {
 		return nil
 	}
-	// Sections and headers first, without the lock (the backend may be
-	// slow); then the paths.
-	var (
-		secs    []*history.Section
-		headers []*types.Header
-	)
+	// Trees and headers first, without the lock (the backend may be
+	// slow); then the paths in the tree over sections.
+	var out []protocol.HeaderProof
+	var sections []uint64
 	for _, n := range r.Numbers {
 		k := n / history.SectionSize
 		if k >= r.Count {
 			break
 		}
-		sec, err := h.section(k)
+		tree, err := h.hashTree(k)
+		if err != nil {
+			break
+		}
+		blooms, err := h.bloomTree(k)
 		if err != nil {
 			break
 		}
 		hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, n)
-		if err != nil || hd.Hash() != sec.Hashes[n%history.SectionSize] {
+		if err != nil || hd.Hash() != tree[0][n%history.SectionSize] {
 			break
 		}
-		secs, headers = append(secs, sec), append(headers, hd)
+		out = append(out, protocol.HeaderProof{Header: hd, HashPath: history.PathIn(tree, int(n%history.SectionSize)),
+			BloomRoot: blooms[len(blooms)-1][0]})
+		sections = append(sections, k)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]protocol.HeaderProof, 0, len(headers))
-	for i, hd := range headers {
-		p := history.ProveHeader(&h.top, r.Count, secs[i], hd)
-		out = append(out, protocol.HeaderProof{Header: hd, HashPath: p.HashPath, BloomRoot: p.BloomRoot, SectionPath: p.SectionPath})
+	for i, k := range sections {
+		out[i].SectionPath = h.top.Path(r.Count, k)
 	}
 	return out
 }
@@ -335,21 +338,39 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 // bloomBits answers GetBloomBits.
 func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsProof {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []protocol.BloomBitsProof
-	if r.Count == 0 || r.Count > h.top.Count() {
+	have := h.top.Count()
+	h.mu.Unlock()
+	if r.Count == 0 || r.Count > have {
 		return nil
 	}
+	var out []protocol.BloomBitsProof
+	trees := make(map[uint64][][]common.Hash)
 	for _, ref := range r.Refs {
 		if ref.Section >= r.Count {
 			break
 		}
-		sec, err := h.section(ref.Section)
+		bt, ok := trees[ref.Section]
+		if !ok {
+			var err error
+			if bt, err = h.bloomTree(ref.Section); err != nil {
+				break
+			}
+			trees[ref.Section] = bt
+		}
+		ht, err := h.hashTree(ref.Section)
 		if err != nil {
 			break
 		}
-		p := history.ProveBloom(&h.top, r.Count, sec, int(ref.Bit))
-		out = append(out, protocol.BloomBitsProof{Vector: p.Vector, BloomPath: p.BloomPath, HashRoot: p.HashRoot, SectionPath: p.SectionPath})
+		v, err := h.db.Get(vectorKey(ref.Section, ref.Bit))
+		if err != nil {
+			break
+		}
+		out = append(out, protocol.BloomBitsProof{Vector: v, BloomPath: history.PathIn(bt, int(ref.Bit)), HashRoot: ht[len(ht)-1][0]})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range out {
+		out[i].SectionPath = h.top.Path(r.Count, r.Refs[i].Section)
 	}
 	return out
 }

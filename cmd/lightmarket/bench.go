@@ -18,18 +18,20 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market (default: all), and soak (an\nhour of wallet load on a devnet process, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [soak]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market, history (default: all; history\ngenerates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), and soak (an hour of wallet load on a devnet\nprocess, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [history] [soak]")
 	var (
-		jsonOut = fs.String("json", "", "also write every figure to this JSON file")
-		calls   = fs.Int("calls", 500, "rpc: calls per method and endpoint")
-		phase   = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
-		session = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
-		clients = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
-		soakFor = fs.Duration("soak.duration", time.Hour, "soak: how long the devnet runs under load")
-		soakMem = fs.Bool("soak.inmemory", false, "soak: run the devnet without --datadir (its chain then grows in memory)")
-		soakRPS = fs.Int("soak.rate", 1100, "soak: wallet calls per second")
-		soakPro = fs.String("soak.profiles", "", "soak: save the devnet's heap profiles after the warm-up and at the end in this directory")
-		soakArg = fs.String("soak.devnet", "", "soak: further flags for the devnet, space-separated (e.g. \"--chain.cache 32\")")
+		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
+		calls      = fs.Int("calls", 500, "rpc: calls per method and endpoint")
+		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
+		session    = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
+		clients    = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
+		soakFor    = fs.Duration("soak.duration", time.Hour, "soak: how long the devnet runs under load")
+		soakMem    = fs.Bool("soak.inmemory", false, "soak: run the devnet without --datadir (its chain then grows in memory)")
+		soakRPS    = fs.Int("soak.rate", 1100, "soak: wallet calls per second")
+		soakPro    = fs.String("soak.profiles", "", "soak: save the devnet's heap profiles after the warm-up and at the end in this directory")
+		histBlocks = fs.Int("history.blocks", 200_000, "history: blocks of the generated chain")
+		histDir    = fs.String("history.dir", "", "history: where the generated chain is kept for later runs (default: the user's cache directory)")
+		soakArg    = fs.String("soak.devnet", "", "soak: further flags for the devnet, space-separated (e.g. \"--chain.cache 32\")")
 	)
 	// Benchmark names and flags may come in any order.
 	var which []string
@@ -45,14 +47,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
-		which = []string{"rpc", "serve", "qos", "pay", "market"}
+		which = []string{"rpc", "serve", "qos", "pay", "market", "history"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "soak"}, name) {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, soak)", name)
+		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "history", "soak"}, name) {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, history, soak)", name)
 		}
 	}
 	for _, name := range which {
@@ -141,6 +143,18 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			figures["rebids_per_client_hour"] = r.RebidsPerClientHour
 			figures["channels_per_client"] = r.ChannelsPerClient
 			figures["wall_seconds"] = r.WallSeconds
+		case "history":
+			r, err := bench.History(ctx, bench.HistoryConfig{Blocks: *histBlocks, Dir: *histDir, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			fmt.Fprintf(tw, "history\tchain of %d blocks: set up (chain, servers' sections)\t%.1f s\t\n", r.Blocks, r.SetupSeconds)
+			fmt.Fprintf(tw, "history\theader 1,000 blocks deep from a fresh client: round trips\t%.0f\t1 %s\n", r.Header1kRoundTrips, met(r.Header1kRoundTrips <= 1))
+			fmt.Fprintf(tw, "history\theader 100,000 blocks deep from a fresh client: round trips\t%.0f\t<= 2 %s\n", r.Header100kRoundTrips, met(r.Header100kRoundTrips <= 2))
+			fmt.Fprintf(tw, "history\theader 100,000 blocks deep: p50\t%.3f ms\t\n", r.Header100kP50Ms)
+			fmt.Fprintf(tw, "history\teth_getLogs over 100,000 blocks (%d matches): p50 client / node, requests\t%.1f / %.1f ms, %.0f\t\n", r.Logs100kMatches, r.Logs100kP50Ms, r.Logs100kNodeP50Ms, r.Logs100kRequests)
+			fmt.Fprintf(tw, "history\teth_getLogs over 100,000 blocks: p50 ratio\t%.2f\t<= 3 %s\n", r.Logs100kP50Ratio, met(r.Logs100kP50Ratio <= 3))
+			addFigures(figures, r)
 		case "soak":
 			self, err := os.Executable()
 			if err != nil {

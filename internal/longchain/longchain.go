@@ -85,18 +85,63 @@ type Node struct {
 	Eth   *eth.Ethereum
 }
 
-// NewNode starts a node with c's genesis and imports c's blocks.
+// NewNode starts a node in memory with c's genesis and imports c's blocks.
 func NewNode(c *Chain, logger log.Logger) (*Node, error) {
+	n, err := start(c.Genesis, "", false, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.importBlocks(c.Blocks); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// OpenNode starts a node keeping its database in dir, holding a chain of
+// blocks blocks with the event every every blocks: the one already there
+// when dir holds it, else generated and imported (minutes for a long
+// chain). With http the node serves its JSON-RPC on a loopback port
+// (Stack.HTTPEndpoint). It returns the blocks with the event.
+func OpenNode(dir string, blocks, every int, http bool, logger log.Logger) (*Node, []uint64, error) {
+	genesis := Generate(0, every).Genesis
+	n, err := start(genesis, dir, http, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	var events []uint64
+	for b := every; every > 0 && b <= blocks; b += every {
+		events = append(events, uint64(b))
+	}
+	if n.Eth.BlockChain().CurrentHeader().Number.Uint64() == uint64(blocks) {
+		return n, events, nil
+	}
+	if n.Eth.BlockChain().CurrentHeader().Number.Uint64() != 0 {
+		n.Close()
+		return nil, nil, fmt.Errorf("longchain: %s holds another chain; remove it", dir)
+	}
+	c := Generate(blocks, every)
+	if err := n.importBlocks(c.Blocks); err != nil {
+		n.Close()
+		return nil, nil, err
+	}
+	return n, events, nil
+}
+
+func start(genesis *core.Genesis, dir string, http bool, logger log.Logger) (*Node, error) {
 	conf := node.DefaultConfig
-	conf.DataDir = ""
+	conf.DataDir = dir
 	conf.P2P = p2p.Config{NoDiscovery: true, NoDial: true, MaxPeers: 0}
 	conf.Logger = logger
+	if http {
+		conf.HTTPHost, conf.HTTPPort, conf.HTTPModules = "127.0.0.1", 0, []string{"eth"}
+	}
 	stack, err := node.New(&conf)
 	if err != nil {
 		return nil, err
 	}
 	ethConf := ethconfig.Defaults
-	ethConf.Genesis = c.Genesis
+	ethConf.Genesis = genesis
 	ethConf.SyncMode = ethconfig.FullSync
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
@@ -109,14 +154,17 @@ func NewNode(c *Chain, logger log.Logger) (*Node, error) {
 		stack.Close()
 		return nil, err
 	}
-	for i := 0; i < len(c.Blocks); i += 1024 {
-		batch := c.Blocks[i:min(i+1024, len(c.Blocks))]
-		if _, err := backend.BlockChain().InsertChain(batch); err != nil {
-			stack.Close()
-			return nil, fmt.Errorf("importing blocks from %d: %w", batch[0].Number(), err)
+	return &Node{Stack: stack, Eth: backend}, nil
+}
+
+func (n *Node) importBlocks(blocks []*types.Block) error {
+	for i := 0; i < len(blocks); i += 1024 {
+		batch := blocks[i:min(i+1024, len(blocks))]
+		if _, err := n.Eth.BlockChain().InsertChain(batch); err != nil {
+			return fmt.Errorf("importing blocks from %d: %w", batch[0].Number(), err)
 		}
 	}
-	return &Node{Stack: stack, Eth: backend}, nil
+	return nil
 }
 
 // Close stops the node.
