@@ -177,6 +177,28 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 		t.Errorf("%d requests for %d logs: the bloom bits did not narrow the search", trips, len(want))
 	}
 
+	// The event's transaction and receipt by hash: the server says where
+	// it is, the client verifies the block's place in the signed history
+	// and the transaction in its body.
+	light := ethclient.NewClient(rc)
+	for _, l := range want {
+		tx, _, err := light.TransactionByHash(ctx, l.TxHash)
+		if err != nil {
+			t.Fatalf("transaction %x of block %d: %v", l.TxHash, l.BlockNumber, err)
+		}
+		receipt, err := light.TransactionReceipt(ctx, l.TxHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodeReceipt, err := node.TransactionReceipt(ctx, l.TxHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tx.Hash() != l.TxHash || !reflect.DeepEqual(receipt, nodeReceipt) {
+			t.Fatalf("transaction %x: receipt %+v, the node's %+v", l.TxHash, receipt, nodeReceipt)
+		}
+	}
+
 	// With the honest servers gone, the server of another chain is asked:
 	// its proofs are under its own sections, not the signed root. It is
 	// caught and banned, and the client answers nothing rather than its
