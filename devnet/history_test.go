@@ -100,19 +100,23 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	defer nodeB.Close()
 	a, b := historyServer(t, nodeA), historyServer(t, nodeA)
 	liar := historyServer(t, nodeB)
-	c, err := client.New(client.Config{ChainConfig: longchain.Config(), Trusted: []*enode.Node{a.Enode(), b.Enode()},
-		Servers: []*enode.Node{liar.Enode()}, Fraction: 100, HeadMaxAge: -1, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
+	newHistoryClient := func() *client.Client {
+		c, err := client.New(client.Config{ChainConfig: longchain.Config(), Trusted: []*enode.Node{a.Enode(), b.Enode()},
+			Servers: []*enode.Node{liar.Enode()}, Fraction: 100, HeadMaxAge: -1, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Stop)
+		eventually30(t, "the client to accept a root over a section", func() bool {
+			count, _, _ := c.HistoryRoot()
+			return count == 1
+		})
+		return c
 	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	eventually30(t, "the client to accept a root over a section", func() bool {
-		count, _, _ := c.HistoryRoot()
-		return count == 1
-	})
+	c, c2 := newHistoryClient(), newHistoryClient()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	head, err := c.WaitHead(ctx)
@@ -208,13 +212,23 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	if h, err := c.HeaderByNumber(ctx, 3500); err == nil {
 		t.Fatalf("header %d from the server of another chain accepted", h.Number)
 	}
-	var liarStats client.ServerStats
-	for _, s := range c.Servers() {
-		if enodeID(s.Enode) == liar.Enode().ID().String() {
-			liarStats = s
+	liarOf := func(c *client.Client) client.ServerStats {
+		for _, s := range c.Servers() {
+			if enodeID(s.Enode) == liar.Enode().ID().String() {
+				return s
+			}
 		}
+		return client.ServerStats{}
 	}
-	if !liarStats.Banned || liarStats.Lies == 0 {
-		t.Fatalf("the server of another chain was not caught: lies %d, banned %v", liarStats.Lies, liarStats.Banned)
+	if st := liarOf(c); !st.Banned || st.Lies == 0 {
+		t.Fatalf("the server of another chain was not caught: lies %d, banned %v", st.Lies, st.Banned)
+	}
+	// Its bloom bits are under its own sections too: caught by the second
+	// client, which finds no blocks rather than its.
+	if _, cands, err := c2.LogCandidates(ctx, 0, 4095, []common.Address{longchain.Emitter}, [][]common.Hash{{longchain.Topic}}); err == nil {
+		t.Fatalf("bloom bits of another chain accepted: candidates %v", cands)
+	}
+	if st := liarOf(c2); !st.Banned || st.Lies == 0 {
+		t.Fatalf("the server of another chain's bloom bits was not caught: lies %d, banned %v", st.Lies, st.Banned)
 	}
 }
