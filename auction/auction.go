@@ -440,6 +440,28 @@ func (a *Auction) Quote(d Demand) (uint64, *big.Int) {
 	return won, out.price
 }
 
+// QuoteFor is Quote for bidder id's demand d as if it replaced id's bid
+// (if any): what id would win by bidding d now.
+func (a *Auction) QuoteFor(id ID, d Demand) (uint64, *big.Int) {
+	if d.Validate() != nil {
+		return 0, new(big.Int).Set(a.price)
+	}
+	if a.order == nil {
+		a.order = sorted(a.bids, a.cfg.Reserve)
+	}
+	order := a.order
+	if _, ok := a.bids[id]; ok {
+		order = make([]entry, 0, len(a.order))
+		for _, e := range a.order {
+			if e.id != id {
+				order = append(order, e)
+			}
+		}
+	}
+	out, won := clearOrder(order, a.cfg.Sellable, a.cfg.Reserve, &d, false)
+	return won, out.price
+}
+
 // Price is the clearing price.
 func (a *Auction) Price() *big.Int { return new(big.Int).Set(a.price) }
 

@@ -294,3 +294,18 @@ func TestQuoteIsWhatTheBidWouldWin(t *testing.T) {
 		}
 	})
 }
+
+// TestQuoteForABidderIgnoresItsOwnBid: a bidder asking what a demand
+// would win does not compete with the bid it already has.
+func TestQuoteForABidderIgnoresItsOwnBid(t *testing.T) {
+	a, _ := New(Config{Clock: new(mclock.Simulated), Sellable: 200})
+	a.Bid(id(1), Demand{Max: 100, Min: 100, Price: big.NewInt(20)})
+	a.Bid(id(2), Demand{Max: 100, Min: 100, Price: big.NewInt(20)})
+	d := Demand{Max: 100, Min: 100, Price: big.NewInt(20)}
+	if units, _ := a.Quote(d); units != 0 {
+		t.Fatalf("a third bidder quoted %d of a full auction", units)
+	}
+	if units, _ := a.QuoteFor(id(2), d); units != 100 {
+		t.Fatalf("a winner asking about its own demand quoted %d, want 100", units)
+	}
+}

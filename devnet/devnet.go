@@ -86,6 +86,9 @@ type Config struct {
 	// ChainCacheMB is the embedded chain's cache budget (default
 	// devchain.DefaultCacheMB).
 	ChainCacheMB int
+	// ClientCacheBytes bounds the client's verified state (default
+	// client.DefaultCacheBytes).
+	ClientCacheBytes int
 	// ChainLogger is the embedded chain's logger (default Logger).
 	ChainLogger log.Logger
 }
@@ -312,6 +315,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Trusted:     trusted,
 		Bootnodes:   bootnodes,
 		HistoryFile: historyFile(cfg.DataDir),
+		CacheBytes:  cfg.ClientCacheBytes,
 		Fraction:    cfg.Fraction,
 		HeadMaxAge:  cfg.HeadMaxAge,
 		PrivateKey:  key,

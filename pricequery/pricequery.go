@@ -52,8 +52,11 @@ type Response struct {
 
 // Market is what a server answers from.
 type Market interface {
-	// Answer fills a response for a demand (Max = 0 asks only for prices).
-	Answer(max, min uint64, price *big.Int) Response
+	// Answer fills a response for a demand of the node from (Max = 0
+	// asks only for prices). What the demand would win is quoted as if it
+	// replaced any bid from already holds: a client asking about its own
+	// server must not compete with itself.
+	Answer(from enode.ID, max, min uint64, price *big.Int) Response
 }
 
 // Errors a query can end with.
@@ -112,7 +115,7 @@ func (l *Limiter) Allow(ip string) bool {
 
 // Handler answers queries from m, limited by l.
 func Handler(m Market, l *Limiter) discover.TalkRequestHandler {
-	return func(_ *enode.Node, addr *net.UDPAddr, msg []byte) []byte {
+	return func(from *enode.Node, addr *net.UDPAddr, msg []byte) []byte {
 		if len(msg) > MaxSize || (addr != nil && !l.Allow(addr.IP.String())) {
 			return nil
 		}
@@ -120,7 +123,11 @@ func Handler(m Market, l *Limiter) discover.TalkRequestHandler {
 		if err != nil {
 			return nil
 		}
-		resp := m.Answer(req.Max, req.Min, req.Price)
+		var id enode.ID
+		if from != nil {
+			id = from.ID()
+		}
+		resp := m.Answer(id, req.Max, req.Min, req.Price)
 		resp.Version = Version
 		enc, err := rlp.EncodeToBytes(&resp)
 		if err != nil || len(enc) > MaxSize {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 	"math/big"
 	"net"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // market answers with fixed figures and records the last question.
 type market struct{ max, min uint64 }
 
-func (m *market) Answer(max, min uint64, price *big.Int) Response {
+func (m *market) Answer(_ enode.ID, max, min uint64, price *big.Int) Response {
 	m.max, m.min = max, min
 	won := uint64(0)
 	if price.Cmp(big.NewInt(10)) >= 0 {

@@ -150,7 +150,7 @@ func (s *Server) wallTime(at mclock.AbsTime) time.Time {
 const ENRKey = discovery.ENRKey
 
 // Answer implements pricequery.Market.
-func (s *Server) Answer(max, min uint64, price *big.Int) pricequery.Response {
+func (s *Server) Answer(from enode.ID, max, min uint64, price *big.Int) pricequery.Response {
 	head := s.currentHead()
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
@@ -163,7 +163,7 @@ func (s *Server) Answer(max, min uint64, price *big.Int) pricequery.Response {
 		if min == 0 {
 			min = max
 		}
-		resp.WinCap, resp.WinPrice = s.market.Quote(auction.Demand{Max: max, Min: min, Price: price})
+		resp.WinCap, resp.WinPrice = s.market.QuoteFor(auction.ID(from), auction.Demand{Max: max, Min: min, Price: price})
 	}
 	return resp
 }

@@ -232,7 +232,7 @@ func Run(cfg Config) (*Report, error) {
 				if k == c.server {
 					o.Held, o.Channel = s.a.Allocation(c.id), true
 				} else {
-					o.Quote = func() (uint64, *big.Int) { return s.a.Quote(auction.Demand(d)) }
+					o.Quote = func() (uint64, *big.Int) { return s.a.QuoteFor(c.id, auction.Demand(d)) }
 				}
 				offers = append(offers, o)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/devnet"
 	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/rpcapi"
@@ -23,6 +24,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		chainHTTP = fs.String("chain.http", "", "serve the embedded chain's own, unverified JSON-RPC on this address (off unless given)")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "hex private key of the account funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "interval between blocks")
+		cacheMB   = fs.Int("cache", client.DefaultCacheBytes>>20, "MB of verified state (accounts, storage, code, trie nodes) the client keeps for later calls")
 		chainMB   = fs.Int("chain.cache", devchain.DefaultCacheMB, "MB of caches of the embedded chain (database blocks, trie nodes, snapshot); they fill as the chain grows")
 		datadir   = fs.String("datadir", "", "directory that keeps the chain, its payment contract, node keys, ledgers and the wallet across runs (and a kill -9); empty = a fresh network in memory")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
@@ -56,19 +58,20 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Servers:      *servers,
-		HTTPAddr:     *httpAddr,
-		ChainHTTP:    *chainHTTP,
-		DevKey:       key,
-		BlockTime:    *blockTime,
-		ChainCacheMB: *chainMB,
-		DataDir:      *datadir,
-		Fraction:     *fraction,
-		LogRange:     *logRange,
-		MetricsAddr:  *metricsAt,
-		Discovery:    true,
-		Logger:       logger,
-		ChainLogger:  chainLogger(fs, logger),
+		Servers:          *servers,
+		HTTPAddr:         *httpAddr,
+		ChainHTTP:        *chainHTTP,
+		DevKey:           key,
+		BlockTime:        *blockTime,
+		ChainCacheMB:     *chainMB,
+		ClientCacheBytes: *cacheMB << 20,
+		DataDir:          *datadir,
+		Fraction:         *fraction,
+		LogRange:         *logRange,
+		MetricsAddr:      *metricsAt,
+		Discovery:        true,
+		Logger:           logger,
+		ChainLogger:      chainLogger(fs, logger),
 	})
 	if err != nil {
 		return err
