@@ -162,8 +162,21 @@ func History(ctx context.Context, cfg HistoryConfig) (*HistoryResult, error) {
 	}
 	defer nodeRPC.Close()
 	nodeEth := ethclient.NewClient(nodeRPC)
-	if _, err := nodeEth.FilterLogs(ctx, q); err != nil { // warm the node's log index
-		return nil, fmt.Errorf("node eth_getLogs: %w", err)
+	// The node indexes logs in the background after an import: it is
+	// compared at its best, once the query stops getting faster (or after
+	// five minutes).
+	var prev time.Duration
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		t0 := time.Now()
+		if _, err := nodeEth.FilterLogs(ctx, q); err != nil {
+			return nil, fmt.Errorf("node eth_getLogs: %w", err)
+		}
+		took := time.Since(t0)
+		if prev != 0 && took > prev*8/10 || time.Now().After(deadline) {
+			break
+		}
+		prev = took
+		time.Sleep(5 * time.Second)
 	}
 	want := 0
 	for _, e := range events {
