@@ -162,20 +162,19 @@ func History(ctx context.Context, cfg HistoryConfig) (*HistoryResult, error) {
 	}
 	defer nodeRPC.Close()
 	nodeEth := ethclient.NewClient(nodeRPC)
-	// The node indexes logs in the background after an import: it is
-	// compared at its best, once the query stops getting faster (or after
-	// five minutes).
-	var prev time.Duration
+	// The node indexes logs in the background after an import (geth's
+	// log index); until it has, it searches block by block. It is compared
+	// at its best: once a query takes under half a second, or after five
+	// minutes of waiting.
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		t0 := time.Now()
 		if _, err := nodeEth.FilterLogs(ctx, q); err != nil {
 			return nil, fmt.Errorf("node eth_getLogs: %w", err)
 		}
-		took := time.Since(t0)
-		if prev != 0 && took > prev*8/10 || time.Now().After(deadline) {
+		if time.Since(t0) < 500*time.Millisecond || time.Now().After(deadline) {
 			break
 		}
-		prev = took
+		cfg.Logger.Info("Waiting for the node's log index", "query", time.Since(t0).Round(time.Millisecond))
 		time.Sleep(5 * time.Second)
 	}
 	want := 0
