@@ -181,7 +181,7 @@ func newPayEnv(t *testing.T, n int) (*crashEnv, []*ecdsa.PrivateKey) {
 	}
 	t.Cleanup(func() { c.Close() })
 	e.chain = c
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a busy CI machine under -race
 	defer cancel()
 	eth := ethclient.NewClient(c.RPCClient())
 	// Deployed as an operator would, with lightmarket contract deploy.

@@ -117,7 +117,7 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 		return c
 	}
 	c, c2 := newHistoryClient(), newHistoryClient()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // under -race on a busy machine
 	defer cancel()
 	head, err := c.WaitHead(ctx)
 	if err != nil {
