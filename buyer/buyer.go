@@ -158,9 +158,6 @@ func New(cfg Config) *Buyer {
 // capacity for another.
 func (b *Buyer) Moves() int { return b.moves }
 
-// Where is the server the demand stands at, if any.
-func (b *Buyer) Where() (ID, bool) { return b.at, b.bidAt }
-
 // Decide chooses where the demand stands, from the offers of the servers
 // the client can reach now. A nil demand withdraws.
 func (b *Buyer) Decide(d *Demand, offers []Offer) Decision {

@@ -233,9 +233,6 @@ func (t *Top) Append(root common.Hash) { t.roots = append(t.roots, root) }
 // Count is the number of sections.
 func (t *Top) Count() uint64 { return uint64(len(t.roots)) }
 
-// SectionRootAt is the root of section k.
-func (t *Top) SectionRootAt(k uint64) common.Hash { return t.roots[k] }
-
 // build makes the levels over the first count roots, each level padded to
 // an even length with the zero subtree of its depth.
 func (t *Top) build(count uint64) {
