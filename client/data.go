@@ -50,28 +50,26 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		}
 		if lowest.Number.Uint64()-number > protocol.MaxHeaders {
 			// More than one request of headers away: a signed history
-			// section proves it with one request.
-			h, err := c.headerFromSections(ctx, number)
-			switch {
-			case h != nil:
-				return h, nil
-			case ctx.Err() != nil:
-				return nil, ctx.Err()
-			case err != nil:
-				c.cfg.Logger.Debug("Header not proven from the history sections", "number", number, "err", err)
-			}
-			// The head's state may hold the block's hash (EIP-2935), one
-			// proof away.
-			h, err = c.headerFromHistory(ctx, head, number)
-			switch {
-			case h != nil:
-				return h, nil
-			case ctx.Err() != nil:
-				return nil, ctx.Err()
-			case err != nil:
-				// The servers could not prove it at the head (state
-				// there not served yet, say): link back instead.
-				c.cfg.Logger.Debug("Header not proven from the history contract", "number", number, "err", err)
+			// section proves it with one request; failing that, the head's
+			// state may hold the block's hash (EIP-2935), one request too.
+			// When neither can (state or sections not served yet, say),
+			// headers are linked back.
+			for _, way := range []struct {
+				name  string
+				prove func() (*types.Header, error)
+			}{
+				{"history sections", func() (*types.Header, error) { return c.headerFromSections(ctx, number) }},
+				{"history contract", func() (*types.Header, error) { return c.headerFromHistory(ctx, head, number) }},
+			} {
+				h, err := way.prove()
+				switch {
+				case h != nil:
+					return h, nil
+				case ctx.Err() != nil:
+					return nil, ctx.Err()
+				case err != nil:
+					c.cfg.Logger.Debug("Header not proven", "from", way.name, "number", number, "err", err)
+				}
 			}
 		}
 		if err := c.extendBack(ctx, lowest, number); err != nil {
