@@ -14,14 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/eth"
-	"github.com/ethereum/go-ethereum/eth/ethconfig"
-	"github.com/ethereum/go-ethereum/eth/filters"
 	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/node"
-	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/internal/testchain"
 )
@@ -80,18 +74,15 @@ func Generate(n, every int) *Chain {
 }
 
 // Node is an in-process go-ethereum node holding a Chain.
-type Node struct {
-	Stack *node.Node
-	Eth   *eth.Ethereum
-}
+type Node = testchain.Node
 
 // NewNode starts a node in memory with c's genesis and imports c's blocks.
 func NewNode(c *Chain, logger log.Logger) (*Node, error) {
-	n, err := start(c.Genesis, "", false, logger)
+	n, err := testchain.StartNode(c.Genesis, "", false, logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.importBlocks(c.Blocks); err != nil {
+	if err := importBlocks(n, c.Blocks); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -104,8 +95,7 @@ func NewNode(c *Chain, logger log.Logger) (*Node, error) {
 // chain). With http the node serves its JSON-RPC on a loopback port
 // (Stack.HTTPEndpoint). It returns the blocks with the event.
 func OpenNode(dir string, blocks, every int, http bool, logger log.Logger) (*Node, []uint64, error) {
-	genesis := Generate(0, every).Genesis
-	n, err := start(genesis, dir, http, logger)
+	n, err := testchain.StartNode(Generate(0, every).Genesis, dir, http, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,51 +103,23 @@ func OpenNode(dir string, blocks, every int, http bool, logger log.Logger) (*Nod
 	for b := every; every > 0 && b <= blocks; b += every {
 		events = append(events, uint64(b))
 	}
-	if n.Eth.BlockChain().CurrentHeader().Number.Uint64() == uint64(blocks) {
+	switch head := n.Eth.BlockChain().CurrentHeader().Number.Uint64(); head {
+	case uint64(blocks):
 		return n, events, nil
-	}
-	if n.Eth.BlockChain().CurrentHeader().Number.Uint64() != 0 {
+	case 0:
+	default:
 		n.Close()
 		return nil, nil, fmt.Errorf("longchain: %s holds another chain; remove it", dir)
 	}
-	c := Generate(blocks, every)
-	if err := n.importBlocks(c.Blocks); err != nil {
+	if err := importBlocks(n, Generate(blocks, every).Blocks); err != nil {
 		n.Close()
 		return nil, nil, err
 	}
 	return n, events, nil
 }
 
-func start(genesis *core.Genesis, dir string, http bool, logger log.Logger) (*Node, error) {
-	conf := node.DefaultConfig
-	conf.DataDir = dir
-	conf.P2P = p2p.Config{NoDiscovery: true, NoDial: true, MaxPeers: 0}
-	conf.Logger = logger
-	if http {
-		conf.HTTPHost, conf.HTTPPort, conf.HTTPModules = "127.0.0.1", 0, []string{"eth"}
-	}
-	stack, err := node.New(&conf)
-	if err != nil {
-		return nil, err
-	}
-	ethConf := ethconfig.Defaults
-	ethConf.Genesis = genesis
-	ethConf.SyncMode = ethconfig.FullSync
-	backend, err := eth.New(stack, &ethConf)
-	if err != nil {
-		stack.Close()
-		return nil, err
-	}
-	fs := filters.NewFilterSystem(backend.APIBackend, filters.Config{})
-	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(fs)}})
-	if err := stack.Start(); err != nil {
-		stack.Close()
-		return nil, err
-	}
-	return &Node{Stack: stack, Eth: backend}, nil
-}
-
-func (n *Node) importBlocks(blocks []*types.Block) error {
+// importBlocks inserts blocks in batches (much faster than one by one).
+func importBlocks(n *Node, blocks []*types.Block) error {
 	for i := 0; i < len(blocks); i += 1024 {
 		batch := blocks[i:min(i+1024, len(blocks))]
 		if _, err := n.Eth.BlockChain().InsertChain(batch); err != nil {
@@ -166,6 +128,3 @@ func (n *Node) importBlocks(blocks []*types.Block) error {
 	}
 	return nil
 }
-
-// Close stops the node.
-func (n *Node) Close() error { return n.Stack.Close() }

@@ -3,6 +3,7 @@ package testchain
 import (
 	"fmt"
 
+	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/eth"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
@@ -24,16 +25,36 @@ type Node struct {
 // JSON-RPC (eth, net, web3 and filters) is reachable in-process through
 // Stack.Attach.
 func NewNode(c *Chain, logger log.Logger) (*Node, error) {
+	n, err := StartNode(c.Genesis, "", false, logger)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range c.Blocks {
+		if _, err := n.Eth.BlockChain().InsertChain([]*types.Block{b}); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("importing block %d: %w", b.Number(), err)
+		}
+	}
+	return n, nil
+}
+
+// StartNode starts a full-sync node with genesis, its database in dir
+// ("" = in memory), with the filter API; with http it also serves its
+// JSON-RPC on a loopback port (Stack.HTTPEndpoint).
+func StartNode(genesis *core.Genesis, dir string, http bool, logger log.Logger) (*Node, error) {
 	conf := node.DefaultConfig
-	conf.DataDir = ""
+	conf.DataDir = dir
 	conf.P2P = p2p.Config{NoDiscovery: true, NoDial: true, MaxPeers: 0}
 	conf.Logger = logger
+	if http {
+		conf.HTTPHost, conf.HTTPPort, conf.HTTPModules = "127.0.0.1", 0, []string{"eth"}
+	}
 	stack, err := node.New(&conf)
 	if err != nil {
 		return nil, err
 	}
 	ethConf := ethconfig.Defaults
-	ethConf.Genesis = c.Genesis
+	ethConf.Genesis = genesis
 	ethConf.SyncMode = ethconfig.FullSync
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
@@ -45,12 +66,6 @@ func NewNode(c *Chain, logger log.Logger) (*Node, error) {
 	if err := stack.Start(); err != nil {
 		stack.Close()
 		return nil, err
-	}
-	for _, b := range c.Blocks {
-		if _, err := backend.BlockChain().InsertChain([]*types.Block{b}); err != nil {
-			stack.Close()
-			return nil, fmt.Errorf("importing block %d: %w", b.Number(), err)
-		}
 	}
 	return &Node{Stack: stack, Eth: backend}, nil
 }
