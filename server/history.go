@@ -306,6 +306,7 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 	// slow); then the paths in the tree over sections.
 	var out []protocol.HeaderProof
 	var sections []uint64
+	bloomRoots := make(map[uint64]common.Hash) // read once per section
 	for _, n := range r.Numbers {
 		k := n / history.SectionSize
 		if k >= r.Count {
@@ -315,16 +316,21 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 		if err != nil {
 			break
 		}
-		blooms, err := h.bloomTree(k)
-		if err != nil {
-			break
+		blooms, ok := bloomRoots[k]
+		if !ok {
+			bt, err := h.bloomTree(k)
+			if err != nil {
+				break
+			}
+			blooms = bt[len(bt)-1][0]
+			bloomRoots[k] = blooms
 		}
 		hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, n)
 		if err != nil || hd.Hash() != tree[0][n%history.SectionSize] {
 			break
 		}
 		out = append(out, protocol.HeaderProof{Header: hd, HashPath: history.PathIn(tree, int(n%history.SectionSize)),
-			BloomRoot: blooms[len(blooms)-1][0]})
+			BloomRoot: blooms})
 		sections = append(sections, k)
 	}
 	h.mu.Lock()
