@@ -182,10 +182,20 @@ func (b *Buyer) Decide(d *Demand, offers []Offer) Decision {
 	if holding && now-b.since < mclock.AbsTime(b.cfg.Dwell) {
 		return Decision{Bid: true, Server: cur.Server, Next: now + mclock.AbsTime(b.cfg.Recheck)}
 	}
-	// Holding, it looks only at servers cheaper by the margin.
+	// Holding, it looks only at servers cheaper by the margin. So it does
+	// where it stands without holding, as long as a bid there still wins:
+	// capacity lost for a moment (a balance that ran dry, a grace still
+	// running) is won back where it was, not chased elsewhere on noise.
 	var bound *big.Int
+	stay := holding
 	if holding {
 		bound = b.cost(cur.Price, cur)
+	} else if cur != nil {
+		if price, ok := b.winPrice(d, cur); ok {
+			bound, stay = b.cost(price, cur), true
+		}
+	}
+	if bound != nil {
 		bound.Mul(bound, big.NewInt(100))
 		bound.Quo(bound, big.NewInt(100+b.cfg.Margin))
 	}
@@ -199,10 +209,10 @@ func (b *Buyer) Decide(d *Demand, offers []Offer) Decision {
 		return dec
 	case holding:
 		return Decision{Bid: true, Server: cur.Server, Next: now + mclock.AbsTime(b.cfg.Recheck)}
-	case cur != nil && now-b.since < mclock.AbsTime(b.cfg.Retry) && (best == nil || best.Server == cur.Server):
-		// Just bid there and not served yet (a displaced winner's grace
-		// may be running): give it a moment.
-		return Decision{Bid: true, Server: cur.Server, Next: b.since + mclock.AbsTime(b.cfg.Retry)}
+	case stay && best == nil:
+		// Not served there yet, or not any more, but a bid there wins:
+		// it stays, and looks again soon.
+		return Decision{Bid: true, Server: cur.Server, Next: now + mclock.AbsTime(b.cfg.Retry)}
 	case best != nil:
 		rebid := b.bidAt && b.held && best.Server != b.at
 		dec := b.stand(best.Server, now)

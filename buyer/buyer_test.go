@@ -123,6 +123,30 @@ func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
 	}
 }
 
+func TestCapacityLostWhereABidStillWinsIsWonBackThere(t *testing.T) {
+	clock := new(mclock.Simulated)
+	b := New(Config{Clock: clock})
+	b.Decide(demand(50), []Offer{offer(1, 30, 800_000), offer(2, 36, 900_000)})
+	clock.Run(time.Minute)
+	b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 800_000), offer(2, 36, 900_000)}, 1, 2))
+	clock.Run(5 * time.Minute)
+	// Capacity at 1 is gone (its balance ran dry), but a bid there still
+	// wins at 30. Server 2 is cheaper per quality by 2 %: noise, not a
+	// reason to open a channel there.
+	dec := b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 800_000), offer(2, 33, 900_000)}, 1, 0))
+	if !dec.Bid || dec.Server != sid(1) || dec.Rebid || dec.Moved {
+		t.Fatalf("left for a 2 %% difference: %+v", dec)
+	}
+	if wait := time.Duration(dec.Next - clock.Now()); wait != 5*time.Second {
+		t.Fatalf("looks again in %v, want soon", wait)
+	}
+	// Cheaper by more than the margin: it bids there instead.
+	dec = b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 800_000), offer(2, 25, 900_000)}, 1, 0))
+	if dec.Server != sid(2) || !dec.Rebid || dec.Moved {
+		t.Fatalf("%+v", dec)
+	}
+}
+
 func TestQuotesOnlyWhereItCouldWin(t *testing.T) {
 	clock := new(mclock.Simulated)
 	b := New(Config{Clock: clock})
