@@ -120,6 +120,7 @@ func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 	} else {
 		dec = c.buyer.Decide(&buyer.Demand{Max: d.Max, Min: d.Min, Price: d.MaxPrice}, c.offers(udp, d, peers))
 	}
+	c.cfg.Logger.Debug("Market decision", "bid", dec.Bid, "server", enode.ID(dec.Server).TerminalString(), "standing", dec.Standing, "offers", len(peers))
 	switch {
 	case dec.Moved:
 		c.cfg.Logger.Info("Moving paid capacity to a better server", "server", enode.ID(dec.Server).TerminalString(), "moves", c.buyer.Moves())

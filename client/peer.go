@@ -542,7 +542,10 @@ func (c *Client) noteAllocation(p *peer, a *protocol.Allocation) {
 	defer c.mu.Unlock()
 	if s := c.stats[p.id]; s != nil {
 		if s.PaidCapacity > 0 && a.Capacity == 0 {
-			defer c.marketPoke() // outbid: look for a better place
+			// Outbid, or the balance there ran dry and the server dropped
+			// the bid: look again, and bid again if it is still the place.
+			p.sent = nil
+			defer c.marketPoke()
 		}
 		s.PaidCapacity, s.PaidUntil = a.Capacity, a.UntilMs
 		if a.Price != nil {
