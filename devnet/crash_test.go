@@ -75,6 +75,27 @@ type proc struct {
 	lines chan string
 	done  chan struct{}
 	err   error
+
+	mu   sync.Mutex
+	tail []string // the last tailLines lines of output
+}
+
+const tailLines = 300
+
+// logTail logs the process's last output lines that contain any of subs,
+// for a failed test to show what the process did.
+func (p *proc) logTail(t *testing.T, name string, subs ...string) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.tail {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				t.Logf("%s: %s", name, l)
+				break
+			}
+		}
+	}
 }
 
 func startProc(t *testing.T, env []string, args ...string) *proc {
@@ -96,6 +117,12 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			p.mu.Lock()
+			if len(p.tail) == tailLines {
+				p.tail = append(p.tail[:0], p.tail[1:]...)
+			}
+			p.tail = append(p.tail, sc.Text())
+			p.mu.Unlock()
 			select {
 			case p.lines <- sc.Text():
 			default:

@@ -126,8 +126,13 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 	for i := range 3 {
 		dir := t.TempDir()
 		p := startProc(t, nil, "client", "--verbosity", "3", "--network", "dev", "--ulc.servers", trusted, "--bootnodes", bootURL,
-			"--datadir", dir, "--http", "127.0.0.1:0", "--payment.lead", "5s",
+			"--datadir", dir, "--http", "127.0.0.1:0", "--payment.lead", "10s",
 			"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(payKeys[5+i]))
+		t.Cleanup(func() {
+			if t.Failed() {
+				p.logTail(t, fmt.Sprintf("client %d", i), "Moving", "Bidding", "ayment", "hannel", "capacity")
+			}
+		})
 		rpcURL := strings.Fields(p.waitLine(t, "Wallet JSON-RPC:"))[0]
 		p.waitLine(t, "Head ")
 		secret, err := rpcauth.LoadSecret(filepath.Join(dir, "control.jwtsecret"))
