@@ -364,10 +364,15 @@ func (c *Client) keepHistory() {
 	c.mu.Lock()
 	keep := make(map[uint64]common.Hash)
 	if head := c.chain.head(); head != nil && head.Number.Uint64() > historyConfirmations {
+		// The file keeps the newest keptCanon of them: only those are
+		// looked at.
 		limit := head.Number.Uint64() - historyConfirmations
-		for n, h := range c.chain.canon {
-			if n <= limit {
+		for n := limit; n >= c.chain.low && limit-n < keptCanon; n-- {
+			if h, ok := c.chain.canon[n]; ok {
 				keep[n] = h
+			}
+			if n == 0 {
+				break
 			}
 		}
 	}

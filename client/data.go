@@ -33,7 +33,7 @@ func (c *Client) HeaderByNumber(ctx context.Context, number uint64) (*types.Head
 		hash, ok := c.chain.canon[number]
 		var lowest *types.Header
 		if !ok {
-			lowest = c.chain.get(c.chain.canon[c.chain.low])
+			lowest = c.chain.lowest()
 		}
 		c.mu.Unlock()
 		if ok {
@@ -156,7 +156,7 @@ func (c *Client) LinkBack(ctx context.Context, number uint64) error {
 	head := c.chain.head()
 	var lowest *types.Header
 	if head != nil {
-		lowest = c.chain.get(c.chain.canon[c.chain.low])
+		lowest = c.chain.lowest()
 	}
 	c.mu.Unlock()
 	if head == nil || lowest == nil || lowest.Number.Uint64() <= number || head.Number.Uint64()-number > linkBackLimit {
@@ -202,9 +202,7 @@ func (c *Client) LinkBack(ctx context.Context, number uint64) error {
 			if h == nil || h.Hash() != child.ParentHash {
 				break
 			}
-			c.chain.add(h)
-			c.chain.canon[n-1] = h.Hash()
-			c.chain.low = min(c.chain.low, n-1)
+			c.chain.link(h)
 			child = h
 		}
 	}
@@ -212,7 +210,7 @@ func (c *Client) LinkBack(ctx context.Context, number uint64) error {
 	// Whatever did not link is walked, a request per 192 headers.
 	for {
 		c.mu.Lock()
-		lowest = c.chain.get(c.chain.canon[c.chain.low])
+		lowest = c.chain.lowest()
 		c.mu.Unlock()
 		if lowest == nil || lowest.Number.Uint64() <= number {
 			return nil
@@ -244,12 +242,7 @@ func (c *Client) extendBack(ctx context.Context, lowest *types.Header, number ui
 		return nil // the chain moved meanwhile; the caller retries
 	}
 	for _, h := range headers {
-		n := h.Number.Uint64()
-		c.chain.add(h)
-		c.chain.canon[n] = h.Hash()
-		if n < c.chain.low {
-			c.chain.low = n
-		}
+		c.chain.link(h)
 	}
 	return nil
 }

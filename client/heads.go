@@ -19,14 +19,61 @@ const (
 	maxLinkDepth    = 128  // ancestors fetched to link an announced head
 )
 
+// maxCanon bounds the canonical numbers a client keeps linked: beyond
+// it, the oldest are forgotten down to linkBackLimit below the head
+// (older headers are proven by history sections or EIP-2935, or linked
+// again, when asked for).
+const maxCanon = 2 * linkBackLimit
+
 // headerChain holds verified headers and the canonical chain of the
 // accepted head: canon maps every number from low to the head's number to
-// the canonical hash. It is guarded by Client.mu.
+// the canonical hash, and lowHdr (kept whatever the header cache evicts)
+// is the header at low. It is guarded by Client.mu.
 type headerChain struct {
 	headers lru.BasicLRU[common.Hash, *types.Header]
 	canon   map[uint64]common.Hash
 	low     uint64
+	lowHdr  *types.Header
 	cur     *types.Header
+}
+
+// lowest is the lowest linked canonical header (nil before a head).
+func (hc *headerChain) lowest() *types.Header { return hc.lowHdr }
+
+// link makes h canonical at its number, below or at the head, lowering
+// low to it when it extends the chain down.
+func (hc *headerChain) link(h *types.Header) {
+	n := h.Number.Uint64()
+	hc.add(h)
+	hc.canon[n] = h.Hash()
+	if hc.lowHdr == nil || n < hc.low {
+		hc.low, hc.lowHdr = n, h
+	}
+}
+
+// trim forgets the oldest canonical numbers once more than maxCanon are
+// kept, down to linkBackLimit below the head; the new low is the lowest
+// number left whose header is still cached.
+func (hc *headerChain) trim() {
+	if len(hc.canon) <= maxCanon || hc.cur == nil {
+		return
+	}
+	top := hc.cur.Number.Uint64()
+	from := top - min(top, linkBackLimit)
+	for n := range hc.canon {
+		if n < from {
+			delete(hc.canon, n)
+		}
+	}
+	for n := from; n <= top; n++ {
+		if h := hc.get(hc.canon[n]); h != nil {
+			hc.low, hc.lowHdr = n, h
+			return
+		}
+		delete(hc.canon, n)
+	}
+	hc.low, hc.lowHdr = top, hc.cur
+	hc.canon[top] = hc.cur.Hash()
 }
 
 func newHeaderChain() *headerChain {
@@ -57,6 +104,7 @@ func (hc *headerChain) setHead(h *types.Header) {
 		}
 	}
 	hc.cur = h
+	defer hc.trim()
 	cur := h
 	for {
 		num := cur.Number.Uint64()
@@ -65,9 +113,7 @@ func (hc *headerChain) setHead(h *types.Header) {
 		}
 		hc.canon[num] = cur.Hash()
 		if num == 0 || num <= hc.low {
-			if num < hc.low || len(hc.canon) == 1 {
-				hc.low = num
-			}
+			hc.low, hc.lowHdr = num, cur // num <= low: the chain now ends here
 			return
 		}
 		parent := hc.get(cur.ParentHash)
@@ -78,7 +124,7 @@ func (hc *headerChain) setHead(h *types.Header) {
 					delete(hc.canon, i)
 				}
 			}
-			hc.low = num
+			hc.low, hc.lowHdr = num, cur
 			return
 		}
 		cur = parent

@@ -153,3 +153,38 @@ func TestSafeBlockNeedsTheFractionOfTrustedServers(t *testing.T) {
 		t.Fatalf("safe = %v (%d vouch), want none", best, n)
 	}
 }
+
+// TestCanonicalChainIsBounded: a client running for days links a head a
+// block; what it keeps of the canonical chain stays bounded, contiguous,
+// and its lowest header stays known after the header cache evicted it.
+func TestCanonicalChainIsBounded(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	hc := newHeaderChain()
+	hc.setHead(genesis)
+	headers := chainOf(genesis, maxCanon+headerCacheSize+100, 1)
+	for i, h := range headers {
+		hc.setHead(h)
+		if i == headerCacheSize+10 {
+			// The header cache has evicted genesis; the chain still ends there.
+			if low := hc.lowest(); low == nil || low.Hash() != genesis.Hash() || hc.low != 0 {
+				t.Fatalf("lowest %v at %d after the cache evicted it, want genesis", low, hc.low)
+			}
+		}
+	}
+	if len(hc.canon) > maxCanon+1 {
+		t.Fatalf("%d canonical numbers kept, want at most %d", len(hc.canon), maxCanon+1)
+	}
+	top := hc.head().Number.Uint64()
+	low := hc.lowest()
+	if low == nil || low.Number.Uint64() != hc.low || hc.canon[hc.low] != low.Hash() {
+		t.Fatalf("lowest %v does not match low %d", low, hc.low)
+	}
+	for n := hc.low; n <= top; n++ {
+		if hc.canon[n] != headers[n-1].Hash() {
+			t.Fatalf("number %d: not the canonical hash", n)
+		}
+	}
+	if hc.low == 0 || top-hc.low > maxCanon {
+		t.Fatalf("low %d, head %d: not trimmed", hc.low, top)
+	}
+}

@@ -144,8 +144,14 @@ func (h *historyRoots) best() (uint64, common.Hash, bool) {
 func (h *historyRoots) remember(canon map[uint64]common.Hash) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	changed := false
 	for n, hash := range canon {
-		h.canon[n] = hash
+		if h.canon[n] != hash {
+			h.canon[n], changed = hash, true
+		}
+	}
+	if !changed {
+		return
 	}
 	if len(h.canon) > keptCanon {
 		numbers := make([]uint64, 0, len(h.canon))
