@@ -60,7 +60,9 @@ type SoakSample struct {
 	Seconds    float64 `json:"s"`
 	RSSBytes   uint64  `json:"rss"`
 	HeapBytes  uint64  `json:"heap_inuse"`
-	GoSysBytes uint64  `json:"go_sys"` // all the Go runtime holds; RSS less this is off the Go heap
+	LiveBytes  uint64  `json:"heap_live"`    // what the last GC kept: growth here is memory held, not garbage
+	CacheBytes uint64  `json:"client_cache"` // the client's verified-state cache (bounded by --cache)
+	GoSysBytes uint64  `json:"go_sys"`       // all the Go runtime holds; RSS less this is off the Go heap
 	Goroutines int     `json:"goroutines"`
 	Calls      uint64  `json:"calls"`
 	Errors     uint64  `json:"errors"`
@@ -82,8 +84,11 @@ type SoakResult struct {
 	RSSEndMiB       float64 `json:"soak_rss_end_mib"`
 	RSSSlopeMiBMin  float64 `json:"soak_rss_slope_mib_per_min"`  // after warm-up, least squares
 	HeapSlopeMiBMin float64 `json:"soak_heap_slope_mib_per_min"` // Go heap in use, same
+	LiveSlopeMiBMin float64 `json:"soak_live_slope_mib_per_min"` // Go heap the GC kept, same
 	RSSIdleMiB      float64 `json:"soak_rss_idle_after_mib"`     // 30 s after the load stopped
-	// After the load, the sample 30 s later (its last one).
+	// The first sample after the warm-up, and after the load the sample
+	// 30 s later (its last one).
+	Warm    SoakSample   `json:"soak_warm"`
 	Idle    SoakSample   `json:"soak_idle"`
 	Samples []SoakSample `json:"soak_samples"`
 }
@@ -215,10 +220,10 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	sample := func() {
 		s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load()}
 		s.RSSBytes = rss(cmd.Process.Pid)
-		s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
+		s.goStats("http://" + metricsAddr + "/metrics")
 		s.Block, _ = eth.BlockNumber(ctx)
 		res.Samples = append(res.Samples, s)
-		cfg.Logger.Info("Soak", "s", int(s.Seconds), "rss_mib", s.RSSBytes>>20, "heap_mib", s.HeapBytes>>20, "goroutines", s.Goroutines, "calls", s.Calls, "errors", s.Errors, "block", s.Block)
+		cfg.Logger.Info("Soak", "s", int(s.Seconds), "rss_mib", s.RSSBytes>>20, "heap_mib", s.HeapBytes>>20, "live_mib", s.LiveBytes>>20, "cache_mib", s.CacheBytes>>20, "goroutines", s.Goroutines, "calls", s.Calls, "errors", s.Errors, "block", s.Block)
 	}
 	profile := func(name string) {
 		if cfg.ProfileDir == "" {
@@ -255,7 +260,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	}
 	profile("heap-idle.pb.gz")
 	s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load(), RSSBytes: rss(cmd.Process.Pid)}
-	s.Goroutines, s.HeapBytes, s.GoSysBytes = goStats("http://" + metricsAddr + "/metrics")
+	s.goStats("http://" + metricsAddr + "/metrics")
 	res.Idle = s
 	res.RSSIdleMiB = float64(s.RSSBytes) / (1 << 20)
 
@@ -277,10 +282,12 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	last := res.Samples[len(res.Samples)-1]
 	res.GoroutinesEnd, res.RSSEndMiB = last.Goroutines, float64(last.RSSBytes)/(1<<20)
 	if len(warm) > 0 {
+		res.Warm = warm[0]
 		res.RSSWarmMiB = float64(warm[0].RSSBytes) / (1 << 20)
 	}
 	res.RSSSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.RSSBytes) })
 	res.HeapSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.HeapBytes) })
+	res.LiveSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.LiveBytes) })
 	return res, nil
 }
 
@@ -454,29 +461,29 @@ func rss(pid int) uint64 {
 
 // goStats reads goroutines, heap in use and all the memory the Go
 // runtime holds from a Prometheus endpoint.
-func goStats(url string) (goroutines int, heap, sys uint64) {
+func (s *SoakSample) goStats(url string) {
 	resp, err := http.Get(url)
 	if err != nil {
-		return 0, 0, 0
+		return
 	}
 	defer resp.Body.Close()
+	gauges := map[string]func(float64){
+		"go_goroutines ":                        func(v float64) { s.Goroutines = int(v) },
+		"go_memstats_heap_inuse_bytes ":         func(v float64) { s.HeapBytes = uint64(v) },
+		"go_memstats_sys_bytes ":                func(v float64) { s.GoSysBytes = uint64(v) },
+		"go_gc_heap_live_bytes ":                func(v float64) { s.LiveBytes = uint64(v) },
+		"lightmarket_client_state_cache_bytes ": func(v float64) { s.CacheBytes = uint64(v) },
+	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			goroutines = int(f)
-		}
-		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			heap = uint64(f)
-		}
-		if v, ok := strings.CutPrefix(line, "go_memstats_sys_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			sys = uint64(f)
+		for prefix, set := range gauges {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				set(f)
+			}
 		}
 	}
-	return goroutines, heap, sys
 }
 
 // freeLoopback picks a free port on 127.0.0.1.
