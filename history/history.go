@@ -219,13 +219,22 @@ func SectionRoot(index uint64, hashRoot, bloomRoot common.Hash) common.Hash {
 }
 
 // Top is the tree over the roots of sections 0..Count-1, padded with zero
-// leaves to depth TopDepth. It keeps the levels of the last count asked
-// for. It is not safe for concurrent use.
+// leaves to depth TopDepth. It keeps the levels of the last topTrees
+// counts asked for (clients that accepted a newer root and clients still
+// at an older one ask at once). It is not safe for concurrent use.
 type Top struct {
 	roots []common.Hash
-	count uint64          // the count tree is built for
-	tree  [][]common.Hash // levels over the first count roots, unpadded
+	trees []topTree // most recently used last
 }
+
+// topTree is the levels over the first count roots, unpadded.
+type topTree struct {
+	count  uint64
+	levels [][]common.Hash
+}
+
+// topTrees is how many counts a Top keeps trees for.
+const topTrees = 4
 
 // Append adds the next section's root.
 func (t *Top) Append(root common.Hash) { t.roots = append(t.roots, root) }
@@ -233,11 +242,14 @@ func (t *Top) Append(root common.Hash) { t.roots = append(t.roots, root) }
 // Count is the number of sections.
 func (t *Top) Count() uint64 { return uint64(len(t.roots)) }
 
-// build makes the levels over the first count roots, each level padded to
-// an even length with the zero subtree of its depth.
-func (t *Top) build(count uint64) {
-	if t.tree != nil && t.count == count {
-		return
+// build returns the levels over the first count roots, each level padded
+// to an even length with the zero subtree of its depth.
+func (t *Top) build(count uint64) [][]common.Hash {
+	for i, tr := range t.trees {
+		if tr.count == count {
+			t.trees = append(append(t.trees[:i:i], t.trees[i+1:]...), tr)
+			return tr.levels
+		}
 	}
 	level := append([]common.Hash(nil), t.roots[:count]...)
 	tree := make([][]common.Hash, 0, TopDepth+1)
@@ -255,23 +267,27 @@ func (t *Top) build(count uint64) {
 		}
 		level = next
 	}
-	t.tree, t.count = append(tree, level), count
+	tree = append(tree, level)
+	if len(t.trees) == topTrees {
+		t.trees = append(t.trees[:0], t.trees[1:]...)
+	}
+	t.trees = append(t.trees, topTree{count, tree})
+	return tree
 }
 
 // Root is the root over the first count sections (count ≤ Count).
 func (t *Top) Root(count uint64) common.Hash {
-	t.build(count)
-	return t.tree[TopDepth][0]
+	return t.build(count)[TopDepth][0]
 }
 
 // Path is the proof of section k in the tree over the first count
 // sections: TopDepth siblings, leaf level first.
 func (t *Top) Path(count, k uint64) []common.Hash {
-	t.build(count)
+	tree := t.build(count)
 	out := make([]common.Hash, TopDepth)
 	at := int(k)
 	for depth := range TopDepth {
-		level := t.tree[depth]
+		level := tree[depth]
 		if at^1 < len(level) {
 			out[depth] = level[at^1]
 		} else {

@@ -138,3 +138,40 @@ func TestEmptyTopIsTheZeroTree(t *testing.T) {
 		t.Fatal("root over no sections depends on later ones")
 	}
 }
+
+// TestTopAnswersForEveryCount: roots and paths over a prefix of the
+// sections are those of a tree built over that prefix alone, whichever
+// counts were asked for before (clients at different roots ask in turn).
+func TestTopAnswersForEveryCount(t *testing.T) {
+	var top Top
+	for i := range 37 {
+		top.Append(crypto.Keccak256Hash([]byte{byte(i)}))
+	}
+	fresh := func(count uint64) *Top {
+		var f Top
+		for _, r := range top.roots[:count] {
+			f.Append(r)
+		}
+		return &f
+	}
+	for _, count := range []uint64{37, 36, 37, 5, 36, 1, 37, 20, 21, 22, 23, 36} {
+		want := fresh(count)
+		if top.Root(count) != want.Root(count) {
+			t.Fatalf("root over %d sections differs", count)
+		}
+		for k := range count {
+			got, exp := top.Path(count, k), want.Path(count, k)
+			for d := range got {
+				if got[d] != exp[d] {
+					t.Fatalf("count %d, section %d: path differs at depth %d", count, k, d)
+				}
+			}
+			if climb(top.roots[k], k, got) != top.Root(count) {
+				t.Fatalf("count %d, section %d: path does not climb to the root", count, k)
+			}
+		}
+		if len(top.trees) > topTrees {
+			t.Fatalf("%d trees kept", len(top.trees))
+		}
+	}
+}
