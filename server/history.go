@@ -48,10 +48,13 @@ type historyIndex struct {
 	root *protocol.HistoryRoot // the latest signed root, nil before a section
 }
 
-// Database keys, per section: its root; its tree of block hashes and its
+// Database keys, per section: its root; the roots of its two trees
+// (hash root, bloom root: 64 bytes); its tree of block hashes and its
 // tree of bloom vector hashes (levels, leaves first); each bloom bit's
-// vector. A proof reads a tree and at most one vector.
+// vector. A proof reads a tree, the other tree's root and at most one
+// vector.
 func rootKey(k uint64) []byte      { return binary.BigEndian.AppendUint64([]byte("r"), k) }
+func subRootsKey(k uint64) []byte  { return binary.BigEndian.AppendUint64([]byte("s"), k) }
 func hashTreeKey(k uint64) []byte  { return binary.BigEndian.AppendUint64([]byte("u"), k) }
 func bloomTreeKey(k uint64) []byte { return binary.BigEndian.AppendUint64([]byte("t"), k) }
 func vectorKey(k uint64, bit uint64) []byte {
@@ -178,6 +181,8 @@ func (h *historyIndex) catchUp(ctx context.Context) error {
 		for bit, v := range sec.Blooms {
 			batch.Put(vectorKey(k, uint64(bit)), v)
 		}
+		hashRoot, bloomRoot := sec.HashRoot(), sec.BloomRoot()
+		batch.Put(subRootsKey(k), append(hashRoot[:], bloomRoot[:]...))
 		batch.Put(rootKey(k), root[:])
 		if err := batch.Write(); err != nil {
 			return err
@@ -281,7 +286,29 @@ func (h *historyIndex) hashTree(k uint64) ([][]common.Hash, error) {
 	return t, nil
 }
 
-// bloomRoot reads section k's bloom root (the top of its bloom tree).
+// subRoots reads the roots of section k's hash tree and bloom tree. An
+// index built before they were kept apart reads them from the trees
+// once, and keeps them.
+func (h *historyIndex) subRoots(k uint64) (hashRoot, bloomRoot common.Hash, err error) {
+	if v, err := h.db.Get(subRootsKey(k)); err == nil && len(v) == 2*common.HashLength {
+		return common.BytesToHash(v[:common.HashLength]), common.BytesToHash(v[common.HashLength:]), nil
+	}
+	ht, err := h.hashTree(k)
+	if err != nil {
+		return common.Hash{}, common.Hash{}, err
+	}
+	bt, err := h.bloomTree(k)
+	if err != nil {
+		return common.Hash{}, common.Hash{}, err
+	}
+	hashRoot, bloomRoot = ht[len(ht)-1][0], bt[len(bt)-1][0]
+	if err := h.db.Put(subRootsKey(k), append(hashRoot[:], bloomRoot[:]...)); err != nil {
+		h.s.cfg.Logger.Warn("Cannot keep a history section's tree roots", "section", k, "err", err)
+	}
+	return hashRoot, bloomRoot, nil
+}
+
+// bloomTree reads section k's tree of bloom vector hashes.
 func (h *historyIndex) bloomTree(k uint64) ([][]common.Hash, error) {
 	flat, err := h.db.Get(bloomTreeKey(k))
 	if err != nil {
@@ -306,7 +333,6 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 	// slow); then the paths in the tree over sections.
 	var out []protocol.HeaderProof
 	var sections []uint64
-	bloomRoots := make(map[uint64]common.Hash) // read once per section
 	for _, n := range r.Numbers {
 		k := n / history.SectionSize
 		if k >= r.Count {
@@ -316,14 +342,9 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 		if err != nil {
 			break
 		}
-		blooms, ok := bloomRoots[k]
-		if !ok {
-			bt, err := h.bloomTree(k)
-			if err != nil {
-				break
-			}
-			blooms = bt[len(bt)-1][0]
-			bloomRoots[k] = blooms
+		_, blooms, err := h.subRoots(k)
+		if err != nil {
+			break
 		}
 		hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, n)
 		if err != nil || hd.Hash() != tree[0][n%history.SectionSize] {
@@ -363,7 +384,7 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 			}
 			trees[ref.Section] = bt
 		}
-		ht, err := h.hashTree(ref.Section)
+		hashRoot, _, err := h.subRoots(ref.Section)
 		if err != nil {
 			break
 		}
@@ -371,7 +392,7 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 		if err != nil {
 			break
 		}
-		out = append(out, protocol.BloomBitsProof{Vector: v, BloomPath: history.PathIn(bt, int(ref.Bit)), HashRoot: ht[len(ht)-1][0]})
+		out = append(out, protocol.BloomBitsProof{Vector: v, BloomPath: history.PathIn(bt, int(ref.Bit)), HashRoot: hashRoot})
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
