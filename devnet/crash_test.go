@@ -248,16 +248,24 @@ func serverStarted(t *testing.T, p *proc, dir string) (*enode.Node, *rpc.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := rpcauth.LoadSecret(filepath.Join(dir, "admin.jwtsecret"))
+	return n, dialWithSecret(t, admin, filepath.Join(dir, "admin.jwtsecret"))
+}
+
+// dialWithSecret dials a JSON-RPC endpoint of a lightmarket process with
+// a token signed with the secret it keeps in secretFile (its admin or
+// control secret); the client is closed when the test ends.
+func dialWithSecret(t *testing.T, url, secretFile string) *rpc.Client {
+	t.Helper()
+	secret, err := rpcauth.LoadSecret(secretFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := rpc.DialOptions(context.Background(), admin, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
+	rc, err := rpc.DialOptions(context.Background(), url, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rc.Close)
-	return n, rc
+	return rc
 }
 
 func received(t *testing.T, admin *rpc.Client) *big.Int {
@@ -354,15 +362,7 @@ func TestClientKilledBetweenSigningAndSending(t *testing.T) {
 	rpcURL := cl.waitLine(t, "Wallet JSON-RPC:")
 	rpcURL = strings.Fields(rpcURL)[0]
 	eventually30(t, "the recorded voucher to reach the server", func() bool { return received(t, admin).Cmp(signed) >= 0 })
-	secret, err := rpcauth.LoadSecret(filepath.Join(dir, "control.jwtsecret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rpc.DialOptions(context.Background(), rpcURL, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := dialWithSecret(t, rpcURL, filepath.Join(dir, "control.jwtsecret"))
 	if err := rc.Call(nil, "lm_setDemand", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package devnet
 
 import (
-	"context"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/nodekey"
-	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 )
 
@@ -135,15 +133,7 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		})
 		rpcURL := strings.Fields(p.waitLine(t, "Wallet JSON-RPC:"))[0]
 		p.waitLine(t, "Head ")
-		secret, err := rpcauth.LoadSecret(filepath.Join(dir, "control.jwtsecret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := rpc.DialOptions(context.Background(), rpcURL, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(rc.Close)
+		rc := dialWithSecret(t, rpcURL, filepath.Join(dir, "control.jwtsecret"))
 		key, err := nodekey.LoadOrCreate(filepath.Join(dir, "nodekey"))
 		if err != nil {
 			t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/paychan"
-	"github.com/lightmarket/lightmarket/rpcauth"
 )
 
 // TestEmbeddedChainSurvivesKill9: a server on its embedded chain, with a
@@ -95,15 +94,7 @@ func TestEmbeddedChainSurvivesKill9(t *testing.T) {
 
 	// Stop bidding, let payments in flight land: the client's record and
 	// the server's ledger agree to the wei.
-	secret, err := rpcauth.LoadSecret(filepath.Join(clientDir, "control.jwtsecret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rpc.DialOptions(ctx, wallet, rpc.WithHTTPAuth(rpcauth.Auth(secret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := dialWithSecret(t, wallet, filepath.Join(clientDir, "control.jwtsecret"))
 	if err := rc.Call(nil, "lm_setDemand", nil); err != nil {
 		t.Fatal(err)
 	}
