@@ -59,6 +59,7 @@ type SoakConfig struct {
 type SoakSample struct {
 	Seconds    float64 `json:"s"`
 	RSSBytes   uint64  `json:"rss"`
+	AnonBytes  uint64  `json:"rss_anon"` // RSS less the pages of the binary and other files (reclaimable)
 	HeapBytes  uint64  `json:"heap_inuse"`
 	LiveBytes  uint64  `json:"heap_live"`    // what the last GC kept: growth here is memory held, not garbage
 	CacheBytes uint64  `json:"client_cache"` // the client's verified-state cache (bounded by --cache)
@@ -82,10 +83,11 @@ type SoakResult struct {
 	GoroutinesEnd   int     `json:"soak_goroutines_end"`
 	RSSWarmMiB      float64 `json:"soak_rss_after_warmup_mib"`
 	RSSEndMiB       float64 `json:"soak_rss_end_mib"`
-	RSSSlopeMiBMin  float64 `json:"soak_rss_slope_mib_per_min"`  // after warm-up, least squares
-	HeapSlopeMiBMin float64 `json:"soak_heap_slope_mib_per_min"` // Go heap in use, same
-	LiveSlopeMiBMin float64 `json:"soak_live_slope_mib_per_min"` // Go heap the GC kept, same
-	RSSIdleMiB      float64 `json:"soak_rss_idle_after_mib"`     // 30 s after the load stopped
+	RSSSlopeMiBMin  float64 `json:"soak_rss_slope_mib_per_min"`      // after warm-up, least squares
+	AnonSlopeMiBMin float64 `json:"soak_rss_anon_slope_mib_per_min"` // anonymous RSS, same
+	HeapSlopeMiBMin float64 `json:"soak_heap_slope_mib_per_min"`     // Go heap in use, same
+	LiveSlopeMiBMin float64 `json:"soak_live_slope_mib_per_min"`     // Go heap the GC kept, same
+	RSSIdleMiB      float64 `json:"soak_rss_idle_after_mib"`         // 30 s after the load stopped
 	// The first sample after the warm-up, and after the load the sample
 	// 30 s later (its last one).
 	Warm    SoakSample   `json:"soak_warm"`
@@ -219,7 +221,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	start := time.Now()
 	sample := func() {
 		s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load()}
-		s.RSSBytes = rss(cmd.Process.Pid)
+		s.RSSBytes, s.AnonBytes = rss(cmd.Process.Pid)
 		s.goStats("http://" + metricsAddr + "/metrics")
 		s.Block, _ = eth.BlockNumber(ctx)
 		res.Samples = append(res.Samples, s)
@@ -259,7 +261,8 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	case <-idle.C:
 	}
 	profile("heap-idle.pb.gz")
-	s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load(), RSSBytes: rss(cmd.Process.Pid)}
+	s := SoakSample{Seconds: time.Since(start).Seconds(), Calls: l.calls.Load(), Errors: l.errors.Load()}
+	s.RSSBytes, s.AnonBytes = rss(cmd.Process.Pid)
 	s.goStats("http://" + metricsAddr + "/metrics")
 	res.Idle = s
 	res.RSSIdleMiB = float64(s.RSSBytes) / (1 << 20)
@@ -286,6 +289,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		res.RSSWarmMiB = float64(warm[0].RSSBytes) / (1 << 20)
 	}
 	res.RSSSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.RSSBytes) })
+	res.AnonSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.AnonBytes) })
 	res.HeapSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.HeapBytes) })
 	res.LiveSlopeMiBMin = slope(warm, func(s SoakSample) float64 { return float64(s.LiveBytes) })
 	return res, nil
@@ -443,20 +447,26 @@ func saveProfile(url, file string) error {
 }
 
 // rss is a process's resident memory, from /proc.
-func rss(pid int) uint64 {
+func rss(pid int) (rss, anon uint64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer f.Close()
+	kb := func(v string) uint64 {
+		n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		return n << 10
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+			rss = kb(v)
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
+			anon = kb(v)
 		}
 	}
-	return 0
+	return rss, anon
 }
 
 // goStats reads goroutines, heap in use and all the memory the Go

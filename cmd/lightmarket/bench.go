@@ -168,7 +168,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "soak\ttransfers sent\t%d\t\n", r.Txs)
 			fmt.Fprintf(tw, "soak\tgoroutines min / max / end\t%d / %d / %d\t\n", r.GoroutinesMin, r.GoroutinesMax, r.GoroutinesEnd)
 			fmt.Fprintf(tw, "soak\tRSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MiB\t\n", r.RSSWarmMiB, r.RSSEndMiB, r.RSSIdleMiB)
-			fmt.Fprintf(tw, "soak\tRSS, Go heap in use, Go heap kept by GC: trend after warm-up\t%+.3f, %+.3f, %+.3f MiB/min\t\n", r.RSSSlopeMiBMin, r.HeapSlopeMiBMin, r.LiveSlopeMiBMin)
+			fmt.Fprintf(tw, "soak\tanonymous RSS after warm-up / end / 30 s after the load\t%.1f / %.1f / %.1f MiB\t\n", mib(r.Warm.AnonBytes), mib(r.Samples[len(r.Samples)-1].AnonBytes), mib(r.Idle.AnonBytes))
+			fmt.Fprintf(tw, "soak\tRSS, anonymous RSS, Go heap in use, Go heap kept by GC: trend after warm-up\t%+.3f, %+.3f, %+.3f, %+.3f MiB/min\t\n", r.RSSSlopeMiBMin, r.AnonSlopeMiBMin, r.HeapSlopeMiBMin, r.LiveSlopeMiBMin)
 			end := r.Samples[len(r.Samples)-1]
 			fmt.Fprintf(tw, "soak\tGo heap kept by GC, client's state cache: after warm-up / end\t%.1f / %.1f, %.1f / %.1f MiB\t\n", mib(r.Warm.LiveBytes), mib(end.LiveBytes), mib(r.Warm.CacheBytes), mib(end.CacheBytes))
 			fmt.Fprintf(tw, "soak\tat the end / 30 s after: Go heap in use, Go runtime total, RSS beyond it\t%.0f / %.0f, %.0f / %.0f, %.0f / %.0f MiB\t\n",
