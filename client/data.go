@@ -472,11 +472,11 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, addr comm
 	if err != nil {
 		return provenAccount{}, nil, err
 	}
-	c.state.add(accountKey(blockHash, addr), acct)
 	c.state.addNodes(acct.proof)
+	c.state.add(accountKey(blockHash, addr), acct)
 	for i, slot := range slots {
-		c.state.add(slotKey(blockHash, addr, slot), values[i])
 		c.state.addNodes(values[i].proof)
+		c.state.add(slotKey(blockHash, addr, slot), values[i])
 	}
 	return acct, values, nil
 }

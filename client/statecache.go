@@ -93,25 +93,21 @@ func (c *stateCache) count(k stateKey, delta int) {
 }
 
 // itemSize estimates what an item costs in memory: its data plus the
-// cache's own bookkeeping (measured: an entry of the LRU's map and list
-// with its 88-byte key twice, and the boxed value, take 300 to 380 bytes
-// as the map grows; TestStateCacheHoldsItsBudget keeps this honest).
+// cache's own bookkeeping (measured: an entry of the LRU's map and list,
+// with its 88-byte key twice, and the boxed value take 300 to 460 bytes
+// depending on how full the map is since it last grew;
+// TestStateCacheHoldsItsBudget keeps this honest). A proof's nodes are
+// the node entries' (see addNodes): it costs their slice headers.
 func itemSize(v any) int {
-	const overhead = 360
-	proofSize := func(p [][]byte) int {
-		n := 0
-		for _, node := range p {
-			n += len(node) + 24
-		}
-		return n
-	}
+	const overhead = 460
+	proofSize := func(p [][]byte) int { return 24 * len(p) }
 	switch v := v.(type) {
 	case provenAccount:
 		return overhead + 120 + proofSize(v.proof)
 	case provenSlot:
 		return overhead + 32 + proofSize(v.proof)
 	case []byte:
-		return overhead + len(v)
+		return overhead + len(v) + len(v)/12 // rounded up to the allocator's size classes
 	}
 	return overhead
 }
@@ -169,10 +165,21 @@ func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
 	return v.([]byte), true
 }
 
-// addNodes keeps trie nodes by their hash.
+// addNodes keeps trie nodes by their hash, and makes nodes refer to the
+// copies kept: the proofs of one block then share their upper nodes (the
+// state root is in every one of them) instead of holding a copy each.
+// Call it before adding the item whose proof nodes is.
 func (c *stateCache) addNodes(nodes [][]byte) {
-	for _, n := range nodes {
-		c.add(nodeKey(crypto.Keccak256Hash(n)), n)
+	for i, n := range nodes {
+		k := nodeKey(crypto.Keccak256Hash(n))
+		c.mu.Lock()
+		kept, ok := c.items.Get(k)
+		c.mu.Unlock()
+		if ok {
+			nodes[i] = kept.([]byte)
+			continue
+		}
+		c.add(k, n)
 	}
 }
 
