@@ -113,7 +113,10 @@ type Config struct {
 	// HistoryFile keeps the history roots the trusted servers signed and
 	// recent canonical hashes across restarts ("" = kept in memory only).
 	HistoryFile string
-	Logger      log.Logger
+	// NodeDB is the directory of the discovery node database ("" = in
+	// memory, where it grows with every contact).
+	NodeDB string
+	Logger log.Logger
 }
 
 func (c Config) withDefaults() Config {

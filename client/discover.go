@@ -38,7 +38,7 @@ func (c *Client) discovery() (*discovery.Node, error) {
 	if addr == "" {
 		addr = net.JoinHostPort(c.queryIP().String(), "0")
 	}
-	n, err := discovery.Listen(addr, c.cfg.PrivateKey, c.cfg.Bootnodes, nil, c.cfg.Logger.New("module", "discv5"))
+	n, err := discovery.Listen(addr, c.cfg.PrivateKey, c.cfg.Bootnodes, nil, c.cfg.NodeDB, c.cfg.Logger.New("module", "discv5"))
 	if err != nil {
 		return nil, err
 	}

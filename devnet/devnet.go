@@ -231,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if d.Bootnode, err = discovery.Listen("127.0.0.1:0", key, nil, nil, cfg.Logger.New("part", "bootnode")); err != nil {
+		if d.Bootnode, err = discovery.Listen("127.0.0.1:0", key, nil, nil, nodeDB(cfg.DataDir, "bootnode"), cfg.Logger.New("part", "bootnode")); err != nil {
 			return nil, fmt.Errorf("devnet: bootnode: %w", err)
 		}
 		bootnodes = []*enode.Node{d.Bootnode.Self()}
@@ -315,6 +315,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Trusted:     trusted,
 		Bootnodes:   bootnodes,
 		HistoryFile: historyFile(cfg.DataDir),
+		NodeDB:      nodeDB(cfg.DataDir, "client"),
 		CacheBytes:  cfg.ClientCacheBytes,
 		Fraction:    cfg.Fraction,
 		HeadMaxAge:  cfg.HeadMaxAge,
@@ -380,6 +381,15 @@ func nodeKey(dir, name string) (*ecdsa.PrivateKey, error) {
 		return nodekey.LoadOrCreate("")
 	}
 	return nodekey.LoadOrCreate(filepath.Join(dir, name, "nodekey"))
+}
+
+// nodeDB is where a part of the devnet keeps the nodes discovery met ("":
+// in memory).
+func nodeDB(dataDir, part string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, part, "nodes")
 }
 
 // historyFile is where the devnet's client keeps its history roots.

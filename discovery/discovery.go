@@ -81,8 +81,11 @@ func (n *Node) Close() {
 // Listen starts a discv5 node on addr (host:port, UDP) with key, joining
 // the network through bootnodes. The node record carries addr's IP (the
 // loopback address when addr is unspecified), or extIP when given (behind
-// NAT), and entries.
-func Listen(addr string, key *ecdsa.PrivateKey, bootnodes []*enode.Node, extIP net.IP, logger log.Logger, entries ...enr.Entry) (*Node, error) {
+// NAT), and entries. The nodes it meets are kept in the database at
+// dbPath, or in memory when it is "" (go-ethereum's in-memory node
+// database keeps its journal in memory and grows with every contact: a
+// long-running node should have a path).
+func Listen(addr string, key *ecdsa.PrivateKey, bootnodes []*enode.Node, extIP net.IP, dbPath string, logger log.Logger, entries ...enr.Entry) (*Node, error) {
 	udpAddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("discovery address %q: %w", addr, err)
@@ -91,10 +94,10 @@ func Listen(addr string, key *ecdsa.PrivateKey, bootnodes []*enode.Node, extIP n
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	db, err := enode.OpenDB("")
+	db, err := enode.OpenDB(dbPath)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("discovery: node database: %w", err)
 	}
 	ln := enode.NewLocalNode(db, key)
 	local := conn.LocalAddr().(*net.UDPAddr)

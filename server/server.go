@@ -280,12 +280,19 @@ func New(cfg Config) (*Server, error) {
 		cash.Close()
 		return nil, err
 	}
+	// The nodes discovery meets are kept with the data (in memory,
+	// go-ethereum's node database grows with every contact).
+	nodeDB := ""
+	if cfg.DataDir != "" && market != nil {
+		nodeDB = filepath.Join(cfg.DataDir, "nodes")
+	}
 	s.p2p = &p2p.Server{Config: p2p.Config{
 		// With an auction, discv5 runs (on the same port, UDP) to answer
 		// price queries and to advertise the service in the node record.
 		NoDiscovery:      market == nil,
 		DiscoveryV5:      market != nil,
 		BootstrapNodesV5: cfg.Bootnodes,
+		NodeDatabase:     nodeDB,
 		PrivateKey:       cfg.PrivateKey,
 		// The client pool decides who stays; devp2p lets a few more in so
 		// that a higher-priority newcomer can reach the pool when it is full.

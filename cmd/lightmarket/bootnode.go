@@ -46,7 +46,7 @@ func runBootnode(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := discovery.Listen(*listen, key, nil, ip, logger)
+	n, err := discovery.Listen(*listen, key, nil, ip, nodeDBPath(*datadir), logger)
 	if err != nil {
 		return err
 	}

@@ -190,6 +190,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		MaxServers:    cmp.Or(*maxSrv, -1), // 0 here: none; 0 in the config: the default
 		DiscoveryAddr: *discAddr,
 		HistoryFile:   historyFile(*datadir),
+		NodeDB:        nodeDBPath(*datadir),
 		HeadMaxAge:    headMaxAge,
 		CacheBytes:    *cacheMB << 20,
 		PrivateKey:    key,
@@ -338,4 +339,13 @@ func historyFile(datadir string) string {
 		return ""
 	}
 	return filepath.Join(datadir, "history.json")
+}
+
+// nodeDBPath is where a process with a data directory keeps the nodes
+// discovery met ("": in memory).
+func nodeDBPath(datadir string) string {
+	if datadir == "" {
+		return ""
+	}
+	return filepath.Join(datadir, "nodes")
 }
