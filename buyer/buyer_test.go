@@ -89,12 +89,19 @@ func TestItSettles(t *testing.T) {
 	}
 }
 
-func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
+// settledAt is a buyer that bid where offers put it first (server at) and
+// then held capacity there for a minute.
+func settledAt(offers []Offer, at byte) (*Buyer, *mclock.Simulated) {
 	clock := new(mclock.Simulated)
 	b := New(Config{Clock: clock})
-	b.Decide(demand(50), []Offer{offer(1, 30, 900_000), offer(2, 35, 900_000)})
+	b.Decide(demand(50), offers)
 	clock.Run(time.Minute)
-	b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 900_000), offer(2, 35, 900_000)}, 1, 2))
+	b.Decide(demand(50), holdAt(offers, at, 2))
+	return b, clock
+}
+
+func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
+	b, clock := settledAt([]Offer{offer(1, 30, 900_000), offer(2, 35, 900_000)}, 1)
 	clock.Run(time.Minute)
 	// Outbid at 1 (holds nothing, and a new bid there would not win).
 	offers := []Offer{{Server: sid(1), Price: big.NewInt(45), WinCap: 0, WinPrice: big.NewInt(60), Quality: 900_000}, offer(2, 35, 900_000)}
@@ -124,11 +131,7 @@ func TestLostCapacityIsSoughtElsewhere(t *testing.T) {
 }
 
 func TestCapacityLostWhereABidStillWinsIsWonBackThere(t *testing.T) {
-	clock := new(mclock.Simulated)
-	b := New(Config{Clock: clock})
-	b.Decide(demand(50), []Offer{offer(1, 30, 800_000), offer(2, 36, 900_000)})
-	clock.Run(time.Minute)
-	b.Decide(demand(50), holdAt([]Offer{offer(1, 30, 800_000), offer(2, 36, 900_000)}, 1, 2))
+	b, clock := settledAt([]Offer{offer(1, 30, 800_000), offer(2, 36, 900_000)}, 1)
 	clock.Run(5 * time.Minute)
 	// Capacity at 1 is gone (its balance ran dry), but a bid there still
 	// wins at 30. Server 2 is cheaper per quality by 2 %: noise, not a
