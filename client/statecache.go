@@ -115,6 +115,10 @@ func itemSize(v any) int {
 func (c *stateCache) add(k stateKey, v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.addLocked(k, v)
+}
+
+func (c *stateCache) addLocked(k stateKey, v any) {
 	if old, ok := c.items.Peek(k); ok {
 		c.bytes -= itemSize(old)
 		c.count(k, -1)
@@ -170,16 +174,18 @@ func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
 // state root is in every one of them) instead of holding a copy each.
 // Call it before adding the item whose proof nodes is.
 func (c *stateCache) addNodes(nodes [][]byte) {
+	keys := make([]stateKey, len(nodes))
 	for i, n := range nodes {
-		k := nodeKey(crypto.Keccak256Hash(n))
-		c.mu.Lock()
-		kept, ok := c.items.Get(k)
-		c.mu.Unlock()
-		if ok {
+		keys[i] = nodeKey(crypto.Keccak256Hash(n)) // hashed outside the lock
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range keys {
+		if kept, ok := c.items.Get(k); ok {
 			nodes[i] = kept.([]byte)
 			continue
 		}
-		c.add(k, n)
+		c.addLocked(k, nodes[i])
 	}
 }
 
