@@ -129,6 +129,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
 
 	var announced uint64 // arrival order of announcements
+	signed := newSignedRate(c.clock.Now())
 
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
@@ -137,6 +138,9 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		}
 		switch m := msg.(type) {
 		case *protocol.Announce:
+			if err := signed.take(c.clock.Now(), code); err != nil {
+				return c.peerViolation(p, err)
+			}
 			if err := c.checkAnnounce(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
@@ -146,6 +150,9 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			}
 			c.goHandleAnnounce(p, m, announced)
 		case *protocol.HistoryRoot:
+			if err := signed.take(c.clock.Now(), code); err != nil {
+				return c.peerViolation(p, err)
+			}
 			if err := c.noteHistoryRoot(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
@@ -248,7 +255,7 @@ func isProtocolError(err error) bool {
 	for _, e := range []error{
 		protocol.ErrMsgTooLarge, protocol.ErrDecode, protocol.ErrUnexpectedMsg,
 		protocol.ErrTooManyItems, protocol.ErrInvalidRequest, protocol.ErrBadAnnounce,
-		protocol.ErrUnknownRequestID, protocol.ErrBadHistoryRoot,
+		protocol.ErrUnknownRequestID, protocol.ErrBadHistoryRoot, protocol.ErrMsgRate,
 	} {
 		if errors.Is(err, e) {
 			return true

@@ -140,6 +140,7 @@ var (
 	ErrBadAnnounce      = errors.New("invalid head announcement")
 	ErrUnknownRequestID = errors.New("reply to unknown request")
 	ErrBufferOverrun    = errors.New("flow control buffer overrun")
+	ErrMsgRate          = errors.New("signed messages too frequent")
 )
 
 // RuleName returns a short name of the rule err says was broken
@@ -168,6 +169,7 @@ var rules = []struct {
 	{ErrBadAnnounce, "bad_announce"},
 	{ErrUnknownRequestID, "unknown_request_id"},
 	{ErrBufferOverrun, "buffer_overrun"},
+	{ErrMsgRate, "msg_rate"},
 }
 
 // Status is the first message each side sends. A server fills every field;
