@@ -149,8 +149,8 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	// go_gc_heap_live_bytes (the heap the last GC kept) besides the
 	// memstats: what a soak watches for growth, without the garbage in
-	// heap_inuse.
-	live := collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})
+	// heap_inuse; and go_gc_gomemlimit_bytes, the soft memory limit.
+	live := collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/(heap/live|gomemlimit):bytes$`)})
 	reg.MustRegister(collectors.NewGoCollector(live), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }

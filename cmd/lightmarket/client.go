@@ -59,6 +59,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		exposure  = fs.String("payment.exposure", "1000000", "most gwei paid ahead to one server at a time")
 		lead      = fs.Duration("payment.lead", 10*time.Second, "pay ahead for about this much paid service")
 		pay       = addPaymentFlags(fs, "client")
+		memLimit  = memoryLimitFlag(fs, "1.5 × (64 + --cache)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
@@ -103,6 +104,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *cacheMB < 1 {
 		return fmt.Errorf("--cache %d: give at least 1 MB", *cacheMB)
+	}
+	if err := setMemoryLimit(logger, *memLimit, derivedMemoryLimitMB(*cacheMB)); err != nil {
+		return err
 	}
 	cfg, genesisHash, err := networkConfig(*network)
 	if err != nil {

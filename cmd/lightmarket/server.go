@@ -52,6 +52,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
 		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
 		pay       = addPaymentFlags(fs, "server")
+		memLimit  = memoryLimitFlag(fs, "none (a server's memory grows with the clients it serves)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
@@ -66,6 +67,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	natm, err := natFlags(*natFlag, *extIP, *listen)
 	if err != nil {
+		return err
+	}
+	if err := setMemoryLimit(logger, *memLimit, 0); err != nil {
 		return err
 	}
 	if err := checkListen(map[string]string{"listen": *listen, "admin.http": *adminAt, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
