@@ -80,6 +80,21 @@ type Config struct {
 	Logger  log.Logger
 }
 
+// minFastcacheMB is the least go-ethereum's clean-trie and snapshot
+// caches hold once full, whatever size they are given: fastcache keeps 512
+// buckets of at least one 64 KiB chunk each, allocated outside the Go heap.
+const minFastcacheMB = 32
+
+// fastcacheMB is a fastcache's share of the budget, or 0 (that cache off)
+// when the share is below what a fastcache holds: a --chain.cache of 28
+// would otherwise keep 64 MB in its clean-trie and snapshot caches.
+func fastcacheMB(share int) int {
+	if share < minFastcacheMB {
+		return 0
+	}
+	return share
+}
+
 // DefaultCacheMB is the default of Config.CacheMB.
 const DefaultCacheMB = 224
 
@@ -165,9 +180,9 @@ func New(cfg Config) (*Chain, error) {
 		cache = DefaultCacheMB
 	}
 	ethConf.DatabaseCache = max(cache*2/7, 1)
-	ethConf.TrieCleanCache = max(cache*2/7, 1)
+	ethConf.TrieCleanCache = fastcacheMB(cache * 2 / 7)
 	ethConf.TrieDirtyCache = max(cache*2/7, 1)
-	ethConf.SnapshotCache = max(cache/7, 1)
+	ethConf.SnapshotCache = fastcacheMB(cache / 7)
 	// Reverse state diffs for rewinding, kept (in memory, for a chain
 	// without DataDir) for this many blocks, not go-ethereum's 90,000.
 	ethConf.StateHistory = 1024
@@ -178,6 +193,12 @@ func New(cfg Config) (*Chain, error) {
 		ethConf.StateScheme = rawdb.HashScheme
 		ethConf.NoPruning = true
 		ethConf.SnapshotCache = 0
+		// An archive node writes every block's trie nodes at once: go-
+		// ethereum would move the dirty share to the clean cache. Do it
+		// here, so that the clean cache is off when the two together are
+		// less than a fastcache holds.
+		ethConf.TrieCleanCache = fastcacheMB(cache * 4 / 7)
+		ethConf.TrieDirtyCache = 0
 	}
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {

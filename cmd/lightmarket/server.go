@@ -47,7 +47,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		chainHTTP = fs.String("chain.http", "", "embedded chain only: serve its own JSON-RPC on this address")
 		devKey    = fs.String("dev.key", devchain.DefaultDevKey, "embedded chain only: hex private key funded at genesis")
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
-		chainMB   = fs.Int("chain.cache", devchain.DefaultCacheMB, "embedded chain only: MB of its caches (database blocks, trie nodes, snapshot)")
+		chainMB   = fs.Int("chain.cache", devchain.DefaultCacheMB, "embedded chain only: MB of its caches (database blocks 2/7; trie nodes: with --datadir 4/7 clean, else 2/7 dirty, 2/7 clean and a 1/7 snapshot; a clean or snapshot cache only from 32 MB)")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
 		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
 		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
