@@ -30,7 +30,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics of the servers and the client on this address, e.g. 127.0.0.1:6060 (off unless given)")
-		memLimit  = memoryLimitFlag(fs, "1.5 × (64 + --cache + 3/7 of --chain.cache, the share of the chain's caches on the Go heap)")
+		memLimit  = memoryLimitFlag(fs, "1.5 × (64 + --cache + 3/7 of --chain.cache, an allowance for the chain's caches on the Go heap)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
 		return err
