@@ -174,13 +174,14 @@ func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
 // state root is in every one of them) instead of holding a copy each.
 // Call it before adding the item whose proof nodes is.
 func (c *stateCache) addNodes(nodes [][]byte) {
-	keys := make([]stateKey, len(nodes))
+	hashes := make([]common.Hash, len(nodes))
 	for i, n := range nodes {
-		keys[i] = nodeKey(crypto.Keccak256Hash(n)) // hashed outside the lock
+		hashes[i] = crypto.Keccak256Hash(n) // outside the lock
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, k := range keys {
+	for i, h := range hashes {
+		k := nodeKey(h)
 		if kept, ok := c.items.Get(k); ok {
 			nodes[i] = kept.([]byte)
 			continue
