@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/lightmarket/lightmarket/internal/dirlock"
+	"github.com/lightmarket/lightmarket/internal/smalldb"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/paychan"
 )
@@ -74,10 +75,7 @@ type DB struct {
 
 // Open opens (or creates) the database in dir.
 func Open(dir string) (*DB, error) {
-	// Read once, at start, and written a record at a time: a 1 MiB block
-	// cache and memtable, not Pebble's 8 and 4 MiB, which would fill over
-	// hours, outside the Go heap, in every server's process.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}, CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	db, err := pebble.Open(dir, smalldb.Options("Ledger database", log.Root()))
 	if err != nil {
 		return nil, fmt.Errorf("ledgerdb: %w", dirlock.Explain(dir, err))
 	}
@@ -85,16 +83,6 @@ func Open(dir string) (*DB, error) {
 	d.loop.Add(1)
 	go d.committer()
 	return d, nil
-}
-
-type logger struct{}
-
-func (logger) Infof(string, ...any) {}
-func (logger) Errorf(format string, args ...any) {
-	log.Error("Ledger database: " + fmt.Sprintf(format, args...))
-}
-func (logger) Fatalf(format string, args ...any) {
-	log.Crit("Ledger database: " + fmt.Sprintf(format, args...))
 }
 
 // Write queues records and returns a channel that receives nil once they

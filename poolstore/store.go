@@ -16,6 +16,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/clientpool"
 	"github.com/lightmarket/lightmarket/internal/dirlock"
+	"github.com/lightmarket/lightmarket/internal/smalldb"
 )
 
 // Keys: 'u' + IP -> usage (float64 bits) + wall time of the record (unix
@@ -29,25 +30,11 @@ type Store struct {
 
 // Open opens (or creates) the store in dir.
 func Open(dir string) (*Store, error) {
-	// Read once, at start, and written a record at a time: a 1 MiB block
-	// cache and memtable, not Pebble's 8 and 4 MiB, which would fill over
-	// hours, outside the Go heap, in every server's process.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: logger{}, CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	db, err := pebble.Open(dir, smalldb.Options("Pool store", log.Root()))
 	if err != nil {
 		return nil, fmt.Errorf("poolstore: %w", dirlock.Explain(dir, err))
 	}
 	return &Store{db: db}, nil
-}
-
-// logger sends Pebble's errors to the process log and drops its chatter.
-type logger struct{}
-
-func (logger) Infof(string, ...any) {}
-func (logger) Errorf(format string, args ...any) {
-	log.Error("Pool store: " + fmt.Sprintf(format, args...))
-}
-func (logger) Fatalf(format string, args ...any) {
-	log.Crit("Pool store: " + fmt.Sprintf(format, args...))
 }
 
 // Close closes the store.

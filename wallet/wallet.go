@@ -25,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/lightmarket/lightmarket/internal/dirlock"
+	"github.com/lightmarket/lightmarket/internal/smalldb"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/payment"
 )
@@ -100,10 +101,7 @@ func Open(cfg Config) (*Wallet, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(msg string, ctx ...any) { cfg.Logger.Info(msg, ctx...) }
 	}
-	// Read once, at start, and written a record at a time: a 1 MiB block
-	// cache and memtable, not Pebble's 8 and 4 MiB, which would fill over
-	// hours, outside the Go heap, in the client's process.
-	db, err := pebble.Open(cfg.DataDir, &pebble.Options{Logger: pebbleLogger{cfg.Logger}, CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	db, err := pebble.Open(cfg.DataDir, smalldb.Options("Wallet database", cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("wallet: %w", dirlock.Explain(cfg.DataDir, err))
 	}
@@ -113,17 +111,6 @@ func Open(cfg Config) (*Wallet, error) {
 		return nil, err
 	}
 	return w, nil
-}
-
-// pebbleLogger sends Pebble's errors to the log and drops its chatter.
-type pebbleLogger struct{ l log.Logger }
-
-func (pebbleLogger) Infof(string, ...any) {}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("Wallet database: " + fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Crit("Wallet database: " + fmt.Sprintf(format, args...))
 }
 
 // Close closes the wallet's records (once; later calls do nothing).
