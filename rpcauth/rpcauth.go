@@ -212,3 +212,20 @@ func normalOrigin(o string) (string, bool) {
 	}
 	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port), true
 }
+
+// ControlSecret loads the secret of a control endpoint from file, or from
+// (creating it there) dir/name; with neither, a secret nobody knows locks
+// the control methods. where says which, for the operator.
+func ControlSecret(file, dir, name string) (secret [32]byte, where string, err error) {
+	switch {
+	case file != "":
+		secret, err = LoadOrCreateSecret(file)
+		return secret, file, err
+	case dir != "":
+		file = filepath.Join(dir, name)
+		secret, err = LoadOrCreateSecret(file)
+		return secret, file, err
+	default:
+		return RandomSecret(), "none: give --datadir or --" + strings.TrimSuffix(name, ".jwtsecret") + ".jwtsecret to use the control methods", nil
+	}
+}

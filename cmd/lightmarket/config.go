@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -175,22 +174,8 @@ func runDumpConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	return fmt.Errorf("dumpconfig: unknown command %q", args[0])
 }
 
-// controlSecret loads the secret of a control endpoint from file, or from
-// (creating it there) dir/name; with neither, a secret nobody knows locks
-// the control methods. where says which, for the operator.
-func controlSecret(file, dir, name string) (secret [32]byte, where string, err error) {
-	switch {
-	case file != "":
-		secret, err = rpcauth.LoadOrCreateSecret(file)
-		return secret, file, err
-	case dir != "":
-		file = filepath.Join(dir, name)
-		secret, err = rpcauth.LoadOrCreateSecret(file)
-		return secret, file, err
-	default:
-		return rpcauth.RandomSecret(), "none: give --datadir or --" + strings.TrimSuffix(name, ".jwtsecret") + ".jwtsecret to use the control methods", nil
-	}
-}
+// controlSecret loads the secret of a control endpoint (rpcauth.ControlSecret).
+var controlSecret = rpcauth.ControlSecret
 
 // checkListen fails at once when a listen address given by a flag is
 // taken or invalid, before anything slow (a chain, a contract) starts.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/internal/crash"
 	"github.com/lightmarket/lightmarket/internal/dirlock"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
@@ -156,7 +157,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
 		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
-		AfterPaymentStored: crashHook("server-after-store"),
+		AfterPaymentStored: crash.Hook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
 		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers, Bootnodes: bootNodes,
 		Capacity: *capacity, FreeCapacity: *freeCap, PaidCapacity: *paidCap, DataDir: *datadir, Workers: *workers,

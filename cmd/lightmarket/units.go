@@ -1,20 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"math/big"
-)
+import "github.com/lightmarket/lightmarket/paychan"
 
-// parseGwei reads a decimal amount of gwei ("0.000001", "12") as wei,
-// exactly; amounts finer than a wei are refused.
-func parseGwei(s string) (*big.Int, error) {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Sign() < 0 {
-		return nil, fmt.Errorf("%q is not a non-negative decimal amount of gwei", s)
-	}
-	r.Mul(r, new(big.Rat).SetInt64(1e9))
-	if !r.IsInt() {
-		return nil, fmt.Errorf("%q gwei is not a whole number of wei", s)
-	}
-	return new(big.Int).Set(r.Num()), nil
-}
+// parseGwei reads a decimal amount of gwei as wei (paychan.ParseGwei).
+var parseGwei = paychan.ParseGwei

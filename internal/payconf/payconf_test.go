@@ -1,4 +1,4 @@
-package main
+package payconf
 
 import (
 	"os"
@@ -22,7 +22,6 @@ func TestKeyfileMessages(t *testing.T) {
 	os.WriteFile(keyfile, blob, 0o600)
 	os.WriteFile(right, []byte("secret\n"), 0o600)
 	os.WriteFile(wrong, []byte("nope\n"), 0o600)
-	empty := ""
 	for _, tc := range []struct {
 		password string
 		want     string
@@ -31,8 +30,7 @@ func TestKeyfileMessages(t *testing.T) {
 		{wrong, "does not decrypt it"},
 		{right, ""},
 	} {
-		pw := tc.password
-		got, err := paymentFlags{key: &empty, keyfile: &keyfile, password: &pw}.paymentKey()
+		got, err := Config{KeyFile: keyfile, PasswordFile: tc.password}.LoadKey()
 		switch {
 		case tc.want == "" && (err != nil || got == nil || !got.Equal(k)):
 			t.Errorf("password %q: %v", tc.password, err)
