@@ -1,11 +1,14 @@
 package rpcapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/log"
@@ -43,9 +46,14 @@ type Config struct {
 	Logger     log.Logger
 }
 
-// Server is the local JSON-RPC endpoint a wallet talks to.
+// Server is the local JSON-RPC endpoint a wallet talks to: in process
+// (Attach, Serve), as an http.Handler (Handler), or listening on a port
+// (Start, Listen).
 type Server struct {
-	rpc      []*rpc.Server
+	cfg      Config
+	open     *rpc.Server // the wallet's methods
+	full     *rpc.Server // and the spending controls
+	handler  http.Handler
 	http     *http.Server
 	ln       net.Listener
 	log      log.Logger
@@ -54,24 +62,35 @@ type Server struct {
 }
 
 // Start registers the eth_, net_, web3_ and lm_ namespaces and starts
-// serving. It opens at once, before the client has a head: until it has
-// one, calls that need it say why there is none.
+// serving on cfg.Addr. It opens at once, before the client has a head:
+// until it has one, calls that need it say why there is none.
 func Start(cfg Config) (*Server, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("rpcapi: no client")
-	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8545"
+	}
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Listen(cfg.Addr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New registers the eth_, net_, web3_ and lm_ namespaces without
+// listening anywhere: Attach, Serve and Handler use them in process,
+// Listen opens a port.
+func New(cfg Config) (*Server, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("rpcapi: no client")
 	}
 	if cfg.VHosts == nil {
 		cfg.VHosts = []string{"localhost"}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.Root()
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("rpcapi: listen on %s: %w", cfg.Addr, err)
 	}
 	ev := newEvents(cfg.Client, cfg.Logger)
 	eth := newEthAPI(cfg.Client, cfg.LogRange, ev)
@@ -106,7 +125,6 @@ func Start(cfg Config) (*Server, error) {
 			{"lm", control},
 		} {
 			if err := srv.RegisterName(api.name, api.service); err != nil {
-				ln.Close()
 				ev.close()
 				if eth.prefetch != nil {
 					eth.prefetch.close()
@@ -115,57 +133,130 @@ func Start(cfg Config) (*Server, error) {
 			}
 		}
 	}
-	public := !rpcauth.IsLoopback(ln.Addr().String())
-	if public {
-		cfg.Logger.Warn("Wallet JSON-RPC listens beyond this machine: anyone who reaches it can use your light client's service", "addr", ln.Addr())
-	}
 	for _, o := range append(append([]string{}, cfg.CORS...), cfg.WSOrigins...) {
 		if o == "*" {
 			cfg.Logger.Warn("Wallet JSON-RPC accepts calls from any web page (origin *): any site you visit can read your wallet's chain data through it")
 			break
 		}
 	}
+	// Calls without the token are served the wallet's methods wherever
+	// the endpoint listens (OpenToAll): Public only matters for refusing
+	// them, which this endpoint never does.
 	handler := (&rpcauth.Endpoint{
-		Open: open, Full: full, Secret: *cfg.ControlSecret, Public: public, OpenToAll: true,
+		Open: open, Full: full, Secret: *cfg.ControlSecret, OpenToAll: true,
 		CORS: cfg.CORS, VHosts: cfg.VHosts, WSOrigins: cfg.WSOrigins,
 	}).Handler()
 	page := statuspage.Client()
-	s := &Server{
-		rpc:      []*rpc.Server{open, full},
-		ln:       ln,
+	return &Server{
+		cfg:      cfg,
+		open:     open,
+		full:     full,
 		log:      cfg.Logger,
 		events:   ev,
 		prefetch: eth.prefetch,
-		http: &http.Server{
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if statuspage.Wants(r) {
-					page.ServeHTTP(w, r)
-					return
-				}
-				handler.ServeHTTP(w, r)
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		},
-	}
-	go s.http.Serve(ln)
-	cfg.Logger.Info("JSON-RPC endpoint opened", "url", s.URL(), "ws", s.WSURL())
-	return s, nil
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if statuspage.Wants(r) {
+				page.ServeHTTP(w, r)
+				return
+			}
+			handler.ServeHTTP(w, r)
+		}),
+	}, nil
 }
 
-// URL is the HTTP endpoint, e.g. http://127.0.0.1:8545.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+// Handler is the wallet endpoint as an http.Handler: JSON-RPC over HTTP
+// and WebSocket, the control methods behind the control token, and the
+// status page.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Attach returns a client of the endpoint in this process, without a
+// socket; it may call the control methods without a token (whoever holds
+// the process holds the key). Subscriptions work over it.
+func (s *Server) Attach() *rpc.Client { return rpc.DialInProc(s.full) }
+
+// Serve answers one JSON-RPC request or batch in process, as the HTTP
+// endpoint answers it for a caller with the control token: body is the
+// request, the result the response's body (empty for a batch of
+// notifications). A request that is not JSON-RPC is answered with a
+// JSON-RPC error.
+func (s *Server) Serve(ctx context.Context, body []byte) []byte {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"empty request"}}`)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
+	if err != nil {
+		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"` + err.Error() + `"}}`)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "in-process"
+	w := &memResponse{header: make(http.Header)}
+	s.full.ServeHTTP(w, req)
+	if w.code != 0 && w.code != http.StatusOK && !json.Valid(w.body.Bytes()) {
+		// The transport refused it (too large, not a POST): say so as
+		// JSON-RPC does.
+		msg, _ := json.Marshal(strings.TrimSpace(w.body.String()))
+		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":` + string(msg) + `}}`)
+	}
+	return bytes.TrimRight(w.body.Bytes(), "\n")
+}
+
+// memResponse is an http.ResponseWriter into memory.
+type memResponse struct {
+	header http.Header
+	body   bytes.Buffer
+	code   int
+}
+
+func (w *memResponse) Header() http.Header         { return w.header }
+func (w *memResponse) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *memResponse) WriteHeader(code int)        { w.code = code }
+
+// Listen serves the endpoint on addr (HTTP and WebSocket on one port).
+func (s *Server) Listen(addr string) error {
+	if s.ln != nil {
+		return errors.New("rpcapi: already listening")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("rpcapi: listen on %s: %w", addr, err)
+	}
+	if !rpcauth.IsLoopback(ln.Addr().String()) {
+		s.log.Warn("Wallet JSON-RPC listens beyond this machine: anyone who reaches it can use your light client's service", "addr", ln.Addr())
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	go s.http.Serve(ln)
+	s.log.Info("JSON-RPC endpoint opened", "url", s.URL(), "ws", s.WSURL())
+	return nil
+}
+
+// URL is the HTTP endpoint, e.g. http://127.0.0.1:8545 ("" when not
+// listening).
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
 
 // WSURL is the WebSocket endpoint on the same port.
-func (s *Server) WSURL() string { return "ws://" + s.ln.Addr().String() }
+func (s *Server) WSURL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "ws://" + s.ln.Addr().String()
+}
 
 // Close stops serving.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	for _, r := range s.rpc {
-		r.Stop()
+	var err error
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err = s.http.Shutdown(ctx)
 	}
+	s.open.Stop()
+	s.full.Stop()
 	s.events.close()
 	if s.prefetch != nil {
 		s.prefetch.close()
