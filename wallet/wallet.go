@@ -120,6 +120,25 @@ func (w *Wallet) Close() error {
 	return err
 }
 
+// Budget is the most one server may be paid in total, wei.
+func (w *Wallet) Budget() *big.Int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return new(big.Int).Set(w.cfg.Budget)
+}
+
+// SetBudget changes the most one server may be paid in total from now on
+// (wei, at least 0); what was signed before stays signed.
+func (w *Wallet) SetBudget(budget *big.Int) error {
+	if budget == nil || budget.Sign() < 0 {
+		return errors.New("wallet: a budget is 0 wei or more")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cfg.Budget = new(big.Int).Set(budget)
+	return nil
+}
+
 // Address is the wallet's (the channels' sender's) address.
 func (w *Wallet) Address() common.Address { return w.sender }
 
@@ -268,8 +287,8 @@ func (w *Wallet) Pay(ctx context.Context, terms []byte, amount *big.Int) ([]byte
 		return nil, fmt.Errorf("%w: %v", ErrChannelShut, recv)
 	}
 	total := new(big.Int).Add(c.Signed, amount)
-	if total.Cmp(w.cfg.Budget) > 0 {
-		return nil, fmt.Errorf("%w: %v in total, budget %v", ErrOverBudget, total, w.cfg.Budget)
+	if budget := w.Budget(); total.Cmp(budget) > 0 {
+		return nil, fmt.Errorf("%w: %v in total, budget %v", ErrOverBudget, total, budget)
 	}
 	if total.Cmp(c.Deposit) > 0 {
 		if err := w.topUp(ctx, c, total); err != nil {
