@@ -217,12 +217,19 @@ type Client struct {
 	dialDrop     chan enode.ID    // servers no longer wanted
 	proofFetches atomic.Int64     // proofs fetched from servers, for statistics
 	witnessAsks  atomic.Int64     // witnesses asked for
+	prefetches   atomic.Int64     // witnesses asked for ahead of a call
 	stateDBOnce  sync.Once
 	stateDB      state.Database // see stateDatabase
 	roundTrips   atomic.Uint64  // requests sent to servers
 	bytesTotal   atomic.Uint64  // message bytes exchanged with servers
 	bytesPayment atomic.Uint64  // of them, payment messages
 	headFeed     event.Feed
+	// power is what the app lets the client spend (guarded by mu);
+	// foreground is closed while it is in the foreground, powerWake wakes
+	// the redial loop when it changes.
+	power      Power
+	foreground chan struct{}
+	powerWake  chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -264,6 +271,8 @@ func New(cfg Config) (*Client, error) {
 		dialAdd:    make(chan *enode.Node),
 		dialDrop:   make(chan enode.ID),
 		payWake:    make(chan struct{}, 1),
+		foreground: make(chan struct{}),
+		powerWake:  make(chan struct{}, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -283,6 +292,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.hist = hist
+	close(c.foreground)
 	c.p2p = &p2p.Server{Config: p2p.Config{
 		PrivateKey: cfg.PrivateKey,
 		// The client dials its servers itself (redialLoop, with
@@ -413,6 +423,10 @@ func (c *Client) Fetches() int64 { return c.proofFetches.Load() }
 // StateRequests is the number of requests for state so far: proofs,
 // codes and witnesses (a call's round trips, when nothing else asks).
 func (c *Client) StateRequests() int64 { return c.proofFetches.Load() + c.witnessAsks.Load() }
+
+// Prefetches is the number of witnesses asked for ahead of the calls
+// that will want them.
+func (c *Client) Prefetches() int64 { return c.prefetches.Load() }
 
 // RoundTrips is the number of requests sent to servers so far.
 func (c *Client) RoundTrips() uint64 { return c.roundTrips.Load() }

@@ -92,6 +92,14 @@ func (c *Client) redialLoop() {
 				delete(states, id)
 				c.dropServer(id)
 			}
+		case <-c.powerWake:
+			if !c.Power().Background {
+				now := time.Now()
+				for _, st := range states {
+					st.next, st.backoff = now, redialMin
+				}
+			}
+			c.redial(states, results)
 		case <-tick.C:
 			c.redial(states, results)
 			c.logTrustChanges(&watch)
@@ -102,6 +110,12 @@ func (c *Client) redialLoop() {
 // redial starts a dial to every configured server that is neither
 // connected, being dialled, banned nor backing off.
 func (c *Client) redial(states map[enode.ID]*dialState, results chan<- dialResult) {
+	if c.pauseConnections() {
+		for _, st := range states {
+			st.up = false
+		}
+		return
+	}
 	now := time.Now()
 	connected := make(map[enode.ID]bool)
 	for _, p := range c.p2p.Peers() {

@@ -83,7 +83,7 @@ func (c *Client) discoverLoop(udp *discovery.Node, it enode.Iterator) {
 		it.Close()
 	}()
 	go func() {
-		for it.Next() {
+		for c.waitForeground() && it.Next() {
 			select {
 			case found <- it.Node():
 			case <-c.ctx.Done():
@@ -168,9 +168,12 @@ func (c *Client) rank(cands map[enode.ID]*candidate) []buyer.Candidate {
 // chooseServers hands the servers to keep to the redial loop and takes the
 // others away from it; every exploreEvery it tries one not measured yet.
 func (c *Client) chooseServers(cands map[enode.ID]*candidate, kept map[enode.ID]bool, explored *time.Time) {
+	if c.Power().Background {
+		return // nothing is dialled in the background: keep the choice for the return
+	}
 	ranked := c.rank(cands)
 	explore := time.Since(*explored) >= exploreEvery
-	keep := c.buyer.Keep(ranked, max(c.cfg.MaxServers, 0), explore)
+	keep := c.buyer.Keep(ranked, c.keptDiscovered(), explore)
 	if explore && len(ranked) > len(keep) {
 		*explored = time.Now()
 	}

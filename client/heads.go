@@ -271,7 +271,11 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 			c.mu.Lock()
 			linked := c.chain.get(h.ParentHash) != nil
 			c.mu.Unlock()
-			if !linked {
+			if !linked && (a.Number <= cur.Number.Uint64() || a.Number-cur.Number.Uint64() <= resumeLinkGap) {
+				// A reorg or a few blocks missed: link them. Past
+				// resumeLinkGap (back from the background) the chain
+				// starts again at the new head, and the headers between
+				// are proven when asked for.
 				depth := uint64(maxLinkDepth)
 				if a.Number > cur.Number.Uint64() && a.Number-cur.Number.Uint64() < depth {
 					depth = a.Number - cur.Number.Uint64() + 1

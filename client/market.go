@@ -108,6 +108,11 @@ func (c *Client) offers(udp *discover.UDPv5, d *Demand, peers []*peer) []buyer.O
 // it returns when the buyer wants to look again.
 func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 	c.mu.Lock()
+	if c.power.Background {
+		// No market moves in the background: a bid kept stands as sent.
+		c.mu.Unlock()
+		return c.clock.Now().Add(marketInterval)
+	}
 	d := c.demand
 	peers := make([]*peer, 0, len(c.peers))
 	for _, p := range c.peers {

@@ -70,6 +70,7 @@ func (c *Client) PrefetchWitness(ctx context.Context, header *types.Header, meth
 	if !spare {
 		return ErrBusy
 	}
+	c.prefetches.Add(1)
 	reply, err := best.request(ctx, protocol.GetWitnessMsg, protocol.WitnessMsg, id, req)
 	if err != nil {
 		return err

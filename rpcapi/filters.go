@@ -40,6 +40,10 @@ type watcher interface {
 	// wantsReceipts reports whether the watcher needs the receipts of a
 	// block with this bloom.
 	wantsReceipts(bloom types.Bloom) bool
+	// everyBlock reports whether the watcher must see every block that
+	// joins the chain; one that does not (newHeads) is given only the new
+	// head after a gap (a client back from the background).
+	everyBlock() bool
 	added(b *types.Block, receipts types.Receipts)
 	removed(b *types.Block, receipts types.Receipts)
 	pending(tx *types.Transaction)
@@ -123,9 +127,12 @@ func (ev *events) newHead(h *types.Header) {
 	defer cancel()
 	var added []*types.Header
 	cur := h
+	// After a gap, the blocks missed are fetched only for a watcher that
+	// must see each of them.
+	skipGap := ev.last != nil && h.Number.Uint64() > ev.last.Number.Uint64()+gapBlocks && !ev.needEveryBlock()
 	for depth := 0; ; depth++ {
 		n := cur.Number.Uint64()
-		if ev.last == nil || depth >= maxReorgDepth {
+		if ev.last == nil || depth >= maxReorgDepth || skipGap {
 			added = append(added, cur)
 			break
 		}
@@ -176,8 +183,30 @@ func (ev *events) newHead(h *types.Header) {
 	}
 }
 
+// gapBlocks is the widest gap between two heads whose blocks the events
+// fetch for watchers that need not see every block.
+const gapBlocks = 16
+
+// needEveryBlock says whether a watcher must see every block, or a sent
+// transaction is still looked for in them.
+func (ev *events) needEveryBlock() bool {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if len(ev.sentTxs) > 0 {
+		return true
+	}
+	for _, w := range ev.watchers {
+		if w.everyBlock() {
+			return true
+		}
+	}
+	return false
+}
+
 // deliver hands one added or removed block to the watchers, with its
-// receipts when some watcher needs them.
+// receipts when some watcher needs them. The block's body is fetched only
+// when receipts are wanted or a sent transaction is looked for: newHeads
+// and block filters need the header alone.
 func (ev *events) deliver(ctx context.Context, hash common.Hash, removed bool) {
 	ev.mu.Lock()
 	ws := make([]watcher, 0, len(ev.watchers))
@@ -189,10 +218,21 @@ func (ev *events) deliver(ctx context.Context, hash common.Hash, removed bool) {
 	if len(ws) == 0 && sent == 0 {
 		return
 	}
-	block, err := ev.c.Block(ctx, hash)
+	header, err := ev.c.HeaderByHash(ctx, hash)
 	if err != nil {
-		ev.log.Debug("Cannot fetch block for filters", "hash", hash, "err", err)
+		ev.log.Debug("Cannot fetch header for filters", "hash", hash, "err", err)
 		return
+	}
+	body := sent > 0
+	for _, w := range ws {
+		body = body || w.wantsReceipts(header.Bloom)
+	}
+	block := types.NewBlockWithHeader(header)
+	if body {
+		if block, err = ev.c.Block(ctx, hash); err != nil {
+			ev.log.Debug("Cannot fetch block for filters", "hash", hash, "err", err)
+			return
+		}
 	}
 	var receipts types.Receipts
 	for _, w := range ws {
@@ -393,6 +433,8 @@ func (f *filter) push(items ...any) {
 func (f *filter) wantsReceipts(bloom types.Bloom) bool {
 	return f.kind == logFilter && f.logs.wantsReceipts(bloom)
 }
+
+func (f *filter) everyBlock() bool { return f.kind == logFilter || f.kind == blockFilter }
 
 func (f *filter) added(b *types.Block, receipts types.Receipts) {
 	switch f.kind {

@@ -147,6 +147,9 @@ func (p *prefetcher) loop() {
 		for len(heads) > 0 { // only the newest head is worth it
 			head = <-heads
 		}
+		if !p.c.Prefetching() {
+			continue // in the background, or on a metered network
+		}
 		for _, rc := range p.due() {
 			if ctx.Err() != nil || len(heads) > 0 {
 				break

@@ -45,6 +45,8 @@ func (s *subscription) wantsReceipts(bloom types.Bloom) bool {
 	return s.receipts != nil && s.receipts(bloom)
 }
 
+func (s *subscription) everyBlock() bool { return s.receipts != nil }
+
 func (s *subscription) added(b *types.Block, receipts types.Receipts) {
 	if s.onAdded != nil {
 		s.push(s.onAdded(b, receipts))
