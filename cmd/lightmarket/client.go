@@ -4,29 +4,21 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
-	"github.com/lightmarket/lightmarket/internal/dirlock"
-	"github.com/lightmarket/lightmarket/metrics"
-	"github.com/lightmarket/lightmarket/nodekey"
-	"github.com/lightmarket/lightmarket/payment"
+	"github.com/lightmarket/lightmarket/lightclient"
 	"github.com/lightmarket/lightmarket/rpcapi"
-	"github.com/lightmarket/lightmarket/wallet"
 )
 
 func runClient(ctx context.Context, args []string, stdout io.Writer) error {
@@ -71,166 +63,70 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkListen(map[string]string{"http": *httpAddr, "metrics": *metricsAt}); err != nil {
 		return err
 	}
-	release, err := dirlock.Acquire(*datadir)
-	if err != nil {
-		return err
-	}
-	defer release()
-	trustedNodes, err := parseEnodes(*trusted)
-	if err != nil {
-		return fmt.Errorf("--ulc.servers: %w", err)
-	}
-	if len(trustedNodes) == 0 {
-		return fmt.Errorf("--ulc.servers: give at least one trusted server")
-	}
-	bootNodes, err := parseEnodes(*bootnodes)
-	if err != nil {
-		return fmt.Errorf("--bootnodes: %w", err)
-	}
-	for _, n := range trustedNodes {
-		if _, ok := n.TCPEndpoint(); !ok && len(bootNodes) == 0 && *dnsLists == "" {
-			return fmt.Errorf("--ulc.servers: %s has no address; give it one, or --bootnodes to find it", n.URLv4())
-		}
-	}
 	if *maxSrv < 0 {
 		return fmt.Errorf("--maxservers %d: give 0 or more", *maxSrv)
-	}
-	otherNodes, err := parseEnodes(*servers)
-	if err != nil {
-		return fmt.Errorf("--servers: %w", err)
-	}
-	if *fraction < 1 || *fraction > 100 {
-		return fmt.Errorf("--ulc.fraction %d: must be a percentage from 1 to 100", *fraction)
 	}
 	if *cacheMB < 1 {
 		return fmt.Errorf("--cache %d: give at least 1 MB", *cacheMB)
 	}
-	if err := setMemoryLimit(logger, *memLimit, derivedMemoryLimitMB(*cacheMB)); err != nil {
-		return err
+	if *fraction < 1 || *fraction > 100 { // 0 in the configuration is the default
+		return fmt.Errorf("--ulc.fraction %d: must be a percentage from 1 to 100", *fraction)
 	}
-	cfg, genesisHash, err := networkConfig(*network)
-	if err != nil {
+	if err := setMemoryLimit(logger, *memLimit, derivedMemoryLimitMB(*cacheMB)); err != nil {
 		return err
 	}
 	headMaxAge := *maxAge
 	if headMaxAge == 0 {
 		headMaxAge = -1 // any age
 	}
-	if *genesis != "" {
-		if genesisHash, err = parseHash(*genesis); err != nil {
-			return fmt.Errorf("--genesis: %w", err)
-		}
+	cfg := lightclient.Config{
+		Network:           *network,
+		Genesis:           *genesis,
+		Trusted:           splitList(*trusted),
+		Fraction:          *fraction,
+		Servers:           splitList(*servers),
+		Bootnodes:         splitList(*bootnodes),
+		DNS:               splitList(*dnsLists),
+		MaxServers:        cmp.Or(*maxSrv, -1), // 0 here: none; 0 in the config: the default
+		DiscoveryAddr:     *discAddr,
+		HeadMaxAge:        lightclient.Duration(headMaxAge),
+		HTTP:              *httpAddr,
+		CORS:              splitList(*cors),
+		VHosts:            splitList(*vhosts),
+		WSOrigins:         splitList(*wsOrigins),
+		ControlSecretFile: *control,
+		LogRange:          *logRange,
+		CacheMB:           *cacheMB,
+		DataDir:           *datadir,
+		Metrics:           *metricsAt,
+		Payment: lightclient.Payment{
+			RPC: *pay.rpc, Contract: *pay.contract, Key: *pay.key, KeyFile: *pay.keyfile, PasswordFile: *pay.password,
+			Confirmations: *pay.confirmations, Deposit: *deposit, Budget: *budget, Exposure: *exposure, Lead: lightclient.Duration(*lead),
+		},
+		Logger:   logger,
+		Progress: func(msg string, kv ...any) { fmt.Fprintln(stdout, progressLine(msg, kv...)) },
 	}
-	var keyPath string
-	if *datadir != "" {
-		keyPath = filepath.Join(*datadir, "nodekey")
-	}
-	key, err := nodekey.LoadOrCreate(keyPath)
-	if err != nil {
-		return err
-	}
-	var demand *client.Demand
 	if *paidCap > 0 {
 		price, err := parseGwei(*maxPrice)
 		if err != nil {
 			return fmt.Errorf("--paid.maxprice: %w", err)
 		}
-		min := *paidMin
-		if min == 0 || min > *paidCap {
-			min = *paidCap
-		}
-		demand = &client.Demand{Max: *paidCap, Min: min, MaxPrice: price}
+		cfg.Paid = &lightclient.Demand{Capacity: *paidCap, Min: *paidMin, MaxPrice: price}
 	}
-	secret, secretAt, err := controlSecret(*control, *datadir, "control.jwtsecret")
+	node, err := lightclient.Start(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("--control.jwtsecret: %w", err)
+		return flagError(err)
 	}
-	var payer payment.Payer
-	contract, payKey, err := pay.setup(ctx, nil, "", true, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
-	if err != nil {
-		return err
-	}
-	maxExposure, err := gweiFlag("payment.exposure", *exposure)
-	if err != nil {
-		return err
-	}
-	if demand != nil && contract == nil {
-		return errors.New("--paid.capacity: the client has no payment method, so it could never pay for it: give --payment.key or --payment.keyfile (and --datadir)")
-	}
-	if contract != nil {
-		if *datadir == "" {
-			return errors.New("payments need --datadir: vouchers are recorded there before they are sent")
-		}
-		dep, err := gweiFlag("payment.deposit", *deposit)
-		if err != nil {
-			return err
-		}
-		bud, err := gweiFlag("payment.budget", *budget)
-		if err != nil {
-			return err
-		}
-		w, err := wallet.Open(wallet.Config{Contract: contract, Key: payKey, DataDir: filepath.Join(*datadir, "wallet"),
-			Deposit: dep, Budget: bud, Logger: logger, BeforeSend: crashHook("client-before-send"),
-			Progress: func(msg string, kv ...any) { fmt.Fprintln(stdout, progressLine(msg, kv...)) }})
-		if err != nil {
-			return err
-		}
-		defer w.Close()
-		payer = w
-	}
-	reg := metrics.NewRegistry()
-	var c *client.Client
-	c, err = client.New(client.Config{
-		Payer:         payer,
-		MaxExposure:   maxExposure,
-		PayLead:       *lead,
-		ChainConfig:   cfg,
-		Genesis:       genesisHash,
-		Trusted:       trustedNodes,
-		Servers:       otherNodes,
-		Fraction:      *fraction,
-		Bootnodes:     bootNodes,
-		DNS:           splitList(*dnsLists),
-		MaxServers:    cmp.Or(*maxSrv, -1), // 0 here: none; 0 in the config: the default
-		DiscoveryAddr: *discAddr,
-		HistoryFile:   historyFile(*datadir),
-		NodeDB:        nodeDBPath(*datadir),
-		HeadMaxAge:    headMaxAge,
-		CacheBytes:    *cacheMB << 20,
-		PrivateKey:    key,
-		Demand:        demand,
-		Metrics:       metrics.NewClient(reg, func() float64 { return c.HeadLag() }),
-		Logger:        logger,
-	})
-	if err != nil {
-		return err
-	}
-	if err := c.Start(); err != nil {
-		return err
-	}
-	defer c.Stop()
-	// The endpoint opens at once: until a head is verified, calls that
-	// need one say why there is none.
-	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: *httpAddr, CORS: splitList(*cors), VHosts: splitList(*vhosts),
-		WSOrigins: splitList(*wsOrigins), ControlSecret: &secret, LogRange: *logRange, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer rs.Close()
-	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s; control secret: %s)\n", rs.URL(), rs.WSURL(), secretAt)
-	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(trustedNodes))
-	head, err := waitWithProgress(ctx, c, stdout)
+	defer node.Stop()
+	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s; control secret: %s)\n", node.URL(), node.WSURL(), node.ControlSecretFile())
+	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(cfg.Trusted))
+	head, err := waitWithProgress(ctx, node.Client(), stdout)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Head %d accepted.\n", head.Number)
-	if *metricsAt != "" {
-		ep, err := metrics.Serve(*metricsAt, reg)
-		if err != nil {
-			return fmt.Errorf("--metrics: %w", err)
-		}
-		defer ep.Close()
-		fmt.Fprintf(stdout, "Metrics: %s\n", ep.URL())
+	if u := node.MetricsURL(); u != "" {
+		fmt.Fprintf(stdout, "Metrics: %s\n", u)
 	}
 	<-ctx.Done()
 	return nil
@@ -267,41 +163,32 @@ func progressLine(msg string, kv ...any) string {
 }
 
 // networkConfig returns the chain configuration and genesis hash of a
-// built-in network, or of the genesis JSON file at path name.
+// built-in network or a genesis file (lightclient.Network).
 func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
-	switch name {
-	case "dev":
-		return devchain.ChainConfig(), common.Hash{}, nil
-	case "geth-dev":
-		return params.AllDevChainProtocolChanges, common.Hash{}, nil
-	case "mainnet":
-		return params.MainnetChainConfig, params.MainnetGenesisHash, nil
-	case "sepolia":
-		return params.SepoliaChainConfig, params.SepoliaGenesisHash, nil
-	case "hoodi":
-		return params.HoodiChainConfig, params.HoodiGenesisHash, nil
-	}
-	if _, err := os.Stat(name); err != nil {
-		return nil, common.Hash{}, fmt.Errorf("--network %q: want dev, geth-dev, mainnet, sepolia, hoodi or a genesis JSON file", name)
-	}
-	return genesisFile(name)
+	cfg, hash, err := lightclient.Network(name)
+	return cfg, hash, flagError(err)
 }
 
-// genesisFile reads a geth-style genesis JSON file: its chain
-// configuration, and its genesis hash, computed from the whole genesis.
-func genesisFile(path string) (*params.ChainConfig, common.Hash, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, common.Hash{}, fmt.Errorf("--network: %w", err)
+// flagNames are the flags of the client's configuration fields whose
+// names differ.
+var flagNames = map[string]string{
+	"trusted": "ulc.servers", "fraction": "ulc.fraction", "servers": "servers", "dns": "discovery.dns",
+	"cacheMB": "cache", "dataDir": "datadir", "paid": "paid.capacity", "payment.exposure": "payment.exposure",
+}
+
+// flagError names the flag of a configuration field in err.
+func flagError(err error) error {
+	var fe *lightclient.FieldError
+	if !errors.As(err, &fe) {
+		return err
 	}
-	var g core.Genesis
-	if err := json.Unmarshal(data, &g); err != nil {
-		return nil, common.Hash{}, fmt.Errorf("--network %s: not a genesis JSON file: %w", path, err)
+	name := fe.Field
+	if f, ok := flagNames[name]; ok {
+		name = f
 	}
-	if g.Config == nil || g.Config.ChainID == nil {
-		return nil, common.Hash{}, fmt.Errorf("--network %s: the genesis has no chain config with a chainId", path)
-	}
-	return g.Config, g.ToBlock().Hash(), nil
+	renamed := *fe
+	renamed.Field = "--" + name
+	return &renamed
 }
 
 func parseEnodes(list string) ([]*enode.Node, error) {
@@ -335,15 +222,6 @@ func splitList(s string) []string {
 }
 
 func hexBytes(s string) ([]byte, error) { return hex.DecodeString(trim0x(s)) }
-
-// historyFile is where a client with a data directory keeps its history
-// roots and recent canonical hashes.
-func historyFile(datadir string) string {
-	if datadir == "" {
-		return ""
-	}
-	return filepath.Join(datadir, "history.json")
-}
 
 // nodeDBPath is where a process with a data directory keeps the nodes
 // discovery met ("": in memory).
