@@ -399,3 +399,39 @@ func historyFile(dataDir string) string {
 	}
 	return filepath.Join(dataDir, "client", "history.json")
 }
+
+// Fund sends wei from the devnet's funded account to addr and waits until
+// a block holds the transfer.
+func (d *Devnet) Fund(ctx context.Context, addr common.Address, wei *big.Int) error {
+	eth := ethclient.NewClient(d.Chain.RPCClient())
+	from := crypto.PubkeyToAddress(d.DevKey.PublicKey)
+	nonce, err := eth.PendingNonceAt(ctx, from)
+	if err != nil {
+		return err
+	}
+	cfg := d.Chain.ChainConfig()
+	tx, err := types.SignNewTx(d.DevKey, types.LatestSigner(cfg), &types.DynamicFeeTx{
+		ChainID: cfg.ChainID, Nonce: nonce, To: &addr, Value: wei, Gas: params.TxGas,
+		GasFeeCap: big.NewInt(100 * params.GWei), GasTipCap: big.NewInt(params.GWei),
+	})
+	if err != nil {
+		return err
+	}
+	if err := eth.SendTransaction(ctx, tx); err != nil {
+		return err
+	}
+	for {
+		r, err := eth.TransactionReceipt(ctx, tx.Hash())
+		if err == nil && r.Status == types.ReceiptStatusSuccessful {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("devnet: funding %v failed", addr)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devnet: funding %v: %w", addr, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

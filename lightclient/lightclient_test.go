@@ -48,41 +48,10 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(d.Close)
 	e := &env{d: d, eth: ethclient.NewClient(d.Chain.RPCClient())}
 	e.key, _ = crypto.GenerateKey()
-	e.fund(t, crypto.PubkeyToAddress(e.key.PublicKey), new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether)))
+	if err := d.Fund(ctx, crypto.PubkeyToAddress(e.key.PublicKey), new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether))); err != nil {
+		t.Fatal(err)
+	}
 	return e
-}
-
-// fund sends wei from the devnet's funded key to addr and waits for it.
-func (e *env) fund(t *testing.T, addr common.Address, wei *big.Int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	from := crypto.PubkeyToAddress(e.d.DevKey.PublicKey)
-	nonce, err := e.eth.PendingNonceAt(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := e.d.Chain.ChainConfig()
-	tx, err := types.SignNewTx(e.d.DevKey, types.LatestSigner(cfg), &types.DynamicFeeTx{
-		ChainID: cfg.ChainID, Nonce: nonce, To: &addr, Value: wei, Gas: 21000,
-		GasFeeCap: big.NewInt(100 * params.GWei), GasTipCap: big.NewInt(params.GWei),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.eth.SendTransaction(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if r, err := e.eth.TransactionReceipt(ctx, tx.Hash()); err == nil && r.Status == types.ReceiptStatusSuccessful {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("funding transaction not mined")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // config is an embedded client's configuration against the devnet's
