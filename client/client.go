@@ -223,6 +223,7 @@ type Client struct {
 	roundTrips   atomic.Uint64  // requests sent to servers
 	bytesTotal   atomic.Uint64  // message bytes exchanged with servers
 	bytesPayment atomic.Uint64  // of them, payment messages
+	socketBytes  atomic.Uint64  // through the server connections' sockets
 	headFeed     event.Feed
 	// power is what the app lets the client spend (guarded by mu);
 	// foreground is closed while it is in the foreground, powerWake wakes
@@ -427,6 +428,19 @@ func (c *Client) StateRequests() int64 { return c.proofFetches.Load() + c.witnes
 // Prefetches is the number of witnesses asked for ahead of the calls
 // that will want them.
 func (c *Client) Prefetches() int64 { return c.prefetches.Load() }
+
+// SocketBytes is what the client's sockets sent and received so far: its
+// server connections (devp2p, with their encryption and framing) and its
+// discovery socket.
+func (c *Client) SocketBytes() uint64 {
+	n := c.socketBytes.Load()
+	c.discMu.Lock()
+	if c.disc != nil {
+		n += c.disc.Bytes()
+	}
+	c.discMu.Unlock()
+	return n
+}
 
 // RoundTrips is the number of requests sent to servers so far.
 func (c *Client) RoundTrips() uint64 { return c.roundTrips.Load() }

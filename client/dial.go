@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
@@ -18,12 +19,14 @@ import (
 // second (redialMax), and one that keeps dropping the connection soon
 // after it is made is dialled less and less often (up to churnMax).
 const (
-	redialTick  = 250 * time.Millisecond
-	redialMin   = 250 * time.Millisecond
-	redialMax   = time.Second      // between attempts while a server is unreachable
-	churnMax    = 30 * time.Second // between attempts at a server that drops us at once
-	stableAfter = 10 * time.Second // a connection this old ends the churn backoff
-	dialTimeout = 5 * time.Second
+	redialTick = 250 * time.Millisecond
+	// backgroundTick is how often the loop looks in the background.
+	backgroundTick = 30 * time.Second
+	redialMin      = 250 * time.Millisecond
+	redialMax      = time.Second      // between attempts while a server is unreachable
+	churnMax       = 30 * time.Second // between attempts at a server that drops us at once
+	stableAfter    = 10 * time.Second // a connection this old ends the churn backoff
+	dialTimeout    = 5 * time.Second
 	// staticDialed is go-ethereum's p2p staticDialedConn flag (1<<1): the
 	// dial scheduler counts a connection set up with it as one it dialled,
 	// so that it does not keep logging "Looking for peers".
@@ -93,7 +96,12 @@ func (c *Client) redialLoop() {
 				c.dropServer(id)
 			}
 		case <-c.powerWake:
-			if !c.Power().Background {
+			if c.Power().Background {
+				// Nothing to dial: look seldom, so that a phone's CPU
+				// sleeps.
+				tick.Reset(backgroundTick)
+			} else {
+				tick.Reset(redialTick)
 				now := time.Now()
 				for _, st := range states {
 					st.next, st.backoff = now, redialMin
@@ -221,10 +229,29 @@ func (c *Client) dialOnce(n *enode.Node) dialResult {
 	if err != nil {
 		return dialResult{id: n.ID(), dialErr: err}
 	}
+	conn = &countingConn{Conn: conn, bytes: &c.socketBytes}
 	// SetupConn closes conn when it fails; an error here (already
 	// connected, handshake refused) is the server's answer, not an
 	// unreachable server.
 	return dialResult{id: n.ID(), setupOK: c.p2p.SetupConn(conn, staticDialed, n) == nil}
+}
+
+// countingConn counts the bytes through a server connection.
+type countingConn struct {
+	net.Conn
+	bytes *atomic.Uint64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.bytes.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.bytes.Add(uint64(n))
+	return n, err
 }
 
 func (c *Client) dialDone(st *dialState, r dialResult) {

@@ -10,6 +10,8 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"net"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/log"
@@ -70,6 +72,29 @@ type Node struct {
 	*discover.UDPv5
 	Local *enode.LocalNode
 	db    *enode.DB
+	conn  *countingUDP
+}
+
+// Bytes is what the node's socket sent and received so far (UDP
+// payloads, both directions).
+func (n *Node) Bytes() uint64 { return n.conn.bytes.Load() }
+
+// countingUDP counts the bytes through a UDP socket.
+type countingUDP struct {
+	*net.UDPConn
+	bytes atomic.Uint64
+}
+
+func (c *countingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
+	c.bytes.Add(uint64(n))
+	return n, addr, err
+}
+
+func (c *countingUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	n, err := c.UDPConn.WriteToUDPAddrPort(b, addr)
+	c.bytes.Add(uint64(n))
+	return n, err
 }
 
 // Close stops the node.
@@ -116,11 +141,12 @@ func Listen(addr string, key *ecdsa.PrivateKey, bootnodes []*enode.Node, extIP n
 	if logger == nil {
 		logger = log.Root()
 	}
-	udp, err := discover.ListenV5(conn, ln, discover.Config{PrivateKey: key, Bootnodes: bootnodes, Log: logger})
+	counted := &countingUDP{UDPConn: conn}
+	udp, err := discover.ListenV5(counted, ln, discover.Config{PrivateKey: key, Bootnodes: bootnodes, Log: logger})
 	if err != nil {
 		conn.Close()
 		db.Close()
 		return nil, err
 	}
-	return &Node{UDPv5: udp, Local: ln, db: db}, nil
+	return &Node{UDPv5: udp, Local: ln, db: db, conn: counted}, nil
 }

@@ -18,7 +18,7 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market, history (default: all; history\ngenerates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), and soak (an hour of wallet load on a devnet\nprocess, run only when named).\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [history] [soak]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market, history (default: all; history\ngenerates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [history] [soak] [mobile]")
 	var (
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
 		calls      = fs.Int("calls", 500, "rpc: calls per method and endpoint")
@@ -31,6 +31,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		soakPro    = fs.String("soak.profiles", "", "soak: save the devnet's heap profiles after the warm-up and at the end in this directory")
 		histBlocks = fs.Int("history.blocks", 200_000, "history: blocks of the generated chain")
 		histDir    = fs.String("history.dir", "", "history: where the generated chain is kept for later runs (default: the user's cache directory)")
+		mobileFg   = fs.Duration("mobile.foreground", 5*time.Minute, "mobile: how long the embedded client idles in the foreground")
+		mobileBg   = fs.Duration("mobile.background", 10*time.Minute, "mobile: how long each stay in the background lasts")
+		mobileN    = fs.Int("mobile.resumes", 5, "mobile: stays in the background, each ended by a verified call")
+		mobileBT   = fs.Duration("mobile.blocktime", 12*time.Second, "mobile: the devnet's block time")
 		soakArg    = fs.String("soak.devnet", "--chain.cache 28 --cache 16", "soak: further flags for the devnet, space-separated; the default's caches are small enough to fill within the warm-up, so that what grows after it is what no bound holds")
 	)
 	// Benchmark names and flags may come in any order.
@@ -53,8 +57,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "history", "soak"}, name) {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, history, soak)", name)
+		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "history", "soak", "mobile"}, name) {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, history, soak, mobile)", name)
 		}
 	}
 	for _, name := range which {
@@ -174,6 +178,25 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "soak\tGo heap kept by GC, client's state cache: after warm-up / end\t%.1f / %.1f, %.1f / %.1f MiB\t\n", mib(r.Warm.LiveBytes), mib(end.LiveBytes), mib(r.Warm.CacheBytes), mib(end.CacheBytes))
 			fmt.Fprintf(tw, "soak\tat the end / 30 s after: Go heap in use, Go runtime total, RSS beyond it\t%.0f / %.0f, %.0f / %.0f, %.0f / %.0f MiB\t\n",
 				mib(end.HeapBytes), mib(r.Idle.HeapBytes), mib(end.GoSysBytes), mib(r.Idle.GoSysBytes), mib(end.RSSBytes)-mib(end.GoSysBytes), mib(r.Idle.RSSBytes)-mib(r.Idle.GoSysBytes))
+			addFigures(figures, r)
+		case "mobile":
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.Mobile(ctx, bench.MobileConfig{Command: []string{self}, BlockTime: *mobileBT, Foreground: *mobileFg,
+				Background: *mobileBg, Resumes: *mobileN, Logger: logger})
+			if err != nil {
+				return fmt.Errorf("mobile: %w", err)
+			}
+			fmt.Fprintf(tw, "mobile	bytes per hour, foreground idle following the head (%v blocks)	%.0f	<= 2 MB %s\n", *mobileBT, r.IdleBytesPerHour, met(r.IdleBytesPerHour <= 2e6))
+			fmt.Fprintf(tw, "mobile	bytes per hour, background	%.0f	<= 0.5 MB %s\n", r.BackgroundBytesPerHour, met(r.BackgroundBytesPerHour <= 0.5e6))
+			fmt.Fprintf(tw, "mobile	CPU seconds per hour, foreground / background	%.1f / %.1f	<= 20 / 5 %s\n", r.IdleCPUSecondsPerHour, r.BackCPUSecondsPerHour, met(r.IdleCPUSecondsPerHour <= 20 && r.BackCPUSecondsPerHour <= 5))
+			fmt.Fprintf(tw, "mobile	first verified answer after %v in the background, p50 of %d (round trips)	%.1f ms (%.0f)	<= 1000 ms %s\n", *mobileBg, len(r.ResumeMs), r.ResumeFirstAnswerMs, r.ResumeRoundTrips, met(r.ResumeFirstAnswerMs <= 1000))
+			fmt.Fprintf(tw, "mobile	first verified answer of a new process on its data directory, p50	%.0f ms	<= 1500 ms %s\n", r.ColdStartFirstAnswerMs, met(r.ColdStartFirstAnswerMs <= 1500))
+			fmt.Fprintf(tw, "mobile	anonymous RSS of the process holding the client, foreground	%.1f MB	<= 60 MB %s\n", r.RSSMB, met(r.RSSMB <= 60))
+			fmt.Fprintf(tw, "mobile	verified eth_getBalance in process / over localhost HTTP, p50	%.0f / %.0f µs (ratio %.2f)	<= 1.0 %s\n", r.EmbedP50Us, r.EmbedHTTPP50Us, r.EmbedP50Ratio, met(r.EmbedP50Ratio <= 1))
+			fmt.Fprintf(tw, "mobile	data directory at the end	%d bytes	\n", r.DataDirBytes)
 			addFigures(figures, r)
 		}
 	}
