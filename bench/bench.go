@@ -107,7 +107,7 @@ func RPC(ctx context.Context, cfg RPCConfig) (*RPCResult, error) {
 		return nil, err
 	}
 	defer d.Close()
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	light, err := rpc.DialContext(ctx, d.Node.URL())
 	if err != nil {
 		return nil, err
 	}

@@ -218,12 +218,12 @@ func TestDemandIsSetWithTheControlToken(t *testing.T) {
 	if err := light.CallContext(ctx, &got, "lm_demand"); err != nil || got != nil {
 		t.Fatalf("demand after a refused lm_setDemand: %+v, %v", got, err)
 	}
-	ws, err := rpc.DialOptions(ctx, d.RPC.WSURL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
+	ws, err := rpc.DialOptions(ctx, d.Node.WSURL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	light, err = rpc.DialOptions(ctx, d.RPC.URL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
+	light, err = rpc.DialOptions(ctx, d.Node.URL(), rpc.WithHTTPAuth(rpcauth.Auth(d.ControlSecret)))
 	if err != nil {
 		t.Fatal(err)
 	}

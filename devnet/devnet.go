@@ -27,11 +27,10 @@ import (
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/discovery"
+	"github.com/lightmarket/lightmarket/lightclient"
 	"github.com/lightmarket/lightmarket/metrics"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/paychan"
-	"github.com/lightmarket/lightmarket/payment"
-	"github.com/lightmarket/lightmarket/rpcapi"
 	"github.com/lightmarket/lightmarket/rpcauth"
 	"github.com/lightmarket/lightmarket/server"
 	"github.com/lightmarket/lightmarket/wallet"
@@ -86,9 +85,9 @@ type Config struct {
 	// ChainCacheMB is the embedded chain's cache budget (default
 	// devchain.DefaultCacheMB).
 	ChainCacheMB int
-	// ClientCacheBytes bounds the client's verified state (default
+	// ClientCacheMB bounds the client's verified state (default
 	// client.DefaultCacheBytes).
-	ClientCacheBytes int
+	ClientCacheMB int
 	// ChainLogger is the embedded chain's logger (default Logger).
 	ChainLogger log.Logger
 }
@@ -111,9 +110,11 @@ type Devnet struct {
 	SecretDir     string
 	// Bootnode is where the servers and the client meet, with Discovery.
 	Bootnode *discovery.Node
-	Client   *client.Client
-	RPC      *rpcapi.Server
-	Metrics  *metrics.Endpoint // nil unless Config.MetricsAddr is set
+	// Node is the light client, built as an app builds one; Client is
+	// its client, and Node.URL its JSON-RPC.
+	Node    *lightclient.Node
+	Client  *client.Client
+	Metrics *metrics.Endpoint // nil unless Config.MetricsAddr is set
 	// ClientMetrics are the client's metrics.
 	ClientMetrics *metrics.Client
 	DevKey        *ecdsa.PrivateKey
@@ -288,47 +289,43 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			trusted = append(trusted, srv.Enode())
 		}
 	}
-	key, err := nodeKey(cfg.DataDir, "client")
-	if err != nil {
-		return nil, err
+	// The client is built as an app builds one (package lightclient), on
+	// the devnet's contract and funded key.
+	clientDir := filepath.Join(d.tmpDir, "client")
+	if cfg.DataDir != "" {
+		clientDir = filepath.Join(cfg.DataDir, "client")
 	}
 	backend, err := d.Chain.Backend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var payer payment.Payer
+	headMaxAge := cfg.HeadMaxAge
+	lcfg := lightclient.Config{
+		Genesis:           backend.Genesis().Hex(),
+		Fraction:          cfg.Fraction,
+		HeadMaxAge:        lightclient.Duration(headMaxAge),
+		HTTP:              cfg.HTTPAddr,
+		ControlSecretFile: filepath.Join(d.SecretDir, "control.jwtsecret"),
+		LogRange:          cfg.LogRange,
+		CacheMB:           cfg.ClientCacheMB,
+		DataDir:           clientDir,
+		NoPrefetch:        cfg.NoPrefetch,
+		Registerer:        reg,
+		Logger:            cfg.Logger.New("part", "client"),
+	}
+	for _, n := range trusted {
+		lcfg.Trusted = append(lcfg.Trusted, n.URLv4())
+	}
+	for _, n := range bootnodes {
+		lcfg.Bootnodes = append(lcfg.Bootnodes, n.URLv4())
+	}
 	if d.Contract != nil {
-		dir := filepath.Join(d.tmpDir, "wallet")
-		if cfg.DataDir != "" {
-			dir = filepath.Join(cfg.DataDir, "client", "wallet")
-		}
-		if d.Wallet, err = wallet.Open(wallet.Config{Contract: d.Contract, Key: cfg.DevKey, DataDir: dir, Logger: cfg.Logger.New("part", "wallet")}); err != nil {
-			return nil, err
-		}
-		payer = d.Wallet
+		lcfg.Contract, lcfg.PaymentKey = d.Contract, cfg.DevKey
 	}
-	d.ClientMetrics = metrics.NewClient(reg, func() float64 { return d.Client.HeadLag() })
-	d.Client, err = client.New(client.Config{
-		Payer:       payer,
-		ChainConfig: d.Chain.ChainConfig(),
-		Genesis:     backend.Genesis(),
-		Trusted:     trusted,
-		Bootnodes:   bootnodes,
-		HistoryFile: historyFile(cfg.DataDir),
-		NodeDB:      nodeDB(cfg.DataDir, "client"),
-		CacheBytes:  cfg.ClientCacheBytes,
-		Fraction:    cfg.Fraction,
-		HeadMaxAge:  cfg.HeadMaxAge,
-		PrivateKey:  key,
-		Metrics:     d.ClientMetrics,
-		Logger:      cfg.Logger.New("part", "client"),
-	})
-	if err != nil {
+	if d.Node, err = lightclient.Start(ctx, lcfg); err != nil {
 		return nil, err
 	}
-	if err := d.Client.Start(); err != nil {
-		return nil, err
-	}
+	d.Client, d.Wallet, d.ClientMetrics = d.Node.Client(), d.Node.Wallet(), d.Node.Metrics()
 	if _, err := d.Client.WaitHead(ctx); err != nil {
 		return nil, fmt.Errorf("devnet: waiting for the client's first head: %w", err)
 	}
@@ -337,24 +334,16 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: metrics: %w", err)
 		}
 	}
-	d.RPC, err = rpcapi.Start(rpcapi.Config{Client: d.Client, Addr: cfg.HTTPAddr, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch,
-		ControlSecret: &d.ControlSecret, Logger: cfg.Logger.New("part", "rpc")})
-	if err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
 // Close stops everything, client first.
 func (d *Devnet) Close() {
-	if d.RPC != nil {
-		d.RPC.Close()
+	if d.Node != nil {
+		d.Node.Stop()
 	}
 	if d.Metrics != nil {
 		d.Metrics.Close()
-	}
-	if d.Client != nil {
-		d.Client.Stop()
 	}
 	for _, a := range d.Admins {
 		a.Close()
@@ -364,9 +353,6 @@ func (d *Devnet) Close() {
 	}
 	if d.Bootnode != nil {
 		d.Bootnode.Close()
-	}
-	if d.Wallet != nil {
-		d.Wallet.Close()
 	}
 	if d.tmpDir != "" {
 		os.RemoveAll(d.tmpDir)
@@ -390,14 +376,6 @@ func nodeDB(dataDir, part string) string {
 		return ""
 	}
 	return filepath.Join(dataDir, part, "nodes")
-}
-
-// historyFile is where the devnet's client keeps its history roots.
-func historyFile(dataDir string) string {
-	if dataDir == "" {
-		return ""
-	}
-	return filepath.Join(dataDir, "client", "history.json")
 }
 
 // Fund sends wei from the devnet's funded account to addr and waits until

@@ -60,7 +60,7 @@ func session(t *testing.T, d *Devnet, timeout time.Duration) (context.Context, *
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	light, err := rpc.DialContext(ctx, d.RPC.URL())
+	light, err := rpc.DialContext(ctx, d.Node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestNewHeadsSubscription(t *testing.T) {
 	d := startDevnet(t, Config{Servers: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ws, err := rpc.DialContext(ctx, d.RPC.WSURL())
+	ws, err := rpc.DialContext(ctx, d.Node.WSURL())
 	if err != nil {
 		t.Fatal(err)
 	}

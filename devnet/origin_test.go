@@ -58,7 +58,7 @@ function tryWS(name, url) {
 func TestPageOnALocalhostOriginCannotChangeTheDemand(t *testing.T) {
 	bin := chromium(t)
 	d := startDevnet(t, Config{Servers: 1})
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(d.RPC.URL(), "http://"))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(d.Node.URL(), "http://"))
 	var p int
 	fmt.Sscan(port, &p)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -97,7 +97,7 @@ func TestStatusPagesInChromium(t *testing.T) {
 		}
 		return paid == 1
 	})
-	page := browse(t, bin, d.RPC.URL()+"/status", shot("status-client.png"))
+	page := browse(t, bin, d.Node.URL()+"/status", shot("status-client.png"))
 	head := d.Client.HeadStatus()
 	for _, want := range []string{"lightmarket client", "signed by <b>", "of 3 trusted servers", ">paid</span> at 1 server", "demand 100,000 units", "gwei"} {
 		if !strings.Contains(page, want) {

@@ -350,7 +350,7 @@ func TestEthersListensOverHTTPAndWebSocket(t *testing.T) {
 	ctx, light := session(t, d, 2*time.Minute)
 	wallet := ethclient.NewClient(light)
 	deploy := sendTx(t, ctx, wallet, d.DevKey, nil, nil, testchain.InitCode(testchain.LoggerCode(crypto.Keccak256Hash([]byte("Ping(address,uint256)")))), 200_000)
-	cmd := exec.CommandContext(ctx, nodeBin, "listen.mjs", d.RPC.URL(), d.RPC.WSURL(), hexutil.Encode(crypto.FromECDSA(d.DevKey)), deploy.ContractAddress.Hex())
+	cmd := exec.CommandContext(ctx, nodeBin, "listen.mjs", d.Node.URL(), d.Node.WSURL(), hexutil.Encode(crypto.FromECDSA(d.DevKey)), deploy.ContractAddress.Hex())
 	cmd.Dir = ethersDir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -2,6 +2,7 @@ package lightclient
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
@@ -84,8 +87,18 @@ type Config struct {
 	// 1 error, 2 warn, 3 info, 4 debug, 5 trace) when Logger is nil and
 	// Verbosity is set; otherwise the node logs to go-ethereum's root
 	// logger.
-	Verbosity int        `json:"verbosity,omitempty"`
-	Logger    log.Logger `json:"-"`
+	Verbosity int `json:"verbosity,omitempty"`
+	// NoPrefetch turns off asking, at each new head, for the witnesses of
+	// the calls recently made at the head.
+	NoPrefetch bool       `json:"noPrefetch,omitempty"`
+	Logger     log.Logger `json:"-"`
+	// Contract and PaymentKey, for Go callers, pay on a contract already
+	// opened (instead of Payment's rpc, contract and key).
+	Contract   *paychan.Contract `json:"-"`
+	PaymentKey *ecdsa.PrivateKey `json:"-"`
+	// Registerer, for Go callers, takes the client's metrics into a
+	// registry the caller serves.
+	Registerer prometheus.Registerer `json:"-"`
 	// Progress reports slow steps a person waits for (a channel being
 	// opened); default: logged.
 	Progress func(msg string, kv ...any) `json:"-"`

@@ -29,6 +29,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/internal/crash"
@@ -45,16 +46,17 @@ import (
 
 // Node is a running light client.
 type Node struct {
-	cfg       Config
-	log       log.Logger
-	client    *client.Client
-	wallet    *wallet.Wallet // nil without payments
-	api       *rpcapi.Server
-	rpc       *rpc.Client // attached in process
-	metrics   *metrics.Endpoint
-	secretAt  string
-	release   func()
-	statusFed event.Feed
+	cfg        Config
+	log        log.Logger
+	client     *client.Client
+	metricsRec *metrics.Client
+	wallet     *wallet.Wallet // nil without payments
+	api        *rpcapi.Server
+	rpc        *rpc.Client // attached in process
+	metrics    *metrics.Endpoint
+	secretAt   string
+	release    func()
+	statusFed  event.Feed
 
 	mu       sync.Mutex
 	app      AppState
@@ -127,7 +129,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fieldErr("paid", "", "the client has no payment method, so it could never pay for it: give payment.key or payment.keyFile (and dataDir)")
 	}
 	reg := metrics.NewRegistry()
-	ccfg.Metrics = metrics.NewClient(reg, func() float64 { return n.client.HeadLag() })
+	var registerer prometheus.Registerer = reg
+	if cfg.Registerer != nil {
+		registerer = cfg.Registerer
+	}
+	n.metricsRec = metrics.NewClient(registerer, func() float64 { return n.client.HeadLag() })
+	ccfg.Metrics = n.metricsRec
 	ccfg.Logger = logger
 	if n.client, err = client.New(ccfg); err != nil {
 		return nil, err
@@ -136,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.api, err = rpcapi.New(rpcapi.Config{Client: n.client, CORS: cfg.CORS, VHosts: cfg.VHosts,
-		WSOrigins: cfg.WSOrigins, ControlSecret: &secret, LogRange: cfg.LogRange, Logger: logger})
+		WSOrigins: cfg.WSOrigins, ControlSecret: &secret, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +223,14 @@ func (n *Node) openWallet(ctx context.Context, progress func(string, ...any)) (p
 	if err != nil {
 		return nil, nil, err
 	}
-	pc := payconf.Config{RPC: p.RPC, Contract: p.Contract, Key: p.Key, KeyFile: p.KeyFile, PasswordFile: p.PasswordFile, Confirmations: p.Confirmations}
-	contract, key, err := payconf.Connect(ctx, pc, nil, "", true, func(f string, a ...any) { progress(fmt.Sprintf(f, a...)) })
-	if err != nil || contract == nil {
-		return nil, exposure, err
+	contract, key := n.cfg.Contract, n.cfg.PaymentKey
+	if contract == nil {
+		pc := payconf.Config{RPC: p.RPC, Contract: p.Contract, Key: p.Key, KeyFile: p.KeyFile, PasswordFile: p.PasswordFile, Confirmations: p.Confirmations}
+		if contract, key, err = payconf.Connect(ctx, pc, nil, "", true, func(f string, a ...any) { progress(fmt.Sprintf(f, a...)) }); err != nil || contract == nil {
+			return nil, exposure, err
+		}
+	} else if key == nil {
+		return nil, nil, fieldErr("payment", "", "a contract without a key to pay with")
 	}
 	if n.cfg.DataDir == "" {
 		return nil, nil, fieldErr("dataDir", "", "payments need one: vouchers are recorded there before they are sent")
@@ -311,6 +322,12 @@ func (n *Node) ControlSecretFile() string { return n.secretAt }
 
 // Client is the client underneath, for tools that measure it.
 func (n *Node) Client() *client.Client { return n.client }
+
+// Metrics is what the client records (see Config.Registerer).
+func (n *Node) Metrics() *metrics.Client { return n.metricsRec }
+
+// Wallet is the client's payment wallet (nil without payments).
+func (n *Node) Wallet() *wallet.Wallet { return n.wallet }
 
 // WaitHead waits until the client has verified a head.
 func (n *Node) WaitHead(ctx context.Context) (*types.Header, error) { return n.client.WaitHead(ctx) }

@@ -62,20 +62,20 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Servers:          *servers,
-		HTTPAddr:         *httpAddr,
-		ChainHTTP:        *chainHTTP,
-		DevKey:           key,
-		BlockTime:        *blockTime,
-		ChainCacheMB:     *chainMB,
-		ClientCacheBytes: *cacheMB << 20,
-		DataDir:          *datadir,
-		Fraction:         *fraction,
-		LogRange:         *logRange,
-		MetricsAddr:      *metricsAt,
-		Discovery:        true,
-		Logger:           logger,
-		ChainLogger:      chainLogger(fs, logger),
+		Servers:       *servers,
+		HTTPAddr:      *httpAddr,
+		ChainHTTP:     *chainHTTP,
+		DevKey:        key,
+		BlockTime:     *blockTime,
+		ChainCacheMB:  *chainMB,
+		ClientCacheMB: *cacheMB,
+		DataDir:       *datadir,
+		Fraction:      *fraction,
+		LogRange:      *logRange,
+		MetricsAddr:   *metricsAt,
+		Discovery:     true,
+		Logger:        logger,
+		ChainLogger:   chainLogger(fs, logger),
 	})
 	if err != nil {
 		return err
@@ -83,8 +83,8 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	defer d.Close()
 
 	fmt.Fprintf(stdout, "\nlightmarket devnet is up (%v to the first verified head).\n\n", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stdout, "  Wallet JSON-RPC (verified):   %s   (WebSocket: %s)\n", d.RPC.URL(), d.RPC.WSURL())
-	fmt.Fprintf(stdout, "  Client status page:           %s/status\n", d.RPC.URL())
+	fmt.Fprintf(stdout, "  Wallet JSON-RPC (verified):   %s   (WebSocket: %s)\n", d.Node.URL(), d.Node.WSURL())
+	fmt.Fprintf(stdout, "  Client status page:           %s/status\n", d.Node.URL())
 	if u := d.Chain.HTTPURL(); u != "" {
 		fmt.Fprintf(stdout, "  Chain JSON-RPC (unverified):  %s\n", u)
 	}
@@ -106,7 +106,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  Control secrets:              %s (client), %s (servers' admin)\n",
 			filepath.Join(d.SecretDir, "control.jwtsecret"), filepath.Join(d.SecretDir, "admin.jwtsecret"))
 		fmt.Fprintf(stdout, "\nServed free. For paid service, bid (lm_setDemand spends money, so it needs a token signed\nwith the control secret), e.g.:\n")
-		fmt.Fprintf(stdout, "  go run ./cmd/lightmarket call --url %s --jwtsecret %s \\\n", d.RPC.URL(), filepath.Join(d.SecretDir, "control.jwtsecret"))
+		fmt.Fprintf(stdout, "  go run ./cmd/lightmarket call --url %s --jwtsecret %s \\\n", d.Node.URL(), filepath.Join(d.SecretDir, "control.jwtsecret"))
 		fmt.Fprintf(stdout, "    lm_setDemand '{\"max\":\"0x186a0\",\"min\":\"0x186a0\",\"maxPrice\":\"0x2710\"}'\n")
 	}
 	fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n")
