@@ -45,6 +45,9 @@ var (
 	ErrNoPeers  = errors.New("no server available")
 	ErrNotFound = errors.New("not found")
 	ErrClosed   = errors.New("client closed")
+	// ErrPaused is the answer to what needs a server while the app is in
+	// the background (see Power).
+	ErrPaused = errors.New("paused while the app is in the background: what needs a server waits for the foreground")
 )
 
 // Config configures a Client.

@@ -72,10 +72,13 @@ func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, 
 				best = p
 			}
 		}
-		joined := c.peerJoined
+		joined, paused := c.peerJoined, c.power.Background
 		c.mu.Unlock()
 		if best != nil {
 			return best, nil
+		}
+		if paused {
+			return nil, ErrPaused
 		}
 		if len(tried) > 0 {
 			return nil, ErrNoPeers
