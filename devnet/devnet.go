@@ -76,10 +76,10 @@ type Config struct {
 	ChallengePeriod uint64
 	Sellable        uint64
 	Reserve         *big.Int
-	// Discovery runs the servers behind a discv5 bootnode and gives the
-	// client only the bootnode and the servers' keys: it finds their
-	// addresses through discovery (needs payments: servers without an
-	// auction run no discovery).
+	// Discovery runs the servers behind a discv5 bootnode, which the
+	// client is given too: it knows the servers the devnet started and
+	// finds any other there (needs payments: servers without an auction
+	// run no discovery).
 	Discovery bool
 	Logger    log.Logger
 	// ChainCacheMB is the embedded chain's cache budget (default
@@ -282,12 +282,10 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, err
 		}
 		d.Admins = append(d.Admins, admin)
-		if bootnodes != nil {
-			// By key only: the client finds the address.
-			trusted = append(trusted, enode.NewV4(&key.PublicKey, nil, 0, 0))
-		} else {
-			trusted = append(trusted, srv.Enode())
-		}
+		// The client is given the servers the devnet started, with their
+		// addresses, so that its first head waits for no discovery walk;
+		// with Discovery it finds any other server through the bootnode.
+		trusted = append(trusted, srv.Enode())
 	}
 	// The client is built as an app builds one (package lightclient), on
 	// the devnet's contract and funded key.

@@ -134,6 +134,18 @@ func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+// normalAtStart are go-ethereum's warnings that a fresh embedded chain
+// always gives (its freezer looks for a head before the first is
+// written): nothing for a newcomer to worry about.
+var normalAtStart = map[string]bool{"Head block is not reachable": true}
+
+func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if normalAtStart[r.Message] {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
 func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(attrs), h.min}
 }
