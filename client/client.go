@@ -232,6 +232,7 @@ type Client struct {
 	// foreground is closed while it is in the foreground, powerWake wakes
 	// the redial loop when it changes.
 	power      Power
+	resuming   bool // back from the background, no head signed since
 	foreground chan struct{}
 	powerWake  chan struct{}
 

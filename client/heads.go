@@ -305,6 +305,9 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 	if moved {
 		c.chain.setHead(best)
 	}
+	if best != nil {
+		c.resuming = false
+	}
 	c.mu.Unlock()
 	if moved {
 		c.cfg.Metrics.Head.Set(float64(best.Number.Uint64()))

@@ -76,6 +76,8 @@ func (c *Client) headStatus(now time.Time) *HeadStatus {
 	switch {
 	case h == nil:
 		st.Reason = "no verified head yet: " + c.trustSummaryLocked(st)
+	case c.resuming:
+		st.Reason = fmt.Sprintf("back from the background: head %d was not followed there, waiting for the trusted servers to sign one: %s", st.Number, c.trustSummaryLocked(st))
 	case c.cfg.HeadMaxAge > 0 && st.Age > c.cfg.HeadMaxAge.Seconds():
 		age := time.Duration(st.Age * float64(time.Second)).Round(time.Second)
 		st.Reason = fmt.Sprintf("verified head %d is %v old, more than the %v allowed: %s", st.Number, age, c.cfg.HeadMaxAge, c.trustSummaryLocked(st))

@@ -39,6 +39,9 @@ func (c *Client) SetPower(p Power) {
 	c.power = p
 	if old.Background && !p.Background {
 		close(c.foreground)
+		// The head was not followed in the background: it is not
+		// answered from until the trusted servers sign one again.
+		c.resuming = true
 	}
 	if !old.Background && p.Background {
 		c.foreground = make(chan struct{})

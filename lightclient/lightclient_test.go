@@ -199,8 +199,8 @@ func TestDemandAndAppStateAreCallsWithEvents(t *testing.T) {
 	}
 	wait("the demand", func(st *lightclient.Status) bool { return st.Demand != nil && st.Demand.Capacity == 100_000 })
 	wait("paid capacity and money spent", func(st *lightclient.Status) bool { return st.Paid && st.SpentTotal != "0" })
-	if b := n.Status().Budget; b != "50000000000000000" {
-		t.Errorf("budget %s after SetDemand with a budget of 5e16 wei", b)
+	if st := n.Status(); st.Budget != "50000000000000000" || st.BudgetLeft == st.Budget || st.BudgetLeft == "" {
+		t.Errorf("budget %s, %s left, after SetDemand with a budget of 5e16 wei and a payment", st.Budget, st.BudgetLeft)
 	}
 
 	if err := n.SetAppState(lightclient.Background); err != nil {
@@ -245,6 +245,20 @@ func TestDemandAndAppStateAreCallsWithEvents(t *testing.T) {
 	t.Logf("first verified balance %v after %v in the foreground, %d round trips", bal, time.Since(back), n.Client().RoundTrips()-trips)
 	if took := time.Since(back); took > 5*time.Second {
 		t.Errorf("first answer %v after coming back", took)
+	}
+	// A header missed in the background is proven when asked for, and is
+	// the chain's.
+	head, err := ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missed := new(big.Int).Sub(head.Number, big.NewInt(8))
+	got, err := ec.HeaderByNumber(ctx, missed)
+	if err != nil {
+		t.Fatalf("header %d, missed in the background: %v", missed, err)
+	}
+	if want, err := e.eth.HeaderByNumber(ctx, missed); err != nil || want.Hash() != got.Hash() {
+		t.Errorf("header %d after the background: %v, the chain's %v (%v)", missed, got.Hash(), want.Hash(), err)
 	}
 	wait("the demand bid again", func(st *lightclient.Status) bool { return st.App == lightclient.Foreground && st.Paid })
 }

@@ -26,12 +26,14 @@ type Status struct {
 	// while the client holds paid capacity at some server.
 	Demand *Demand `json:"demand"`
 	Paid   bool    `json:"paid"`
-	// Spent is what each server was paid; SpentTotal their sum and
-	// Budget the most one server may be paid, wei in decimal ("" without
+	// Spent is what each server was paid; SpentTotal their sum, Budget
+	// the most one server may be paid, and BudgetLeft what the budget
+	// leaves at the server paid most: wei in decimal ("" without
 	// payments).
 	Spent      []client.Spending `json:"spent"`
 	SpentTotal string            `json:"spentTotal"`
 	Budget     string            `json:"budget"`
+	BudgetLeft string            `json:"budgetLeft"`
 	// App, Network and Metered are what the app said of itself.
 	App     AppState `json:"app"`
 	Network string   `json:"network"`
@@ -50,13 +52,21 @@ func (n *Node) Status() *Status {
 		st.Paid = st.Paid || (s.Connected && s.PaidCapacity > 0)
 	}
 	if n.wallet != nil {
-		total := new(big.Int)
+		total, most := new(big.Int), new(big.Int)
 		for _, s := range st.Spent {
 			if v, ok := new(big.Int).SetString(s.Spent, 10); ok {
 				total.Add(total, v)
+				if v.Cmp(most) > 0 {
+					most = v
+				}
 			}
 		}
-		st.SpentTotal, st.Budget = total.String(), n.wallet.Budget().String()
+		budget := n.wallet.Budget()
+		left := new(big.Int).Sub(budget, most)
+		if left.Sign() < 0 {
+			left.SetInt64(0)
+		}
+		st.SpentTotal, st.Budget, st.BudgetLeft = total.String(), budget.String(), left.String()
 	}
 	n.mu.Lock()
 	st.App, st.Network, st.Metered = n.app, n.network, n.metered
