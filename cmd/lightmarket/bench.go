@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market, history (default: all; history\ngenerates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [history] [soak] [mobile]")
 	var (
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
+		compare    = fs.Bool("compare", false, "compare two --json files instead of running: lightmarket bench --compare OLD.json NEW.json prints each figure's change and fails when one moved the wrong way by more than its run-to-run noise")
 		calls      = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
 		session    = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
@@ -48,6 +50,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		which = append(which, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if *compare {
+		return compareFigures(stdout, which)
 	}
 	logger := setupLogging(*verbosity - 1)
 	if len(which) == 0 {
@@ -217,6 +222,45 @@ func met(ok bool) string {
 		return "(met)"
 	}
 	return "(NOT met)"
+}
+
+// compareFigures prints what changed between two --json files and fails
+// when a figure moved the wrong way beyond its noise.
+func compareFigures(stdout io.Writer, files []string) error {
+	if len(files) != 2 {
+		return errors.New("usage: lightmarket bench --compare OLD.json NEW.json")
+	}
+	old, err := bench.ReadFigures(files[0])
+	if err != nil {
+		return err
+	}
+	cur, err := bench.ReadFigures(files[1])
+	if err != nil {
+		return err
+	}
+	changes := bench.Compare(old, cur, bench.Noise)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\told\tnew\tchange\tnoise\t")
+	worse := 0
+	for _, c := range changes {
+		mark := ""
+		switch {
+		case c.Worse:
+			mark, worse = "WORSE", worse+1
+		case c.Better == bench.Either:
+			mark = "(count)"
+		}
+		fmt.Fprintf(tw, "%s\t%.4g\t%.4g\t%+.1f %%\t±%.0f %%\t%s\n", c.Key, c.Old, c.New, 100*c.Relative, 100*c.Noise, mark)
+	}
+	tw.Flush()
+	if len(changes) == 0 {
+		return errors.New("the two files share no figure")
+	}
+	if worse > 0 {
+		return fmt.Errorf("%d of %d figures moved the wrong way by more than their run-to-run noise", worse, len(changes))
+	}
+	fmt.Fprintf(stdout, "%d figures compared, none worse beyond its noise\n", len(changes))
+	return nil
 }
 
 // addFigures merges the JSON fields of v into figures.
