@@ -332,6 +332,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// stopProcess interrupts a process and kills it when it has not ended
+// within 10 s.
 func stopProcess(cmd *exec.Cmd) {
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})

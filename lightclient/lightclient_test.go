@@ -2,7 +2,6 @@ package lightclient_test
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
@@ -19,54 +18,37 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p/enode"
-	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/devnet"
+	"github.com/lightmarket/lightmarket/internal/embedtest"
 	"github.com/lightmarket/lightmarket/lightclient"
 )
 
 var quiet = log.NewLogger(log.DiscardHandler())
 
-// env is a devnet (blocks every 250 ms, payments on, the chain's own
-// JSON-RPC open) and a key funded on it for an embedded client to pay
-// from.
+// env is a devnet with a key funded for an embedded client to pay from,
+// and the chain's own (unverified) JSON-RPC.
 type env struct {
+	*embedtest.Env
 	d   *devnet.Devnet
-	key *ecdsa.PrivateKey
-	eth *ethclient.Client // the chain's own, unverified
+	eth *ethclient.Client
 }
 
 func newEnv(t *testing.T) *env {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	d, err := devnet.Start(ctx, devnet.Config{BlockTime: 250 * time.Millisecond, HTTPAddr: "127.0.0.1:0", ChainHTTP: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	e := &env{d: d, eth: ethclient.NewClient(d.Chain.RPCClient())}
-	e.key, _ = crypto.GenerateKey()
-	if err := d.Fund(ctx, crypto.PubkeyToAddress(e.key.PublicKey), new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether))); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	e := embedtest.Start(t)
+	return &env{Env: e, d: e.Devnet, eth: ethclient.NewClient(e.Devnet.Chain.RPCClient())}
 }
 
 // config is an embedded client's configuration against the devnet's
 // servers, paying from the env's key.
 func (e *env) config(t *testing.T) lightclient.Config {
-	var trusted []string
-	for _, s := range e.d.Servers {
-		trusted = append(trusted, s.Enode().URLv4())
-	}
 	return lightclient.Config{
-		Trusted: trusted,
+		Trusted: e.Trusted(),
 		DataDir: t.TempDir(),
 		Payment: lightclient.Payment{
 			RPC: e.d.Chain.HTTPURL(), Contract: e.d.Contract.Address().Hex(),
-			Key: hex.EncodeToString(crypto.FromECDSA(e.key)), Lead: lightclient.Duration(2 * time.Second),
+			Key: hex.EncodeToString(crypto.FromECDSA(e.Key)), Lead: lightclient.Duration(2 * time.Second),
 		},
 		Logger: quiet,
 	}

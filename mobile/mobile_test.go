@@ -2,7 +2,6 @@ package mobile
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"math/big"
 	"strings"
@@ -12,10 +11,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/lightmarket/lightmarket/devnet"
+	"github.com/lightmarket/lightmarket/internal/embedtest"
 )
 
 // events is a Handler that hands the events on to a channel.
@@ -53,26 +50,9 @@ func (e events) next(t *testing.T, id, what string, ok func(result json.RawMessa
 func TestMobileNodeSpeaksJSONStrings(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := devnet.Start(ctx, devnet.Config{BlockTime: 250 * time.Millisecond, HTTPAddr: "127.0.0.1:0", ChainHTTP: "127.0.0.1:0",
-		Logger: log.NewLogger(log.DiscardHandler())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	key, _ := crypto.GenerateKey()
-	if err := d.Fund(ctx, crypto.PubkeyToAddress(key.PublicKey), big.NewInt(params.Ether)); err != nil {
-		t.Fatal(err)
-	}
-	var trusted []string
-	for _, s := range d.Servers {
-		trusted = append(trusted, s.Enode().URLv4())
-	}
-	cfg, _ := json.Marshal(map[string]any{
-		"trusted": trusted,
-		"dataDir": t.TempDir(),
-		"payment": map[string]any{"rpc": d.Chain.HTTPURL(), "contract": d.Contract.Address().Hex(),
-			"key": hex.EncodeToString(crypto.FromECDSA(key)), "lead": "2s"},
-	})
+	e := embedtest.Start(t)
+	d := e.Devnet
+	cfg, _ := json.Marshal(e.Config(t.TempDir()))
 	if _, err := Start(`{"trusted":[]`); err == nil {
 		t.Error("a configuration that is not JSON was taken")
 	}

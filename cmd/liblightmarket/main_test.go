@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +16,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/lightmarket/lightmarket/devnet"
+	"github.com/lightmarket/lightmarket/internal/embedtest"
 )
 
 // TestCProgramEmbedsTheClient builds liblightmarket.so with
@@ -53,26 +49,9 @@ func TestCProgramEmbedsTheClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	d, err := devnet.Start(ctx, devnet.Config{BlockTime: 250 * time.Millisecond, HTTPAddr: "127.0.0.1:0", ChainHTTP: "127.0.0.1:0",
-		Logger: log.NewLogger(log.DiscardHandler())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	key, _ := crypto.GenerateKey()
-	if err := d.Fund(ctx, crypto.PubkeyToAddress(key.PublicKey), big.NewInt(params.Ether)); err != nil {
-		t.Fatal(err)
-	}
-	var trusted []string
-	for _, s := range d.Servers {
-		trusted = append(trusted, s.Enode().URLv4())
-	}
-	cfg, _ := json.Marshal(map[string]any{
-		"trusted": trusted,
-		"dataDir": filepath.Join(dir, "client"),
-		"payment": map[string]any{"rpc": d.Chain.HTTPURL(), "contract": d.Contract.Address().Hex(),
-			"key": hex.EncodeToString(crypto.FromECDSA(key)), "lead": "2s"},
-	})
+	e := embedtest.Start(t)
+	d := e.Devnet
+	cfg, _ := json.Marshal(e.Config(filepath.Join(dir, "client")))
 	eth := ethclient.NewClient(d.Chain.RPCClient())
 	block := d.Client.Head().Number
 	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey)
