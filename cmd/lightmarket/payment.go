@@ -30,9 +30,21 @@ func addPaymentFlags(fs *flag.FlagSet, who string) paymentFlags {
 }
 
 // config is the settings the flags give.
+// A command may define some of the flags only (contract deploy: the key's).
 func (pf paymentFlags) config() payconf.Config {
-	return payconf.Config{RPC: *pf.rpc, Contract: *pf.contract, Key: *pf.key, KeyFile: *pf.keyfile,
-		PasswordFile: *pf.password, Confirmations: *pf.confirmations}
+	var c payconf.Config
+	for _, f := range []struct {
+		flag *string
+		to   *string
+	}{{pf.rpc, &c.RPC}, {pf.contract, &c.Contract}, {pf.key, &c.Key}, {pf.keyfile, &c.KeyFile}, {pf.password, &c.PasswordFile}} {
+		if f.flag != nil {
+			*f.to = *f.flag
+		}
+	}
+	if pf.confirmations != nil {
+		c.Confirmations = *pf.confirmations
+	}
+	return c
 }
 
 // paymentKey reads the payment key from the flags; nil when none is given.
