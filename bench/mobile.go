@@ -69,7 +69,7 @@ type MobileResult struct {
 	EmbedHTTPP50Us  float64 `json:"embed_request_http_p50_us"`
 	EmbedP50Ratio   float64 `json:"embed_request_p50_ratio"`
 	DataDirBytes    int64   `json:"mobile_datadir_bytes"`
-	MeasuredSeconds float64 `json:"mobile_measured_seconds"`
+	MeasuredSeconds float64 `json:"mobile_bench_duration_s"`
 }
 
 // Mobile runs the mobile benchmark.
