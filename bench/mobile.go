@@ -156,12 +156,12 @@ func Mobile(ctx context.Context, cfg MobileConfig) (*MobileResult, error) {
 	c := node.Client()
 
 	cfg.Logger.Info("Mobile: foreground idle", "for", cfg.Foreground)
-	bytes0, cpu0 := c.SocketBytes(), cpuSeconds()
+	bytes0, cpu0 := socketBytes(c), cpuSeconds()
 	if !sleepCtx(ctx, cfg.Foreground) {
 		return nil, ctx.Err()
 	}
 	hours := cfg.Foreground.Hours()
-	res.IdleBytesPerHour = float64(c.SocketBytes()-bytes0) / hours
+	res.IdleBytesPerHour = float64(socketBytes(c)-bytes0) / hours
 	res.IdleCPUSecondsPerHour = (cpuSeconds() - cpu0) / hours
 	_, anon := rss(os.Getpid())
 	res.RSSMB = float64(anon) / (1 << 20)
@@ -185,11 +185,11 @@ func Mobile(ctx context.Context, cfg MobileConfig) (*MobileResult, error) {
 		if !sleepCtx(ctx, time.Second) {
 			return nil, ctx.Err()
 		}
-		b, cpu := c.SocketBytes(), cpuSeconds()
+		b, cpu := socketBytes(c), cpuSeconds()
 		if !sleepCtx(ctx, cfg.Background) {
 			return nil, ctx.Err()
 		}
-		backBytes += c.SocketBytes() - b
+		backBytes += socketBytes(c) - b
 		backCPU += cpuSeconds() - cpu
 		rt := c.RoundTrips()
 		back := time.Now()
@@ -313,6 +313,12 @@ func embedRatio(ctx context.Context, node *lightclient.Node, addr common.Address
 		}
 	}
 	return 1000 * pct(a, 50), 1000 * pct(b, 50), nil
+}
+
+// socketBytes is all the client's sockets carried so far.
+func socketBytes(c *client.Client) uint64 {
+	servers, discovery := c.SocketBytes()
+	return servers + discovery
 }
 
 // cpuSeconds is the CPU time this process used so far.

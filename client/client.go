@@ -435,15 +435,15 @@ func (c *Client) Prefetches() int64 { return c.prefetches.Load() }
 
 // SocketBytes is what the client's sockets sent and received so far: its
 // server connections (devp2p, with their encryption and framing) and its
-// discovery socket.
-func (c *Client) SocketBytes() uint64 {
-	n := c.socketBytes.Load()
+// discovery socket (discv5, open once the client looks for servers or
+// asks prices).
+func (c *Client) SocketBytes() (servers, discovery uint64) {
 	c.discMu.Lock()
 	if c.disc != nil {
-		n += c.disc.Bytes()
+		discovery = c.disc.Bytes()
 	}
 	c.discMu.Unlock()
-	return n
+	return c.socketBytes.Load(), discovery
 }
 
 // RoundTrips is the number of requests sent to servers so far.

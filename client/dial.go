@@ -85,6 +85,9 @@ func (c *Client) redialLoop() {
 			if st := states[r.id]; st != nil {
 				c.dialDone(st, r)
 			}
+			// A dial that was under way when the app went to the
+			// background is not left connected until the next look.
+			c.pauseConnections()
 		case n := <-c.dialAdd:
 			if states[n.ID()] == nil {
 				states[n.ID()] = &dialState{node: n, next: time.Now(), backoff: redialMin, discovered: true}

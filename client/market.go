@@ -175,11 +175,20 @@ func (c *Client) Demand() *Demand {
 	return &d
 }
 
+// Validate refuses a demand the client cannot bid (nil is free service
+// only, and valid).
+func (d *Demand) Validate() error {
+	if d != nil && (d.Max == 0 || d.Min == 0 || d.Min > d.Max || d.MaxPrice == nil || d.MaxPrice.Sign() < 0) {
+		return errors.New("demand needs 0 < min <= max and a price")
+	}
+	return nil
+}
+
 // SetDemand changes the client's demand (nil: free service only) and bids
 // accordingly at once.
 func (c *Client) SetDemand(d *Demand) error {
-	if d != nil && (d.Max == 0 || d.Min == 0 || d.Min > d.Max || d.MaxPrice == nil || d.MaxPrice.Sign() < 0) {
-		return errors.New("demand needs 0 < min <= max and a price")
+	if err := d.Validate(); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.demand = d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net"
 	"net/http/httptest"
@@ -200,10 +201,27 @@ func TestDemandAndAppStateAreCallsWithEvents(t *testing.T) {
 	if d := n.Demand(); d == nil || d.Capacity != 100_000 {
 		t.Errorf("demand in the background %+v: the shelved one should be reported", d)
 	}
-	_, before := n.Client().Traffic()
+	// The connections' last frames (a disconnect, an announcement on
+	// its way) pass within moments of the close.
+	time.Sleep(500 * time.Millisecond)
+	before, _ := n.Client().SocketBytes()
 	time.Sleep(2 * time.Second)
-	if _, after := n.Client().Traffic(); after != before {
-		t.Errorf("%d bytes exchanged with servers in the background", after-before)
+	if after, _ := n.Client().SocketBytes(); after != before {
+		t.Errorf("%d bytes through the server connections in the background", after-before)
+	}
+	// lm_setDemand in the background, in process, is kept for the return
+	// as SetDemand's is: nothing is bid meanwhile.
+	if err := n.RPC().Call(nil, "lm_setDemand", map[string]any{"max": "0x1d4c0", "min": "0x1d4c0", "maxPrice": "0x4e20"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := n.Demand(); d == nil || d.Capacity != 120_000 {
+		t.Errorf("demand after lm_setDemand in the background: %+v, want capacity 120000", d)
+	}
+	if d := n.Client().Demand(); d != nil {
+		t.Errorf("the client bids %+v in the background", d)
+	}
+	if err := n.RPC().Call(nil, "lm_setDemand", map[string]any{"max": "0x1", "min": "0x2", "maxPrice": "0x1"}); err == nil {
+		t.Error("a demand with min above max was taken in the background")
 	}
 	// Blocks come every 250 ms: the head moves on by far more than the
 	// client links.
@@ -242,7 +260,21 @@ func TestDemandAndAppStateAreCallsWithEvents(t *testing.T) {
 	if want, err := e.eth.HeaderByNumber(ctx, missed); err != nil || want.Hash() != got.Hash() {
 		t.Errorf("header %d after the background: %v, the chain's %v (%v)", missed, got.Hash(), want.Hash(), err)
 	}
-	wait("the demand bid again", func(st *lightclient.Status) bool { return st.App == lightclient.Foreground && st.Paid })
+	wait("the demand bid again", func(st *lightclient.Status) bool {
+		return st.App == lightclient.Foreground && st.Paid && st.Demand != nil && st.Demand.Capacity == 120_000
+	})
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"SetDemand":   n.SetDemand(nil),
+		"SetAppState": n.SetAppState(lightclient.Background),
+		"SetNetwork":  n.SetNetwork("wifi", false),
+	} {
+		if !errors.Is(err, lightclient.ErrStopped) {
+			t.Errorf("%s on a stopped node: %v, want ErrStopped", name, err)
+		}
+	}
 }
 
 // TestMeteredNetworkPrefetchesNothing: a call polled at the head is

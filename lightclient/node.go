@@ -58,12 +58,16 @@ type Node struct {
 	release    func()
 	statusFed  event.Feed
 
+	// change serializes the changes an app asks for (demand, app and
+	// network state, stop), held across the client's calls; mu guards the
+	// fields, and is never held across a call into the client.
+	change   sync.Mutex
 	mu       sync.Mutex
 	app      AppState
 	network  string
 	metered  bool
 	shelved  *client.Demand // the demand withdrawn for the background
-	stopped  bool
+	stopped  bool           // guarded by change
 	quit     chan struct{}
 	loopDone chan struct{}
 }
@@ -143,7 +147,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.api, err = rpcapi.New(rpcapi.Config{Client: n.client, CORS: cfg.CORS, VHosts: cfg.VHosts,
-		WSOrigins: cfg.WSOrigins, ControlSecret: &secret, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch, Logger: logger})
+		WSOrigins: cfg.WSOrigins, ControlSecret: &secret, LogRange: cfg.LogRange, NoPrefetch: cfg.NoPrefetch,
+		Demands: demands{n}, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -254,13 +259,12 @@ func (n *Node) openWallet(ctx context.Context, progress func(string, ...any)) (p
 // Stop disconnects the client and closes its endpoint and its records;
 // it returns once what was paid is on disk. Later calls do nothing.
 func (n *Node) Stop() error {
-	n.mu.Lock()
+	n.change.Lock()
+	defer n.change.Unlock()
 	if n.stopped {
-		n.mu.Unlock()
 		return nil
 	}
 	n.stopped = true
-	n.mu.Unlock()
 	close(n.quit)
 	<-n.loopDone
 	return n.close()
@@ -335,12 +339,7 @@ func (n *Node) WaitHead(ctx context.Context) (*types.Header, error) { return n.c
 // Demand is the demand bid (nil: free service only), with the budget in
 // force.
 func (n *Node) Demand() *Demand {
-	n.mu.Lock()
-	d := n.shelved
-	n.mu.Unlock()
-	if d == nil {
-		d = n.client.Demand()
-	}
+	d := demands{n}.Demand()
 	if d == nil {
 		return nil
 	}
@@ -351,14 +350,18 @@ func (n *Node) Demand() *Demand {
 	return out
 }
 
+// ErrStopped is the answer to a change asked of a stopped node.
+var ErrStopped = errors.New("lightclient: node stopped")
+
 // SetDemand bids d from now on; nil: free service only. A demand needs a
 // payment method (Config.Payment and DataDir). In the background without
-// KeepPaidInBackground it is bid on return.
+// KeepPaidInBackground it is bid on return. lm_setDemand, through RPC,
+// Request or Handler, does the same.
 func (n *Node) SetDemand(d *Demand) error {
 	var cd *client.Demand
 	if d != nil {
-		if n.wallet == nil {
-			return errors.New("the client has no payment method, so a demand would never be paid: start it with dataDir and payment.key or payment.keyFile")
+		if !n.client.CanPay() {
+			return rpcapi.ErrNoPayment
 		}
 		var err error
 		if cd, err = d.clientDemand(); err != nil {
@@ -370,13 +373,44 @@ func (n *Node) SetDemand(d *Demand) error {
 			}
 		}
 	}
+	return demands{n}.SetDemand(cd)
+}
+
+// demands is where the node's JSON-RPC reads and sets the demand: the
+// client's, or the one shelved while the app is in the background.
+type demands struct{ n *Node }
+
+func (ds demands) Demand() *client.Demand {
+	n := ds.n
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.app == Background && !n.cfg.KeepPaidInBackground {
-		n.shelved = cd
+	d := n.shelved
+	n.mu.Unlock()
+	if d != nil {
+		return d
+	}
+	return n.client.Demand()
+}
+
+func (ds demands) SetDemand(d *client.Demand) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	n := ds.n
+	n.change.Lock()
+	defer n.change.Unlock()
+	if n.stopped {
+		return ErrStopped
+	}
+	n.mu.Lock()
+	shelve := n.app == Background && !n.cfg.KeepPaidInBackground
+	if shelve {
+		n.shelved = d
+	}
+	n.mu.Unlock()
+	if shelve {
 		return nil
 	}
-	return n.client.SetDemand(cd)
+	return n.client.SetDemand(d)
 }
 
 // SetAppState tells the client where the app is. In the background the
@@ -386,25 +420,37 @@ func (n *Node) SetAppState(s AppState) error {
 	if s != Foreground && s != Background {
 		return fmt.Errorf("app state %q: want %q or %q", s, Foreground, Background)
 	}
+	n.change.Lock()
+	defer n.change.Unlock()
+	if n.stopped {
+		return ErrStopped
+	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if s == n.app {
+		n.mu.Unlock()
 		return nil
 	}
 	n.app = s
-	keep := n.cfg.KeepPaidInBackground
-	if s == Background && !keep {
-		n.shelved = n.client.Demand()
-		if n.shelved != nil {
+	power := n.powerLocked()
+	n.mu.Unlock()
+	if s == Background && !n.cfg.KeepPaidInBackground {
+		if d := n.client.Demand(); d != nil {
+			n.mu.Lock()
+			n.shelved = d
+			n.mu.Unlock()
 			if err := n.client.SetDemand(nil); err != nil {
 				return err
 			}
 		}
 	}
-	n.client.SetPower(n.powerLocked())
-	if s == Foreground && n.shelved != nil {
-		d := n.shelved
+	n.client.SetPower(power)
+	n.mu.Lock()
+	d := n.shelved
+	if s == Foreground {
 		n.shelved = nil
+	}
+	n.mu.Unlock()
+	if s == Foreground && d != nil {
 		return n.client.SetDemand(d)
 	}
 	return nil
@@ -421,10 +467,16 @@ func (n *Node) SetNetwork(kind string, metered bool) error {
 	if !networkKinds[kind] {
 		return fmt.Errorf("network kind %q: want wifi, cellular, ethernet, none or unknown", kind)
 	}
+	n.change.Lock()
+	defer n.change.Unlock()
+	if n.stopped {
+		return ErrStopped
+	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.network, n.metered = kind, metered
-	n.client.SetPower(n.powerLocked())
+	power := n.powerLocked()
+	n.mu.Unlock()
+	n.client.SetPower(power)
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightmarket/lightmarket/lightclient"
+	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
 // Handler receives what a subscription sends, one JSON object per call:
@@ -42,9 +43,10 @@ type Handler interface {
 type Node struct {
 	n *lightclient.Node
 
-	mu     sync.Mutex
-	subs   map[string]func()
-	nextID atomic.Uint64
+	mu      sync.Mutex
+	subs    map[string]func()
+	stopped bool
+	nextID  atomic.Uint64
 }
 
 // requestTimeout bounds one request made through Request.
@@ -79,8 +81,7 @@ func Start(configJSON string) (node *Node, err error) {
 func (n *Node) Request(requestJSON string) (response string) {
 	defer func() {
 		if r := recover(); r != nil {
-			msg, _ := json.Marshal(fmt.Sprintf("internal error: %v", r))
-			response = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":` + string(msg) + `}}`
+			response = string(rpcapi.ErrorResponse(-32603, fmt.Sprintf("internal error: %v", r)))
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
@@ -138,8 +139,15 @@ func (n *Node) Subscribe(requestJSON string, h Handler) (id string, err error) {
 		return "", fmt.Errorf("subscribe: %s(%q) is not a subscription: use eth_subscribe, or lm_subscribe(\"status\")", req.Method, kind)
 	}
 	n.mu.Lock()
-	n.subs[id] = stop
+	stopped := n.stopped
+	if !stopped {
+		n.subs[id] = stop
+	}
 	n.mu.Unlock()
+	if stopped {
+		stop()
+		return "", lightclient.ErrStopped
+	}
 	return id, nil
 }
 
@@ -258,7 +266,7 @@ func (n *Node) Stop() (err error) {
 	defer recoverError(&err)
 	n.mu.Lock()
 	subs := n.subs
-	n.subs = make(map[string]func())
+	n.subs, n.stopped = make(map[string]func()), true
 	n.mu.Unlock()
 	for _, stop := range subs {
 		stop()

@@ -163,6 +163,12 @@ func TestMobileNodeSpeaksJSONStrings(t *testing.T) {
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := n.Subscribe(`{"method":"lm_subscribe","params":["status"]}`, ev); err == nil {
+		t.Error("a subscription on a stopped node was taken")
+	}
+	if err := n.AppState("foreground"); err == nil {
+		t.Error("an app state change on a stopped node was taken")
+	}
 }
 
 // TestPanicsStayOnTheGoSide: a call that panics inside (here, on a node

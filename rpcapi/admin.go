@@ -12,7 +12,10 @@ import (
 
 // LmAPI is the lm_ namespace: what the light client knows of its servers
 // and its head, for the wallet user and for tests.
-type LmAPI struct{ c *client.Client }
+type LmAPI struct {
+	c       *client.Client
+	demands Demands
+}
 
 // Servers is lm_servers: every configured server with its statistics.
 func (api *LmAPI) Servers() []client.ServerStats { return api.c.Servers() }
@@ -32,7 +35,7 @@ type DemandArgs struct {
 
 // Demand is lm_demand: the demand the client bids (null: free only).
 func (api *LmAPI) Demand() *DemandArgs {
-	d := api.c.Demand()
+	d := api.demands.Demand()
 	if d == nil {
 		return nil
 	}
@@ -46,16 +49,19 @@ type LmControlAPI struct{ LmAPI }
 // SetDemand is lm_setDemand: bid this demand from now on (null: free only).
 func (api *LmControlAPI) SetDemand(d *DemandArgs) error {
 	if d != nil && !api.c.CanPay() {
-		return errors.New("the client has no payment method, so a demand would never be paid: start it with --datadir and --payment.key or --payment.keyfile")
+		return ErrNoPayment
 	}
 	if d == nil {
-		return api.c.SetDemand(nil)
+		return api.demands.SetDemand(nil)
 	}
 	if d.MaxPrice == nil {
 		return &evmcall.InvalidParamsError{Message: "maxPrice missing"}
 	}
-	return api.c.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
+	return api.demands.SetDemand(&client.Demand{Max: uint64(d.Max), Min: uint64(d.Min), MaxPrice: (*big.Int)(d.MaxPrice)})
 }
+
+// ErrNoPayment is the answer to a demand of a client that cannot pay.
+var ErrNoPayment = errors.New("the client has no payment method, so a demand would never be paid: give it a data directory and a payment key (--datadir and --payment.key or --payment.keyfile)")
 
 // ErrControlToken is the answer to lm_setDemand called without the
 // control token.

@@ -43,7 +43,16 @@ type Config struct {
 	// NoPrefetch turns off asking, at every new head, for the witnesses of
 	// the calls recently made at the head (from spare capacity).
 	NoPrefetch bool
-	Logger     log.Logger
+	// Demands is where lm_demand and lm_setDemand read and set the demand
+	// (default: the client itself).
+	Demands Demands
+	Logger  log.Logger
+}
+
+// Demands holds the demand a client bids.
+type Demands interface {
+	Demand() *client.Demand
+	SetDemand(*client.Demand) error
 }
 
 // Server is the local JSON-RPC endpoint a wallet talks to: in process
@@ -107,7 +116,10 @@ func New(cfg Config) (*Server, error) {
 	// Two method sets on one port: the wallet's, and the same with the
 	// spending controls for calls that carry the control token.
 	open, full := rpc.NewServer(), rpc.NewServer()
-	lm := LmAPI{c: cfg.Client}
+	if cfg.Demands == nil {
+		cfg.Demands = cfg.Client
+	}
+	lm := LmAPI{c: cfg.Client, demands: cfg.Demands}
 	for _, srv := range []*rpc.Server{open, full} {
 		rpcauth.Limit(srv)
 		control := any(&lockedLmAPI{lm})
@@ -181,11 +193,11 @@ func (s *Server) Attach() *rpc.Client { return rpc.DialInProc(s.full) }
 // JSON-RPC error.
 func (s *Server) Serve(ctx context.Context, body []byte) []byte {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"empty request"}}`)
+		return ErrorResponse(-32600, "empty request")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
 	if err != nil {
-		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"` + err.Error() + `"}}`)
+		return ErrorResponse(-32603, err.Error())
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.RemoteAddr = "in-process"
@@ -194,10 +206,24 @@ func (s *Server) Serve(ctx context.Context, body []byte) []byte {
 	if w.code != 0 && w.code != http.StatusOK && !json.Valid(w.body.Bytes()) {
 		// The transport refused it (too large, not a POST): say so as
 		// JSON-RPC does.
-		msg, _ := json.Marshal(strings.TrimSpace(w.body.String()))
-		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":` + string(msg) + `}}`)
+		return ErrorResponse(-32600, strings.TrimSpace(w.body.String()))
 	}
 	return bytes.TrimRight(w.body.Bytes(), "\n")
+}
+
+// ErrorResponse is a JSON-RPC error response without an id, for what
+// fails before a request is read.
+func ErrorResponse(code int, message string) []byte {
+	type rpcError struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := json.Marshal(struct {
+		Version string    `json:"jsonrpc"`
+		ID      *struct{} `json:"id"`
+		Error   rpcError  `json:"error"`
+	}{Version: "2.0", Error: rpcError{code, message}})
+	return b
 }
 
 // memResponse is an http.ResponseWriter into memory.

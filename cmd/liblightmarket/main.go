@@ -40,6 +40,7 @@ import (
 	"unsafe"
 
 	"github.com/lightmarket/lightmarket/mobile"
+	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
 // node is what a handle holds: the node and the program's callback.
@@ -115,7 +116,7 @@ func lm_start(configJSON *C.char, fn C.lm_event_fn, user unsafe.Pointer, errOut 
 func lm_request(h C.uintptr_t, requestJSON *C.char) *C.char {
 	nd, err := lookup(h)
 	if err != nil {
-		return C.CString(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"` + err.Error() + `"}}`)
+		return C.CString(string(rpcapi.ErrorResponse(-32603, err.Error())))
 	}
 	return C.CString(nd.n.Request(C.GoString(requestJSON)))
 }
