@@ -370,18 +370,31 @@ func TestLyingServerIsDroppedAndAnswerStillRight(t *testing.T) {
 			r := sendTransfer(t, ctx, ethclient.NewClient(node), d, common.Address{0xbe, 0xef}, big.NewInt(1))
 			waitHead(t, ctx, d, r.BlockNumber.Uint64()+2)
 			l.on.Store(true)
+			caught := func() (lies, banned int) {
+				for _, s := range d.Client.Servers() {
+					lies += int(s.Lies)
+					if s.Banned {
+						banned++
+					}
+				}
+				return lies, banned
+			}
+			// The client asks the server it measured fastest; a server
+			// never asked yet counts as fastest, and one slow answer under
+			// a loaded machine can rank the liar behind the slow ones for a
+			// few requests, so ask until the liar is asked, then three more
+			// times: it must not be asked again.
+			for i := 0; i < 20; i++ {
+				if lies, _ := caught(); lies > 0 {
+					break
+				}
+				sameAnswer(t, ctx, light, node, tt.method, tt.args(r)...)
+			}
 			for range 3 {
 				sameAnswer(t, ctx, light, node, tt.method, tt.args(r)...)
 			}
-			var lies, banned int
-			for _, s := range d.Client.Servers() {
-				lies += int(s.Lies)
-				if s.Banned {
-					banned++
-				}
-			}
-			if lies != 1 || banned != 1 {
-				t.Errorf("%d lies recorded, %d servers banned; want the liar caught once", lies, banned)
+			if lies, banned := caught(); lies != 1 || banned != 1 {
+				t.Errorf("%d lies recorded, %d servers banned; want the liar caught once; servers: %+v", lies, banned, d.Client.Servers())
 			}
 		})
 	}
