@@ -223,7 +223,7 @@ type Client struct {
 	prefetches   atomic.Int64     // witnesses asked for ahead of a call
 	stateDBOnce  sync.Once
 	stateDB      state.Database // see stateDatabase
-	roundTrips   atomic.Uint64  // requests sent to servers
+	trips        tripCounter    // requests sent to servers
 	bytesTotal   atomic.Uint64  // message bytes exchanged with servers
 	bytesPayment atomic.Uint64  // of them, payment messages
 	socketBytes  atomic.Uint64  // through the server connections' sockets
@@ -447,7 +447,28 @@ func (c *Client) SocketBytes() (servers, discovery uint64) {
 }
 
 // RoundTrips is the number of requests sent to servers so far.
-func (c *Client) RoundTrips() uint64 { return c.roundTrips.Load() }
+func (c *Client) RoundTrips() uint64 { return c.trips.sent.Load() }
+
+// SequentialRoundTrips counts the round trips one after the other: the
+// times a request was sent while no other was waiting for its answer.
+// Requests sent together count once.
+func (c *Client) SequentialRoundTrips() uint64 { return c.trips.waves.Load() }
+
+// tripCounter counts requests, and the waves of requests that overlap.
+type tripCounter struct {
+	sent     atomic.Uint64
+	waves    atomic.Uint64
+	inflight atomic.Int64
+}
+
+func (t *tripCounter) begin() {
+	t.sent.Add(1)
+	if t.inflight.Add(1) == 1 {
+		t.waves.Add(1)
+	}
+}
+
+func (t *tripCounter) end() { t.inflight.Add(-1) }
 
 // ChainID is the chain's EIP-155 id.
 func (c *Client) ChainID() uint64 { return c.chainID }

@@ -20,10 +20,31 @@ import (
 // server fails, does not have the data or lies. A server whose answer fails
 // verification is punished. The error of the last attempt is returned.
 func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) error) error {
-	var (
-		tried   = make(map[enode.ID]bool)
-		lastErr error
-	)
+	return c.doTried(ctx, make(map[enode.ID]bool), fn)
+}
+
+// doPrefer is do asking the servers that hold what is asked (have says
+// which) before the others, when any does.
+func (c *Client) doPrefer(ctx context.Context, have func(p *peer) bool, fn func(ctx context.Context, p *peer) error) error {
+	tried := make(map[enode.ID]bool)
+	c.mu.Lock()
+	any := false
+	for id, p := range c.peers {
+		if have(p) {
+			any = true
+		} else {
+			tried[id] = true
+		}
+	}
+	c.mu.Unlock()
+	if !any {
+		clear(tried)
+	}
+	return c.doTried(ctx, tried, fn)
+}
+
+func (c *Client) doTried(ctx context.Context, tried map[enode.ID]bool, fn func(ctx context.Context, p *peer) error) error {
+	var lastErr error
 	for attempt := 0; attempt < c.cfg.Retries; attempt++ {
 		p, err := c.pickPeer(ctx, tried)
 		if err != nil {
@@ -34,6 +55,7 @@ func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) e
 		}
 		tried[p.id] = true
 		err = fn(ctx, p) // each request times out by itself (peer.request)
+		p.inflight.Add(-1)
 		var up *upstreamError
 		switch {
 		case err == nil:
@@ -55,8 +77,9 @@ func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) e
 	return lastErr
 }
 
-// pickPeer returns the connected server with the lowest latency that has
-// not been tried yet, waiting briefly for one to connect.
+// pickPeer returns the best connected server (better) that has not been
+// tried yet, waiting briefly for one to connect. The caller is to
+// decrement the server's inflight once its request is done.
 func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, error) {
 	wait := time.NewTimer(c.cfg.RequestTimeout)
 	defer wait.Stop()
@@ -71,6 +94,9 @@ func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, 
 			if best == nil || better(p, best) {
 				best = p
 			}
+		}
+		if best != nil {
+			best.inflight.Add(1) // under mu: the next pick sees it
 		}
 		joined, paused := c.peerJoined, c.power.Background
 		c.mu.Unlock()
@@ -96,12 +122,13 @@ func (c *Client) pickPeer(ctx context.Context, tried map[enode.ID]bool) (*peer, 
 }
 
 // better reports whether p is a better choice than q: not stopped, then
-// faster.
+// the sooner to answer: its latency times one more than the requests it
+// is answering, so that requests sent together spread across servers.
 func better(p, q *peer) bool {
 	if ps, qs := p.stopped.Load(), q.stopped.Load(); ps != qs {
 		return !ps
 	}
-	return p.latency.Load() < q.latency.Load()
+	return p.latency.Load()*(1+p.inflight.Load()) < q.latency.Load()*(1+q.inflight.Load())
 }
 
 func (c *Client) recordAnswer(p *peer) {

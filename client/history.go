@@ -224,6 +224,7 @@ func (c *Client) noteHistoryRoot(p *peer, r *protocol.HistoryRoot) error {
 	if !bytes.Equal(signer, crypto.CompressPubkey(p.node.Pubkey())) {
 		return fmt.Errorf("%w: signed by another key", protocol.ErrBadHistoryRoot)
 	}
+	p.sections.Store(r.Count)
 	if !p.trusted {
 		return nil
 	}
@@ -244,7 +245,7 @@ func (c *Client) headerFromSections(ctx context.Context, number uint64) (*types.
 		return nil, nil
 	}
 	var header *types.Header
-	err := c.do(ctx, func(ctx context.Context, p *peer) error {
+	err := c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
 		id := reqIDs.Add(1)
 		req := &protocol.GetHeaderProofs{ReqID: id, Count: count, Numbers: []uint64{number}}
 		reply, err := p.request(ctx, protocol.GetHeaderProofsMsg, protocol.HeaderProofsMsg, id, req)
@@ -274,6 +275,12 @@ func (c *Client) headerFromSections(ctx context.Context, number uint64) (*types.
 	return header, nil
 }
 
+// holdsSections says whether a server signed a history root over count
+// sections or more.
+func holdsSections(count uint64) func(p *peer) bool {
+	return func(p *peer) bool { return p.sections.Load() >= count }
+}
+
 // HistoryRoot is the accepted history root over the most sections: how
 // many sections it covers and the root (ok false before one is accepted).
 func (c *Client) HistoryRoot() (count uint64, root common.Hash, ok bool) { return c.hist.best() }
@@ -290,140 +297,23 @@ const maxLogCandidates = 10_000
 // blocks than a light client reads for one query.
 var ErrTooManyCandidates = fmt.Errorf("more than %d blocks may match: narrow the filter or the range", maxLogCandidates)
 
-// SectionsCover is the first block after from, up to to+1, that the
-// signed history sections do not cover: blocks from from to it (exclusive)
-// can be searched with bloom bits.
+// SectionsCover is the first block after from, up to to+1, that a log
+// search with bloom bits (SearchLogs) is expected to cover, through the
+// signed history sections and the tail: blocks from from to it
+// (exclusive) are not read one by one. The tail is taken for granted
+// here; SearchLogs says what it covered.
 func (c *Client) SectionsCover(from, to uint64) uint64 {
-	count, _, ok := c.hist.best()
-	if !ok || from >= count*history.SectionSize || from > to {
+	if from > to {
 		return from
 	}
-	return min(to, count*history.SectionSize-1) + 1
-}
-
-// LogCandidates finds, with the bloom bits of the signed history sections,
-// the blocks from from to to whose blooms may match a filter (any of addrs,
-// and for each topic position any of its topics), in order. It covers the
-// range up to next (exclusive; SectionsCover); the caller reads the rest
-// block by block.
-func (c *Client) LogCandidates(ctx context.Context, from, to uint64, addrs []common.Address, topics [][]common.Hash) (next uint64, candidates []uint64, err error) {
-	count, root, ok := c.hist.best()
-	if !ok || from >= count*history.SectionSize || from > to {
-		return from, nil, nil
+	next := from
+	if count, _, ok := c.hist.best(); ok && from < count*history.SectionSize {
+		next = min(to, count*history.SectionSize-1) + 1
 	}
-	covered := min(to, count*history.SectionSize-1)
-	// The criteria: groups that must all match, each of alternatives
-	// (three bloom bits each) of which one must.
-	var groups [][][3]int
-	if len(addrs) > 0 {
-		var alts [][3]int
-		for _, a := range addrs {
-			alts = append(alts, history.BloomBitsOf(a.Bytes()))
-		}
-		groups = append(groups, alts)
+	if head := c.Head(); head != nil && next <= to && head.Number.Uint64() >= to && next >= history.TailStart(head.Number.Uint64()) {
+		next = to + 1
 	}
-	for _, ts := range topics {
-		if len(ts) == 0 {
-			continue
-		}
-		var alts [][3]int
-		for _, t := range ts {
-			alts = append(alts, history.BloomBitsOf(t.Bytes()))
-		}
-		groups = append(groups, alts)
-	}
-	if len(groups) == 0 {
-		return 0, nil, ErrNoBloomFilter
-	}
-	bitSet := make(map[int]bool)
-	for _, g := range groups {
-		for _, alt := range g {
-			for _, b := range alt {
-				bitSet[b] = true
-			}
-		}
-	}
-	bits := make([]int, 0, len(bitSet))
-	for b := range bitSet {
-		bits = append(bits, b)
-	}
-	sort.Ints(bits)
-	var refs []protocol.BloomBitsRef
-	for k := from / history.SectionSize; k <= covered/history.SectionSize; k++ {
-		for _, b := range bits {
-			refs = append(refs, protocol.BloomBitsRef{Section: k, Bit: uint64(b)})
-		}
-	}
-	vectors := make(map[protocol.BloomBitsRef][]byte, len(refs))
-	for len(refs) > 0 {
-		err := c.do(ctx, func(ctx context.Context, p *peer) error {
-			// As many as the server's buffer takes in one request.
-			n := min(len(refs), protocol.MaxBloomBits)
-			for n > 1 && !p.fits(protocol.GetBloomBitsMsg, n) {
-				n /= 2
-			}
-			batch := refs[:n]
-			id := reqIDs.Add(1)
-			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
-			reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
-			if err != nil {
-				return err
-			}
-			got := reply.(*protocol.BloomBits).Vectors
-			if len(got) < len(batch) {
-				return ErrNotFound
-			}
-			for i, ref := range batch {
-				v := got[i]
-				bp := history.BloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot, SectionPath: v.SectionPath}
-				if err := history.VerifyBloom(root, count, ref.Section, int(ref.Bit), &bp); err != nil {
-					return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
-				}
-			}
-			for i, ref := range batch {
-				vectors[ref] = got[i].Vector
-			}
-			refs = refs[n:]
-			return nil
-		})
-		if err != nil {
-			return 0, nil, err
-		}
-	}
-	for k := from / history.SectionSize; k <= covered/history.SectionSize; k++ {
-		first := k * history.SectionSize
-		lo, hi := max(from, first)-first, min(covered, first+history.SectionSize-1)-first
-		for i := lo; i <= hi; i++ {
-			if matchesAt(vectors, k, i, groups) {
-				candidates = append(candidates, first+i)
-				if len(candidates) > maxLogCandidates {
-					return 0, nil, ErrTooManyCandidates
-				}
-			}
-		}
-	}
-	return covered + 1, candidates, nil
-}
-
-// matchesAt says whether block i of section k may match every group.
-func matchesAt(vectors map[protocol.BloomBitsRef][]byte, k, i uint64, groups [][][3]int) bool {
-	set := func(bit int) bool {
-		v := vectors[protocol.BloomBitsRef{Section: k, Bit: uint64(bit)}]
-		return v[i/8]&(0x80>>(i%8)) != 0
-	}
-	for _, g := range groups {
-		any := false
-		for _, alt := range g {
-			if set(alt[0]) && set(alt[1]) && set(alt[2]) {
-				any = true
-				break
-			}
-		}
-		if !any {
-			return false
-		}
-	}
-	return true
+	return next
 }
 
 // fits says whether a request of n items costs no more than the server's

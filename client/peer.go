@@ -32,18 +32,22 @@ type peer struct {
 	rw      p2p.MsgReadWriter
 	log     log.Logger
 	trusted bool
-	status  *protocol.Status
+	// sections is the count of the last history root the server signed.
+	sections atomic.Uint64
+	status   *protocol.Status
 
 	mu      sync.Mutex
 	pending map[uint64]pendingReq
 	closed  chan struct{}
 	// latency is an exponential moving average of round trips, in ns.
 	latency atomic.Int64
+	// inflight counts the requests picked for it and not answered yet.
+	inflight atomic.Int64
 	// observed records a round trip in the server's statistics.
 	observed func(time.Duration)
 	metrics  *metrics.Client
-	counter  *atomic.Uint64 // the client's count of requests sent
-	timeout  time.Duration  // for one request, from when it is sent
+	trips    *tripCounter  // the client's count of requests sent
+	timeout  time.Duration // for one request, from when it is sent
 
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
@@ -102,7 +106,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		pending: make(map[uint64]pendingReq),
 		closed:  make(chan struct{}),
 		metrics: c.cfg.Metrics,
-		counter: &c.roundTrips,
+		trips:   &c.trips,
 		timeout: c.cfg.RequestTimeout,
 		observed: func(d time.Duration) {
 			c.mu.Lock()
@@ -332,7 +336,8 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 	}()
 	start := time.Now()
 	name := code.String()
-	p.counter.Add(1)
+	p.trips.begin()
+	defer p.trips.end()
 	if err := protocol.Send(p.rw, code, req); err != nil {
 		p.metrics.Requests.WithLabelValues(name, "gone").Inc()
 		return nil, fmt.Errorf("%w: %v", errPeerGone, err)

@@ -163,12 +163,12 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	}
 	defer rc.Close()
 	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: head.Number, Addresses: []common.Address{longchain.Emitter}, Topics: [][]common.Hash{{longchain.Topic}}}
-	before := c.RoundTrips()
+	before, waves := c.RoundTrips(), c.SequentialRoundTrips()
 	got, err := ethclient.NewClient(rc).FilterLogs(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trips := c.RoundTrips() - before
+	trips, waves := c.RoundTrips()-before, c.SequentialRoundTrips()-waves
 	want, err := node.FilterLogs(ctx, q)
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +176,14 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	if len(want) != len(chainA.Events) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("eth_getLogs over %d blocks: %d logs, the node has %d (%d events)", head.Number.Uint64()+1, len(got), len(want), len(chainA.Events))
 	}
-	t.Logf("eth_getLogs over %d blocks: %d logs in %d requests", head.Number.Uint64()+1, len(got), trips)
+	t.Logf("eth_getLogs over %d blocks: %d logs in %d requests, %d round trips one after the other", head.Number.Uint64()+1, len(got), trips, waves)
 	if trips > 3*uint64(len(want))+30 {
 		t.Errorf("%d requests for %d logs: the bloom bits did not narrow the search", trips, len(want))
+	}
+	// Vectors of the sections and of the tail, then the candidates'
+	// headers, then their bodies and receipts.
+	if waves > 3 {
+		t.Errorf("%d round trips one after the other, want at most 3", waves)
 	}
 
 	// The event's transaction and receipt by hash: the server says where
@@ -225,8 +230,8 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 	}
 	// Its bloom bits are under its own sections too: caught by the second
 	// client, which finds no blocks rather than its.
-	if _, cands, err := c2.LogCandidates(ctx, 0, 4095, []common.Address{longchain.Emitter}, [][]common.Hash{{longchain.Topic}}); err == nil {
-		t.Fatalf("bloom bits of another chain accepted: candidates %v", cands)
+	if headers, _, err := c2.SearchLogs(ctx, 0, 4095, []common.Address{longchain.Emitter}, [][]common.Hash{{longchain.Topic}}); err == nil {
+		t.Fatalf("bloom bits of another chain accepted: %d candidates", len(headers))
 	}
 	if st := liarOf(c2); !st.Banned || st.Lies == 0 {
 		t.Fatalf("the server of another chain's bloom bits was not caught: lies %d, banned %v", st.Lies, st.Banned)

@@ -372,3 +372,12 @@ func BloomBitsOf(data []byte) [3]int {
 	}
 	return bits
 }
+
+// BloomRootOf is the bloom root a bloom proof's vector and path lead to
+// (ok false when they are malformed).
+func BloomRootOf(p *BloomProof, bit int) (common.Hash, bool) {
+	if bit < 0 || bit >= BloomBits || len(p.Vector) != VectorSize || len(p.BloomPath) != bloomDepth {
+		return common.Hash{}, false
+	}
+	return climb(crypto.Keccak256Hash(p.Vector), uint64(bit), p.BloomPath), true
+}

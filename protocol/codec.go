@@ -45,6 +45,8 @@ func (r *GetProofs) Items() int {
 type Reply interface {
 	RequestID() uint64
 	BufferValue() uint64
+	// SetBufferValue sets the buffer value the server sends with it.
+	SetBufferValue(bv uint64)
 }
 
 func (r *GetBlockHeaders) RequestID() uint64 { return r.ReqID }
@@ -67,22 +69,30 @@ func (*GetTxStatus) isRequest()     {}
 func (*GetReceiptsPart) isRequest() {}
 func (*GetWitness) isRequest()      {}
 
-func (r *BlockHeaders) RequestID() uint64   { return r.ReqID }
-func (r *BlockHeaders) BufferValue() uint64 { return r.BV }
-func (r *BlockBodies) RequestID() uint64    { return r.ReqID }
-func (r *BlockBodies) BufferValue() uint64  { return r.BV }
-func (r *Receipts) RequestID() uint64       { return r.ReqID }
-func (r *Receipts) BufferValue() uint64     { return r.BV }
-func (r *Proofs) RequestID() uint64         { return r.ReqID }
-func (r *Proofs) BufferValue() uint64       { return r.BV }
-func (r *CodeReply) RequestID() uint64      { return r.ReqID }
-func (r *CodeReply) BufferValue() uint64    { return r.BV }
-func (r *TxStatus) RequestID() uint64       { return r.ReqID }
-func (r *TxStatus) BufferValue() uint64     { return r.BV }
-func (r *ReceiptsPart) RequestID() uint64   { return r.ReqID }
-func (r *ReceiptsPart) BufferValue() uint64 { return r.BV }
-func (r *Witness) RequestID() uint64        { return r.ReqID }
-func (r *Witness) BufferValue() uint64      { return r.BV }
+func (r *BlockHeaders) RequestID() uint64        { return r.ReqID }
+func (r *BlockHeaders) BufferValue() uint64      { return r.BV }
+func (r *BlockHeaders) SetBufferValue(bv uint64) { r.BV = bv }
+func (r *BlockBodies) RequestID() uint64         { return r.ReqID }
+func (r *BlockBodies) BufferValue() uint64       { return r.BV }
+func (r *BlockBodies) SetBufferValue(bv uint64)  { r.BV = bv }
+func (r *Receipts) RequestID() uint64            { return r.ReqID }
+func (r *Receipts) BufferValue() uint64          { return r.BV }
+func (r *Receipts) SetBufferValue(bv uint64)     { r.BV = bv }
+func (r *Proofs) RequestID() uint64              { return r.ReqID }
+func (r *Proofs) BufferValue() uint64            { return r.BV }
+func (r *Proofs) SetBufferValue(bv uint64)       { r.BV = bv }
+func (r *CodeReply) RequestID() uint64           { return r.ReqID }
+func (r *CodeReply) BufferValue() uint64         { return r.BV }
+func (r *CodeReply) SetBufferValue(bv uint64)    { r.BV = bv }
+func (r *TxStatus) RequestID() uint64            { return r.ReqID }
+func (r *TxStatus) BufferValue() uint64          { return r.BV }
+func (r *TxStatus) SetBufferValue(bv uint64)     { r.BV = bv }
+func (r *ReceiptsPart) RequestID() uint64        { return r.ReqID }
+func (r *ReceiptsPart) BufferValue() uint64      { return r.BV }
+func (r *ReceiptsPart) SetBufferValue(bv uint64) { r.BV = bv }
+func (r *Witness) RequestID() uint64             { return r.ReqID }
+func (r *Witness) BufferValue() uint64           { return r.BV }
+func (r *Witness) SetBufferValue(bv uint64)      { r.BV = bv }
 
 // newMessage returns a pointer to a zero message of the given code.
 func newMessage(code Code) any {
@@ -157,6 +167,10 @@ func newMessage(code Code) any {
 		return new(GetRecentHeaders)
 	case RecentHeadersMsg:
 		return new(RecentHeaders)
+	case GetTailMsg:
+		return new(GetTail)
+	case TailMsg:
+		return new(Tail)
 	}
 	return nil
 }

@@ -182,16 +182,18 @@ func (r *BloomBits) Validate() error {
 	return nil
 }
 
-func (r *GetHeaderProofs) Items() int        { return len(r.Numbers) }
-func (r *GetBloomBits) Items() int           { return len(r.Refs) }
-func (r *GetHeaderProofs) RequestID() uint64 { return r.ReqID }
-func (r *GetBloomBits) RequestID() uint64    { return r.ReqID }
-func (*GetHeaderProofs) isRequest()          {}
-func (*GetBloomBits) isRequest()             {}
-func (r *HeaderProofs) RequestID() uint64    { return r.ReqID }
-func (r *HeaderProofs) BufferValue() uint64  { return r.BV }
-func (r *BloomBits) RequestID() uint64       { return r.ReqID }
-func (r *BloomBits) BufferValue() uint64     { return r.BV }
+func (r *GetHeaderProofs) Items() int            { return len(r.Numbers) }
+func (r *GetBloomBits) Items() int               { return len(r.Refs) }
+func (r *GetHeaderProofs) RequestID() uint64     { return r.ReqID }
+func (r *GetBloomBits) RequestID() uint64        { return r.ReqID }
+func (*GetHeaderProofs) isRequest()              {}
+func (*GetBloomBits) isRequest()                 {}
+func (r *HeaderProofs) RequestID() uint64        { return r.ReqID }
+func (r *HeaderProofs) BufferValue() uint64      { return r.BV }
+func (r *HeaderProofs) SetBufferValue(bv uint64) { r.BV = bv }
+func (r *BloomBits) RequestID() uint64           { return r.ReqID }
+func (r *BloomBits) BufferValue() uint64         { return r.BV }
+func (r *BloomBits) SetBufferValue(bv uint64)    { r.BV = bv }
 
 // Recent headers (docs/protocol.md §6b): headers up to RecentWindow blocks
 // behind a head, each proven by the EIP-2935 history contract's storage
@@ -245,8 +247,129 @@ func init() {
 	codeNames[RecentHeadersMsg] = "RecentHeaders"
 }
 
-func (r *GetRecentHeaders) Items() int        { return len(r.Numbers) }
-func (r *GetRecentHeaders) RequestID() uint64 { return r.ReqID }
-func (*GetRecentHeaders) isRequest()          {}
-func (r *RecentHeaders) RequestID() uint64    { return r.ReqID }
-func (r *RecentHeaders) BufferValue() uint64  { return r.BV }
+func (r *GetRecentHeaders) Items() int            { return len(r.Numbers) }
+func (r *GetRecentHeaders) RequestID() uint64     { return r.ReqID }
+func (*GetRecentHeaders) isRequest()              {}
+func (r *RecentHeaders) RequestID() uint64        { return r.ReqID }
+func (r *RecentHeaders) BufferValue() uint64      { return r.BV }
+func (r *RecentHeaders) SetBufferValue(bv uint64) { r.BV = bv }
+
+// The tail (docs/protocol.md §6b): the recent blocks that complete
+// sections do not cover yet, proven against a root a server signs for a
+// head on request (package history).
+const (
+	GetTailMsg Code = 0x23
+	TailMsg    Code = 0x24
+)
+
+func init() {
+	codeNames[GetTailMsg] = "GetTail"
+	codeNames[TailMsg] = "Tail"
+}
+
+// GetTail asks for the signed root of the tail as of the canonical block
+// Head, bloom bit vectors over the tail's sections, and headers of its
+// blocks with their proofs. Refs and Numbers may both be empty: the root
+// alone.
+type GetTail struct {
+	ReqID   uint64
+	Head    common.Hash
+	Refs    []BloomBitsRef
+	Numbers []uint64
+}
+
+// Validate bounds the request.
+func (r *GetTail) Validate() error {
+	if len(r.Refs) > MaxBloomBits || len(r.Numbers) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d bloom bit vectors and %d headers, want at most %d and %d", ErrTooManyItems,
+			len(r.Refs), len(r.Numbers), MaxBloomBits, MaxHeaderProofs)
+	}
+	for _, ref := range r.Refs {
+		if ref.Bit >= 2048 {
+			return fmt.Errorf("%w: bloom bit %d", ErrInvalidRequest, ref.Bit)
+		}
+	}
+	return nil
+}
+
+// TailVector is one bloom bit's vector over a tail section with its proof
+// (history.TailBloomProof).
+type TailVector struct {
+	Vector    []byte
+	BloomPath []common.Hash
+	HashRoot  common.Hash
+	Sibling   common.Hash
+}
+
+// TailHeader is one header of the tail with its proof
+// (history.TailHeaderProof).
+type TailHeader struct {
+	Header    *types.Header
+	HashPath  []common.Hash
+	BloomRoot common.Hash
+	Sibling   common.Hash
+}
+
+// Tail answers GetTail. Number is the head's number, Root the tail's root
+// as of it and Signature the server's over TailSigningHash; a head the
+// server does not hold as canonical gets a zero Root, no signature and
+// nothing else. Vectors and Headers follow the order asked, each list
+// stopping at the first item the server cannot prove.
+type Tail struct {
+	ReqID     uint64
+	BV        uint64
+	Number    uint64
+	Root      common.Hash
+	Signature []byte
+	Vectors   []TailVector
+	Headers   []TailHeader
+}
+
+// Validate bounds the reply.
+func (r *Tail) Validate() error {
+	if len(r.Vectors) > MaxBloomBits || len(r.Headers) > MaxHeaderProofs {
+		return fmt.Errorf("%w: %d tail vectors and %d headers", ErrTooManyItems, len(r.Vectors), len(r.Headers))
+	}
+	for _, v := range r.Vectors {
+		if len(v.Vector) > MaxVectorSize || len(v.BloomPath) > MaxProofPath {
+			return fmt.Errorf("%w: malformed tail bloom proof", ErrInvalidRequest)
+		}
+	}
+	for _, h := range r.Headers {
+		if h.Header == nil || len(h.HashPath) > MaxProofPath {
+			return fmt.Errorf("%w: malformed tail header proof", ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+// tailDomain sets a tail root's signature apart from every other signed
+// message.
+const tailDomain = "lightmarket tail"
+
+// TailSigningHash is what a tail root's signature covers:
+// keccak256(rlp([chainID, "lightmarket tail", head, number, root])).
+func TailSigningHash(chainID uint64, head common.Hash, number uint64, root common.Hash) common.Hash {
+	enc, _ := rlp.EncodeToBytes([]any{chainID, tailDomain, head, number, root})
+	return crypto.Keccak256Hash(enc)
+}
+
+// TailSigner recovers the compressed public key that signed a tail root.
+func TailSigner(chainID uint64, head common.Hash, number uint64, root common.Hash, sig []byte) ([]byte, error) {
+	if len(sig) != crypto.SignatureLength {
+		return nil, fmt.Errorf("%w: tail root signature is %d bytes", ErrBadHistoryRoot, len(sig))
+	}
+	pub, err := crypto.SigToPub(TailSigningHash(chainID, head, number, root).Bytes(), sig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tail root: %v", ErrBadHistoryRoot, err)
+	}
+	return crypto.CompressPubkey(pub), nil
+}
+
+// Items counts one for the root, so that asking for it alone is not free.
+func (r *GetTail) Items() int            { return len(r.Refs) + len(r.Numbers) + 1 }
+func (r *GetTail) RequestID() uint64     { return r.ReqID }
+func (*GetTail) isRequest()              {}
+func (r *Tail) RequestID() uint64        { return r.ReqID }
+func (r *Tail) BufferValue() uint64      { return r.BV }
+func (r *Tail) SetBufferValue(bv uint64) { r.BV = bv }

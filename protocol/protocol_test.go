@@ -56,7 +56,11 @@ func sampleMessages() map[Code]any {
 		BloomBitsMsg:        &BloomBits{ReqID: 13, BV: 7, Vectors: []BloomBitsProof{{Vector: make([]byte, 512), BloomPath: []common.Hash{{1}}, HashRoot: common.Hash{2}, SectionPath: []common.Hash{{3}}}}},
 		GetRecentHeadersMsg: &GetRecentHeaders{ReqID: 14, Head: common.Hash{9}, Numbers: []uint64{1, 2}},
 		RecentHeadersMsg:    &RecentHeaders{ReqID: 14, BV: 6, Headers: []*types.Header{h}, Proof: AccountProof{Account: [][]byte{{1}}, Storage: [][][]byte{{{2}}}}},
-		GetWitnessMsg:       &GetWitness{ReqID: 11, BlockHash: common.Hash{0xbb}, Method: "eth_call", Params: []byte(`[{"to":"0x01"}]`)},
+		GetTailMsg:          &GetTail{ReqID: 15, Head: common.Hash{9}, Refs: []BloomBitsRef{{Section: 48, Bit: 7}}, Numbers: []uint64{200_000}},
+		TailMsg: &Tail{ReqID: 15, BV: 5, Number: 200_001, Root: common.Hash{4}, Signature: make([]byte, 65),
+			Vectors: []TailVector{{Vector: make([]byte, 512), BloomPath: []common.Hash{{1}}, HashRoot: common.Hash{2}, Sibling: common.Hash{3}}},
+			Headers: []TailHeader{{Header: h, HashPath: []common.Hash{{1}}, BloomRoot: common.Hash{2}, Sibling: common.Hash{3}}}},
+		GetWitnessMsg: &GetWitness{ReqID: 11, BlockHash: common.Hash{0xbb}, Method: "eth_call", Params: []byte(`[{"to":"0x01"}]`)},
 		WitnessMsg: &Witness{ReqID: 11, BV: 9, Accounts: []WitnessAccount{{Address: common.Address{1}, Slots: []common.Hash{{2}}}},
 			Nodes: [][]byte{{0xc1, 0x80}}, Codes: [][]byte{{0x60, 0x00}}},
 	}

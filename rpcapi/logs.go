@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -21,10 +20,10 @@ import (
 // unbounded; a light client cannot afford that).
 const (
 	// DefaultLogRange bounds the blocks of one query read one by one:
-	// those after the signed history sections (the last few thousand,
-	// linked a request per 192 headers), or every block when no history
-	// root is accepted. Blocks in signed sections are searched with their
-	// bloom bits and do not count.
+	// every block when the filter has no address and no topic, or when
+	// neither a history root nor the tail's root is had. Blocks in signed
+	// sections and in the tail are searched with their bloom bits and do
+	// not count.
 	DefaultLogRange = 10_000
 	maxLogTopics    = 4
 	maxLogQuery     = 1000 // addresses, or alternatives per topic position (geth's default)
@@ -118,11 +117,12 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 	if lo > hi || from == rpc.LatestBlockNumber && to != rpc.LatestBlockNumber {
 		return nil, errInvalidBlockRange
 	}
-	// Blocks in signed history sections are searched with their bloom
-	// bits, at a cost that follows the matches; the range limit bounds the
-	// blocks read one by one.
+	// Blocks in signed history sections and in the tail are searched with
+	// bloom bits, at a cost that follows the matches; the range limit
+	// bounds the blocks read one by one.
 	next := lo
-	if len(crit.Addresses) > 0 || slices.ContainsFunc(crit.Topics, func(ts []common.Hash) bool { return len(ts) > 0 }) {
+	filtered := len(crit.Addresses) > 0 || slices.ContainsFunc(crit.Topics, func(ts []common.Hash) bool { return len(ts) > 0 })
+	if filtered {
 		next = api.c.SectionsCover(lo, hi)
 	}
 	if hi >= next && hi-next > api.logRange {
@@ -133,12 +133,21 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 	}
 	out := []*types.Log{}
 	if next > lo {
-		var cands []uint64
-		if next, cands, err = api.c.LogCandidates(ctx, lo, hi, crit.Addresses, crit.Topics); err != nil {
+		headers, next, err := api.c.SearchLogs(ctx, lo, hi, crit.Addresses, crit.Topics)
+		if err != nil {
 			return nil, err
 		}
-		if out, err = api.candidateLogs(ctx, cands, crit, out); err != nil {
+		if hi >= next && hi-next > api.logRange {
+			// The tail was expected and not had.
+			return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("exceed maximum block range %d", api.logRange)}
+		}
+		headers = slices.DeleteFunc(headers, func(h *types.Header) bool { return !bloomMatches(h.Bloom, crit.Addresses, crit.Topics) })
+		receipts, err := api.c.ReceiptsOf(ctx, headers)
+		if err != nil {
 			return nil, err
+		}
+		for _, rs := range receipts {
+			out = appendMatching(out, rs, crit.Addresses, crit.Topics)
 		}
 		lo = next
 	}
@@ -155,48 +164,6 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 		if out, err = api.blockLogs(ctx, h, crit.Addresses, crit.Topics, out); err != nil {
 			return nil, err
 		}
-	}
-	return out, nil
-}
-
-// candidateFetchers is how many candidate blocks are read at once.
-const candidateFetchers = 8
-
-// candidateLogs appends the matching logs of the candidate blocks (in
-// order), reading their headers and receipts a few at a time.
-func (api *EthAPI) candidateLogs(ctx context.Context, cands []uint64, crit filters.FilterCriteria, out []*types.Log) ([]*types.Log, error) {
-	type result struct {
-		logs []*types.Log
-		err  error
-	}
-	results := make([]result, len(cands))
-	next := make(chan int)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range min(candidateFetchers, len(cands)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				h, err := api.c.HeaderByNumber(ctx, cands[i])
-				if err == nil {
-					results[i].logs, err = api.blockLogs(ctx, h, crit.Addresses, crit.Topics, nil)
-				}
-				results[i].err = err
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
-	for i := range cands {
-		next <- i
-	}
-	close(next)
-	<-done
-	for _, r := range results {
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, r.logs...)
 	}
 	return out, nil
 }
@@ -239,6 +206,11 @@ func (api *EthAPI) blockLogs(ctx context.Context, h *types.Header, addrs []commo
 	if err != nil {
 		return nil, err
 	}
+	return appendMatching(out, receipts, addrs, topics), nil
+}
+
+// appendMatching appends the logs of a block's receipts that match.
+func appendMatching(out []*types.Log, receipts types.Receipts, addrs []common.Address, topics [][]common.Hash) []*types.Log {
 	for _, r := range receipts {
 		for _, l := range r.Logs {
 			if logMatches(l, addrs, topics) {
@@ -246,7 +218,7 @@ func (api *EthAPI) blockLogs(ctx context.Context, h *types.Header, addrs []commo
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func bloomMatches(bloom types.Bloom, addrs []common.Address, topics [][]common.Hash) bool {

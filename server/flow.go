@@ -44,6 +44,9 @@ func initialCosts() flowcontrol.CostTable {
 		uint64(protocol.GetBloomBitsMsg):    {Base: 2_000_000, PerItem: 200_000},
 		// A recent header is a header and a storage proof at the head.
 		uint64(protocol.GetRecentHeadersMsg): {Base: 1_200_000, PerItem: 300_000},
+		// A tail is built once per head (two sections' trees: milliseconds),
+		// then proven from memory; a header is read from the backend.
+		uint64(protocol.GetTailMsg): {Base: 5_000_000, PerItem: 200_000},
 	}
 }
 
@@ -54,7 +57,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
 		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg, protocol.GetHeaderProofsMsg, protocol.GetBloomBitsMsg,
-		protocol.GetRecentHeadersMsg,
+		protocol.GetRecentHeadersMsg, protocol.GetTailMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})
@@ -83,29 +86,8 @@ func (c *costs) table() flowcontrol.CostTable {
 
 // setBV sets the buffer value of a reply.
 func setBV(reply any, bv uint64) {
-	switch r := reply.(type) {
-	case *protocol.BlockHeaders:
-		r.BV = bv
-	case *protocol.BlockBodies:
-		r.BV = bv
-	case *protocol.Receipts:
-		r.BV = bv
-	case *protocol.Proofs:
-		r.BV = bv
-	case *protocol.CodeReply:
-		r.BV = bv
-	case *protocol.TxStatus:
-		r.BV = bv
-	case *protocol.ReceiptsPart:
-		r.BV = bv
-	case *protocol.Witness:
-		r.BV = bv
-	case *protocol.HeaderProofs:
-		r.BV = bv
-	case *protocol.BloomBits:
-		r.BV = bv
-	case *protocol.RecentHeaders:
-		r.BV = bv
+	if r, ok := reply.(protocol.Reply); ok {
+		r.SetBufferValue(bv)
 	}
 }
 

@@ -35,6 +35,8 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 		return protocol.BloomBitsMsg, &protocol.BloomBits{ReqID: r.ReqID, Vectors: s.hist.bloomBits(r)}
 	case *protocol.GetRecentHeaders:
 		return protocol.RecentHeadersMsg, s.recentHeaders(ctx, r)
+	case *protocol.GetTail:
+		return protocol.TailMsg, s.hist.tail(ctx, r)
 	case *protocol.GetProofs:
 		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
 			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)

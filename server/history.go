@@ -38,14 +38,19 @@ type historyIndex struct {
 	s    *Server
 	db   ethdb.KeyValueStore
 	poke chan struct{}
-	// trees caches sections' hash trees (256 KiB each) for header proofs.
-	trees *lru.Cache[uint64, [][]common.Hash]
+	// trees caches sections' hash trees (256 KiB each) for header proofs,
+	// bloomTrees their bloom trees (128 KiB) for bloom bits.
+	trees      *lru.Cache[uint64, [][]common.Hash]
+	bloomTrees *lru.Cache[uint64, [][]common.Hash]
 	// lastWake is the head number / 64 at the last wake.
 	lastWake atomic.Uint64
 
 	mu   sync.Mutex // guards top and root
 	top  history.Top
 	root *protocol.HistoryRoot // the latest signed root, nil before a section
+
+	tailMu sync.Mutex // serializes tail builds
+	tails  *tails
 }
 
 // Database keys, per section: its root; the roots of its two trees
@@ -70,7 +75,9 @@ func openHistory(s *Server, dataDir string) (*historyIndex, error) {
 		}
 		db = pdb
 	}
-	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), trees: lru.NewCache[uint64, [][]common.Hash](32)}
+	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), trees: lru.NewCache[uint64, [][]common.Hash](32),
+		bloomTrees: lru.NewCache[uint64, [][]common.Hash](64)}
+	h.tails = newTails(s)
 	for k := uint64(0); ; k++ {
 		r, err := db.Get(rootKey(k))
 		if err != nil {
@@ -310,6 +317,9 @@ func (h *historyIndex) subRoots(k uint64) (hashRoot, bloomRoot common.Hash, err 
 
 // bloomTree reads section k's tree of bloom vector hashes.
 func (h *historyIndex) bloomTree(k uint64) ([][]common.Hash, error) {
+	if t, ok := h.bloomTrees.Get(k); ok {
+		return t, nil
+	}
 	flat, err := h.db.Get(bloomTreeKey(k))
 	if err != nil {
 		return nil, fmt.Errorf("history section %d: %w", k, err)
@@ -318,6 +328,7 @@ func (h *historyIndex) bloomTree(k uint64) ([][]common.Hash, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history section %d is damaged: %w", k, err)
 	}
+	h.bloomTrees.Add(k, t)
 	return t, nil
 }
 

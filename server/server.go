@@ -470,6 +470,7 @@ func sameRef(r *protocol.BlockRef, h *types.Header) bool {
 func (s *Server) setHead(h *types.Header) error {
 	if s.hist != nil {
 		s.hist.headMoved(h.Number.Uint64())
+		s.hist.headMovedTail(h.Hash())
 	}
 	safe, final, err := s.cfg.Backend.Finality(s.ctx)
 	if err != nil {

@@ -163,6 +163,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "history\theader 100,000 blocks deep: p50\t%.3f ms\t\n", r.Header100kP50Ms)
 			fmt.Fprintf(tw, "history\teth_getLogs over 100,000 blocks (%d matches): p50 client / node, requests\t%.1f / %.1f ms, %.0f\t\n", r.Logs100kMatches, r.Logs100kP50Ms, r.Logs100kNodeP50Ms, r.Logs100kRequests)
 			fmt.Fprintf(tw, "history\teth_getLogs over 100,000 blocks: p50 ratio\t%.2f\t<= 3 %s\n", r.Logs100kP50Ratio, met(r.Logs100kP50Ratio <= 3))
+			fmt.Fprintf(tw, "history\teth_getLogs over 100,000 blocks: round trips one after the other\t%.1f\t<= 3 %s\n", r.Logs100kRoundTrips, met(r.Logs100kRoundTrips <= 3))
 			addFigures(figures, r)
 		case "soak":
 			self, err := os.Executable()

@@ -1,0 +1,627 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/lightmarket/lightmarket/history"
+	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
+)
+
+// A log search finds the blocks whose blooms may match a filter in two
+// round trips: bloom bit vectors of the signed sections and of the tail
+// (the recent blocks, proven against a root the trusted servers sign for
+// the head) at once, then the headers of the candidate blocks at once.
+// Reading the candidates' receipts is the third (BlocksReceipts).
+
+// logFilter is a filter as bloom bits: groups that must all match, each
+// of alternatives (three bits each) of which one must; bits is every bit
+// named, sorted.
+type logFilter struct {
+	groups [][][3]int
+	bits   []int
+}
+
+func newLogFilter(addrs []common.Address, topics [][]common.Hash) (*logFilter, error) {
+	f := new(logFilter)
+	if len(addrs) > 0 {
+		var alts [][3]int
+		for _, a := range addrs {
+			alts = append(alts, history.BloomBitsOf(a.Bytes()))
+		}
+		f.groups = append(f.groups, alts)
+	}
+	for _, ts := range topics {
+		if len(ts) == 0 {
+			continue
+		}
+		var alts [][3]int
+		for _, t := range ts {
+			alts = append(alts, history.BloomBitsOf(t.Bytes()))
+		}
+		f.groups = append(f.groups, alts)
+	}
+	if len(f.groups) == 0 {
+		return nil, ErrNoBloomFilter
+	}
+	set := make(map[int]bool)
+	for _, g := range f.groups {
+		for _, alt := range g {
+			for _, b := range alt {
+				set[b] = true
+			}
+		}
+	}
+	for b := range set {
+		f.bits = append(f.bits, b)
+	}
+	sort.Ints(f.bits)
+	return f, nil
+}
+
+// refs lists the vectors the filter needs over sections first to last.
+func (f *logFilter) refs(first, last uint64) []protocol.BloomBitsRef {
+	var out []protocol.BloomBitsRef
+	for k := first; k <= last; k++ {
+		for _, b := range f.bits {
+			out = append(out, protocol.BloomBitsRef{Section: k, Bit: uint64(b)})
+		}
+	}
+	return out
+}
+
+// candidates appends the blocks from from to to (all in sections whose
+// vectors are given) that may match: per section, the vectors are combined
+// bytewise (each group's alternatives OR-ed, the groups AND-ed) and the
+// set bits read off.
+func (f *logFilter) candidates(vectors map[protocol.BloomBitsRef][]byte, from, to uint64, out []uint64) ([]uint64, error) {
+	match := make([]byte, history.VectorSize)
+	any := make([]byte, history.VectorSize)
+	for k := from / history.SectionSize; k <= to/history.SectionSize; k++ {
+		for i := range match {
+			match[i] = 0xff
+		}
+		for _, g := range f.groups {
+			clear(any)
+			for _, alt := range g {
+				a, b, c := vectors[protocol.BloomBitsRef{Section: k, Bit: uint64(alt[0])}],
+					vectors[protocol.BloomBitsRef{Section: k, Bit: uint64(alt[1])}],
+					vectors[protocol.BloomBitsRef{Section: k, Bit: uint64(alt[2])}]
+				for i := range any {
+					any[i] |= a[i] & b[i] & c[i]
+				}
+			}
+			for i := range match {
+				match[i] &= any[i]
+			}
+		}
+		first := k * history.SectionSize
+		lo, hi := max(from, first)-first, min(to, first+history.SectionSize-1)-first
+		for i := lo; i <= hi; i++ {
+			if match[i/8] == 0 {
+				i |= 7 // the rest of the byte
+				continue
+			}
+			if match[i/8]&(0x80>>(i%8)) != 0 {
+				if out = append(out, first+i); len(out) > maxLogCandidates {
+					return nil, ErrTooManyCandidates
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// SearchLogs finds, verified, the headers of the blocks from from to to
+// (at most the head) whose blooms may match a filter, in order, using the
+// signed history sections and the tail. It covers the range up to next
+// (exclusive): the caller reads the blocks from next to to one by one (all
+// of them when neither a history root nor a tail root could be had).
+func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common.Address, topics [][]common.Hash) (headers []*types.Header, next uint64, err error) {
+	f, err := newLogFilter(addrs, topics)
+	if err != nil {
+		return nil, from, err
+	}
+	if from > to {
+		return nil, from, nil
+	}
+	count, root, _ := c.hist.best()
+	sectionsEnd := count * history.SectionSize // first block no section covers
+	head := c.Head()
+	var tailFrom uint64 // first block read from the tail; tail unused when > to
+	tailFrom = to + 1
+	if head != nil && head.Number.Uint64() >= to {
+		start := history.TailStart(head.Number.Uint64())
+		if lo := max(from, sectionsEnd); lo >= start && lo <= to {
+			tailFrom = lo
+		}
+	}
+	secTo := min(to, sectionsEnd-1) // last block read from sections; unused when sectionsEnd ≤ from
+	useSections := count > 0 && from < sectionsEnd
+
+	// The first round trip: every vector at once.
+	var (
+		wg         sync.WaitGroup
+		secVectors map[protocol.BloomBitsRef][]byte
+		secErr     error
+		tail       *acceptedTail
+		tailVecs   map[protocol.BloomBitsRef][]byte
+		tailErr    error
+	)
+	if useSections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			secVectors, secErr = c.sectionVectors(ctx, count, root, f.refs(from/history.SectionSize, secTo/history.SectionSize))
+		}()
+	}
+	if tailFrom <= to {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tail, tailVecs, tailErr = c.tailVectors(ctx, head, f.refs(tailFrom/history.SectionSize, to/history.SectionSize))
+		}()
+	}
+	wg.Wait()
+	if secErr != nil {
+		return nil, from, secErr
+	}
+	var secCands, tailCands []uint64
+	next = from
+	if useSections {
+		if secCands, err = f.candidates(secVectors, from, secTo, nil); err != nil {
+			return nil, from, err
+		}
+		next = secTo + 1
+	}
+	if tailFrom <= to {
+		switch {
+		case tailErr != nil && ctx.Err() != nil:
+			return nil, from, ctx.Err()
+		case tailErr != nil || tail == nil:
+			// No tail root agreed: the caller reads the rest block by block.
+			c.cfg.Logger.Debug("No tail for a log search", "head", head.Number, "err", tailErr)
+		case next == tailFrom:
+			if tailCands, err = f.candidates(tailVecs, tailFrom, to, nil); err != nil {
+				return nil, from, err
+			}
+			if len(secCands)+len(tailCands) > maxLogCandidates {
+				return nil, from, ErrTooManyCandidates
+			}
+			next = to + 1
+		}
+	}
+
+	// The second: every candidate's header at once.
+	secHeaders := make([]*types.Header, len(secCands))
+	tailHeaders := make([]*types.Header, len(tailCands))
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	wg = sync.WaitGroup{}
+	batch := func(nums []uint64, into []*types.Header, fetch func([]uint64, []*types.Header) error) {
+		for len(nums) > 0 {
+			n := min(len(nums), protocol.MaxHeaderProofs)
+			ns, hs := nums[:n], into[:n]
+			nums, into = nums[n:], into[n:]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := fetch(ns, hs); err != nil {
+					fail(err)
+				}
+			}()
+		}
+	}
+	batch(secCands, secHeaders, func(ns []uint64, hs []*types.Header) error { return c.sectionHeaders(ctx, count, root, ns, hs) })
+	batch(tailCands, tailHeaders, func(ns []uint64, hs []*types.Header) error { return c.tailHeaders(ctx, tail, ns, hs) })
+	wg.Wait()
+	if firstErr != nil {
+		return nil, from, firstErr
+	}
+	headers = append(secHeaders, tailHeaders...)
+	c.mu.Lock()
+	for _, h := range headers {
+		c.chain.add(h)
+	}
+	c.mu.Unlock()
+	return headers, next, nil
+}
+
+// sectionVectors fetches and verifies bloom bit vectors of signed
+// sections, in requests as large as a server's buffer takes, all at once.
+func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.Hash, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
+	var (
+		mu       sync.Mutex
+		vectors  = make(map[protocol.BloomBitsRef][]byte, len(refs))
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	size := c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits)
+	for len(refs) > 0 {
+		n := min(len(refs), size)
+		batch := refs[:n]
+		refs = refs[n:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
+				id := reqIDs.Add(1)
+				req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
+				reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
+				if err != nil {
+					return err
+				}
+				got := reply.(*protocol.BloomBits).Vectors
+				if len(got) < len(batch) {
+					return ErrNotFound
+				}
+				if err := verifySectionVectors(root, count, batch, got); err != nil {
+					return err
+				}
+				mu.Lock()
+				for i, ref := range batch {
+					vectors[ref] = got[i].Vector
+				}
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return vectors, firstErr
+}
+
+// verifySectionVectors checks bloom bit vectors against a history root,
+// climbing each section's path to the root once: the other vectors of a
+// section need only lead to the same bloom root.
+func verifySectionVectors(root common.Hash, count uint64, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
+	type proven struct{ hashRoot, bloomRoot common.Hash }
+	sections := make(map[uint64]proven)
+	for i, ref := range refs {
+		v := got[i]
+		bp := history.BloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot, SectionPath: v.SectionPath}
+		bloomRoot, ok := history.BloomRootOf(&bp, int(ref.Bit))
+		if s, seen := sections[ref.Section]; ok && seen && s.hashRoot == v.HashRoot && s.bloomRoot == bloomRoot {
+			continue
+		}
+		if err := history.VerifyBloom(root, count, ref.Section, int(ref.Bit), &bp); err != nil {
+			return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
+		}
+		sections[ref.Section] = proven{v.HashRoot, bloomRoot}
+	}
+	return nil
+}
+
+// sectionHeaders fetches and verifies the headers of blocks in signed
+// sections, into headers (one request).
+func (c *Client) sectionHeaders(ctx context.Context, count uint64, root common.Hash, numbers []uint64, headers []*types.Header) error {
+	return c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
+		id := reqIDs.Add(1)
+		req := &protocol.GetHeaderProofs{ReqID: id, Count: count, Numbers: numbers}
+		reply, err := p.request(ctx, protocol.GetHeaderProofsMsg, protocol.HeaderProofsMsg, id, req)
+		if err != nil {
+			return err
+		}
+		proofs := reply.(*protocol.HeaderProofs).Proofs
+		if len(proofs) < len(numbers) {
+			return ErrNotFound
+		}
+		for i, n := range numbers {
+			pr := proofs[i]
+			hp := history.HeaderProof{Header: pr.Header, HashPath: pr.HashPath, BloomRoot: pr.BloomRoot, SectionPath: pr.SectionPath}
+			if err := history.VerifyHeader(root, count, n, &hp); err != nil {
+				return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
+			}
+		}
+		for i := range numbers {
+			headers[i] = proofs[i].Header
+		}
+		return nil
+	})
+}
+
+// acceptedTail is a tail root enough trusted servers signed for a head.
+type acceptedTail struct {
+	head *types.Header
+	root common.Hash
+}
+
+// errNoTail says the trusted servers did not sign one tail root for a
+// head: they do not hold it (yet), or they differ.
+var errNoTail = errors.New("no tail root signed by enough trusted servers")
+
+// tailVectors gets the tail's root as of head signed by as many trusted
+// servers as a head needs, and from the first of them the vectors refs
+// names, verified against it: all in one round trip.
+func (c *Client) tailVectors(ctx context.Context, head *types.Header, refs []protocol.BloomBitsRef) (*acceptedTail, map[protocol.BloomBitsRef][]byte, error) {
+	if len(refs) > protocol.MaxBloomBits {
+		return nil, nil, fmt.Errorf("%w: %d tail vectors", errNoTail, len(refs))
+	}
+	need := c.heads.need
+	c.mu.Lock()
+	var signers []*peer
+	for _, p := range c.peers {
+		if p.trusted {
+			signers = append(signers, p)
+		}
+	}
+	c.mu.Unlock()
+	if len(signers) < need {
+		return nil, nil, fmt.Errorf("%w: %d trusted servers connected, %d needed", errNoTail, len(signers), need)
+	}
+	slices.SortFunc(signers, func(a, b *peer) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	signers = signers[:need]
+	replies := make([]*protocol.Tail, need)
+	errs := make([]error, need)
+	var wg sync.WaitGroup
+	for i, p := range signers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := reqIDs.Add(1)
+			req := &protocol.GetTail{ReqID: id, Head: head.Hash()}
+			if i == 0 {
+				req.Refs = refs
+			}
+			reply, err := p.request(ctx, protocol.GetTailMsg, protocol.TailMsg, id, req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			replies[i] = reply.(*protocol.Tail)
+		}()
+	}
+	wg.Wait()
+	var root common.Hash
+	for i, p := range signers {
+		if errs[i] != nil {
+			c.recordFailure(p, errs[i])
+			return nil, nil, fmt.Errorf("%w: %v", errNoTail, errs[i])
+		}
+		r := replies[i]
+		if r.Root == (common.Hash{}) {
+			return nil, nil, fmt.Errorf("%w: a trusted server does not hold block %d as canonical", errNoTail, head.Number)
+		}
+		signer, err := protocol.TailSigner(c.chainID, head.Hash(), r.Number, r.Root, r.Signature)
+		if err == nil && !slices.Equal(signer, crypto.CompressPubkey(p.node.Pubkey())) {
+			err = fmt.Errorf("%w: tail root signed by another key", protocol.ErrBadHistoryRoot)
+		}
+		if err == nil && r.Number != head.Number.Uint64() {
+			err = fmt.Errorf("%w: tail signed for block %d as block %d", verify.ErrHistoryProof, head.Number, r.Number)
+		}
+		if err != nil {
+			c.punish(p, fmt.Errorf("%w: %v", verify.ErrHistoryProof, err))
+			return nil, nil, err
+		}
+		if i == 0 {
+			root = r.Root
+		} else if r.Root != root {
+			return nil, nil, fmt.Errorf("%w: trusted servers signed different tail roots for block %d", errNoTail, head.Number)
+		}
+	}
+	got := replies[0].Vectors
+	if len(got) < len(refs) {
+		return nil, nil, fmt.Errorf("%w: %d of %d tail vectors", errNoTail, len(got), len(refs))
+	}
+	n := head.Number.Uint64()
+	vectors := make(map[protocol.BloomBitsRef][]byte, len(refs))
+	for i, ref := range refs {
+		v := got[i]
+		tp := history.TailBloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot, Sibling: v.Sibling}
+		if err := history.VerifyTailBloom(root, n, ref.Section, int(ref.Bit), &tp); err != nil {
+			err = fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
+			c.punish(signers[0], err)
+			return nil, nil, err
+		}
+		vectors[ref] = v.Vector
+	}
+	return &acceptedTail{head: head, root: root}, vectors, nil
+}
+
+// tailHeaders fetches and verifies headers of the tail's blocks, into
+// headers (one request, to any server).
+func (c *Client) tailHeaders(ctx context.Context, tail *acceptedTail, numbers []uint64, headers []*types.Header) error {
+	n := tail.head.Number.Uint64()
+	return c.do(ctx, func(ctx context.Context, p *peer) error {
+		id := reqIDs.Add(1)
+		req := &protocol.GetTail{ReqID: id, Head: tail.head.Hash(), Numbers: numbers}
+		reply, err := p.request(ctx, protocol.GetTailMsg, protocol.TailMsg, id, req)
+		if err != nil {
+			return err
+		}
+		got := reply.(*protocol.Tail).Headers
+		if len(got) < len(numbers) {
+			return ErrNotFound
+		}
+		for i, num := range numbers {
+			th := got[i]
+			tp := history.TailHeaderProof{Header: th.Header, HashPath: th.HashPath, BloomRoot: th.BloomRoot, Sibling: th.Sibling}
+			if err := history.VerifyTailHeader(tail.root, n, num, &tp); err != nil {
+				return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
+			}
+		}
+		for i := range numbers {
+			headers[i] = got[i].Header
+		}
+		return nil
+	})
+}
+
+// batchSize is the most items of a request the connected servers'
+// buffers all take in one go, at most max.
+func (c *Client) batchSize(code protocol.Code, max int) int {
+	c.mu.Lock()
+	peers := make([]*peer, 0, len(c.peers))
+	for _, p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	n := max
+	for _, p := range peers {
+		for n > 1 && !p.fits(code, n) {
+			n /= 2
+		}
+	}
+	return n
+}
+
+// ReceiptsOf returns the receipts of the blocks of verified headers, with
+// their derived fields, as Receipts does, in one round trip: the blocks'
+// bodies and receipts are asked for at once, in batches. What a server
+// leaves out of a batch (its reply's size limit) is fetched block by
+// block.
+func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]types.Receipts, error) {
+	out := make([]types.Receipts, len(headers))
+	bodies := make([]*types.Body, len(headers))
+	raw := make([]types.Receipts, len(headers))
+	var needBodies, needReceipts []int
+	for i, h := range headers {
+		hash := h.Hash()
+		if r, ok := c.receipts.Get(hash); ok {
+			out[i] = r
+			continue
+		}
+		if b, ok := c.blocks.Get(hash); ok {
+			bodies[i] = b.Body()
+		} else {
+			needBodies = append(needBodies, i)
+		}
+		needReceipts = append(needReceipts, i)
+	}
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	for len(needBodies) > 0 {
+		n := min(len(needBodies), protocol.MaxBodies)
+		batch := needBodies[:n]
+		needBodies = needBodies[n:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.do(ctx, func(ctx context.Context, p *peer) error {
+				id := reqIDs.Add(1)
+				req := &protocol.GetBlockBodies{ReqID: id}
+				for _, i := range batch {
+					req.Hashes = append(req.Hashes, headers[i].Hash())
+				}
+				reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, req)
+				if err != nil {
+					return err
+				}
+				got := reply.(*protocol.BlockBodies).Bodies
+				if len(got) > len(batch) {
+					return fmt.Errorf("%w: %d bodies for %d blocks", protocol.ErrTooManyItems, len(got), len(batch))
+				}
+				for k, b := range got {
+					if err := verify.Body(headers[batch[k]], b); err != nil {
+						return err
+					}
+				}
+				for k, b := range got {
+					bodies[batch[k]] = b
+				}
+				return nil
+			})
+			if err != nil {
+				fail(err)
+			}
+		}()
+	}
+	for len(needReceipts) > 0 {
+		n := min(len(needReceipts), protocol.MaxReceipts)
+		batch := needReceipts[:n]
+		needReceipts = needReceipts[n:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.do(ctx, func(ctx context.Context, p *peer) error {
+				id := reqIDs.Add(1)
+				req := &protocol.GetReceipts{ReqID: id}
+				for _, i := range batch {
+					req.Hashes = append(req.Hashes, headers[i].Hash())
+				}
+				reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
+				if err != nil {
+					return err
+				}
+				got := reply.(*protocol.Receipts).Receipts
+				if len(got) > len(batch) {
+					return fmt.Errorf("%w: receipts of %d blocks for %d", protocol.ErrTooManyItems, len(got), len(batch))
+				}
+				for k, rs := range got {
+					if err := verify.Receipts(headers[batch[k]], rs); err != nil {
+						return err
+					}
+				}
+				for k, rs := range got {
+					raw[batch[k]] = rs
+				}
+				return nil
+			})
+			if err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	for i, h := range headers {
+		if out[i] != nil {
+			continue
+		}
+		hash := h.Hash()
+		if bodies[i] == nil || raw[i] == nil {
+			// Left out of a batch: block by block.
+			r, err := c.Receipts(ctx, hash)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+			continue
+		}
+		block := types.NewBlockWithHeader(h).WithBody(*bodies[i])
+		c.blocks.Add(hash, block)
+		var blobGasPrice *big.Int
+		if h.ExcessBlobGas != nil {
+			blobGasPrice = eip4844.CalcBlobFee(c.cfg.ChainConfig, h)
+		}
+		rs := raw[i]
+		if err := rs.DeriveFields(c.cfg.ChainConfig, hash, h.Number.Uint64(), h.Time, h.BaseFee, blobGasPrice, block.Transactions()); err != nil {
+			return nil, fmt.Errorf("%w: %v", verify.ErrReceiptsRoot, err)
+		}
+		c.receipts.Add(hash, rs)
+		out[i] = rs
+	}
+	return out, nil
+}
