@@ -291,7 +291,8 @@ func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.H
 
 // verifySectionVectors checks bloom bit vectors against a history root,
 // climbing each section's path to the root once: the other vectors of a
-// section need only lead to the same bloom root.
+// section need only lead to the same bloom root (a server sends a
+// section's path with its first vector only).
 func verifySectionVectors(root common.Hash, count uint64, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
 	type proven struct{ hashRoot, bloomRoot common.Hash }
 	sections := make(map[uint64]proven)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"pgregory.net/rapid"
 
 	"github.com/lightmarket/lightmarket/history"
@@ -76,4 +77,60 @@ func TestCandidatesAreTheBlocksWhoseBitsMatch(t *testing.T) {
 			t.Fatalf("candidates %v, want %v", got, want)
 		}
 	})
+}
+
+// TestSectionVectorsProvenOncePerSection: a section's path comes with its
+// first vector only; a later vector of the section that does not lead to
+// the same bloom root is a lie, path or not.
+func TestSectionVectorsProvenOncePerSection(t *testing.T) {
+	hashes := make([]common.Hash, history.SectionSize)
+	blooms := make([]types.Bloom, history.SectionSize)
+	for i := range hashes {
+		hashes[i] = common.Hash{byte(i), byte(i >> 8), 1}
+		if i%7 == 0 {
+			blooms[i].Add([]byte{byte(i)})
+		}
+	}
+	var top history.Top
+	sections := make([]*history.Section, 2)
+	for k := range sections {
+		s, err := history.NewSection(uint64(k), hashes, blooms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sections[k] = s
+		top.Append(s.Root())
+	}
+	root := top.Root(2)
+	refs := []protocol.BloomBitsRef{{Section: 0, Bit: 3}, {Section: 0, Bit: 900}, {Section: 1, Bit: 3}, {Section: 1, Bit: 1500}}
+	reply := func() []protocol.BloomBitsProof {
+		var out []protocol.BloomBitsProof
+		for i, ref := range refs {
+			p := history.ProveBloom(&top, 2, sections[ref.Section], int(ref.Bit))
+			bp := protocol.BloomBitsProof{Vector: p.Vector, BloomPath: p.BloomPath, HashRoot: p.HashRoot}
+			if i == 0 || refs[i-1].Section != ref.Section {
+				bp.SectionPath = p.SectionPath
+			}
+			out = append(out, bp)
+		}
+		return out
+	}
+	if err := verifySectionVectors(root, 2, refs, reply()); err != nil {
+		t.Fatalf("honest reply: %v", err)
+	}
+	for i := range refs {
+		bad := reply()
+		bad[i].Vector = append([]byte{}, bad[i].Vector...)
+		bad[i].Vector[5] ^= 0x10
+		if err := verifySectionVectors(root, 2, refs, bad); err == nil {
+			t.Errorf("vector %d tampered: accepted", i)
+		}
+	}
+	// A later vector with another hash root is proven in full: without a
+	// path, it is a lie.
+	bad := reply()
+	bad[1].HashRoot[0] ^= 1
+	if err := verifySectionVectors(root, 2, refs, bad); err == nil {
+		t.Error("a later vector with another hash root accepted")
+	}
 }

@@ -405,10 +405,15 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 		}
 		out = append(out, protocol.BloomBitsProof{Vector: v, BloomPath: history.PathIn(bt, int(ref.Bit)), HashRoot: hashRoot})
 	}
+	// A section's path is sent with its first vector only: the client
+	// proves the others by their bloom root, the first one's.
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	seen := make(map[uint64]bool)
 	for i := range out {
-		out[i].SectionPath = h.top.Path(r.Count, r.Refs[i].Section)
+		if k := r.Refs[i].Section; !seen[k] {
+			out[i].SectionPath, seen[k] = h.top.Path(r.Count, k), true
+		}
 	}
 	return out
 }

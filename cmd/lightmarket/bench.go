@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +25,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
 		compare    = fs.Bool("compare", false, "compare two --json files instead of running: lightmarket bench --compare OLD.json NEW.json prints each figure's change and fails when one moved the wrong way by more than its run-to-run noise")
 		calls      = fs.Int("calls", 500, "rpc: calls per method and endpoint")
-		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of the idle and of the flood phase")
+		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of each idle and each flood phase (three of each)")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run (client, servers and chain node: one process) to this file")
 		session    = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
 		clients    = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
 		soakFor    = fs.Duration("soak.duration", time.Hour, "soak: how long the devnet runs under load")
@@ -55,6 +57,17 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return compareFigures(stdout, which)
 	}
 	logger := setupLogging(*verbosity - 1)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if len(which) == 0 {
 		which = []string{"rpc", "serve", "qos", "pay", "market", "history"}
 	}
