@@ -283,6 +283,7 @@ func newBenchClient(srv *enode.Node, localIP string, logger log.Logger) (*client
 		Trusted:        []*enode.Node{srv},
 		Fraction:       100,
 		RequestTimeout: 10 * time.Second,
+		HeadMaxAge:     -1, // the chain seals no block while measured
 		Dialer:         localDialer{net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 5 * time.Second}},
 		Logger:         logger,
 	})

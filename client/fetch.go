@@ -24,23 +24,41 @@ func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) e
 }
 
 // doPrefer is do asking the servers that hold what is asked (have says
-// which) before the others, when any does.
+// which; it is called without mu) before the others, when any does.
 func (c *Client) doPrefer(ctx context.Context, have func(p *peer) bool, fn func(ctx context.Context, p *peer) error) error {
 	tried := make(map[enode.ID]bool)
 	c.mu.Lock()
+	peers := make([]*peer, 0, len(c.peers))
+	for _, p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
 	any := false
-	for id, p := range c.peers {
+	for _, p := range peers { // have may take mu
 		if have(p) {
 			any = true
 		} else {
-			tried[id] = true
+			tried[p.id] = true
 		}
 	}
-	c.mu.Unlock()
 	if !any {
 		clear(tried)
 	}
 	return c.doTried(ctx, tried, fn)
+}
+
+// onOurChain says whether a server follows the client's chain: the last
+// head it announced is a block the client holds, or beyond the client's
+// head. A server of another chain has none of the client's blocks to give.
+func (c *Client) onOurChain(p *peer) bool {
+	ref := p.lastHead.Load()
+	if ref == nil {
+		return true // not announced yet
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	head := c.chain.head()
+	return head == nil || ref.Number > head.Number.Uint64() || c.chain.get(ref.Hash) != nil
 }
 
 func (c *Client) doTried(ctx context.Context, tried map[enode.ID]bool, fn func(ctx context.Context, p *peer) error) error {

@@ -206,31 +206,15 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 	// The second: every candidate's header at once.
 	secHeaders := make([]*types.Header, len(secCands))
 	tailHeaders := make([]*types.Header, len(tailCands))
-	var (
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
-	wg = sync.WaitGroup{}
-	batch := func(nums []uint64, into []*types.Header, fetch func([]uint64, []*types.Header) error) {
-		for len(nums) > 0 {
-			n := min(len(nums), protocol.MaxHeaderProofs)
-			ns, hs := nums[:n], into[:n]
-			nums, into = nums[n:], into[n:]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fetch(ns, hs); err != nil {
-					fail(err)
-				}
-			}()
-		}
-	}
-	batch(secCands, secHeaders, func(ns []uint64, hs []*types.Header) error { return c.sectionHeaders(ctx, count, root, ns, hs) })
-	batch(tailCands, tailHeaders, func(ns []uint64, hs []*types.Header) error { return c.tailHeaders(ctx, tail, ns, hs) })
-	wg.Wait()
-	if firstErr != nil {
-		return nil, from, firstErr
+	var batches batchRun
+	batches.add(len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
+		return c.sectionHeaders(ctx, count, root, secCands[lo:hi], secHeaders[lo:hi])
+	})
+	batches.add(len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
+		return c.tailHeaders(ctx, tail, tailCands[lo:hi], tailHeaders[lo:hi])
+	})
+	if err := batches.wait(); err != nil {
+		return nil, from, err
 	}
 	headers = append(secHeaders, tailHeaders...)
 	c.mu.Lock()
@@ -245,48 +229,35 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 // sections, in requests as large as a server's buffer takes, all at once.
 func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.Hash, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
 	var (
-		mu       sync.Mutex
-		vectors  = make(map[protocol.BloomBitsRef][]byte, len(refs))
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
+		mu      sync.Mutex
+		vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
+		batches batchRun
 	)
-	size := c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits)
-	for len(refs) > 0 {
-		n := min(len(refs), size)
-		batch := refs[:n]
-		refs = refs[n:]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
-				id := reqIDs.Add(1)
-				req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
-				reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
-				if err != nil {
-					return err
-				}
-				got := reply.(*protocol.BloomBits).Vectors
-				if len(got) < len(batch) {
-					return ErrNotFound
-				}
-				if err := verifySectionVectors(root, count, batch, got); err != nil {
-					return err
-				}
-				mu.Lock()
-				for i, ref := range batch {
-					vectors[ref] = got[i].Vector
-				}
-				mu.Unlock()
-				return nil
-			})
+	batches.add(len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), func(lo, hi int) error {
+		batch := refs[lo:hi]
+		return c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
+			id := reqIDs.Add(1)
+			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
+			reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
 			if err != nil {
-				errOnce.Do(func() { firstErr = err })
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	return vectors, firstErr
+			got := reply.(*protocol.BloomBits).Vectors
+			if len(got) < len(batch) {
+				return ErrNotFound
+			}
+			if err := verifySectionVectors(root, count, batch, got); err != nil {
+				return err
+			}
+			mu.Lock()
+			for i, ref := range batch {
+				vectors[ref] = got[i].Vector
+			}
+			mu.Unlock()
+			return nil
+		})
+	})
+	return vectors, batches.wait()
 }
 
 // verifySectionVectors checks bloom bit vectors against a history root,
@@ -449,7 +420,7 @@ func (c *Client) tailVectors(ctx context.Context, head *types.Header, refs []pro
 // headers (one request, to any server).
 func (c *Client) tailHeaders(ctx context.Context, tail *acceptedTail, numbers []uint64, headers []*types.Header) error {
 	n := tail.head.Number.Uint64()
-	return c.do(ctx, func(ctx context.Context, p *peer) error {
+	return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
 		id := reqIDs.Add(1)
 		req := &protocol.GetTail{ReqID: id, Head: tail.head.Hash(), Numbers: numbers}
 		reply, err := p.request(ctx, protocol.GetTailMsg, protocol.TailMsg, id, req)
@@ -515,87 +486,63 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 		}
 		needReceipts = append(needReceipts, i)
 	}
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
-	for len(needBodies) > 0 {
-		n := min(len(needBodies), protocol.MaxBodies)
-		batch := needBodies[:n]
-		needBodies = needBodies[n:]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.do(ctx, func(ctx context.Context, p *peer) error {
-				id := reqIDs.Add(1)
-				req := &protocol.GetBlockBodies{ReqID: id}
-				for _, i := range batch {
-					req.Hashes = append(req.Hashes, headers[i].Hash())
-				}
-				reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, req)
-				if err != nil {
+	var batches batchRun
+	batches.add(len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
+		batch := needBodies[lo:hi]
+		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
+			id := reqIDs.Add(1)
+			req := &protocol.GetBlockBodies{ReqID: id}
+			for _, i := range batch {
+				req.Hashes = append(req.Hashes, headers[i].Hash())
+			}
+			reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, req)
+			if err != nil {
+				return err
+			}
+			got := reply.(*protocol.BlockBodies).Bodies
+			if len(got) > len(batch) {
+				return fmt.Errorf("%w: %d bodies for %d blocks", protocol.ErrTooManyItems, len(got), len(batch))
+			}
+			for k, b := range got {
+				if err := verify.Body(headers[batch[k]], b); err != nil {
 					return err
 				}
-				got := reply.(*protocol.BlockBodies).Bodies
-				if len(got) > len(batch) {
-					return fmt.Errorf("%w: %d bodies for %d blocks", protocol.ErrTooManyItems, len(got), len(batch))
-				}
-				for k, b := range got {
-					if err := verify.Body(headers[batch[k]], b); err != nil {
-						return err
-					}
-				}
-				for k, b := range got {
-					bodies[batch[k]] = b
-				}
-				return nil
-			})
-			if err != nil {
-				fail(err)
 			}
-		}()
-	}
-	for len(needReceipts) > 0 {
-		n := min(len(needReceipts), protocol.MaxReceipts)
-		batch := needReceipts[:n]
-		needReceipts = needReceipts[n:]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.do(ctx, func(ctx context.Context, p *peer) error {
-				id := reqIDs.Add(1)
-				req := &protocol.GetReceipts{ReqID: id}
-				for _, i := range batch {
-					req.Hashes = append(req.Hashes, headers[i].Hash())
-				}
-				reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
-				if err != nil {
+			for k, b := range got {
+				bodies[batch[k]] = b
+			}
+			return nil
+		})
+	})
+	batches.add(len(needReceipts), protocol.MaxReceipts, func(lo, hi int) error {
+		batch := needReceipts[lo:hi]
+		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
+			id := reqIDs.Add(1)
+			req := &protocol.GetReceipts{ReqID: id}
+			for _, i := range batch {
+				req.Hashes = append(req.Hashes, headers[i].Hash())
+			}
+			reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
+			if err != nil {
+				return err
+			}
+			got := reply.(*protocol.Receipts).Receipts
+			if len(got) > len(batch) {
+				return fmt.Errorf("%w: receipts of %d blocks for %d", protocol.ErrTooManyItems, len(got), len(batch))
+			}
+			for k, rs := range got {
+				if err := verify.Receipts(headers[batch[k]], rs); err != nil {
 					return err
 				}
-				got := reply.(*protocol.Receipts).Receipts
-				if len(got) > len(batch) {
-					return fmt.Errorf("%w: receipts of %d blocks for %d", protocol.ErrTooManyItems, len(got), len(batch))
-				}
-				for k, rs := range got {
-					if err := verify.Receipts(headers[batch[k]], rs); err != nil {
-						return err
-					}
-				}
-				for k, rs := range got {
-					raw[batch[k]] = rs
-				}
-				return nil
-			})
-			if err != nil {
-				fail(err)
 			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+			for k, rs := range got {
+				raw[batch[k]] = rs
+			}
+			return nil
+		})
+	})
+	if err := batches.wait(); err != nil {
+		return nil, err
 	}
 	for i, h := range headers {
 		if out[i] != nil {
@@ -625,4 +572,32 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 		out[i] = rs
 	}
 	return out, nil
+}
+
+// batchRun runs requests all at once and keeps the first error.
+type batchRun struct {
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+}
+
+// add runs fn on each batch [lo, hi) of n items, size at a time, each in
+// its own goroutine.
+func (b *batchRun) add(n, size int, fn func(lo, hi int) error) {
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := fn(lo, hi); err != nil {
+				b.errOnce.Do(func() { b.err = err })
+			}
+		}()
+	}
+}
+
+// wait waits for every batch and returns the first error.
+func (b *batchRun) wait() error {
+	b.wg.Wait()
+	return b.err
 }

@@ -34,6 +34,8 @@ type peer struct {
 	trusted bool
 	// sections is the count of the last history root the server signed.
 	sections atomic.Uint64
+	// lastHead is the last head the server announced.
+	lastHead atomic.Pointer[protocol.BlockRef]
 	status   *protocol.Status
 
 	mu      sync.Mutex
@@ -148,6 +150,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			if err := c.checkAnnounce(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
+			p.lastHead.Store(&protocol.BlockRef{Hash: m.Hash, Number: m.Number})
 			announced++
 			if c.hold(p, m, announced) {
 				continue

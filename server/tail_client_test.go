@@ -6,19 +6,12 @@ import (
 	"encoding/json"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/p2p/enode"
-	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/lightmarket/lightmarket/chain"
-	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/protocol"
-	"github.com/lightmarket/lightmarket/rpcapi"
 )
 
 // TestLyingTailIsCaughtOrSetAside: two trusted servers, both needed for a
@@ -52,62 +45,25 @@ func TestLyingTailIsCaughtOrSetAside(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			quiet := log.NewLogger(log.DiscardHandler())
 			dc := startDevChain(t)
 			for range 5 {
 				dc.Commit()
 			}
-			start := func(alter func(any), wrap func(chain.Backend) chain.Backend) (*Server, *ecdsa.PrivateKey) {
-				key, _ := crypto.GenerateKey()
-				srv, err := New(Config{Backend: wrap(dc.DirectBackend()), ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet, alter: alter})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := srv.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(srv.Stop)
-				return srv, key
-			}
-			var liarKey *ecdsa.PrivateKey
-			var altered atomic.Int64
+			var (
+				liarKey atomic.Pointer[ecdsa.PrivateKey] // set once the liar is up
+				altered atomic.Int64
+			)
 			chainID := dc.ChainConfig().ChainID.Uint64()
-			liar, k := start(func(reply any) {
+			ts := startLiarAndHonest(t, dc, 100, func(reply any) {
 				// Only the server asked first sends vectors.
 				if r, ok := reply.(*protocol.Tail); ok && (tt.name != "vector" || len(r.Vectors) > 0) {
 					h, _ := dc.DirectBackend().HeaderByNumber(context.Background(), r.Number)
-					tt.alter(liarKey, chainID, h.Hash(), r)
+					tt.alter(liarKey.Load(), chainID, h.Hash(), r)
 					altered.Add(1)
 				}
-			}, func(b chain.Backend) chain.Backend { return b })
-			liarKey = k
-			honest, _ := start(nil, func(b chain.Backend) chain.Backend { return delayed{b} })
-			c, err := client.New(client.Config{ChainConfig: dc.ChainConfig(), Trusted: []*enode.Node{liar.Enode(), honest.Enode()}, Fraction: 100, Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := c.WaitHead(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for len(c.Servers()) < 2 || !c.Servers()[0].Connected || !c.Servers()[1].Connected {
-				time.Sleep(10 * time.Millisecond) // both sessions up
-			}
-			rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rs.Close()
-			light, err := rpc.DialContext(ctx, rs.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer light.Close()
+			})
+			liarKey.Store(ts.liarKey)
+			ctx, c, liar, light := ts.ctx, ts.client, ts.liar, ts.light
 			head := c.Head().Number.Uint64()
 			q := map[string]any{"fromBlock": "0x0", "toBlock": hexutil.EncodeUint64(head), "address": common.Address{0xee}}
 			for i := 0; i < 5 && altered.Load() == 0; i++ {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"math/big"
 	"strings"
 	"testing"
@@ -36,22 +37,9 @@ func (d delayed) HeaderByHash(ctx context.Context, h common.Hash) (*types.Header
 // trie node that does not belong is banned, and the call is answered
 // right from another server.
 func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
-	quiet := log.NewLogger(log.DiscardHandler())
 	dc := startDevChain(t)
 	forged := 0
-	start := func(alter func(any), wrap func(chain.Backend) chain.Backend) *Server {
-		key, _ := crypto.GenerateKey()
-		srv, err := New(Config{Backend: wrap(dc.DirectBackend()), ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet, alter: alter})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Stop)
-		return srv
-	}
-	liar := start(func(reply any) {
+	ts := startLiarAndHonest(t, dc, 50, func(reply any) {
 		if w, ok := reply.(*protocol.Witness); ok && len(w.Nodes) > 0 {
 			// The account leaf with one byte changed: its hash is no longer
 			// the one its parent names.
@@ -60,35 +48,9 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 			w.Nodes[last][len(w.Nodes[last])-2] ^= 1
 			forged++
 		}
-	}, func(b chain.Backend) chain.Backend { return b })
-	honest := start(nil, func(b chain.Backend) chain.Backend { return delayed{b} })
-	c, err := client.New(client.Config{ChainConfig: dc.ChainConfig(), Trusted: []*enode.Node{liar.Enode(), honest.Enode()}, Fraction: 50, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	})
+	ctx, c, liar, light := ts.ctx, ts.client, ts.liar, ts.light
 	dc.Commit()
-	if _, err := c.WaitHead(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for len(c.Servers()) < 2 || !c.Servers()[0].Connected || !c.Servers()[1].Connected {
-		time.Sleep(10 * time.Millisecond) // both sessions up
-	}
-	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	light, err := rpc.DialContext(ctx, rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer light.Close()
 	// The beacon roots contract reads its storage: a call with accounts,
 	// slots and code in its witness. Calls at new blocks go on until the
 	// liar was asked for a witness (the client alternates between servers
@@ -120,6 +82,69 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 			t.Errorf("honest server punished: %+v", s)
 		}
 	}
+}
+
+// liarAndHonest is a client trusting two servers of one dev chain: a liar,
+// whose replies a test changes, and an honest one that answers a little
+// late (so that the client asks the liar first), with the client's
+// JSON-RPC.
+type liarAndHonest struct {
+	ctx          context.Context
+	liar, honest *Server
+	liarKey      *ecdsa.PrivateKey
+	client       *client.Client
+	light        *rpc.Client
+}
+
+// startLiarAndHonest starts them, the client needing fraction percent of
+// the two to accept a head, and waits until both sessions are up.
+func startLiarAndHonest(t *testing.T, dc *devchain.Chain, fraction int, alter func(reply any)) *liarAndHonest {
+	t.Helper()
+	quiet := log.NewLogger(log.DiscardHandler())
+	start := func(alter func(any), wrap func(chain.Backend) chain.Backend) (*Server, *ecdsa.PrivateKey) {
+		key, _ := crypto.GenerateKey()
+		srv, err := New(Config{Backend: wrap(dc.DirectBackend()), ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet, alter: alter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		return srv, key
+	}
+	ts := &liarAndHonest{}
+	ts.liar, ts.liarKey = start(alter, func(b chain.Backend) chain.Backend { return b })
+	ts.honest, _ = start(nil, func(b chain.Backend) chain.Backend { return delayed{b} })
+	c, err := client.New(client.Config{ChainConfig: dc.ChainConfig(), Trusted: []*enode.Node{ts.liar.Enode(), ts.honest.Enode()}, Fraction: fraction, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ts.client = c
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	ts.ctx = ctx
+	dc.Commit()
+	if _, err := c.WaitHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for len(c.Servers()) < 2 || !c.Servers()[0].Connected || !c.Servers()[1].Connected {
+		time.Sleep(10 * time.Millisecond) // both sessions up
+	}
+	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	if ts.light, err = rpc.DialContext(ctx, rs.URL()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ts.light.Close)
+	return ts
 }
 
 // startDevChain starts a dev chain that seals only when the test commits,
