@@ -257,36 +257,11 @@ func startGethWithChain(t *testing.T, c *testchain.Chain) string {
 			t.Fatalf("geth %s: %v\n%s", args[0], err, out)
 		}
 	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--datadir", datadir, "--nodiscover", "--maxpeers", "0", "--port", "0", "--ipcdisable",
-		"--authrpc.addr", "127.0.0.1", "--authrpc.port", fmt.Sprint(freePort(t)),
-		"--http", "--http.addr", "127.0.0.1", "--http.port", fmt.Sprint(port), "--http.api", "eth,net,web3",
-		"--verbosity", "1")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+	return launchGeth(t, []string{"--datadir", datadir}, 60*time.Second, func(ctx context.Context, c *rpc.Client) bool {
+		// Ready once geth has indexed the imported transactions.
+		var syncing json.RawMessage
+		return c.CallContext(ctx, &syncing, "eth_syncing") == nil && string(syncing) == "false"
 	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if c, err := rpc.Dial(url); err == nil {
-			// Wait until geth has indexed the imported transactions.
-			var syncing json.RawMessage
-			err = c.Call(&syncing, "eth_syncing")
-			c.Close()
-			if err == nil && string(syncing) == "false" {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("geth on %s did not become ready", url)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for an external process
-	}
 }
 
 // testchainCalls returns the calls a differential test makes over the

@@ -67,37 +67,72 @@ func freePort(t *testing.T) int {
 
 // startGeth runs `geth --dev` on loopback and returns its HTTP RPC client.
 func startGeth(t *testing.T) (*rpc.Client, string) {
-	bin := gethBinary(t)
-	port := freePort(t)
-	cmd := exec.Command(bin, "--dev", "--dev.period", "1",
-		"--datadir", t.TempDir(), "--ipcdisable", "--nodiscover", "--maxpeers", "0", "--port", "0",
-		"--authrpc.addr", "127.0.0.1", "--authrpc.port", fmt.Sprint(freePort(t)),
-		"--http", "--http.addr", "127.0.0.1", "--http.port", fmt.Sprint(port), "--http.api", "eth,net,web3",
-		"--verbosity", "1")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	url := launchGeth(t, []string{"--dev", "--dev.period", "1", "--datadir", t.TempDir()}, 30*time.Second, func(ctx context.Context, c *rpc.Client) bool {
+		var id hexutil.Big
+		return c.CallContext(ctx, &id, "eth_chainId") == nil
+	})
+	c, err := rpc.Dial(url)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := rpc.Dial(url)
-		if err == nil {
-			var id hexutil.Big
-			if err = c.Call(&id, "eth_chainId"); err == nil {
-				t.Cleanup(c.Close)
-				return c, url
+	t.Cleanup(c.Close)
+	return c, url
+}
+
+// launchGeth runs geth with args plus loopback HTTP and auth ports, and
+// returns the HTTP URL once ready reports true. The ports are picked free
+// but may be taken before geth binds them (other packages' tests run
+// beside this one): geth then exits at once, and it is started again on
+// new ports.
+func launchGeth(t *testing.T, args []string, timeout time.Duration, ready func(context.Context, *rpc.Client) bool) string {
+	t.Helper()
+	bin := gethBinary(t)
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		cmd := exec.Command(bin, append(append([]string{}, args...),
+			"--ipcdisable", "--nodiscover", "--maxpeers", "0", "--port", "0",
+			"--authrpc.addr", "127.0.0.1", "--authrpc.port", fmt.Sprint(freePort(t)),
+			"--http", "--http.addr", "127.0.0.1", "--http.port", fmt.Sprint(port), "--http.api", "eth,net,web3",
+			"--verbosity", "1")...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		stop := func() {
+			cmd.Process.Kill()
+			<-exited
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		deadline := time.Now().Add(timeout)
+		for {
+			if c, err := rpc.Dial(url); err == nil {
+				// Whatever holds the port may accept and never answer.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				ok := ready(ctx, c)
+				cancel()
+				c.Close()
+				if ok {
+					t.Cleanup(stop)
+					return url
+				}
 			}
-			c.Close()
+			select {
+			case err := <-exited:
+				if attempt == 3 {
+					t.Fatalf("geth exited three times before answering on loopback (last: %v)", err)
+				}
+				t.Logf("geth exited before answering on %s (%v); starting it on other ports", url, err)
+			case <-time.After(100 * time.Millisecond): // waiting for an external process
+				if time.Now().After(deadline) {
+					stop()
+					t.Fatalf("geth on %s did not become ready in %v", url, timeout)
+				}
+				continue
+			}
+			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("geth did not answer on %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for an external process to listen
 	}
 }
 
