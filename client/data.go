@@ -421,7 +421,7 @@ func (c *Client) readState(ctx context.Context, header *types.Header, addr commo
 			fetched []provenSlot
 			err     error
 		)
-		if acct, fetched, err = c.fetchState(ctx, header, addr, missing); err != nil {
+		if acct, fetched, err = c.fetchState(ctx, header, blockHash, addr, missing); err != nil {
 			return nil, err
 		}
 		for i, slot := range missing {
@@ -437,14 +437,14 @@ func (c *Client) readState(ctx context.Context, header *types.Header, addr commo
 }
 
 // fetchState fetches and verifies the proof of an account and some of its
-// slots, and caches what it verified.
-func (c *Client) fetchState(ctx context.Context, header *types.Header, addr common.Address, slots []common.Hash) (provenAccount, []provenSlot, error) {
+// slots, and caches what it verified. blockHash is header's (the caller
+// has it; hashing a header again costs microseconds on the hot path).
+func (c *Client) fetchState(ctx context.Context, header *types.Header, blockHash common.Hash, addr common.Address, slots []common.Hash) (provenAccount, []provenSlot, error) {
 	var (
 		acct   provenAccount
 		values []provenSlot
 	)
 	c.proofFetches.Add(1)
-	blockHash := header.Hash()
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
 		proof, err := c.fetchProof(ctx, p, blockHash, addr, slots)
 		if err != nil {
