@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lightmarket/lightmarket/history"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -206,14 +207,14 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 	// The second: every candidate's header at once.
 	secHeaders := make([]*types.Header, len(secCands))
 	tailHeaders := make([]*types.Header, len(tailCands))
-	var batches batchRun
-	batches.add(len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
+	var batches errgroup.Group
+	inBatches(&batches, len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.sectionHeaders(ctx, count, root, secCands[lo:hi], secHeaders[lo:hi])
 	})
-	batches.add(len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
+	inBatches(&batches, len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.tailHeaders(ctx, tail, tailCands[lo:hi], tailHeaders[lo:hi])
 	})
-	if err := batches.wait(); err != nil {
+	if err := batches.Wait(); err != nil {
 		return nil, from, err
 	}
 	headers = append(secHeaders, tailHeaders...)
@@ -231,9 +232,9 @@ func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.H
 	var (
 		mu      sync.Mutex
 		vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
-		batches batchRun
+		batches errgroup.Group
 	)
-	batches.add(len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), func(lo, hi int) error {
+	inBatches(&batches, len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), func(lo, hi int) error {
 		batch := refs[lo:hi]
 		return c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
 			id := reqIDs.Add(1)
@@ -257,7 +258,7 @@ func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.H
 			return nil
 		})
 	})
-	return vectors, batches.wait()
+	return vectors, batches.Wait()
 }
 
 // verifySectionVectors checks bloom bit vectors against a history root,
@@ -486,8 +487,8 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 		}
 		needReceipts = append(needReceipts, i)
 	}
-	var batches batchRun
-	batches.add(len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
+	var batches errgroup.Group
+	inBatches(&batches, len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
 		batch := needBodies[lo:hi]
 		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
 			id := reqIDs.Add(1)
@@ -514,7 +515,7 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 			return nil
 		})
 	})
-	batches.add(len(needReceipts), protocol.MaxReceipts, func(lo, hi int) error {
+	inBatches(&batches, len(needReceipts), protocol.MaxReceipts, func(lo, hi int) error {
 		batch := needReceipts[lo:hi]
 		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
 			id := reqIDs.Add(1)
@@ -541,7 +542,7 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 			return nil
 		})
 	})
-	if err := batches.wait(); err != nil {
+	if err := batches.Wait(); err != nil {
 		return nil, err
 	}
 	for i, h := range headers {
@@ -574,30 +575,11 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 	return out, nil
 }
 
-// batchRun runs requests all at once and keeps the first error.
-type batchRun struct {
-	wg      sync.WaitGroup
-	errOnce sync.Once
-	err     error
-}
-
-// add runs fn on each batch [lo, hi) of n items, size at a time, each in
-// its own goroutine.
-func (b *batchRun) add(n, size int, fn func(lo, hi int) error) {
+// inBatches runs fn on each batch [lo, hi) of n items, size at a time,
+// all at once in g.
+func inBatches(g *errgroup.Group, n, size int, fn func(lo, hi int) error) {
 	for lo := 0; lo < n; lo += size {
 		hi := min(lo+size, n)
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			if err := fn(lo, hi); err != nil {
-				b.errOnce.Do(func() { b.err = err })
-			}
-		}()
+		g.Go(func() error { return fn(lo, hi) })
 	}
-}
-
-// wait waits for every batch and returns the first error.
-func (b *batchRun) wait() error {
-	b.wg.Wait()
-	return b.err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func (d delayed) HeaderByHash(ctx context.Context, h common.Hash) (*types.Header
 // right from another server.
 func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 	dc := startDevChain(t)
-	forged := 0
+	var forged atomic.Int64 // counted by the liar's serving goroutines
 	ts := startLiarAndHonest(t, dc, 50, func(reply any) {
 		if w, ok := reply.(*protocol.Witness); ok && len(w.Nodes) > 0 {
 			// The account leaf with one byte changed: its hash is no longer
@@ -46,16 +47,15 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 			last := len(w.Nodes) - 1
 			w.Nodes[last] = append([]byte{}, w.Nodes[last]...)
 			w.Nodes[last][len(w.Nodes[last])-2] ^= 1
-			forged++
+			forged.Add(1)
 		}
 	})
 	ctx, c, liar, light := ts.ctx, ts.client, ts.liar, ts.light
-	dc.Commit()
 	// The beacon roots contract reads its storage: a call with accounts,
 	// slots and code in its witness. Calls at new blocks go on until the
 	// liar was asked for a witness (the client alternates between servers
 	// it has not measured).
-	for i := 0; forged == 0 && i < 10; i++ {
+	for i := 0; forged.Load() == 0 && i < 10; i++ {
 		dc.Commit()
 		for c.Head().Number.Uint64() < uint64(i)+3 {
 			time.Sleep(10 * time.Millisecond) // the client following the new block
@@ -70,7 +70,7 @@ func TestForgedWitnessIsCaughtAndBanned(t *testing.T) {
 			t.Fatalf("eth_call through the client = %x, %v; want %x", got, err, want)
 		}
 	}
-	if forged == 0 {
+	if forged.Load() == 0 {
 		t.Fatal("the liar was never asked for a witness")
 	}
 	for _, s := range c.Servers() {
@@ -133,6 +133,9 @@ func startLiarAndHonest(t *testing.T, dc *devchain.Chain, fraction int, alter fu
 		t.Fatal(err)
 	}
 	for len(c.Servers()) < 2 || !c.Servers()[0].Connected || !c.Servers()[1].Connected {
+		if ctx.Err() != nil {
+			t.Fatalf("both sessions not up: %+v", c.Servers())
+		}
 		time.Sleep(10 * time.Millisecond) // both sessions up
 	}
 	rs, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
