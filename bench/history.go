@@ -48,7 +48,8 @@ type HistoryResult struct {
 	Logs100kNodeP50Ms float64 `json:"history_logs_100k_node_p50_ms"`
 	Logs100kP50Ratio  float64 `json:"history_logs_100k_p50_ratio"`
 	Logs100kRequests  float64 `json:"history_logs_100k_requests"`
-	// Round trips one after the other (requests sent together count once).
+	// Round trips one after the other (client.SequentialRoundTrips: the
+	// requests of one step of the search count once, a retry counts).
 	Logs100kRoundTrips float64 `json:"history_logs_100k_round_trips"`
 	Logs100kMatches    int     `json:"history_logs_100k_matches"`
 }

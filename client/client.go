@@ -450,8 +450,11 @@ func (c *Client) SocketBytes() (servers, discovery uint64) {
 func (c *Client) RoundTrips() uint64 { return c.trips.sent.Load() }
 
 // SequentialRoundTrips counts the round trips one after the other: the
-// times a request was sent while no other was waiting for its answer.
-// Requests sent together count once.
+// times a request was sent while no other was waiting for its answer, and
+// the retries of a failed request. Requests sent together count once,
+// also when the goroutines sending them start apart: the requests of one
+// phase of a log search (together) do not wait for each other's answers
+// and count as one.
 func (c *Client) SequentialRoundTrips() uint64 { return c.trips.waves.Load() }
 
 // tripCounter counts requests, and the waves of requests that overlap.
@@ -463,7 +466,26 @@ type tripCounter struct {
 
 func (t *tripCounter) begin() {
 	t.sent.Add(1)
+	t.open()
+}
+
+func (t *tripCounter) open() {
 	if t.inflight.Add(1) == 1 {
+		t.waves.Add(1)
+	}
+}
+
+// together opens a wave for requests sent at once (none waits for
+// another's answer) until the returned function is called.
+func (t *tripCounter) together() (done func()) {
+	t.open()
+	return t.end
+}
+
+// retry counts a request sent again after one failed: it waited for the
+// failed one's answer. A wave held open by together would hide it.
+func (t *tripCounter) retry() {
+	if t.inflight.Load() > 0 {
 		t.waves.Add(1)
 	}
 }

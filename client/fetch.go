@@ -71,6 +71,9 @@ func (c *Client) doTried(ctx context.Context, tried map[enode.ID]bool, fn func(c
 			}
 			return err
 		}
+		if attempt > 0 {
+			c.trips.retry()
+		}
 		tried[p.id] = true
 		err = fn(ctx, p) // each request times out by itself (peer.request)
 		p.inflight.Add(-1)

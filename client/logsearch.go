@@ -160,6 +160,7 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 		tailVecs   map[protocol.BloomBitsRef][]byte
 		tailErr    error
 	)
+	done := c.trips.together()
 	if useSections {
 		wg.Add(1)
 		go func() {
@@ -175,6 +176,7 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 		}()
 	}
 	wg.Wait()
+	done()
 	if secErr != nil {
 		return nil, from, secErr
 	}
@@ -208,13 +210,16 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 	secHeaders := make([]*types.Header, len(secCands))
 	tailHeaders := make([]*types.Header, len(tailCands))
 	var batches errgroup.Group
+	done = c.trips.together()
 	inBatches(&batches, len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.sectionHeaders(ctx, count, root, secCands[lo:hi], secHeaders[lo:hi])
 	})
 	inBatches(&batches, len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.tailHeaders(ctx, tail, tailCands[lo:hi], tailHeaders[lo:hi])
 	})
-	if err := batches.Wait(); err != nil {
+	err = batches.Wait()
+	done()
+	if err != nil {
 		return nil, from, err
 	}
 	headers = append(secHeaders, tailHeaders...)
@@ -488,6 +493,7 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 		needReceipts = append(needReceipts, i)
 	}
 	var batches errgroup.Group
+	done := c.trips.together()
 	inBatches(&batches, len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
 		batch := needBodies[lo:hi]
 		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
@@ -542,7 +548,9 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 			return nil
 		})
 	})
-	if err := batches.Wait(); err != nil {
+	err := batches.Wait()
+	done()
+	if err != nil {
 		return nil, err
 	}
 	for i, h := range headers {
