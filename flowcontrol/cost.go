@@ -1,5 +1,7 @@
 package flowcontrol
 
+import "slices"
+
 // Cost is the announced maximum cost of one request type: Base plus
 // PerItem for every item asked for.
 type Cost struct {
@@ -23,18 +25,34 @@ func (t CostTable) MaxCost(code uint64, items int) (uint64, bool) {
 // table to announce: twice the average, as LES did, never below a tenth of
 // the initial cost (so that a run of cheap requests cannot make requests
 // nearly free). Base costs stay as configured.
+//
+// One-off costs do not carry over: the average starts from the median of
+// the first minSamples observations, and later an observation counts for
+// at most outlierFactor times the average. Without that, one slow request
+// (the first request for a tail builds it for the head: tens of
+// milliseconds for one item) made a request type cost more than a whole
+// flow-control buffer for every client that connected after it.
 type CostTracker struct {
 	initial CostTable
 	avg     map[uint64]float64 // moving average cost per item (base folded in)
 	seen    map[uint64]int
+	first   map[uint64][]float64 // the first observations, until minSamples
 }
 
-// trackerWeight is the weight of a new observation in the moving average.
-const trackerWeight = 0.05
+const (
+	// trackerWeight is the weight of a new observation in the moving
+	// average.
+	trackerWeight = 0.05
+	// minSamples is how many observations of a code it takes to announce
+	// a learned cost.
+	minSamples = 20
+	// outlierFactor bounds one observation against the average.
+	outlierFactor = 4
+)
 
 // NewCostTracker starts from the initial table.
 func NewCostTracker(initial CostTable) *CostTracker {
-	return &CostTracker{initial: initial, avg: make(map[uint64]float64), seen: make(map[uint64]int)}
+	return &CostTracker{initial: initial, avg: make(map[uint64]float64), seen: make(map[uint64]int), first: make(map[uint64][]float64)}
 }
 
 // Observe records that a request of code with items items cost realCost.
@@ -43,18 +61,24 @@ func (t *CostTracker) Observe(code uint64, items int, realCost uint64) {
 		return
 	}
 	per := float64(realCost) / float64(items)
-	if t.seen[code] == 0 {
-		t.avg[code] = per
-	} else {
+	t.seen[code]++
+	switch {
+	case t.seen[code] < minSamples:
+		t.first[code] = append(t.first[code], per)
+	case t.seen[code] == minSamples:
+		first := append(t.first[code], per)
+		slices.Sort(first)
+		t.avg[code] = first[len(first)/2]
+		delete(t.first, code)
+	default:
+		per = min(per, outlierFactor*t.avg[code])
 		t.avg[code] += trackerWeight * (per - t.avg[code])
 	}
-	t.seen[code]++
 }
 
 // Table is the table to announce to new clients. Codes seen fewer than
 // minSamples times keep their initial cost.
 func (t *CostTracker) Table() CostTable {
-	const minSamples = 20
 	out := make(CostTable, len(t.initial))
 	for code, init := range t.initial {
 		c := init

@@ -155,3 +155,32 @@ func TestCostTrackerLearnsTwiceTheAverage(t *testing.T) {
 		t.Fatalf("MaxCost = %d %v", max, ok)
 	}
 }
+
+// A one-off slow request (a tail built for a new head) does not make its
+// type unaffordable: not as the first observation, not later.
+func TestCostTrackerOutlivesOneOffs(t *testing.T) {
+	for _, at := range []int{0, 7, 19, 20, 100} {
+		tr := NewCostTracker(CostTable{2: {PerItem: 1000}})
+		for i := range 200 {
+			cost := uint64(200)
+			if i == at {
+				cost = 50_000_000 // 50 ms for one item
+			}
+			tr.Observe(2, 1, cost)
+		}
+		if c := tr.Table()[2]; c.PerItem > 500 {
+			t.Errorf("one-off at observation %d: learned %d per item, want about 400", at, c.PerItem)
+		}
+	}
+	// A lasting rise is learned all the same.
+	tr := NewCostTracker(CostTable{2: {PerItem: 1000}})
+	for range 20 {
+		tr.Observe(2, 1, 200)
+	}
+	for range 200 {
+		tr.Observe(2, 1, 20_000)
+	}
+	if c := tr.Table()[2]; c.PerItem < 39_000 {
+		t.Errorf("lasting rise to 20000 per item: learned %d, want about 40000", c.PerItem)
+	}
+}
