@@ -6,7 +6,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // The tail is the recent end of the chain, which complete sections do not
@@ -167,7 +166,7 @@ func VerifyTailBloom(root common.Hash, head, k uint64, bit int, p *TailBloomProo
 	if bit < 0 || bit >= BloomBits || len(p.Vector) != VectorSize || len(p.BloomPath) != bloomDepth {
 		return fmt.Errorf("%w: malformed tail bloom proof", ErrBadProof)
 	}
-	bloomRoot := climb(crypto.Keccak256Hash(p.Vector), uint64(bit), p.BloomPath)
+	bloomRoot := climbVector(p.Vector, bit, p.BloomPath)
 	got, err := climbTail(head, k, SectionRoot(k, p.HashRoot, bloomRoot), p.Sibling)
 	if err != nil {
 		return err
