@@ -232,16 +232,19 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 }
 
 // sectionVectors fetches and verifies bloom bit vectors of signed
-// sections, in requests as large as a server's buffer takes, all at once.
+// sections, in requests as large as a server's buffer takes, spread over
+// the servers that hold the sections, all at once.
 func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.Hash, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
 	var (
 		mu      sync.Mutex
 		vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
 		batches errgroup.Group
 	)
-	inBatches(&batches, len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), func(lo, hi int) error {
+	have := holdsSections(count)
+	size := c.spread(len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), have)
+	inBatches(&batches, len(refs), size, func(lo, hi int) error {
 		batch := refs[lo:hi]
-		return c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
+		return c.doPrefer(ctx, have, func(ctx context.Context, p *peer) error {
 			id := reqIDs.Add(1)
 			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
 			reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
@@ -275,13 +278,16 @@ func verifySectionVectors(root common.Hash, count uint64, refs []protocol.BloomB
 	sections := make(map[uint64]proven)
 	for i, ref := range refs {
 		v := got[i]
-		bp := history.BloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot, SectionPath: v.SectionPath}
+		bp := history.BloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot}
 		bloomRoot, ok := history.BloomRootOf(&bp, int(ref.Bit))
-		if s, seen := sections[ref.Section]; ok && seen && s.hashRoot == v.HashRoot && s.bloomRoot == bloomRoot {
+		if !ok {
+			return fmt.Errorf("%w: malformed bloom proof of bit %d of section %d", verify.ErrHistoryProof, ref.Bit, ref.Section)
+		}
+		if s, seen := sections[ref.Section]; seen && s.hashRoot == v.HashRoot && s.bloomRoot == bloomRoot {
 			continue
 		}
-		if err := history.VerifyBloom(root, count, ref.Section, int(ref.Bit), &bp); err != nil {
-			return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
+		if err := history.VerifySection(root, count, ref.Section, v.HashRoot, bloomRoot, v.SectionPath); err != nil {
+			return fmt.Errorf("%w: bloom bit %d: %v", verify.ErrHistoryProof, ref.Bit, err)
 		}
 		sections[ref.Section] = proven{v.HashRoot, bloomRoot}
 	}
@@ -467,6 +473,34 @@ func (c *Client) batchSize(code protocol.Code, max int) int {
 		}
 	}
 	return n
+}
+
+// minSpread is the fewest items a batch split among servers keeps: below
+// it a request's own round trip costs more than the work saved.
+const minSpread = 32
+
+// spread is the batch size that gives each server have accepts one batch
+// of n items, when that is below size and leaves at least minSpread items
+// per batch: the servers build and send their parts, and the client
+// decodes and checks them, side by side instead of one after the other.
+func (c *Client) spread(n, size int, have func(p *peer) bool) int {
+	c.mu.Lock()
+	peers := make([]*peer, 0, len(c.peers))
+	for _, p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	servers := 0
+	for _, p := range peers { // have may take mu
+		if have(p) && !p.stopped.Load() {
+			servers++
+		}
+	}
+	if servers < 2 {
+		return size
+	}
+	per := max((n+servers-1)/servers, minSpread)
+	return min(per, size)
 }
 
 // ReceiptsOf returns the receipts of the blocks of verified headers, with
