@@ -209,6 +209,14 @@ func History(ctx context.Context, cfg HistoryConfig) (*HistoryResult, error) {
 			c.Stop()
 			return nil, err
 		}
+		// The connection to the client's JSON-RPC is made first, as the
+		// node's is: the search is measured, not a TCP handshake.
+		if _, err := ethclient.NewClient(lightRPC).ChainID(ctx); err != nil {
+			lightRPC.Close()
+			api.Close()
+			c.Stop()
+			return nil, fmt.Errorf("client eth_chainId: %w", err)
+		}
 		before, sequential, t0 := c.RoundTrips(), c.SequentialRoundTrips(), time.Now()
 		logs, err := ethclient.NewClient(lightRPC).FilterLogs(ctx, q)
 		if run > 0 {
