@@ -46,6 +46,8 @@ type historyIndex struct {
 	// each): the popular addresses and topics, whose reads from the
 	// index (about 9 µs each) were most of a GetBloomBits.
 	vectors *lru.Cache[protocol.BloomBitsRef, []byte]
+	// roots caches sections' hash and bloom roots (64 bytes each).
+	roots *lru.Cache[uint64, [2]common.Hash]
 	// lastWake is the head number / 64 at the last wake.
 	lastWake atomic.Uint64
 
@@ -80,7 +82,8 @@ func openHistory(s *Server, dataDir string) (*historyIndex, error) {
 		db = pdb
 	}
 	h := &historyIndex{s: s, db: db, poke: make(chan struct{}, 1), trees: lru.NewCache[uint64, [][]common.Hash](32),
-		bloomTrees: lru.NewCache[uint64, [][]common.Hash](64), vectors: lru.NewCache[protocol.BloomBitsRef, []byte](vectorCache)}
+		bloomTrees: lru.NewCache[uint64, [][]common.Hash](64), vectors: lru.NewCache[protocol.BloomBitsRef, []byte](vectorCache),
+		roots: lru.NewCache[uint64, [2]common.Hash](4096)}
 	h.tails = newTails(s)
 	for k := uint64(0); ; k++ {
 		r, err := db.Get(rootKey(k))
@@ -301,6 +304,14 @@ func (h *historyIndex) hashTree(k uint64) ([][]common.Hash, error) {
 // index built before they were kept apart reads them from the trees
 // once, and keeps them.
 func (h *historyIndex) subRoots(k uint64) (hashRoot, bloomRoot common.Hash, err error) {
+	if r, ok := h.roots.Get(k); ok {
+		return r[0], r[1], nil
+	}
+	defer func() {
+		if err == nil {
+			h.roots.Add(k, [2]common.Hash{hashRoot, bloomRoot})
+		}
+	}()
 	if v, err := h.db.Get(subRootsKey(k)); err == nil && len(v) == 2*common.HashLength {
 		return common.BytesToHash(v[:common.HashLength]), common.BytesToHash(v[common.HashLength:]), nil
 	}
