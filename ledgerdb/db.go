@@ -32,6 +32,26 @@ const (
 // ErrClosed is returned for writes after Close.
 var ErrClosed = errors.New("ledgerdb: closed")
 
+// Store is a durable ledger: this package's Pebble database for a lone
+// server, package ledgerpg's PostgreSQL for a server that keeps its
+// ledger where the operator keeps the rest of the business. Both pass
+// the suite in ledgerdb/storetest.
+type Store interface {
+	// Write queues records and returns a channel that receives nil once
+	// they are durable, or the error that kept them from it (ErrClosed
+	// after Close). Records are committed in the order of Write calls, so
+	// a later record of the same channel or account wins.
+	Write(Records) <-chan error
+	// Load reads every channel and account.
+	Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error)
+	// Stats reports the commits made and the writes they held.
+	Stats() (commits, writes uint64)
+	// Close commits what is queued and closes the store.
+	Close() error
+}
+
+var _ Store = (*DB)(nil)
+
 type channelRecord struct {
 	Sender   common.Address
 	Nonce    uint64
