@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/url"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerdb"
+	"github.com/lightmarket/lightmarket/ledgerpg"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -37,7 +39,10 @@ var ErrNoPayments = errors.New("server takes no payments")
 // Config configures a cashier. Zero values take the defaults noted.
 type Config struct {
 	Clock mclock.Clock // required: drives billing
-	// DataDir holds the ledger database (default: memory only).
+	// Ledger, when it is a postgres:// URL, is the PostgreSQL database
+	// that holds the ledger (package ledgerpg); otherwise DataDir holds it
+	// (package ledgerdb; default: memory only).
+	Ledger  string
 	DataDir string
 	// Contract is the Channels contract payments are made on (nil: no
 	// payments are taken; accounts still hold operator grants).
@@ -61,16 +66,21 @@ type Config struct {
 // Cashier is a server's payment desk. Safe for concurrent use.
 type Cashier struct {
 	cfg      Config
-	db       *ledgerdb.DB
+	db       ledgerdb.Store // nil: memory only
 	verifier *paychan.Verifier
 	receiver common.Address
 
 	mu      sync.Mutex
 	ledger  *ledger.Ledger
 	unknown map[common.Hash]time.Time // channels not found on chain, when
+	storing map[common.Hash]bool      // channels with a voucher being stored
 	settled []payment.Settlement
 	claimMu sync.Mutex // one settlement at a time
 }
+
+// errStoring refuses a voucher of a channel whose previous voucher is
+// still being stored: the client sends it again.
+var errStoring = errors.New("a voucher of this channel is being stored")
 
 // minChallengePeriod is the shortest challenge period the cashier accepts
 // without a warning.
@@ -95,6 +105,7 @@ func New(cfg Config) (*Cashier, error) {
 		cfg:     cfg,
 		ledger:  ledger.New(ledger.Config{Clock: cfg.Clock, ClaimThreshold: cfg.ClaimThreshold}),
 		unknown: make(map[common.Hash]time.Time),
+		storing: make(map[common.Hash]bool),
 	}
 	if cfg.Contract != nil {
 		if cfg.Key == nil {
@@ -112,11 +123,26 @@ func New(cfg Config) (*Cashier, error) {
 			cfg.Logger.Warn("Short challenge period: claims of closing channels must be mined within it", "challenge", period)
 		}
 	}
-	if cfg.DataDir != "" {
-		db, err := ledgerdb.Open(cfg.DataDir)
+	var db ledgerdb.Store
+	switch {
+	case ledgerpg.IsURL(cfg.Ledger):
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ChainTimeout)
+		pg, err := ledgerpg.Open(ctx, cfg.Ledger, cfg.Logger)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
+		db = pg
+	case cfg.Ledger != "":
+		return nil, fmt.Errorf("cashier: ledger %q is not a postgres:// URL", redact(cfg.Ledger))
+	case cfg.DataDir != "":
+		pebble, err := ledgerdb.Open(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		db = pebble
+	}
+	if db != nil {
 		chans, accts, err := db.Load()
 		if err != nil {
 			db.Close()
@@ -126,6 +152,14 @@ func New(cfg Config) (*Cashier, error) {
 		c.db = db
 	}
 	return c, nil
+}
+
+// redact hides a URL's password.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 // Close closes the ledger database.
@@ -194,6 +228,11 @@ func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*bi
 		}
 	}
 	c.mu.Lock()
+	if c.storing[id] {
+		c.mu.Unlock()
+		return nil, nil, payment.Refuse(protocol.PayUnavailable, fmt.Errorf("%w: %x", errStoring, id[:8]))
+	}
+	prev, _ := c.ledger.Channel(id)
 	delta, chRec, acct, err := c.ledger.Accept(ledger.ClientID(client), id, v)
 	if err != nil {
 		c.mu.Unlock()
@@ -202,12 +241,22 @@ func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*bi
 	var done <-chan error
 	if delta.Sign() > 0 {
 		done = c.store([]ledger.Channel{chRec}, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})
+		c.storing[id] = true
 	}
 	c.mu.Unlock()
 	if done != nil {
-		if err := <-done; err != nil {
+		err := <-done
+		c.mu.Lock()
+		delete(c.storing, id)
+		if err != nil {
+			// Not stored: not credited, so that no credit is spent that a
+			// restart would not find.
+			c.ledger.Revert(ledger.ClientID(client), prev, delta)
+		}
+		c.mu.Unlock()
+		if err != nil {
 			c.cfg.Logger.Error("Cannot store voucher", "channel", id, "err", err)
-			return nil, nil, fmt.Errorf("storing voucher: %w", err)
+			return nil, nil, payment.Refuse(protocol.PayUnavailable, fmt.Errorf("storing voucher: %w", err))
 		}
 		if c.cfg.AfterStore != nil {
 			c.cfg.AfterStore()

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 
+	"github.com/lightmarket/lightmarket/internal/pgtest"
 	"github.com/lightmarket/lightmarket/paychan/paychantest"
 	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -19,14 +20,23 @@ import (
 var quiet = log.NewLogger(log.DiscardHandler())
 
 func TestReceiveSettleAndRecover(t *testing.T) {
+	testReceiveSettleAndRecover(t, Config{DataDir: t.TempDir()})
+}
+
+// The same on a ledger in PostgreSQL.
+func TestReceiveSettleAndRecoverPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	testReceiveSettleAndRecover(t, Config{Ledger: pg.NewDatabase(t, "cashier")})
+}
+
+func testReceiveSettleAndRecover(t *testing.T, cfg Config) {
 	serverKey, _ := crypto.GenerateKey()
 	clientKey, _ := crypto.GenerateKey()
 	sim := paychantest.New(t, 3600, serverKey, clientKey)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir := t.TempDir()
 	clock := new(mclock.Simulated)
-	cfg := Config{Clock: clock, DataDir: dir, Contract: sim.Contract, Key: serverKey, ClaimThreshold: big.NewInt(500), Logger: quiet}
+	cfg.Clock, cfg.Contract, cfg.Key, cfg.ClaimThreshold, cfg.Logger = clock, sim.Contract, serverKey, big.NewInt(500), quiet
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +111,73 @@ func TestReceiveSettleAndRecover(t *testing.T) {
 	var r *payment.Refusal
 	if !errors.As(err, &r) || r.Code != protocol.PayClosing {
 		t.Fatalf("voucher on a closing channel: %v", err)
+	}
+}
+
+// TestLedgerDatabaseAway: while the PostgreSQL ledger is away no voucher
+// is acknowledged or credited; once it is back, payments are taken again
+// and nothing acknowledged was lost.
+func TestLedgerDatabaseAway(t *testing.T) {
+	serverKey, _ := crypto.GenerateKey()
+	clientKey, _ := crypto.GenerateKey()
+	sim := paychantest.New(t, 3600, serverKey, clientKey)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg := pgtest.Start(t)
+	cfg := Config{Clock: new(mclock.Simulated), Ledger: pg.NewDatabase(t, "away"), Contract: sim.Contract, Key: serverKey, Logger: quiet}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := c.Receiver()
+	if _, err := sim.Contract.OpenChannel(ctx, clientKey, recv, 1, big.NewInt(1000)); err != nil {
+		t.Fatal(err)
+	}
+	client := [32]byte{7}
+	pay := func(amount int64) (*big.Int, error) {
+		v, err := sim.Contract.Domain().Sign(clientKey, recv, 1, big.NewInt(amount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		credited, _, err := c.Receive(ctx, client, v.Encode())
+		return credited, err
+	}
+	if _, err := pay(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	if credited, err := pay(200); err == nil {
+		t.Fatalf("voucher acknowledged (credited %v) with the ledger database stopped", credited)
+	}
+	if b := c.Balance(client); b.Int64() != 100 {
+		t.Fatalf("balance %v with the database away, want the 100 stored", b)
+	}
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var credited *big.Int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if credited, err = pay(300); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vouchers still refused after the database came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if credited.Int64() != 200 {
+		t.Fatalf("credited %v for the voucher of 300 after 100, want 200", credited)
+	}
+	c.Close()
+	c, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if e := c.Earnings(); e.Received.Int64() != 300 || c.Balance(client).Int64() != 300 {
+		t.Fatalf("reopened: %+v, balance %v; want 300 received and credited", e, c.Balance(client))
 	}
 }
 

@@ -214,6 +214,22 @@ func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*b
 	return delta, c.copy(), a.copy(), nil
 }
 
+// Revert undoes an Accept whose records could not be stored, so that no
+// credit is spent that a restart would not find: the channel's latest
+// voucher goes back to prev's (the channel as it was before Accept) and
+// the client's credit down by delta. Chain state read in between is kept.
+// The caller lets no other voucher of the channel in until it knows
+// whether the records were stored.
+func (l *Ledger) Revert(client ClientID, prev Channel, delta *big.Int) {
+	if c := l.channels[prev.ID]; c != nil {
+		p := prev.copy()
+		c.Accepted, c.Voucher = p.Accepted, p.Voucher
+	}
+	if a := l.accounts[client]; a != nil {
+		a.Credited.Sub(a.Credited, delta)
+	}
+}
+
 func (l *Ledger) account(id ClientID) *Account {
 	a := l.accounts[id]
 	if a == nil {

@@ -83,6 +83,33 @@ func TestAccept(t *testing.T) {
 	}
 }
 
+// A voucher whose records were not stored is undone: the channel and the
+// credit are as before, charges made meanwhile stay, and the same voucher
+// credits the same amount when it comes again.
+func TestRevert(t *testing.T) {
+	l := New(Config{Clock: new(mclock.Simulated)})
+	id := openChannel(l, 1000, 0)
+	if _, _, _, err := l.Accept(alice, id, voucher(100)); err != nil {
+		t.Fatal(err)
+	}
+	prev, _ := l.Channel(id)
+	delta, _, _, err := l.Accept(alice, id, voucher(300))
+	if err != nil || delta.Int64() != 200 {
+		t.Fatalf("second voucher: %v, %v", delta, err)
+	}
+	l.ChargeRequest(alice, 10_000, big.NewInt(1)) // 10 wei, charged while the voucher was being stored
+	l.Revert(alice, prev, delta)
+	if c, _ := l.Channel(id); c.Accepted.Int64() != 100 || c.Voucher.Amount.Int64() != 100 {
+		t.Fatalf("reverted channel: accepted %v, voucher %v; want 100", c.Accepted, c.Voucher.Amount)
+	}
+	if b := l.Balance(alice); b.Int64() != 90 {
+		t.Fatalf("balance %v after the revert, want 100 credited less 10 charged", b)
+	}
+	if delta, _, _, err := l.Accept(alice, id, voucher(300)); err != nil || delta.Int64() != 200 {
+		t.Fatalf("the voucher again: %v, %v; want 200 credited", delta, err)
+	}
+}
+
 func TestBilling(t *testing.T) {
 	clock := new(mclock.Simulated)
 	l := New(Config{Clock: clock})
