@@ -12,9 +12,11 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/internal/pgtest"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/server"
 	"github.com/lightmarket/lightmarket/wallet"
@@ -72,14 +74,45 @@ func newWallet(t *testing.T, pc *payChain, key *ecdsa.PrivateKey, dir string) *w
 // server claims on chain, the client closes its channel; afterwards the
 // server's on-chain receipts, its ledger, the client's wallet and the
 // client's refund agree to the wei.
-func TestPaidSessionSettlesToTheWei(t *testing.T) {
+func TestPaidSessionSettlesToTheWei(t *testing.T) { testPaidSession(t, "") }
+
+// The same with the server's ledger in PostgreSQL: its tables agree too.
+func TestPaidSessionSettlesToTheWeiOnPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.NewDatabase(t, "ledger")
+	spent := testPaidSession(t, url)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var accepted, credited, lastVoucher string
+	var vouchers int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT accepted::text FROM channels), (SELECT credited::text FROM accounts),
+		(SELECT max(amount)::text FROM vouchers), (SELECT count(*) FROM vouchers)`).Scan(&accepted, &credited, &lastVoucher, &vouchers); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostgreSQL ledger: accepted %s, credited %s, %d vouchers logged", accepted, credited, vouchers)
+	for what, got := range map[string]string{"channels.accepted": accepted, "accounts.credited": credited, "the last voucher logged": lastVoucher} {
+		if got != spent.String() {
+			t.Errorf("%s %s, wallet spent %v", what, got, spent)
+		}
+	}
+	if vouchers < 2 {
+		t.Errorf("%d vouchers logged", vouchers)
+	}
+}
+
+// testPaidSession runs the session with the server's ledger in ledgerURL
+// (empty: its datadir) and returns what the wallet spent.
+func testPaidSession(t *testing.T, ledgerURL string) *big.Int {
 	serverPay, _ := crypto.GenerateKey()
 	clientPay, _ := crypto.GenerateKey()
 	const challenge = 6
 	pc := newPayChain(t, challenge, serverPay, clientPay)
 	srv := newServerWith(t, pc.chain, server.Config{
 		Capacity: 1_000_000, FreeCapacity: 50_000, Sellable: 200_000, Reserve: big.NewInt(10_000),
-		Contract: pc.contract, PaymentKey: serverPay, DataDir: t.TempDir(),
+		Contract: pc.contract, PaymentKey: serverPay, DataDir: t.TempDir(), Ledger: ledgerURL,
 		ClaimThreshold: big.NewInt(2e9), SettleInterval: 300 * time.Millisecond,
 		RequestPrice: big.NewInt(10),
 	})
@@ -190,6 +223,7 @@ func TestPaidSessionSettlesToTheWei(t *testing.T) {
 	if e.Charged.Sign() == 0 || e.Charged.Cmp(e.Received) > 0 {
 		t.Errorf("charged %v of %v received", e.Charged, e.Received)
 	}
+	return spent
 }
 
 // eventually30 is eventually with room for on-chain transactions.

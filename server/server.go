@@ -93,6 +93,9 @@ type Config struct {
 	// DataDir keeps the payment ledger (client accounts, vouchers) and free
 	// usage across restarts; "" keeps them in memory only.
 	DataDir string
+	// Ledger, a postgres:// URL, keeps the payment ledger in PostgreSQL
+	// instead of DataDir.
+	Ledger string
 	// Contract, when set, is the payment-channel contract clients pay on;
 	// PaymentKey receives the payments and claims them. ClaimThreshold and
 	// SettleInterval is how often channels
@@ -217,7 +220,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, ClaimThreshold: cfg.ClaimThreshold,
-		Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
+		Ledger: cfg.Ledger, Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
 	var srv *Server
 	ccfg.OnSettle = func(st payment.Settlement) { srv.settled(st) }
 	if cfg.DataDir != "" {
