@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -20,8 +21,10 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/internal/pgcluster"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerdb"
+	"github.com/lightmarket/lightmarket/ledgerpg"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/server"
 	"github.com/lightmarket/lightmarket/wallet"
@@ -43,6 +46,13 @@ type PayResult struct {
 	// payers, and how many writes shared one fsync.
 	LedgerWritesPerSec    float64 `json:"ledger_writes_per_sec"`
 	LedgerWritesPerCommit float64 `json:"ledger_writes_per_commit"`
+	// The same load on the ledger in PostgreSQL (package ledgerpg, a
+	// local server started for the run; absent without PostgreSQL on the
+	// machine), and Pebble's rate over it.
+	PGLedgerWritesPerSec    float64 `json:"pg_ledger_writes_per_sec,omitempty"`
+	PGLedgerWritesPerCommit float64 `json:"pg_ledger_writes_per_commit,omitempty"`
+	PebbleVsPostgres        float64 `json:"pebble_vs_postgres_vouchers_ratio,omitempty"`
+	PGSkipped               string  `json:"-"` // why there is no PostgreSQL figure
 	// A paid session: payment messages' share of all message bytes.
 	PaymentBytesShare float64 `json:"payment_bytes_share"`
 	PaymentBytes      uint64  `json:"payment_bytes"`
@@ -69,8 +79,21 @@ func Pay(ctx context.Context, cfg PayConfig) (*PayResult, error) {
 	r := &PayResult{}
 	r.VoucherVerifyPerSec, r.VoucherVerifyFirstPerSec = verifyRate()
 	var err error
-	if r.LedgerWritesPerSec, r.LedgerWritesPerCommit, err = ledgerRate(2 * time.Second); err != nil {
+	dir, err := os.MkdirTemp("", "lightmarket-bench-ledger-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	pebble, err := ledgerdb.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	r.LedgerWritesPerSec, r.LedgerWritesPerCommit, err = ledgerRate(2*time.Second, pebble)
+	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if err := pgLedgerRate(ctx, 2*time.Second, r); err != nil {
+		return nil, fmt.Errorf("ledger in PostgreSQL: %w", err)
 	}
 	if err := paidSession(ctx, cfg, r); err != nil {
 		return nil, fmt.Errorf("paid session: %w", err)
@@ -112,18 +135,37 @@ func verifyRate() (steady, first float64) {
 	return float64(n) / time.Since(start).Seconds(), first
 }
 
+// pgLedgerRate measures ledgerRate on a PostgreSQL server of its own,
+// when the machine has PostgreSQL.
+func pgLedgerRate(ctx context.Context, d time.Duration, r *PayResult) error {
+	pg, err := pgcluster.Start()
+	if errors.Is(err, pgcluster.ErrNotInstalled) {
+		r.PGSkipped = err.Error()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+	url, err := pg.NewDatabase("bench")
+	if err != nil {
+		return err
+	}
+	db, err := ledgerpg.Open(ctx, url, nil)
+	if err != nil {
+		return err
+	}
+	if r.PGLedgerWritesPerSec, r.PGLedgerWritesPerCommit, err = ledgerRate(d, db); err != nil {
+		return err
+	}
+	r.PebbleVsPostgres = r.LedgerWritesPerSec / r.PGLedgerWritesPerSec
+	return nil
+}
+
 // ledgerRate measures durable ledger writes: 64 payers each storing a
-// voucher and its credit and waiting for the fsync, as the server does.
-func ledgerRate(d time.Duration) (perSec, perCommit float64, err error) {
-	dir, err := os.MkdirTemp("", "lightmarket-bench-ledger-")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer os.RemoveAll(dir)
-	db, err := ledgerdb.Open(dir)
-	if err != nil {
-		return 0, 0, err
-	}
+// voucher and its credit and waiting for the commit, as the server does.
+// It closes db.
+func ledgerRate(d time.Duration, db ledgerdb.Store) (perSec, perCommit float64, err error) {
 	defer db.Close()
 	// Each payer writes its channel and account, as the cashier does.
 	const payers = 64
@@ -139,7 +181,7 @@ func ledgerRate(d time.Duration) (perSec, perCommit float64, err error) {
 		ch.Accepted.SetInt64(int64(i + 1))
 		ch.Voucher.Amount.SetInt64(int64(i + 1))
 		acct.Credited.SetInt64(int64(i + 1))
-		return db.WriteSync(ledgerdb.Records{Channels: []ledger.Channel{ch}, Accounts: map[ledger.ClientID]ledger.Account{{byte(w)}: acct}})
+		return <-db.Write(ledgerdb.Records{Channels: []ledger.Channel{ch}, Accounts: map[ledger.ClientID]ledger.Account{{byte(w)}: acct}})
 	})
 	if err != nil {
 		return 0, 0, err

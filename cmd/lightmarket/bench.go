@@ -142,6 +142,11 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "pay\tvouchers verified per second, one core\t%.0f\t>= 20000 %s\n", r.VoucherVerifyPerSec, met(r.VoucherVerifyPerSec >= 20000))
 			fmt.Fprintf(tw, "pay\tfirst vouchers of new senders per second\t%.0f\t\n", r.VoucherVerifyFirstPerSec)
 			fmt.Fprintf(tw, "pay\tdurable ledger writes per second\t%.0f (%.1f per fsync)\t>= 10000 %s\n", r.LedgerWritesPerSec, r.LedgerWritesPerCommit, met(r.LedgerWritesPerSec >= 10000))
+			if r.PGSkipped != "" {
+				fmt.Fprintf(tw, "pay\tdurable ledger writes per second, PostgreSQL\tnot measured: %s\t\n", r.PGSkipped)
+			} else {
+				fmt.Fprintf(tw, "pay\tdurable ledger writes per second, PostgreSQL (Pebble / PostgreSQL)\t%.0f (%.1f per commit; %.2f)\t\n", r.PGLedgerWritesPerSec, r.PGLedgerWritesPerCommit, r.PebbleVsPostgres)
+			}
 			fmt.Fprintf(tw, "pay\tpayment bytes / session bytes\t%d / %d = %.4f %%\t<= 1 %% %s\n", r.PaymentBytes, r.SessionBytes, 100*r.PaymentBytesShare, met(r.PaymentBytesShare <= 0.01))
 			fmt.Fprintf(tw, "pay\tgas open / topUp\t%d / %d\topen <= 60000 %s\n", r.GasOpen, r.GasTopUp, met(r.GasOpen <= 60000))
 			fmt.Fprintf(tw, "pay\tgas claim\t%d\t<= 60000 %s\n", r.GasClaim, met(r.GasClaim <= 60000))
