@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/lightmarket/lightmarket/internal/dirlock"
+	"github.com/lightmarket/lightmarket/internal/groupcommit"
 	"github.com/lightmarket/lightmarket/internal/smalldb"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/paychan"
@@ -74,23 +75,13 @@ type Records struct {
 	Accounts map[ledger.ClientID]ledger.Account
 }
 
-type write struct {
-	batch *pebble.Batch
-	done  chan error
-}
-
 // DB is an open ledger database.
 type DB struct {
-	db *pebble.DB
+	db     *pebble.DB
+	commit *groupcommit.Committer[*pebble.Batch]
 
-	mu     sync.Mutex
-	queue  []*write
-	wake   chan struct{}
-	closed bool
-	quit   chan struct{}
-	loop   sync.WaitGroup
-	// Stats.
-	commits, records uint64
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (or creates) the database in dir.
@@ -99,9 +90,8 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledgerdb: %w", dirlock.Explain(dir, err))
 	}
-	d := &DB{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{})}
-	d.loop.Add(1)
-	go d.committer()
+	d := &DB{db: db}
+	d.commit = groupcommit.New(d.apply, ErrClosed)
 	return d, nil
 }
 
@@ -110,25 +100,16 @@ func Open(dir string) (*DB, error) {
 // committed in the order of Write calls, so a later record of the same
 // channel or account wins.
 func (d *DB) Write(r Records) <-chan error {
-	done := make(chan error, 1)
 	b := d.db.NewBatch()
 	if err := encode(b, r); err != nil {
 		b.Close()
+		done := make(chan error, 1)
 		done <- err
 		return done
 	}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	done, ok := d.commit.Add(b)
+	if !ok {
 		b.Close()
-		done <- ErrClosed
-		return done
-	}
-	d.queue = append(d.queue, &write{batch: b, done: done})
-	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
 	}
 	return done
 }
@@ -163,51 +144,21 @@ func encode(b *pebble.Batch, r Records) error {
 	return nil
 }
 
-// committer commits queued writes: everything queued while a commit
-// syncs goes into the next one.
-func (d *DB) committer() {
-	defer d.loop.Done()
-	for {
-		d.mu.Lock()
-		queue := d.queue
-		d.queue = nil
-		closed := d.closed
-		d.mu.Unlock()
-		if len(queue) == 0 {
-			if closed {
-				return
-			}
-			select {
-			case <-d.wake:
-			case <-d.quit:
-			}
-			continue
+// apply commits a group of batches with one sync.
+func (d *DB) apply(group []*pebble.Batch) error {
+	batch := group[0]
+	for _, b := range group[1:] {
+		if err := batch.Apply(b, nil); err != nil {
+			panic(fmt.Sprintf("ledgerdb: merging batches: %v", err)) // only fails on a closed batch
 		}
-		batch := queue[0].batch
-		for _, w := range queue[1:] {
-			if err := batch.Apply(w.batch, nil); err != nil {
-				panic(fmt.Sprintf("ledgerdb: merging batches: %v", err)) // only fails on a closed batch
-			}
-			w.batch.Close()
-		}
-		err := d.db.Apply(batch, pebble.Sync)
-		batch.Close()
-		d.mu.Lock()
-		d.commits++
-		d.records += uint64(len(queue))
-		d.mu.Unlock()
-		for _, w := range queue {
-			w.done <- err
-		}
+		b.Close()
 	}
+	defer batch.Close()
+	return d.db.Apply(batch, pebble.Sync)
 }
 
 // Stats reports the commits (fsyncs) made and the writes they held.
-func (d *DB) Stats() (commits, writes uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.commits, d.records
-}
+func (d *DB) Stats() (commits, writes uint64) { return d.commit.Stats() }
 
 // Load reads every channel and account.
 func (d *DB) Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error) {
@@ -243,16 +194,12 @@ func (d *DB) Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error
 	return channels, accounts, it.Error()
 }
 
-// Close commits what is queued and closes the database.
+// Close commits what is queued and closes the database. It is safe to
+// call twice.
 func (d *DB) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil
-	}
-	d.closed = true
-	d.mu.Unlock()
-	close(d.quit)
-	d.loop.Wait()
-	return d.db.Close()
+	d.closeOnce.Do(func() {
+		d.commit.Close()
+		d.closeErr = d.db.Close()
+	})
+	return d.closeErr
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lightmarket/lightmarket/internal/groupcommit"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerdb"
 	"github.com/lightmarket/lightmarket/paychan"
@@ -76,20 +77,13 @@ type DB struct {
 	conn    *pgx.Conn  // nil while the database is away
 	retryAt time.Time  // no connection attempt before
 
-	mu     sync.Mutex
-	queue  []*write
-	wake   chan struct{}
-	closed bool
-	quit   chan struct{}
-	loop   sync.WaitGroup
-	// Stats.
-	commits, records uint64
+	commit *groupcommit.Committer[*write]
+	closed sync.Once
 }
 
 type write struct {
 	channels []channelRow
 	accounts []accountRow
-	done     chan error
 }
 
 // Rows as written: amounts as decimal strings, cast to numeric by SQL.
@@ -118,7 +112,7 @@ func Open(ctx context.Context, url string, logger log.Logger) (*DB, error) {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectFor {
 		cfg.ConnectTimeout = connectFor
 	}
-	d := &DB{cfg: cfg, log: logger, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	d := &DB{cfg: cfg, log: logger}
 	conn, err := d.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -128,8 +122,7 @@ func Open(ctx context.Context, url string, logger log.Logger) (*DB, error) {
 		return nil, err
 	}
 	d.conn = conn
-	d.loop.Add(1)
-	go d.committer()
+	d.commit = groupcommit.New(d.apply, ledgerdb.ErrClosed)
 	return d, nil
 }
 
@@ -207,7 +200,7 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 
 // Write implements ledgerdb.Store.
 func (d *DB) Write(r ledgerdb.Records) <-chan error {
-	w := &write{done: make(chan error, 1)}
+	w := new(write)
 	for _, c := range r.Channels {
 		row := channelRow{id: c.ID.Bytes(), sender: c.Sender.Bytes(), nonce: strconv.FormatUint(c.Nonce, 10),
 			accepted: c.Accepted.String(), deposit: c.Deposit.String(), claimed: c.Claimed.String(),
@@ -221,52 +214,8 @@ func (d *DB) Write(r ledgerdb.Records) <-chan error {
 		w.accounts = append(w.accounts, accountRow{client: append([]byte(nil), id[:]...),
 			credited: a.Credited.String(), granted: a.Granted.String(), charged: a.Charged.String()})
 	}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		w.done <- ledgerdb.ErrClosed
-		return w.done
-	}
-	d.queue = append(d.queue, w)
-	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-	return w.done
-}
-
-// committer commits queued writes: everything queued while a transaction
-// commits goes into the next one.
-func (d *DB) committer() {
-	defer d.loop.Done()
-	for {
-		d.mu.Lock()
-		queue := d.queue
-		d.queue = nil
-		closed := d.closed
-		d.mu.Unlock()
-		if len(queue) == 0 {
-			if closed {
-				return
-			}
-			select {
-			case <-d.wake:
-			case <-d.quit:
-			}
-			continue
-		}
-		err := d.commit(queue)
-		d.mu.Lock()
-		if err == nil {
-			d.commits++
-			d.records += uint64(len(queue))
-		}
-		d.mu.Unlock()
-		for _, w := range queue {
-			w.done <- err
-		}
-	}
+	done, _ := d.commit.Add(w)
+	return done
 }
 
 const (
@@ -281,10 +230,10 @@ const (
 			charged = EXCLUDED.charged, updated_at = now()`
 )
 
-// commit writes a group in one transaction. Of several records of one
+// apply writes a group in one transaction. Of several records of one
 // channel or account in the group the last is written (the later record
 // wins, as it would have one transaction later); every voucher is logged.
-func (d *DB) commit(queue []*write) error {
+func (d *DB) apply(queue []*write) error {
 	d.connMu.Lock()
 	defer d.connMu.Unlock()
 	if err := d.ensureConn(); err != nil {
@@ -375,11 +324,7 @@ func (d *DB) drop() {
 }
 
 // Stats implements ledgerdb.Store.
-func (d *DB) Stats() (commits, writes uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.commits, d.records
-}
+func (d *DB) Stats() (commits, writes uint64) { return d.commit.Stats() }
 
 // Load implements ledgerdb.Store.
 func (d *DB) Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error) {
@@ -474,18 +419,12 @@ func wei(s string) (*big.Int, error) {
 // Close implements ledgerdb.Store: what is queued is committed first, then
 // the lock is let go with the connection.
 func (d *DB) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil
-	}
-	d.closed = true
-	d.mu.Unlock()
-	close(d.quit)
-	d.loop.Wait()
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	d.drop()
+	d.closed.Do(func() {
+		d.commit.Close()
+		d.connMu.Lock()
+		defer d.connMu.Unlock()
+		d.drop()
+	})
 	return nil
 }
 
