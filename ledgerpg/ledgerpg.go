@@ -218,14 +218,20 @@ func (d *DB) Write(r ledgerdb.Records) <-chan error {
 	return done
 }
 
+// A group is written with one statement per table: its rows as arrays,
+// one array per column, unnested (the statements at most 3 per commit,
+// whatever the group's size).
 const (
-	upsertChannel = `INSERT INTO channels (id, sender, nonce, accepted, voucher_sig, deposit, claimed, close_at, finished)
-		VALUES ($1, $2, $3::numeric, $4::numeric, $5, $6::numeric, $7::numeric, $8::numeric, $9)
+	upsertChannels = `INSERT INTO channels (id, sender, nonce, accepted, voucher_sig, deposit, claimed, close_at, finished)
+		SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[]::numeric[], $4::text[]::numeric[], $5::bytea[],
+			$6::text[]::numeric[], $7::text[]::numeric[], $8::text[]::numeric[], $9::boolean[])
 		ON CONFLICT (id) DO UPDATE SET sender = EXCLUDED.sender, nonce = EXCLUDED.nonce, accepted = EXCLUDED.accepted,
 			voucher_sig = EXCLUDED.voucher_sig, deposit = EXCLUDED.deposit, claimed = EXCLUDED.claimed,
 			close_at = EXCLUDED.close_at, finished = EXCLUDED.finished, updated_at = now()`
-	insertVoucher = `INSERT INTO vouchers (channel, amount, sig) VALUES ($1, $2::numeric, $3) ON CONFLICT DO NOTHING`
-	upsertAccount = `INSERT INTO accounts (client, credited, granted, charged) VALUES ($1, $2::numeric, $3::numeric, $4::numeric)
+	insertVouchers = `INSERT INTO vouchers (channel, amount, sig)
+		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[]) ON CONFLICT DO NOTHING`
+	upsertAccounts = `INSERT INTO accounts (client, credited, granted, charged)
+		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::text[]::numeric[], $4::text[]::numeric[])
 		ON CONFLICT (client) DO UPDATE SET credited = EXCLUDED.credited, granted = EXCLUDED.granted,
 			charged = EXCLUDED.charged, updated_at = now()`
 )
@@ -266,14 +272,33 @@ func (d *DB) apply(queue []*write) error {
 		}
 	}
 	batch := new(pgx.Batch)
-	for _, c := range order {
-		batch.Queue(upsertChannel, c.id, c.sender, c.nonce, c.accepted, c.sig, c.deposit, c.claimed, c.closeAt, c.finished)
+	if len(order) > 0 {
+		var id, sender, sig [][]byte
+		var nonce, accepted, deposit, claimed, closeAt []string
+		var finished []bool
+		for _, c := range order {
+			id, sender, sig = append(id, c.id), append(sender, c.sender), append(sig, c.sig)
+			nonce, accepted, deposit = append(nonce, c.nonce), append(accepted, c.accepted), append(deposit, c.deposit)
+			claimed, closeAt, finished = append(claimed, c.claimed), append(closeAt, c.closeAt), append(finished, c.finished)
+		}
+		batch.Queue(upsertChannels, id, sender, nonce, accepted, sig, deposit, claimed, closeAt, finished)
 	}
-	for _, c := range vouchers {
-		batch.Queue(insertVoucher, c.id, c.accepted, c.sig)
+	if len(vouchers) > 0 {
+		var channel, sig [][]byte
+		var amount []string
+		for _, c := range vouchers {
+			channel, amount, sig = append(channel, c.id), append(amount, c.accepted), append(sig, c.sig)
+		}
+		batch.Queue(insertVouchers, channel, amount, sig)
 	}
-	for _, a := range acctOrder {
-		batch.Queue(upsertAccount, a.client, a.credited, a.granted, a.charged)
+	if len(acctOrder) > 0 {
+		var client [][]byte
+		var credited, granted, charged []string
+		for _, a := range acctOrder {
+			client, credited = append(client, a.client), append(credited, a.credited)
+			granted, charged = append(granted, a.granted), append(charged, a.charged)
+		}
+		batch.Queue(upsertAccounts, client, credited, granted, charged)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
