@@ -39,9 +39,9 @@ var ErrNoPayments = errors.New("server takes no payments")
 // Config configures a cashier. Zero values take the defaults noted.
 type Config struct {
 	Clock mclock.Clock // required: drives billing
-	// Ledger, when it is a postgres:// URL, is the PostgreSQL database
-	// that holds the ledger (package ledgerpg); otherwise DataDir holds it
-	// (package ledgerdb; default: memory only).
+	// Ledger is the postgres:// URL of the PostgreSQL database that holds
+	// the ledger (package ledgerpg); when it is empty, DataDir holds it
+	// (package ledgerdb; both empty: memory only).
 	Ledger  string
 	DataDir string
 	// Contract is the Channels contract payments are made on (nil: no

@@ -20,6 +20,7 @@ package ledgerpg
 
 import (
 	"context"
+	crand "crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -112,6 +113,12 @@ func Open(ctx context.Context, url string, logger log.Logger) (*DB, error) {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectFor {
 		cfg.ConnectTimeout = connectFor
 	}
+	// The store's sessions carry a name of their own: one it lost (the
+	// network went, the backend lives on holding the lock) is recognised
+	// as its own when it connects again.
+	var id [8]byte
+	crand.Read(id[:])
+	cfg.RuntimeParams["application_name"] = fmt.Sprintf("lightmarket-ledger-%x", id)
 	d := &DB{cfg: cfg, log: logger}
 	conn, err := d.connect(ctx)
 	if err != nil {
@@ -138,6 +145,25 @@ func (d *DB) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", ownerLock).Scan(&locked); err != nil {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("%w: taking the ledger's lock: %v", ErrAway, err)
+	}
+	if !locked {
+		// Perhaps this store's own earlier session holds it: end that one
+		// (waiting up to 5 s for it to go) and try once more.
+		var ended int
+		// (MATERIALIZED: the session's own pid is filtered out before
+		// anything is ended, whatever order the planner picks.)
+		err := conn.QueryRow(ctx, `WITH stale AS MATERIALIZED (SELECT pid FROM pg_stat_activity
+			WHERE application_name = $1 AND pid <> pg_backend_pid())
+			SELECT count(*) FROM stale WHERE pg_terminate_backend(pid, 5000)`,
+			d.cfg.RuntimeParams["application_name"]).Scan(&ended)
+		if err == nil && ended > 0 {
+			d.log.Warn("Ended the ledger's stale database session", "sessions", ended)
+			err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", ownerLock).Scan(&locked)
+		}
+		if err != nil {
+			conn.Close(context.Background())
+			return nil, fmt.Errorf("%w: taking the ledger's lock: %v", ErrAway, err)
+		}
 	}
 	if !locked {
 		conn.Close(context.Background())

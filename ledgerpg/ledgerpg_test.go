@@ -139,3 +139,32 @@ func TestBadURL(t *testing.T) {
 		t.Fatalf("no database: %v", err)
 	}
 }
+
+// TestStaleSessionEnded: the store lost its connection while the backend
+// lived on holding the ledger's lock (a network cut PostgreSQL has not
+// noticed); connecting again, it ends its own stale session instead of
+// taking itself for another server.
+func TestStaleSessionEnded(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.NewDatabase(t, "stale")
+	db, err := Open(context.Background(), url, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.connMu.Lock()
+	stale := db.conn // left open: its backend keeps the lock
+	db.conn = nil
+	db.connMu.Unlock()
+	defer stale.Close(context.Background())
+	if err := <-db.Write(ledgerdb.Records{Channels: []ledger.Channel{storetest.Channel(1, 10)}}); err != nil {
+		t.Fatalf("write after losing the session: %v", err)
+	}
+	if err := stale.Ping(context.Background()); err == nil {
+		t.Error("the stale session is still alive")
+	}
+	// Another server is still refused.
+	if _, err := Open(context.Background(), url, quiet); !errors.Is(err, ErrInUse) {
+		t.Fatalf("a second server: %v, want ErrInUse", err)
+	}
+}
