@@ -186,7 +186,11 @@ func (l *Ledger) SetChain(sender common.Address, nonce uint64, id common.Hash, s
 // channel's accepted amount becomes v's and the client is credited the
 // difference, which Accept returns with the records to store. A voucher
 // for the amount already accepted credits nothing (a client resending
-// after a crash); a lower one is refused.
+// after a crash); a lower one is refused. Nor is what was claimed on chain
+// credited again: claims pay vouchers some ledger accepted, and a channel
+// claimed beyond what this ledger accepted (a ledger lost and started
+// afresh, or a second server given the same payment key with a ledger of
+// its own) is credited only above the claimed amount.
 func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*big.Int, Channel, Account, error) {
 	c := l.channels[id]
 	switch {
@@ -209,6 +213,11 @@ func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*b
 		c.Accepted = new(big.Int).Set(v.Amount)
 		c.Voucher = *v
 		c.Voucher.Amount = new(big.Int).Set(v.Amount)
+		if c.Claimed != nil && c.Claimed.Cmp(v.Amount) >= 0 {
+			delta.SetInt64(0)
+		} else if c.Claimed != nil && c.Claimed.Cmp(new(big.Int).Sub(v.Amount, delta)) > 0 {
+			delta.Sub(v.Amount, c.Claimed)
+		}
 		a.Credited.Add(a.Credited, delta)
 	}
 	return delta, c.copy(), a.copy(), nil

@@ -38,6 +38,7 @@ func TestAccept(t *testing.T) {
 		closeAt  uint64
 		finished bool
 		amounts  []int64 // earlier accepted vouchers
+		claimed  int64   // on chain
 		amount   int64
 		want     error
 		credit   int64
@@ -50,6 +51,10 @@ func TestAccept(t *testing.T) {
 		{name: "whole deposit", deposit: 100, amount: 100, credit: 100},
 		{name: "closing", deposit: 100, closeAt: now + 3600, amount: 10, want: ErrChannelClosing},
 		{name: "closed", deposit: 100, finished: true, amount: 10, want: ErrChannelClosed},
+		{name: "claimed by another ledger: only above the claim", deposit: 100, claimed: 40, amount: 60, credit: 20},
+		{name: "claimed by another ledger: nothing up to the claim", deposit: 100, claimed: 40, amount: 40, credit: 0},
+		{name: "claimed below what was accepted: the difference", deposit: 100, amounts: []int64{30}, claimed: 20, amount: 50, credit: 20},
+		{name: "accepted, then claimed beyond by another ledger", deposit: 100, amounts: []int64{30}, claimed: 45, amount: 50, credit: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +65,7 @@ func TestAccept(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			l.SetChain(sender, 1, id, paychan.State{Deposit: big.NewInt(tt.deposit), Claimed: new(big.Int), CloseAt: tt.closeAt, Finished: tt.finished})
+			l.SetChain(sender, 1, id, paychan.State{Deposit: big.NewInt(tt.deposit), Claimed: big.NewInt(tt.claimed), CloseAt: tt.closeAt, Finished: tt.finished})
 			before := l.Balance(alice)
 			delta, _, acct, err := l.Accept(alice, id, voucher(tt.amount))
 			if !errors.Is(err, tt.want) {
