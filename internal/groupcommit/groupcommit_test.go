@@ -11,6 +11,7 @@ func TestGroupsInOrderAndErrorsReachEveryItem(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		committed []int
+		entered   = make(chan struct{})
 		block     = make(chan struct{})
 		first     = true
 	)
@@ -18,6 +19,7 @@ func TestGroupsInOrderAndErrorsReachEveryItem(t *testing.T) {
 	c := New(func(group []int) error {
 		if first {
 			first = false
+			close(entered)
 			<-block // the first commit runs while the others queue
 		}
 		mu.Lock()
@@ -29,6 +31,7 @@ func TestGroupsInOrderAndErrorsReachEveryItem(t *testing.T) {
 		return nil
 	}, errors.New("closed"))
 	d0, _ := c.Add(0)
+	<-entered
 	var dones []<-chan error
 	for i := 1; i <= 10; i++ {
 		d, ok := c.Add(i)
