@@ -17,11 +17,17 @@ import (
 	"github.com/lightmarket/lightmarket/chain"
 )
 
-// newBlock commits a block and waits until the client follows it.
+// newBlock commits a block and waits until the client follows it. The
+// block to wait for is read before the commit: read after, a client that
+// had already followed the new block was made to wait for one more, which
+// never came (CI: "client head stuck below 8").
 func newBlock(t *testing.T, ctx context.Context, d *Devnet) {
 	t.Helper()
-	d.Chain.Commit()
-	waitHead(t, ctx, d, d.Client.Head().Number.Uint64()+1)
+	h, err := ethclient.NewClient(d.Chain.RPCClient()).HeaderByHash(ctx, d.Chain.Commit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, d, h.Number.Uint64())
 }
 
 // TestCallAtANewBlockTakesOneRoundTrip: at a block the client has no state
