@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -28,10 +29,7 @@ func (c *Client) do(ctx context.Context, fn func(ctx context.Context, p *peer) e
 func (c *Client) doPrefer(ctx context.Context, have func(p *peer) bool, fn func(ctx context.Context, p *peer) error) error {
 	tried := make(map[enode.ID]bool)
 	c.mu.Lock()
-	peers := make([]*peer, 0, len(c.peers))
-	for _, p := range c.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Values(c.peers))
 	c.mu.Unlock()
 	any := false
 	for _, p := range peers { // have may take mu

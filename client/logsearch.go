@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"sort"
@@ -461,10 +462,7 @@ func (c *Client) tailHeaders(ctx context.Context, tail *acceptedTail, numbers []
 // buffers all take in one go, at most max.
 func (c *Client) batchSize(code protocol.Code, max int) int {
 	c.mu.Lock()
-	peers := make([]*peer, 0, len(c.peers))
-	for _, p := range c.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Values(c.peers))
 	c.mu.Unlock()
 	n := max
 	for _, p := range peers {
@@ -485,10 +483,7 @@ const minSpread = 32
 // decodes and checks them, side by side instead of one after the other.
 func (c *Client) spread(n, size int, have func(p *peer) bool) int {
 	c.mu.Lock()
-	peers := make([]*peer, 0, len(c.peers))
-	for _, p := range c.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Values(c.peers))
 	c.mu.Unlock()
 	servers := 0
 	for _, p := range peers { // have may take mu

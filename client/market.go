@@ -2,7 +2,9 @@ package client
 
 import (
 	"errors"
+	"maps"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/mclock"
@@ -114,10 +116,7 @@ func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 		return c.clock.Now().Add(marketInterval)
 	}
 	d := c.demand
-	peers := make([]*peer, 0, len(c.peers))
-	for _, p := range c.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Values(c.peers))
 	c.mu.Unlock()
 	var dec buyer.Decision
 	if d == nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -98,10 +99,7 @@ func (c *Client) payLoop() {
 			return
 		}
 		c.mu.Lock()
-		peers := make([]*peer, 0, len(c.peers))
-		for _, p := range c.peers {
-			peers = append(peers, p)
-		}
+		peers := slices.Collect(maps.Values(c.peers))
 		d := c.demand
 		c.mu.Unlock()
 		for _, p := range peers {
