@@ -208,16 +208,19 @@ func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*b
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: %v < %v", ErrReplayed, v.Amount, c.Accepted)
 	}
 	a := l.account(client)
-	delta := new(big.Int).Sub(v.Amount, c.Accepted)
-	if delta.Sign() > 0 {
+	// Credited from the larger of what was accepted and what was claimed.
+	base := c.Accepted
+	if c.Claimed != nil && c.Claimed.Cmp(base) > 0 {
+		base = c.Claimed
+	}
+	delta := new(big.Int).Sub(v.Amount, base)
+	if delta.Sign() < 0 {
+		delta.SetInt64(0) // at or below the claim: taken, credits nothing
+	}
+	if v.Amount.Cmp(c.Accepted) > 0 {
 		c.Accepted = new(big.Int).Set(v.Amount)
 		c.Voucher = *v
 		c.Voucher.Amount = new(big.Int).Set(v.Amount)
-		if c.Claimed != nil && c.Claimed.Cmp(v.Amount) >= 0 {
-			delta.SetInt64(0)
-		} else if c.Claimed != nil && c.Claimed.Cmp(new(big.Int).Sub(v.Amount, delta)) > 0 {
-			delta.Sub(v.Amount, c.Claimed)
-		}
 		a.Credited.Add(a.Credited, delta)
 	}
 	return delta, c.copy(), a.copy(), nil
