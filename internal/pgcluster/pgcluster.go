@@ -6,6 +6,7 @@
 package pgcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -130,24 +131,15 @@ func (c *Cluster) Close() error {
 }
 
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
-	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
 	cmd.Dir = c.dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
 	cmd.WaitDelay = time.Second
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			if cmd.Process != nil {
-				cmd.Process.Kill()
-			}
-		}
-	}()
 	return cmd.CombinedOutput()
 }
 
