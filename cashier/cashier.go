@@ -9,6 +9,12 @@
 // The cashier is the shell around the pure ledger: it holds the ledger's
 // lock, its database and the chain. Nothing is acknowledged before it is
 // on disk.
+//
+// With its ledger in PostgreSQL (package ledgerpg) the cashier is one
+// server of a fleet: the database decides each voucher's credit, charges
+// are stored as additions, the accounts of the clients it serves are read
+// back every second, and the one process that holds the claimer's lease
+// (and the receiver's key) claims and watches the channels.
 package cashier
 
 import (
@@ -23,6 +29,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/mclock"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightmarket/lightmarket/ledger"
@@ -47,8 +54,19 @@ type Config struct {
 	// Contract is the Channels contract payments are made on (nil: no
 	// payments are taken; accounts still hold operator grants).
 	Contract *paychan.Contract
-	// Key receives the payments: it claims them on chain.
-	Key *ecdsa.PrivateKey
+	// Key receives the payments: it claims them on chain. A server of a
+	// fleet may do without it: it gives Receiver, verifies vouchers to
+	// it, and leaves claims to the fleet's claimer (a server with Key).
+	Key      *ecdsa.PrivateKey
+	Receiver common.Address
+	// Server names this server in a fleet's ledger (its node id).
+	Server string
+	// LeaseFor is how long the claimer's lease lasts unrenewed (default
+	// 30s): the longest a fleet goes without a claimer when it dies.
+	LeaseFor time.Duration
+	// SyncEvery is how often a fleet's server stores its charges and
+	// reads back its clients' accounts (default 1s).
+	SyncEvery time.Duration
 	// ClaimThreshold: see ledger.Config.
 	ClaimThreshold *big.Int
 	// ChainTimeout bounds one chain read or claim (default 30s).
@@ -66,7 +84,8 @@ type Config struct {
 // Cashier is a server's payment desk. Safe for concurrent use.
 type Cashier struct {
 	cfg      Config
-	db       ledgerdb.Store // nil: memory only
+	db       ledgerdb.Store // nil: memory only, or fleet
+	fleet    *fleet         // nil: a lone server
 	verifier *paychan.Verifier
 	receiver common.Address
 
@@ -101,6 +120,12 @@ func New(cfg Config) (*Cashier, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Root()
 	}
+	if cfg.LeaseFor == 0 {
+		cfg.LeaseFor = 30 * time.Second
+	}
+	if cfg.SyncEvery == 0 {
+		cfg.SyncEvery = time.Second
+	}
 	c := &Cashier{
 		cfg:     cfg,
 		ledger:  ledger.New(ledger.Config{Clock: cfg.Clock, ClaimThreshold: cfg.ClaimThreshold}),
@@ -108,10 +133,18 @@ func New(cfg Config) (*Cashier, error) {
 		storing: make(map[common.Hash]bool),
 	}
 	if cfg.Contract != nil {
-		if cfg.Key == nil {
-			return nil, errors.New("cashier: payments need a receiving key")
+		switch {
+		case cfg.Key != nil && cfg.Receiver != (common.Address{}) && cfg.Receiver != paychan.Address(cfg.Key):
+			return nil, fmt.Errorf("cashier: the payment key's address %v is not the receiver %v", paychan.Address(cfg.Key), cfg.Receiver)
+		case cfg.Key != nil:
+			c.receiver = paychan.Address(cfg.Key)
+		case cfg.Receiver == (common.Address{}):
+			return nil, errors.New("cashier: payments need a receiving key, or in a fleet the receiver's address")
+		case !ledgerpg.IsURL(cfg.Ledger):
+			return nil, errors.New("cashier: a server without the receiving key claims nothing: it needs the fleet's ledger (a postgres:// URL), where the claimer finds its vouchers")
+		default:
+			c.receiver = cfg.Receiver
 		}
-		c.receiver = paychan.Address(cfg.Key)
 		c.verifier = paychan.NewVerifier(cfg.Contract.Domain(), c.receiver)
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.ChainTimeout)
 		period, err := cfg.Contract.ChallengePeriod(ctx)
@@ -126,13 +159,10 @@ func New(cfg Config) (*Cashier, error) {
 	var db ledgerdb.Store
 	switch {
 	case ledgerpg.IsURL(cfg.Ledger):
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ChainTimeout)
-		pg, err := ledgerpg.Open(ctx, cfg.Ledger, cfg.Logger)
-		cancel()
-		if err != nil {
+		if err := c.openFleet(); err != nil {
 			return nil, err
 		}
-		db = pg
+		return c, nil
 	case cfg.Ledger != "":
 		return nil, fmt.Errorf("cashier: ledger %q is not a postgres:// URL", redact(cfg.Ledger))
 	case cfg.DataDir != "":
@@ -164,6 +194,9 @@ func redact(s string) string {
 
 // Close closes the ledger database.
 func (c *Cashier) Close() error {
+	if c.fleet != nil {
+		return c.closeFleet()
+	}
 	if c.db == nil {
 		return nil
 	}
@@ -226,6 +259,9 @@ func (c *Cashier) Receive(ctx context.Context, client [32]byte, pay []byte) (*bi
 		if err := c.refresh(ctx, v.Sender, v.Nonce, id); err != nil {
 			return nil, nil, err
 		}
+	}
+	if c.fleet != nil {
+		return c.receiveFleet(ledger.ClientID(client), id, v)
 	}
 	c.mu.Lock()
 	if c.storing[id] {
@@ -300,6 +336,11 @@ func (c *Cashier) refresh(ctx context.Context, sender common.Address, nonce uint
 		return nil
 	}
 	delete(c.unknown, id)
+	if c.fleet != nil {
+		c.mu.Unlock()
+		_, err := c.fleet.db.SetChain(rec).Wait()
+		return err
+	}
 	done := c.store([]ledger.Channel{rec}, nil)
 	c.mu.Unlock()
 	return <-done
@@ -310,6 +351,9 @@ func (c *Cashier) refresh(ctx context.Context, sender common.Address, nonce uint
 func (c *Cashier) Refresh(ctx context.Context) error {
 	if c.cfg.Contract == nil {
 		return nil
+	}
+	if c.fleet != nil {
+		return c.refreshFleet(ctx)
 	}
 	c.mu.Lock()
 	chans := c.ledger.Channels()
@@ -330,6 +374,9 @@ func (c *Cashier) Refresh(ctx context.Context) error {
 func (c *Cashier) Settle(ctx context.Context, all bool) ([]payment.Settlement, error) {
 	if c.cfg.Contract == nil {
 		return nil, ErrNoPayments
+	}
+	if c.fleet != nil {
+		return c.settleFleet(ctx, all)
 	}
 	c.claimMu.Lock()
 	defer c.claimMu.Unlock()
@@ -364,6 +411,11 @@ func (c *Cashier) claim(ctx context.Context, ch ledger.Channel) (payment.Settlem
 		c.refresh(ctx, ch.Sender, ch.Nonce, ch.ID)
 		return payment.Settlement{}, fmt.Errorf("claiming channel %x: %w", ch.ID[:8], err)
 	}
+	return c.claimed(ctx, ch, receipt)
+}
+
+// claimed records a claim of ch's voucher mined in receipt.
+func (c *Cashier) claimed(ctx context.Context, ch ledger.Channel, receipt *types.Receipt) (payment.Settlement, error) {
 	paid := new(big.Int).Sub(ch.Voucher.Amount, ch.Claimed)
 	s := payment.Settlement{Ref: ch.ID.Hex(), Amount: paid, Tx: receipt.TxHash, Block: receipt.BlockNumber.Uint64()}
 	for _, l := range receipt.Logs {
@@ -387,6 +439,10 @@ func (c *Cashier) claim(ctx context.Context, ch ledger.Channel) (payment.Settlem
 // Run refreshes channels and settles what is due every interval until ctx
 // ends.
 func (c *Cashier) Run(ctx context.Context, interval time.Duration) {
+	if c.fleet != nil {
+		c.runFleet(ctx, interval)
+		return
+	}
 	if c.cfg.Contract == nil {
 		return
 	}
@@ -415,7 +471,9 @@ func (c *Cashier) Bill(client [32]byte, capacity uint64, price *big.Int) *big.In
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	charged, acct := c.ledger.Bill(ledger.ClientID(client), capacity, price)
-	if charged.Sign() > 0 {
+	if c.fleet != nil {
+		c.fleet.charge(ledger.ClientID(client), charged)
+	} else if charged.Sign() > 0 {
 		c.store(nil, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})
 	}
 	return acct.Balance()
@@ -440,7 +498,9 @@ func (c *Cashier) StopBilling(client [32]byte) {
 func (c *Cashier) ChargeRequest(client [32]byte, cost uint64, price *big.Int) *big.Int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ledger.ChargeRequest(ledger.ClientID(client), cost, price).Sign() > 0 {
+	if charged := c.ledger.ChargeRequest(ledger.ClientID(client), cost, price); c.fleet != nil {
+		c.fleet.charge(ledger.ClientID(client), charged)
+	} else if charged.Sign() > 0 {
 		id := ledger.ClientID(client)
 		c.store(nil, map[ledger.ClientID]ledger.Account{id: c.ledger.Account(id)})
 	}
@@ -449,6 +509,9 @@ func (c *Cashier) ChargeRequest(client [32]byte, cost uint64, price *big.Int) *b
 
 // SetBalance makes a client's balance wei (an operator's grant), durably.
 func (c *Cashier) SetBalance(client [32]byte, wei *big.Int) error {
+	if c.fleet != nil {
+		return c.setBalanceFleet(ledger.ClientID(client), wei)
+	}
 	c.mu.Lock()
 	acct := c.ledger.SetBalance(ledger.ClientID(client), wei)
 	done := c.store(nil, map[ledger.ClientID]ledger.Account{ledger.ClientID(client): acct})

@@ -61,7 +61,8 @@ func (c *Channel) Unclaimed() *big.Int {
 	return u
 }
 
-func (c *Channel) copy() Channel {
+// Copy returns a deep copy.
+func (c *Channel) Copy() Channel {
 	cp := *c
 	cp.Accepted = new(big.Int).Set(c.Accepted)
 	cp.Deposit = new(big.Int).Set(c.Deposit)
@@ -131,7 +132,7 @@ func New(cfg Config) *Ledger {
 // Load adds stored channels and accounts (at startup).
 func (l *Ledger) Load(channels []Channel, accounts map[ClientID]Account) {
 	for _, c := range channels {
-		c := c.copy()
+		c := c.Copy()
 		l.channels[c.ID] = &c
 	}
 	for id, a := range accounts {
@@ -145,20 +146,23 @@ func (l *Ledger) Load(channels []Channel, accounts map[ClientID]Account) {
 	}
 }
 
+// ClaimThreshold is the unclaimed amount at which a channel is due.
+func (l *Ledger) ClaimThreshold() *big.Int { return new(big.Int).Set(l.cfg.ClaimThreshold) }
+
 // Channel returns a channel's state.
 func (l *Ledger) Channel(id common.Hash) (Channel, bool) {
 	c := l.channels[id]
 	if c == nil {
 		return Channel{}, false
 	}
-	return c.copy(), true
+	return c.Copy(), true
 }
 
 // Channels lists the channels, by id.
 func (l *Ledger) Channels() []Channel {
 	out := make([]Channel, 0, len(l.channels))
 	for _, c := range l.channels {
-		out = append(out, c.copy())
+		out = append(out, c.Copy())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.Cmp(out[j].ID) < 0 })
 	return out
@@ -178,52 +182,98 @@ func (l *Ledger) SetChain(sender common.Address, nonce uint64, id common.Hash, s
 	c.Deposit = new(big.Int).Set(st.Deposit)
 	c.Claimed = new(big.Int).Set(st.Claimed)
 	c.CloseAt, c.Finished = st.CloseAt, st.Finished
-	return c.copy(), true
+	return c.Copy(), true
 }
 
 // Accept checks voucher v (its signature already verified) on channel id
-// against the channel's state, and takes it: the
-// channel's accepted amount becomes v's and the client is credited the
-// difference, which Accept returns with the records to store. A voucher
-// for the amount already accepted credits nothing (a client resending
-// after a crash); a lower one is refused. Nor is what was claimed on chain
-// credited again: claims pay vouchers some ledger accepted, and a channel
-// claimed beyond what this ledger accepted (a ledger lost and started
-// afresh, or a second server given the same payment key with a ledger of
-// its own) is credited only above the claimed amount.
+// against the channel's state, and takes it (Take): the client is
+// credited what it adds, which Accept returns with the records to store.
+// A voucher for the amount already accepted credits nothing (a client
+// resending after a crash); a lower one is refused.
 func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*big.Int, Channel, Account, error) {
 	c := l.channels[id]
-	switch {
-	case c == nil:
+	if c == nil {
 		return nil, Channel{}, Account{}, fmt.Errorf("%w: %x", ErrUnknownChannel, id[:8])
+	}
+	if v.Amount.Cmp(c.Accepted) < 0 {
+		return nil, Channel{}, Account{}, fmt.Errorf("%w: %v < %v", ErrReplayed, v.Amount, c.Accepted)
+	}
+	delta, _, err := Take(c, v)
+	if err != nil {
+		return nil, Channel{}, Account{}, err
+	}
+	a := l.account(client)
+	a.Credited.Add(a.Credited, delta)
+	return delta, c.Copy(), a.copy(), nil
+}
+
+// Take applies voucher v to channel c: a voucher above the accepted
+// amount becomes the channel's latest (moved) and credits what it adds,
+// counted from the larger of the accepted and the claimed amount (claims
+// pay vouchers some ledger accepted: a channel claimed beyond what this
+// ledger accepted, after a ledger was lost and started afresh, is
+// credited only above the claim). A voucher at or below the accepted
+// amount changes nothing and credits nothing. Vouchers of a closing or
+// closed channel, or above its deposit, are refused.
+func Take(c *Channel, v *paychan.Voucher) (delta *big.Int, moved bool, err error) {
+	switch {
 	case c.Finished:
-		return nil, Channel{}, Account{}, fmt.Errorf("%w: %x", ErrChannelClosed, id[:8])
+		return nil, false, fmt.Errorf("%w: %x", ErrChannelClosed, c.ID[:8])
 	case c.CloseAt != 0:
 		// Its sender is leaving: nothing more is credited on it, and what
 		// was is claimed at once (Due).
-		return nil, Channel{}, Account{}, fmt.Errorf("%w: challenge period ends at %d", ErrChannelClosing, c.CloseAt)
+		return nil, false, fmt.Errorf("%w: challenge period ends at %d", ErrChannelClosing, c.CloseAt)
 	case v.Amount.Cmp(c.Deposit) > 0:
-		return nil, Channel{}, Account{}, fmt.Errorf("%w: %v > %v", ErrAboveDeposit, v.Amount, c.Deposit)
-	case v.Amount.Cmp(c.Accepted) < 0:
-		return nil, Channel{}, Account{}, fmt.Errorf("%w: %v < %v", ErrReplayed, v.Amount, c.Accepted)
+		return nil, false, fmt.Errorf("%w: %v > %v", ErrAboveDeposit, v.Amount, c.Deposit)
+	case v.Amount.Cmp(c.Accepted) <= 0:
+		return new(big.Int), false, nil
 	}
-	a := l.account(client)
-	// Credited from the larger of what was accepted and what was claimed.
 	base := c.Accepted
 	if c.Claimed != nil && c.Claimed.Cmp(base) > 0 {
 		base = c.Claimed
 	}
-	delta := new(big.Int).Sub(v.Amount, base)
+	delta = new(big.Int).Sub(v.Amount, base)
 	if delta.Sign() < 0 {
 		delta.SetInt64(0) // at or below the claim: taken, credits nothing
 	}
-	if v.Amount.Cmp(c.Accepted) > 0 {
-		c.Accepted = new(big.Int).Set(v.Amount)
-		c.Voucher = *v
-		c.Voucher.Amount = new(big.Int).Set(v.Amount)
-		a.Credited.Add(a.Credited, delta)
+	c.Accepted = new(big.Int).Set(v.Amount)
+	c.Voucher = *v
+	c.Voucher.Amount = new(big.Int).Set(v.Amount)
+	return delta, true, nil
+}
+
+// Check says whether Take would refuse v on the channel as this ledger
+// last saw it (a channel it does not know is ErrUnknownChannel). Where
+// other servers share the ledger, that view may be behind: a refusal
+// holds (a channel's deposit and close only move one way, and the stored
+// record is checked again), a pass is only a first look.
+func (l *Ledger) Check(id common.Hash, v *paychan.Voucher) error {
+	c := l.channels[id]
+	if c == nil {
+		return fmt.Errorf("%w: %x", ErrUnknownChannel, id[:8])
 	}
-	return delta, c.copy(), a.copy(), nil
+	cp := c.Copy()
+	_, _, err := Take(&cp, v)
+	return err
+}
+
+// Put records a channel as another holder of the ledger stored it (the
+// fleet's database): what was accepted there, and the chain state it
+// recorded.
+func (l *Ledger) Put(c Channel) {
+	cp := c.Copy()
+	l.channels[c.ID] = &cp
+}
+
+// SetAccount records a client's account as stored elsewhere (the fleet's
+// database), with pending, the charges of this ledger not yet stored,
+// added.
+func (l *Ledger) SetAccount(id ClientID, a Account, pending *big.Int) {
+	cp := a.copy()
+	if pending != nil {
+		cp.Charged.Add(cp.Charged, pending)
+	}
+	l.accounts[id] = &cp
 }
 
 // Revert undoes an Accept whose records could not be stored, so that no
@@ -234,7 +284,7 @@ func (l *Ledger) Accept(client ClientID, id common.Hash, v *paychan.Voucher) (*b
 // whether the records were stored.
 func (l *Ledger) Revert(client ClientID, prev Channel, delta *big.Int) {
 	if c := l.channels[prev.ID]; c != nil {
-		p := prev.copy()
+		p := prev.Copy()
 		c.Accepted, c.Voucher = p.Accepted, p.Voucher
 	}
 	if a := l.accounts[client]; a != nil {
@@ -280,16 +330,25 @@ func (l *Ledger) Balance(id ClientID) *big.Int {
 // granted it (or, below what it paid, by charging it).
 func (l *Ledger) SetBalance(id ClientID, wei *big.Int) Account {
 	a := l.account(id)
+	*a = SetAccountBalance(*a, wei)
+	return a.copy()
+}
+
+// SetAccountBalance returns account a with its balance made wei: what the
+// operator granted is changed (or, below what it paid, what it was
+// charged).
+func SetAccountBalance(a Account, wei *big.Int) Account {
+	out := a.copy()
 	// Granted = wei + Charged - Credited, when not negative.
 	g := new(big.Int).Add(wei, a.Charged)
 	g.Sub(g, a.Credited)
 	if g.Sign() >= 0 {
-		a.Granted = g
+		out.Granted = g
 	} else {
-		a.Granted = new(big.Int)
-		a.Charged = new(big.Int).Sub(a.Credited, wei)
+		out.Granted = new(big.Int)
+		out.Charged = new(big.Int).Sub(a.Credited, wei)
 	}
-	return a.copy()
+	return out
 }
 
 // chargeNano charges a client nano-wei (wei·10⁻⁹), carrying fractions of a
@@ -369,7 +428,7 @@ func (l *Ledger) Due() []Channel {
 			continue
 		}
 		if u.Cmp(l.cfg.ClaimThreshold) >= 0 || c.CloseAt != 0 {
-			out = append(out, c.copy())
+			out = append(out, c.Copy())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.Cmp(out[j].ID) < 0 })
@@ -381,7 +440,7 @@ func (l *Ledger) Claimable() []Channel {
 	var out []Channel
 	for _, c := range l.channels {
 		if !c.Finished && c.Voucher.Amount != nil && c.Unclaimed().Sign() > 0 {
-			out = append(out, c.copy())
+			out = append(out, c.Copy())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.Cmp(out[j].ID) < 0 })

@@ -1,30 +1,35 @@
-// Package ledgerpg keeps a server's payment ledger in PostgreSQL, the
-// database an operator already runs and backs up: the same records as
-// package ledgerdb's Pebble database (channels with their latest accepted
-// voucher, client accounts), plus every voucher acknowledged. The schema
-// is versioned (migrations/*.sql, applied in order at Open under an
-// advisory lock, recorded in table lightmarket_schema) and documented in
-// docs/operator.md.
+// Package ledgerpg keeps the payment ledger of a fleet of servers in
+// PostgreSQL, the database an operator already runs and backs up:
+// channels with their latest accepted voucher, client accounts, every
+// voucher acknowledged, the servers of the fleet, the claimer's lease and
+// every claim sent. One server alone is a fleet of one.
 //
-// Writes are group committed as in ledgerdb: every record handed to Write
-// while the previous transaction was committing goes into the next one,
-// and a write is reported durable only after its transaction committed
-// (PostgreSQL's synchronous_commit: the WAL flushed). When the database
-// is away, writes fail at once (no voucher is acknowledged) and the store
-// connects again on a later write.
+// Several servers write one ledger at once, so nothing is written as "the
+// state as this server sees it": a voucher is credited by the transaction
+// that stores it, and only when its cumulative amount is above the one
+// stored (the credit is the difference, computed from the row the
+// transaction holds locked); accounts change by deltas. Changes are group
+// committed: every change handed in while the previous transaction was
+// committing goes into the next one, a serializable transaction retried
+// when it conflicts with another server's, and a change is reported
+// durable only after its transaction committed. When the database is
+// away, changes fail at once (no voucher is acknowledged) and the store
+// connects again on a later one.
 //
-// One server writes one ledger: the store holds a session advisory lock
-// for as long as it is open, and a second server opening the same
-// database is refused.
+// The schema is versioned (migrations/*.sql, applied in order at Open,
+// recorded in table lightmarket_schema) and documented in
+// docs/operator.md. The store relies on transactions (read committed or
+// serializable), SELECT … FOR UPDATE, INSERT … ON CONFLICT and arrays
+// (unnest): nothing specific to PostgreSQL's own server.
 package ledgerpg
 
 import (
 	"context"
-	crand "crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,34 +39,28 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lightmarket/lightmarket/internal/groupcommit"
-	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerdb"
-	"github.com/lightmarket/lightmarket/paychan"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Advisory lock keys: the ledger's owner (held by an open store) and
-// migrations (held by the transaction applying them).
-const (
-	ownerLock   int64 = 0x6c6d6c6564676572 // "lmledger"
-	migrateLock int64 = 0x6c6d6d6967726174 // "lmmigrat"
-)
-
-// Errors of Open and Write.
+// Errors of Open and of changes.
 var (
-	ErrInUse  = errors.New("ledgerpg: the ledger database is in use by another server")
-	ErrNewer  = errors.New("ledgerpg: the ledger database has a newer schema than this lightmarket knows")
-	ErrAway   = errors.New("ledgerpg: ledger database unavailable")
-	errBadURL = errors.New("ledgerpg: bad database URL")
+	ErrNewer      = errors.New("ledgerpg: the ledger database has a newer schema than this lightmarket knows")
+	ErrAway       = errors.New("ledgerpg: ledger database unavailable")
+	ErrOtherFleet = errors.New("ledgerpg: the ledger database belongs to another payment identity")
+	errBadURL     = errors.New("ledgerpg: bad database URL")
 )
 
 const (
 	connectFor = 5 * time.Second // bound of one connection attempt
-	retryAfter = time.Second     // writes fail at once this long after a failed attempt
+	retryAfter = time.Second     // changes fail at once this long after a failed attempt
+	maxRetries = 20              // attempts of a group that conflicts with other servers'
 )
 
 // IsURL says whether a --ledger value names a PostgreSQL database.
@@ -69,393 +68,213 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// Identity is the fleet's payment identity: the chain, the Channels
+// contract and the receiver every server of the fleet announces.
+type Identity struct {
+	ChainID  *big.Int
+	Contract common.Address
+	Receiver common.Address
+}
+
+// Config configures a store.
+type Config struct {
+	URL string // postgres://…
+	// Server names this server in the fleet (its node id): the vouchers
+	// it acknowledged and what it credited and charged are recorded
+	// under it.
+	Server string
+	// Identity, when set, is recorded by the first server and must be
+	// every later one's.
+	Identity *Identity
+	Logger   log.Logger
+}
+
 // DB is an open ledger in PostgreSQL.
 type DB struct {
-	cfg *pgx.ConnConfig
-	log log.Logger
+	cfg  Config
+	pool *pgxpool.Pool
+	log  log.Logger
 
-	connMu  sync.Mutex // guards conn: the committer's, and Load's
-	conn    *pgx.Conn  // nil while the database is away
-	retryAt time.Time  // no connection attempt before
+	mu      sync.Mutex
+	retryAt time.Time // no change is tried before (the database was away)
 
-	commit *groupcommit.Committer[*write]
+	commit *groupcommit.Committer[*op]
 	closed sync.Once
 }
 
-type write struct {
-	channels []channelRow
-	accounts []accountRow
-}
-
-// Rows as written: amounts as decimal strings, cast to numeric by SQL.
-type channelRow struct {
-	id, sender, sig                            []byte // sig nil without a voucher
-	nonce, accepted, deposit, claimed, closeAt string
-	finished                                   bool
-}
-
-type accountRow struct {
-	client                     []byte
-	credited, granted, charged string
-}
-
-// Open connects to the database at url (postgres://…), takes the ledger's
-// lock, applies the migrations it has not seen and loads nothing: Load
-// reads the ledger.
-func Open(ctx context.Context, url string, logger log.Logger) (*DB, error) {
-	if logger == nil {
-		logger = log.Root()
+// Open connects to the database, applies the migrations it has not seen
+// and checks the fleet's identity.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = log.Root()
 	}
-	cfg, err := pgx.ParseConfig(url)
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadURL, err)
 	}
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectFor {
-		cfg.ConnectTimeout = connectFor
+	if cc := pcfg.ConnConfig; cc.ConnectTimeout == 0 || cc.ConnectTimeout > connectFor {
+		cc.ConnectTimeout = connectFor
 	}
-	// The store's sessions carry a name of their own: one it lost (the
-	// network went, the backend lives on holding the lock) is recognised
-	// as its own when it connects again.
-	var id [8]byte
-	crand.Read(id[:])
-	cfg.RuntimeParams["application_name"] = fmt.Sprintf("lightmarket-ledger-%x", id)
-	d := &DB{cfg: cfg, log: logger}
-	conn, err := d.connect(ctx)
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "lightmarket-ledger " + cfg.Server
+	pcfg.MaxConns = 4
+	pcfg.MinConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadURL, err)
+	}
+	d := &DB{cfg: cfg, pool: pool, log: cfg.Logger}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%w: %s:%d: %v", ErrAway, pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		pool.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, conn); err != nil {
-		conn.Close(context.Background())
+	if err := d.join(ctx); err != nil {
+		pool.Close()
 		return nil, err
 	}
-	d.conn = conn
 	d.commit = groupcommit.New(d.apply, ledgerdb.ErrClosed)
 	return d, nil
 }
 
-// connect opens a connection and takes the owner's lock on it.
-func (d *DB) connect(ctx context.Context) (*pgx.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, connectFor)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, d.cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s:%d: %v", ErrAway, d.cfg.Host, d.cfg.Port, err)
-	}
-	var locked bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", ownerLock).Scan(&locked); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("%w: taking the ledger's lock: %v", ErrAway, err)
-	}
-	if !locked {
-		// Perhaps this store's own earlier session holds it: end that one
-		// (waiting up to 5 s for it to go) and try once more.
-		var ended int
-		// (MATERIALIZED: the session's own pid is filtered out before
-		// anything is ended, whatever order the planner picks.)
-		err := conn.QueryRow(ctx, `WITH stale AS MATERIALIZED (SELECT pid FROM pg_stat_activity
-			WHERE application_name = $1 AND pid <> pg_backend_pid())
-			SELECT count(*) FROM stale WHERE pg_terminate_backend(pid, 5000)`,
-			d.cfg.RuntimeParams["application_name"]).Scan(&ended)
-		if err == nil && ended > 0 {
-			d.log.Warn("Ended the ledger's stale database session", "sessions", ended)
-			err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", ownerLock).Scan(&locked)
-		}
-		if err != nil {
-			conn.Close(context.Background())
-			return nil, fmt.Errorf("%w: taking the ledger's lock: %v", ErrAway, err)
-		}
-	}
-	if !locked {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("%w (database %s on %s:%d): one server per ledger database; give each server its own database, or stop the other one",
-			ErrInUse, d.cfg.Database, d.cfg.Host, d.cfg.Port)
-	}
-	return conn, nil
-}
-
-// migrate applies, in one transaction, the migrations newer than the
-// database's schema version.
-func migrate(ctx context.Context, conn *pgx.Conn) error {
+// migrate applies, in one serializable transaction, the migrations newer
+// than the database's schema version. Servers starting at once conflict:
+// the one that loses tries again and finds the work done.
+func (d *DB) migrate(ctx context.Context) error {
 	files, err := migrations.ReadDir("migrations")
 	if err != nil {
 		return err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name() < files[j].Name() })
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("ledgerpg: migrating: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
-		return fmt.Errorf("ledgerpg: migrating: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lightmarket_schema (
-		version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("ledgerpg: migrating: %w", err)
-	}
-	var have int
-	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM lightmarket_schema").Scan(&have); err != nil {
-		return fmt.Errorf("ledgerpg: migrating: %w", err)
-	}
-	known := 0
-	for _, f := range files {
-		v, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("ledgerpg: migration %s has no version", f.Name())
-		}
-		known = v
-		if v <= have {
-			continue
-		}
-		sql, err := migrations.ReadFile("migrations/" + f.Name())
-		if err != nil {
+	return d.retry(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lightmarket_schema (
+			version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, string(sql)); err != nil {
-			return fmt.Errorf("ledgerpg: migration %s: %w", f.Name(), err)
+		var have int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM lightmarket_schema").Scan(&have); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO lightmarket_schema (version) VALUES ($1)", v); err != nil {
-			return fmt.Errorf("ledgerpg: migration %s: %w", f.Name(), err)
-		}
-	}
-	if have > known {
-		return fmt.Errorf("%w: version %d, this build knows up to %d", ErrNewer, have, known)
-	}
-	return tx.Commit(ctx)
-}
-
-// Write implements ledgerdb.Store.
-func (d *DB) Write(r ledgerdb.Records) <-chan error {
-	w := new(write)
-	for _, c := range r.Channels {
-		row := channelRow{id: c.ID.Bytes(), sender: c.Sender.Bytes(), nonce: strconv.FormatUint(c.Nonce, 10),
-			accepted: c.Accepted.String(), deposit: c.Deposit.String(), claimed: c.Claimed.String(),
-			closeAt: strconv.FormatUint(c.CloseAt, 10), finished: c.Finished}
-		if c.Voucher.Amount != nil {
-			row.sig = append([]byte(nil), c.Voucher.Sig[:]...)
-		}
-		w.channels = append(w.channels, row)
-	}
-	for id, a := range r.Accounts {
-		w.accounts = append(w.accounts, accountRow{client: append([]byte(nil), id[:]...),
-			credited: a.Credited.String(), granted: a.Granted.String(), charged: a.Charged.String()})
-	}
-	done, _ := d.commit.Add(w)
-	return done
-}
-
-// A group is written with one statement per table: its rows as arrays,
-// one array per column, unnested (the statements at most 3 per commit,
-// whatever the group's size).
-const (
-	upsertChannels = `INSERT INTO channels (id, sender, nonce, accepted, voucher_sig, deposit, claimed, close_at, finished)
-		SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[]::numeric[], $4::text[]::numeric[], $5::bytea[],
-			$6::text[]::numeric[], $7::text[]::numeric[], $8::text[]::numeric[], $9::boolean[])
-		ON CONFLICT (id) DO UPDATE SET sender = EXCLUDED.sender, nonce = EXCLUDED.nonce, accepted = EXCLUDED.accepted,
-			voucher_sig = EXCLUDED.voucher_sig, deposit = EXCLUDED.deposit, claimed = EXCLUDED.claimed,
-			close_at = EXCLUDED.close_at, finished = EXCLUDED.finished, updated_at = now()`
-	insertVouchers = `INSERT INTO vouchers (channel, amount, sig)
-		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[]) ON CONFLICT DO NOTHING`
-	upsertAccounts = `INSERT INTO accounts (client, credited, granted, charged)
-		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::text[]::numeric[], $4::text[]::numeric[])
-		ON CONFLICT (client) DO UPDATE SET credited = EXCLUDED.credited, granted = EXCLUDED.granted,
-			charged = EXCLUDED.charged, updated_at = now()`
-)
-
-// apply writes a group in one transaction. Of several records of one
-// channel or account in the group the last is written (the later record
-// wins, as it would have one transaction later); every voucher is logged.
-func (d *DB) apply(queue []*write) error {
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	if err := d.ensureConn(); err != nil {
-		return err
-	}
-	chans := make(map[string]int) // id → index in order
-	var order []channelRow
-	accts := make(map[string]int)
-	var acctOrder []accountRow
-	var vouchers []channelRow
-	for _, w := range queue {
-		for _, c := range w.channels {
-			if i, ok := chans[string(c.id)]; ok {
-				order[i] = c
-			} else {
-				chans[string(c.id)] = len(order)
-				order = append(order, c)
+		known := 0
+		for _, f := range files {
+			v, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
+			if err != nil {
+				return fmt.Errorf("ledgerpg: migration %s has no version", f.Name())
 			}
-			if c.sig != nil {
-				vouchers = append(vouchers, c)
+			known = v
+			if v <= have {
+				continue
+			}
+			sql, err := migrations.ReadFile("migrations/" + f.Name())
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return fmt.Errorf("ledgerpg: migration %s: %w", f.Name(), err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO lightmarket_schema (version) VALUES ($1)", v); err != nil {
+				return fmt.Errorf("ledgerpg: migration %s: %w", f.Name(), err)
 			}
 		}
-		for _, a := range w.accounts {
-			if i, ok := accts[string(a.client)]; ok {
-				acctOrder[i] = a
-			} else {
-				accts[string(a.client)] = len(acctOrder)
-				acctOrder = append(acctOrder, a)
-			}
+		if have > known {
+			return fmt.Errorf("%w: version %d, this build knows up to %d", ErrNewer, have, known)
 		}
-	}
-	batch := new(pgx.Batch)
-	if len(order) > 0 {
-		var id, sender, sig [][]byte
-		var nonce, accepted, deposit, claimed, closeAt []string
-		var finished []bool
-		for _, c := range order {
-			id, sender, sig = append(id, c.id), append(sender, c.sender), append(sig, c.sig)
-			nonce, accepted, deposit = append(nonce, c.nonce), append(accepted, c.accepted), append(deposit, c.deposit)
-			claimed, closeAt, finished = append(claimed, c.claimed), append(closeAt, c.closeAt), append(finished, c.finished)
-		}
-		batch.Queue(upsertChannels, id, sender, nonce, accepted, sig, deposit, claimed, closeAt, finished)
-	}
-	if len(vouchers) > 0 {
-		var channel, sig [][]byte
-		var amount []string
-		for _, c := range vouchers {
-			channel, amount, sig = append(channel, c.id), append(amount, c.accepted), append(sig, c.sig)
-		}
-		batch.Queue(insertVouchers, channel, amount, sig)
-	}
-	if len(acctOrder) > 0 {
-		var client [][]byte
-		var credited, granted, charged []string
-		for _, a := range acctOrder {
-			client, credited = append(client, a.client), append(credited, a.credited)
-			granted, charged = append(granted, a.granted), append(charged, a.charged)
-		}
-		batch.Queue(upsertAccounts, client, credited, granted, charged)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := pgx.BeginFunc(ctx, d.conn, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
-	if err != nil {
-		// Whether a COMMIT whose answer was lost committed is unknown: the
-		// write is reported failed (nothing is acknowledged), and the
-		// records are written again with the next change (a later record
-		// of a key supersedes this one).
-		d.log.Error("Cannot write the ledger", "err", err)
-		d.drop()
-		// The writers of this group undo what they did not store before a
-		// later group (whose records hold it) can commit.
-		d.retryAt = time.Now().Add(retryAfter)
-		return fmt.Errorf("%w: writing: %v", ErrAway, err)
-	}
-	return nil
-}
-
-// ensureConn connects when the connection was lost (the caller holds
-// connMu). Within retryAfter of a failed attempt it fails at once: a
-// voucher is refused now rather than after a connection timeout.
-func (d *DB) ensureConn() error {
-	if d.conn != nil && !d.conn.IsClosed() {
 		return nil
+	})
+}
+
+// join records the fleet's identity (or checks it) and this server.
+func (d *DB) join(ctx context.Context) error {
+	return d.retry(ctx, func(tx pgx.Tx) error {
+		if id := d.cfg.Identity; id != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO fleet (chain_id, contract, receiver) VALUES ($1::text::numeric, $2, $3)
+				ON CONFLICT DO NOTHING`, id.ChainID.String(), id.Contract.Bytes(), id.Receiver.Bytes()); err != nil {
+				return err
+			}
+			var chainID string
+			var contract, receiver []byte
+			if err := tx.QueryRow(ctx, "SELECT chain_id::text, contract, receiver FROM fleet").Scan(&chainID, &contract, &receiver); err != nil {
+				return err
+			}
+			if chainID != id.ChainID.String() || common.BytesToAddress(contract) != id.Contract || common.BytesToAddress(receiver) != id.Receiver {
+				return fmt.Errorf("%w: it takes payments to %x on contract %x of chain %s; this server's are %v, %v, chain %v: give it the fleet's receiver and contract, or a database of its own",
+					ErrOtherFleet, receiver, contract, chainID, id.Receiver, id.Contract, id.ChainID)
+			}
+		}
+		if d.cfg.Server != "" {
+			_, err := tx.Exec(ctx, `INSERT INTO servers (id) VALUES ($1)
+				ON CONFLICT (id) DO UPDATE SET started_at = now(), seen_at = now()`, d.cfg.Server)
+			return err
+		}
+		return nil
+	})
+}
+
+// retry runs f in a serializable transaction, again when it conflicts
+// with another transaction.
+func (d *DB) retry(ctx context.Context, f func(pgx.Tx) error) error {
+	return d.inTx(ctx, pgx.Serializable, f)
+}
+
+// inTx runs f in a transaction at isolation level iso, again when it
+// conflicts with another transaction.
+func (d *DB) inTx(ctx context.Context, iso pgx.TxIsoLevel, f func(pgx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: iso}, f)
+		if err == nil || !retryable(err) || attempt == maxRetries {
+			return err
+		}
+		backoff(attempt)
 	}
-	d.drop()
-	if time.Now().Before(d.retryAt) {
-		return ErrAway
+}
+
+// retryable says whether a transaction failed only because another one
+// conflicted with it (a serialization failure or a deadlock), or, in
+// migrations, because another server created the same object first.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
 	}
-	conn, err := d.connect(context.Background())
-	if err != nil {
-		d.retryAt = time.Now().Add(retryAfter)
-		return err
+	switch pe.Code {
+	case "40001", "40P01", "23505":
+		return true
 	}
-	d.log.Info("Ledger database connected again", "host", d.cfg.Host, "database", d.cfg.Database)
-	d.conn = conn
+	return false
+}
+
+func backoff(attempt int) {
+	time.Sleep(time.Duration(rand.IntN(1<<min(attempt, 6))+1) * time.Millisecond)
+}
+
+// fail records a failed change: changes fail at once for retryAfter.
+func (d *DB) fail() {
+	d.mu.Lock()
+	d.retryAt = time.Now().Add(retryAfter)
+	d.mu.Unlock()
+}
+
+// away says whether the database failed within retryAfter.
+func (d *DB) away() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().Before(d.retryAt)
+}
+
+// Stats reports the groups committed and the changes they held.
+func (d *DB) Stats() (commits, changes uint64) { return d.commit.Stats() }
+
+// Close commits what is queued and closes the connections.
+func (d *DB) Close() error {
+	d.closed.Do(func() {
+		d.commit.Close()
+		d.pool.Close()
+	})
 	return nil
-}
-
-// drop closes the connection after a failure (its transaction, if any, is
-// rolled back by the server when the session ends).
-func (d *DB) drop() {
-	if d.conn != nil {
-		d.conn.Close(context.Background())
-		d.conn = nil
-	}
-}
-
-// Stats implements ledgerdb.Store.
-func (d *DB) Stats() (commits, writes uint64) { return d.commit.Stats() }
-
-// Load implements ledgerdb.Store.
-func (d *DB) Load() ([]ledger.Channel, map[ledger.ClientID]ledger.Account, error) {
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	if err := d.ensureConn(); err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	rows, err := d.conn.Query(ctx, `SELECT id, sender, nonce::text, accepted::text, voucher_sig, deposit::text, claimed::text,
-		close_at::text, finished FROM channels`)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ledgerpg: reading channels: %w", err)
-	}
-	var channels []ledger.Channel
-	for rows.Next() {
-		var (
-			id, sender, sig                            []byte
-			nonce, accepted, deposit, claimed, closeAt string
-			c                                          ledger.Channel
-		)
-		if err := rows.Scan(&id, &sender, &nonce, &accepted, &sig, &deposit, &claimed, &closeAt, &c.Finished); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("ledgerpg: reading channels: %w", err)
-		}
-		c.ID, c.Sender = common.BytesToHash(id), common.BytesToAddress(sender)
-		var errs []error
-		c.Nonce, err = strconv.ParseUint(nonce, 10, 64)
-		errs = append(errs, err)
-		c.CloseAt, err = strconv.ParseUint(closeAt, 10, 64)
-		errs = append(errs, err)
-		c.Accepted, err = wei(accepted)
-		errs = append(errs, err)
-		c.Deposit, err = wei(deposit)
-		errs = append(errs, err)
-		c.Claimed, err = wei(claimed)
-		errs = append(errs, err)
-		if err := errors.Join(errs...); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("ledgerpg: channel %x: %w", id, err)
-		}
-		if sig != nil {
-			c.Voucher = paychan.Voucher{Sender: c.Sender, Nonce: c.Nonce, Amount: new(big.Int).Set(c.Accepted)}
-			copy(c.Voucher.Sig[:], sig)
-		}
-		channels = append(channels, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("ledgerpg: reading channels: %w", err)
-	}
-	rows, err = d.conn.Query(ctx, `SELECT client, credited::text, granted::text, charged::text FROM accounts`)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ledgerpg: reading accounts: %w", err)
-	}
-	defer rows.Close()
-	accounts := make(map[ledger.ClientID]ledger.Account)
-	for rows.Next() {
-		var (
-			client                     []byte
-			credited, granted, charged string
-			a                          ledger.Account
-		)
-		if err := rows.Scan(&client, &credited, &granted, &charged); err != nil {
-			return nil, nil, fmt.Errorf("ledgerpg: reading accounts: %w", err)
-		}
-		var errs [3]error
-		a.Credited, errs[0] = wei(credited)
-		a.Granted, errs[1] = wei(granted)
-		a.Charged, errs[2] = wei(charged)
-		if err := errors.Join(errs[:]...); err != nil {
-			return nil, nil, fmt.Errorf("ledgerpg: account %x: %w", client, err)
-		}
-		accounts[ledger.ClientID(client)] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("ledgerpg: reading accounts: %w", err)
-	}
-	return channels, accounts, nil
 }
 
 // wei parses an amount read as text.
@@ -466,17 +285,3 @@ func wei(s string) (*big.Int, error) {
 	}
 	return v, nil
 }
-
-// Close implements ledgerdb.Store: what is queued is committed first, then
-// the lock is let go with the connection.
-func (d *DB) Close() error {
-	d.closed.Do(func() {
-		d.commit.Close()
-		d.connMu.Lock()
-		defer d.connMu.Unlock()
-		d.drop()
-	})
-	return nil
-}
-
-var _ ledgerdb.Store = (*DB)(nil)

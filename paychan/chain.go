@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -206,6 +207,64 @@ func (c *Contract) Claim(ctx context.Context, key *ecdsa.PrivateKey, v *Voucher)
 	return c.transact(ctx, key, nil, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, v.ContractV(), r, s))
 }
 
+// SignClaim signs, without sending it, a transaction claiming voucher v
+// for the receiver key: a claimer records its hash before it sends it
+// (SendSigned), so that whoever claims after it can tell whether it was
+// mined. A claim the contract would refuse fails here, with a *Revert.
+func (c *Contract) SignClaim(ctx context.Context, key *ecdsa.PrivateKey, v *Voucher) (*types.Transaction, error) {
+	var r, s [32]byte
+	copy(r[:], v.Sig[:32])
+	copy(s[:], v.Sig[32:64])
+	c.nonceMu.Lock()
+	defer c.nonceMu.Unlock()
+	opts := bind.NewKeyedTransactor(key, c.chainID)
+	opts.Context = ctx
+	opts.NoSend = true
+	tx, err := bind.Transact(c.inst, opts, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, v.ContractV(), r, s))
+	if err != nil {
+		return nil, c.decodeRevert(err)
+	}
+	return tx, nil
+}
+
+// SendSigned sends a transaction signed by SignClaim and waits until it
+// is mined and Confirmations deep.
+func (c *Contract) SendSigned(ctx context.Context, tx *types.Transaction) (*types.Receipt, error) {
+	if err := c.backend.SendTransaction(ctx, tx); err != nil {
+		return nil, c.decodeRevert(err)
+	}
+	return c.await(ctx, tx.Hash())
+}
+
+// TxStatus says what became of a transaction sent before: its receipt
+// once mined; pending while the node holds it unmined; neither when the
+// node does not know it (never sent, or dropped).
+func (c *Contract) TxStatus(ctx context.Context, hash common.Hash) (receipt *types.Receipt, pending bool, err error) {
+	receipt, err = c.backend.TransactionReceipt(ctx, hash)
+	if err == nil {
+		return receipt, false, nil
+	}
+	byHash, ok := c.backend.(interface {
+		TransactionByHash(context.Context, common.Hash) (*types.Transaction, bool, error)
+	})
+	if !ok {
+		return nil, false, fmt.Errorf("the chain backend cannot look up transactions: %w", err)
+	}
+	_, pending, err = byHash.TransactionByHash(ctx, hash)
+	if errors.Is(err, ethereum.NotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !pending {
+		// Mined between the two questions.
+		receipt, err = c.backend.TransactionReceipt(ctx, hash)
+		return receipt, false, err
+	}
+	return nil, true, nil
+}
+
 // StartClose starts closing the channel from key's address to receiver.
 func (c *Contract) StartClose(ctx context.Context, key *ecdsa.PrivateKey, receiver common.Address, nonce uint64) (*types.Receipt, error) {
 	return c.transact(ctx, key, nil, c.abi.PackStartClose(receiver, nonce))
@@ -229,12 +288,17 @@ func (c *Contract) transact(ctx context.Context, key *ecdsa.PrivateKey, value *b
 	if err != nil {
 		return nil, c.decodeRevert(err)
 	}
-	receipt, err := waitMined(ctx, c.backend, tx.Hash())
+	return c.await(ctx, tx.Hash())
+}
+
+// await waits for a sent transaction to be mined and Confirmations deep.
+func (c *Contract) await(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	receipt, err := waitMined(ctx, c.backend, hash)
 	if err != nil {
 		return nil, err
 	}
 	if receipt.Status != types.ReceiptStatusSuccessful {
-		return receipt, fmt.Errorf("transaction %v reverted", tx.Hash())
+		return receipt, fmt.Errorf("transaction %v reverted", hash)
 	}
 	if err := c.waitConfirmed(ctx, receipt.BlockNumber.Uint64()); err != nil {
 		return receipt, err

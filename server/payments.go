@@ -11,6 +11,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/auction"
 	"github.com/lightmarket/lightmarket/clientpool"
+	"github.com/lightmarket/lightmarket/ledgerpg"
 	"github.com/lightmarket/lightmarket/payment"
 	"github.com/lightmarket/lightmarket/protocol"
 )
@@ -154,13 +155,27 @@ type Earnings struct {
 	Charged   *big.Int             `json:"charged"`
 	Channels  int                  `json:"channels"`
 	Claims    []payment.Settlement `json:"claims"`
+	// Fleet, for a server of a fleet (its ledger in PostgreSQL), sums the
+	// fleet's ledger and lists what each server took; the fields above
+	// are then the ledger as this server last read it.
+	Fleet *ledgerpg.Totals `json:"fleet,omitempty"`
+	// FleetError says why the fleet's sums could not be read.
+	FleetError string `json:"fleetError,omitempty"`
 }
 
 // Earnings reports the server's earnings.
 func (s *Server) Earnings() Earnings {
 	e := s.cashier.Earnings()
-	return Earnings{Receiver: s.cashier.Receiver().Hex(), Received: e.Received, Claimed: e.Claimed, Unclaimed: e.Unclaimed,
+	out := Earnings{Receiver: s.cashier.Receiver().Hex(), Received: e.Received, Claimed: e.Claimed, Unclaimed: e.Unclaimed,
 		Charged: e.Charged, Channels: e.Channels, Claims: s.cashier.Settled()}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	fleet, err := s.cashier.Fleet(ctx)
+	out.Fleet = fleet
+	if err != nil {
+		out.FleetError = err.Error()
+	}
+	return out
 }
 
 // Claim claims everything unclaimed on chain now.

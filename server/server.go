@@ -94,16 +94,21 @@ type Config struct {
 	// usage across restarts; "" keeps them in memory only.
 	DataDir string
 	// Ledger, a postgres:// URL, keeps the payment ledger in PostgreSQL
-	// instead of DataDir.
+	// instead of DataDir: the ledger of a fleet of servers, one payment
+	// identity.
 	Ledger string
 	// Contract, when set, is the payment-channel contract clients pay on;
-	// PaymentKey receives the payments and claims them. ClaimThreshold and
-	// SettleInterval is how often channels
-	// are re-read and claims made (default 10s).
-	Contract       *paychan.Contract
-	PaymentKey     *ecdsa.PrivateKey
-	ClaimThreshold *big.Int
-	SettleInterval time.Duration
+	// PaymentKey receives the payments and claims them (in a fleet: while
+	// it holds the claimer's lease). ClaimThreshold is the unclaimed
+	// amount at which a channel is claimed; SettleInterval is how often
+	// channels are re-read and claims made (default 10s).
+	Contract   *paychan.Contract
+	PaymentKey *ecdsa.PrivateKey
+	// PaymentReceiver, for a server of a fleet without PaymentKey, is the
+	// fleet's receiving address (the ledger must be the fleet's, Ledger).
+	PaymentReceiver common.Address
+	ClaimThreshold  *big.Int
+	SettleInterval  time.Duration
 	// RequestPrice is charged to paid clients per 1,000 cost units of
 	// requests served, on top of capacity-time (default 0).
 	RequestPrice *big.Int
@@ -219,7 +224,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, ClaimThreshold: cfg.ClaimThreshold,
+	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, Receiver: cfg.PaymentReceiver,
+		Server: enode.PubkeyToIDV4(&cfg.PrivateKey.PublicKey).String(), ClaimThreshold: cfg.ClaimThreshold,
 		Ledger: cfg.Ledger, Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
 	var srv *Server
 	ccfg.OnSettle = func(st payment.Settlement) { srv.settled(st) }

@@ -15,11 +15,12 @@ import (
 // paymentFlags are the flags that say where payments are made.
 type paymentFlags struct {
 	rpc, contract, key, keyfile, password *string
+	receiver                              *string // servers only
 	confirmations                         *uint64
 }
 
 func addPaymentFlags(fs *flag.FlagSet, who string) paymentFlags {
-	return paymentFlags{
+	pf := paymentFlags{
 		rpc:           fs.String("payment.rpc", "", "JSON-RPC URL of the chain payment channels live on"+map[string]string{"server": " (default: the embedded chain, when it runs)", "client": " (empty: the client pays nobody)"}[who]),
 		contract:      fs.String("payment.contract", "", "address of the Channels contract"+map[string]string{"server": " (default on the embedded chain: deployed at start)", "client": ""}[who]),
 		key:           fs.String("payment.key", "", "hex private key that "+map[string]string{"server": "receives and claims payments (default on the embedded chain: its funded key)", "client": "opens channels and signs vouchers"}[who]),
@@ -27,6 +28,10 @@ func addPaymentFlags(fs *flag.FlagSet, who string) paymentFlags {
 		password:      fs.String("payment.password", "", "file holding the keystore's password"),
 		confirmations: fs.Uint64("payment.confirmations", 0, "blocks a channel's state and a transaction must be deep before they count"),
 	}
+	if who == "server" {
+		pf.receiver = fs.String("payment.receiver", "", "a fleet's server without the receiving key: the fleet's receiving address, whose vouchers it verifies and stores in the fleet's ledger (--ledger postgres://…, with --payment.contract); the fleet's claimer, a server given the key, claims them")
+	}
+	return pf
 }
 
 // config is the settings the flags give.
@@ -40,6 +45,9 @@ func (pf paymentFlags) config() payconf.Config {
 		if f.flag != nil {
 			*f.to = *f.flag
 		}
+	}
+	if pf.receiver != nil {
+		c.Receiver = *pf.receiver
 	}
 	if pf.confirmations != nil {
 		c.Confirmations = *pf.confirmations

@@ -36,7 +36,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		backend   = fs.String("backend", "", "execution client JSON-RPC URL (http://, ws:// or IPC path); empty = embedded dev chain")
 		network   = fs.String("network", "", "with --backend: the backend's chain (mainnet, sepolia, hoodi, geth-dev or a genesis JSON file), to run the calls it serves witnesses of; default: recognised by its genesis")
 		datadir   = fs.String("datadir", "", "directory for the node key, client balances and free usage; empty = a fresh key and nothing kept")
-		ledgerURL = fs.String("ledger", "", "keep the payment ledger (channels, vouchers, client accounts) in this PostgreSQL database, postgres://user:password@host:port/database, instead of in --datadir; one server per database")
+		ledgerURL = fs.String("ledger", "", "keep the payment ledger (channels, vouchers, client accounts) in this PostgreSQL database, postgres://user:password@host:port/database, instead of in --datadir; the servers of a fleet share one")
 		maxPeers  = fs.Int("maxclients", 100, "maximum connected clients")
 		capacity  = fs.Uint64("capacity", 2_000_000, "serving capacity shared by all clients, in cost units (ns of serving) per ms: 1000000 = one serving thread")
 		freeCap   = fs.Uint64("capacity.free", server.DefaultCapacity, "capacity of a free client, shared by the free clients of one IP address")
@@ -157,7 +157,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
-		Contract: contract, PaymentKey: payKey, ClaimThreshold: claimAt, RequestPrice: requestPrice,
+		Contract: contract, PaymentKey: payKey, PaymentReceiver: common.HexToAddress(*pay.receiver), ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crash.Hook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
 		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers, Bootnodes: bootNodes,

@@ -33,6 +33,9 @@ type Config struct {
 	KeyFile       string `json:"keyFile,omitempty"`       // keystore file (instead of Key)
 	PasswordFile  string `json:"passwordFile,omitempty"`  // file holding the keystore's password
 	Confirmations uint64 `json:"confirmations,omitempty"` // blocks a channel's state must be deep
+	// Receiver is a fleet server's receiving address when it holds no key
+	// (a server only: the fleet's claimer holds the key).
+	Receiver string `json:"-"`
 }
 
 // DevChallengePeriod is the challenge period (seconds) of contracts
@@ -103,7 +106,17 @@ func Connect(ctx context.Context, c Config, dev *devchain.Chain, datadir string,
 	default:
 		return nil, nil, nil
 	}
-	if key == nil {
+	if c.Receiver != "" && !common.IsHexAddress(c.Receiver) {
+		return nil, nil, fmt.Errorf("--payment.receiver %q is not an address", c.Receiver)
+	}
+	keyless := c.Receiver != "" && c.Key == "" && c.KeyFile == ""
+	if keyless {
+		if c.Contract == "" {
+			return nil, nil, errors.New("--payment.receiver needs --payment.contract: the fleet's contract")
+		}
+		key = nil
+	}
+	if key == nil && !keyless {
 		return nil, nil, errors.New("payments need a key: give --payment.key or --payment.keyfile")
 	}
 	var addr common.Address
@@ -133,6 +146,11 @@ func Connect(ctx context.Context, c Config, dev *devchain.Chain, datadir string,
 	if err != nil {
 		return nil, nil, fmt.Errorf("payment contract: %w", err)
 	}
+	contract.Confirmations = c.Confirmations
+	if keyless {
+		out("Payments: contract %v on chain %d, to %v (claimed by the fleet's claimer)", addr, contract.Domain().ChainID, common.HexToAddress(c.Receiver))
+		return contract, nil, nil
+	}
 	if b, ok := backend.(interface {
 		BalanceAt(context.Context, common.Address, *big.Int) (*big.Int, error)
 	}); ok {
@@ -147,7 +165,6 @@ func Connect(ctx context.Context, c Config, dev *devchain.Chain, datadir string,
 			out("Warning: the payment key %v has no ether on chain %v: vouchers are taken, but claims need gas: fund it", from, contract.Domain().ChainID)
 		}
 	}
-	contract.Confirmations = c.Confirmations
 	out("Payments: contract %v on chain %d, paid by %v", addr, contract.Domain().ChainID, paychan.Address(key))
 	return contract, key, nil
 }
