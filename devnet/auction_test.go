@@ -62,7 +62,7 @@ func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
 	})
 	a, b := bidder(t, srv, 30), bidder(t, srv, 20)
 	c := bidder(t, srv, 10)
-	eventually(t, "two winners at the highest losing bid", func() bool {
+	eventuallyWithin(t, 30*time.Second, "two winners at the highest losing bid", func() bool {
 		ta, ca, pa := tierAt(a)
 		tb, cb, _ := tierAt(b)
 		tc, cc, _ := tierAt(c)
@@ -72,7 +72,7 @@ func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
 		t.Fatalf("clearing price %v, want the highest losing bid 10", p)
 	}
 	// The winners' flow control follows: their capacity is what they won.
-	eventually(t, "the winners' flow-control capacity", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the winners' flow-control capacity", func() bool {
 		return a.Servers()[0].Capacity == 100_000 && b.Servers()[0].Capacity == 100_000 && c.Servers()[0].Capacity == 50_000
 	})
 	// The third client is served for free.
@@ -85,14 +85,14 @@ func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
 	// its capacity, keeps it through the grace period, then is free.
 	start := time.Now()
 	d := bidder(t, srv, 40)
-	eventually(t, "the outbid winner told of its grace", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the outbid winner told of its grace", func() bool {
 		s := b.Servers()[0]
 		return s.PaidCapacity == 100_000 && s.PaidUntil != 0
 	})
 	if _, cap, _ := tierAt(d); cap != 0 {
 		t.Fatalf("newcomer got %d during the grace period", cap)
 	}
-	eventually(t, "the grace period to end", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the grace period to end", func() bool {
 		tb, cb, _ := tierAt(b)
 		td, cd, _ := tierAt(d)
 		return tb == "free" && cb == 0 && td == "paid" && cd == 100_000
@@ -134,7 +134,7 @@ func TestPriceQueryBeforeConnecting(t *testing.T) {
 	}
 	bidder(t, srv, 30)
 	bidder(t, srv, 20)
-	eventually(t, "both bids to be placed", func() bool {
+	eventuallyWithin(t, 30*time.Second, "both bids to be placed", func() bool {
 		paid := 0
 		for _, c := range srv.Clients() {
 			if c.Tier == "paid" {
@@ -193,7 +193,7 @@ func TestClientBidsAtTheCheaperServer(t *testing.T) {
 	}
 	// It may have bid at the dearer server while it was the only one
 	// connected; it must end up at the cheaper one only.
-	eventually(t, "a paid allocation at the cheaper server only", func() bool {
+	eventuallyWithin(t, 30*time.Second, "a paid allocation at the cheaper server only", func() bool {
 		return paidAt(cheap) == 100_000 && paidAt(dear) == 0
 	})
 	if p := cheap.Price(); p.Int64() != 10 {

@@ -320,7 +320,7 @@ func TestServerKilledBetweenStoringAndAcknowledging(t *testing.T) {
 	// and pays on.
 	c = newPaying()
 	defer c.Stop()
-	eventually30(t, "the client to be paid up at the restarted server", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the client to be paid up at the restarted server", func() bool {
 		sp := c.Spending()
 		return len(sp) == 1 && sp[0].Balance != "0"
 	})
@@ -361,7 +361,7 @@ func TestClientKilledBetweenSigningAndSending(t *testing.T) {
 	cl = startProc(t, nil, clientArgs...)
 	rpcURL := cl.waitLine(t, "Wallet JSON-RPC:")
 	rpcURL = strings.Fields(rpcURL)[0]
-	eventually30(t, "the recorded voucher to reach the server", func() bool { return received(t, admin).Cmp(signed) >= 0 })
+	eventuallyWithin(t, 30*time.Second, "the recorded voucher to reach the server", func() bool { return received(t, admin).Cmp(signed) >= 0 })
 	rc := dialWithSecret(t, rpcURL, filepath.Join(dir, "control.jwtsecret"))
 	if err := rc.Call(nil, "lm_setDemand", nil); err != nil {
 		t.Fatal(err)

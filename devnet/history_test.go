@@ -110,7 +110,7 @@ func TestHistorySectionsProveOldHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Stop)
-		eventually30(t, "the client to accept a root over a section", func() bool {
+		eventuallyWithin(t, 30*time.Second, "the client to accept a root over a section", func() bool {
 			count, _, _ := c.HistoryRoot()
 			return count == 1
 		})

@@ -144,7 +144,7 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 	// Each finds all five and is served free; a wallet's calls go to
 	// every server it has not measured yet, so free service is measured.
 	for i, c := range clients {
-		eventually60(t, fmt.Sprintf("client %d to connect to all five servers", i), func() bool {
+		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to connect to all five servers", i), func() bool {
 			var n hexutil.Uint64
 			c.rpc.Call(&n, "eth_blockNumber")
 			var bal hexutil.Big
@@ -181,7 +181,7 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		}
 	}
 	for i, c := range clients {
-		eventually60(t, fmt.Sprintf("client %d to hold paid capacity", i), func() bool { at := c.paidAt(t); return at != "" && at != "several" })
+		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to hold paid capacity", i), func() bool { at := c.paidAt(t); return at != "" && at != "several" })
 	}
 
 	// Two minutes of steady demand.
@@ -284,15 +284,4 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 
 func gwei(wei int64) string {
 	return new(big.Rat).SetFrac(big.NewInt(wei), big.NewInt(1e9)).FloatString(9)
-}
-
-func eventually60(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

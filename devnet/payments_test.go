@@ -133,7 +133,7 @@ func testPaidSession(t *testing.T, ledgerURL string) *big.Int {
 
 	// The paying client opens a channel, pays, wins the auction at the
 	// reserve price and is served at the paid tier.
-	eventually30(t, "the paying client to win paid capacity", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the paying client to win paid capacity", func() bool {
 		tier, capacity, price := tierAt(paid)
 		return tier == "paid" && capacity == 100_000 && price == "10000"
 	})
@@ -157,7 +157,7 @@ func testPaidSession(t *testing.T, ledgerURL string) *big.Int {
 	// Service goes on at 10^9 wei a second; the client keeps paying ahead
 	// and the server claims whenever the unclaimed amount passes its
 	// threshold.
-	eventually30(t, "claims on chain", func() bool {
+	eventuallyWithin(t, 30*time.Second, "claims on chain", func() bool {
 		_, _ = paid.HeaderByNumber(ctx, 0)
 		e := srv.Earnings()
 		return len(e.Claims) >= 2 && e.Charged.Cmp(big.NewInt(4e9)) > 0
@@ -184,7 +184,7 @@ func testPaidSession(t *testing.T, ledgerURL string) *big.Int {
 	if err := w.StartClose(ctx, recv); err != nil {
 		t.Fatal(err)
 	}
-	eventually30(t, "the server to claim everything before the channel closes", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the server to claim everything before the channel closes", func() bool {
 		e := srv.Earnings()
 		return e.Unclaimed.Sign() == 0 && e.Claimed.Cmp(w.SpentTo(recv)) == 0
 	})
@@ -226,18 +226,6 @@ func testPaidSession(t *testing.T, ledgerURL string) *big.Int {
 	return spent
 }
 
-// eventually30 is eventually with room for on-chain transactions.
-func eventually30(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestPayingAheadStaysWithinExposure: a client that would pay ahead ten
 // seconds of service (10 gwei) but may have only 2 gwei outstanding at a
 // server pays in steps and never has more than that there.
@@ -263,7 +251,7 @@ func TestPayingAheadStaysWithinExposure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
-	eventually30(t, "paid capacity", func() bool { tier, _, _ := tierAt(c); return tier == "paid" })
+	eventuallyWithin(t, 30*time.Second, "paid capacity", func() bool { tier, _, _ := tierAt(c); return tier == "paid" })
 	recv := paychan.Address(serverPay)
 	first := w.SpentTo(recv)
 	// Held at 10^9 wei a second, the client pays about every second.

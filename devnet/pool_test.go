@@ -17,26 +17,14 @@ import (
 	"github.com/lightmarket/lightmarket/server"
 )
 
-// eventually polls cond (state that crosses real sockets) until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestManyNodeKeysOnOneIPShareOneFreeAllowance(t *testing.T) {
 	ch := newChain(t)
 	srv := newServerWith(t, ch, server.Config{FreeCapacity: 90_000})
 	for range 3 {
 		newClient(t, 100, srv)
 	}
-	eventually(t, "three clients", func() bool { return len(srv.Clients()) == 3 })
-	eventually(t, "shares to settle", func() bool {
+	eventuallyWithin(t, 30*time.Second, "three clients", func() bool { return len(srv.Clients()) == 3 })
+	eventuallyWithin(t, 30*time.Second, "shares to settle", func() bool {
 		var total uint64
 		for _, c := range srv.Clients() {
 			if c.Tier != "free" || c.IP != "127.0.0.1" {
@@ -72,7 +60,7 @@ func TestAdminMakesAClientPaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	eventually(t, "the client to connect", func() bool { return len(srv.Clients()) == 1 })
+	eventuallyWithin(t, 30*time.Second, "the client to connect", func() bool { return len(srv.Clients()) == 1 })
 	var clients []server.ClientInfo
 	if err := anyone.Call(&clients, "lm_clients"); err != nil || clients[0].Tier != "free" || clients[0].Capacity != 10_000 {
 		t.Fatalf("lm_clients = %+v, %v", clients, err)
@@ -105,14 +93,14 @@ func TestAdminMakesAClientPaid(t *testing.T) {
 		t.Fatalf("lm_capacity = %+v, %v", capacity, err)
 	}
 	// The client learns its new capacity.
-	eventually(t, "the capacity update", func() bool { return c.Servers()[0].Capacity == 200_000 })
+	eventuallyWithin(t, 30*time.Second, "the capacity update", func() bool { return c.Servers()[0].Capacity == 200_000 })
 }
 
 func TestPaidClientDisplacesAFreeOneWhenFull(t *testing.T) {
 	ch := newChain(t)
 	srv := newServerWith(t, ch, server.Config{MaxPeers: 1, Capacity: 100_000, FreeCapacity: 100_000})
 	free := newClient(t, 100, srv)
-	eventually(t, "the free client", func() bool { return len(srv.Clients()) == 1 })
+	eventuallyWithin(t, 30*time.Second, "the free client", func() bool { return len(srv.Clients()) == 1 })
 	// The next client has a balance before it connects.
 	paid, err := client.New(client.Config{ChainConfig: devchain.ChainConfig(), Trusted: []*enode.Node{srv.Enode()}, Logger: quiet})
 	if err != nil {
@@ -128,11 +116,28 @@ func TestPaidClientDisplacesAFreeOneWhenFull(t *testing.T) {
 	if _, err := paid.WaitHead(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the paid client to replace the free one", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the paid client to replace the free one", func() bool {
 		cs := srv.Clients()
 		return len(cs) == 1 && cs[0].Tier == "paid" && cs[0].ID == paid.Self().ID().String()
 	})
 	if s := free.Servers()[0]; s.Connected && s.LastError == "" {
 		t.Fatalf("free client not told: %+v", s)
+	}
+}
+
+// eventuallyWithin polls cond (state kept by other goroutines or processes)
+// until it holds, failing the test after d. The poll starts at 5 ms and backs
+// off to 250 ms, so quick conditions are seen at once and slow ones (chain
+// transactions, other processes' RPC) are not hammered.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	poll := 5 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(poll)
+		poll = min(2*poll, 250*time.Millisecond)
 	}
 }

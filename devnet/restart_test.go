@@ -62,7 +62,7 @@ func TestEmbeddedChainSurvivesKill9(t *testing.T) {
 		"--http", "127.0.0.1:0", "--paid.capacity", "100000", "--paid.maxprice", "0.00002", "--payment.lead", "2s",
 		"--payment.rpc", chainURL, "--payment.contract", contract.Hex(), "--payment.key", fmt.Sprintf("%x", crypto.FromECDSA(payKey)))
 	wallet := strings.Fields(cl.waitLine(t, "Wallet JSON-RPC:"))[0]
-	eventually30(t, "the client to pay", func() bool { return received(t, admin).Sign() > 0 })
+	eventuallyWithin(t, 30*time.Second, "the client to pay", func() bool { return received(t, admin).Sign() > 0 })
 	before, err := eth.BlockNumber(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestEmbeddedChainSurvivesKill9(t *testing.T) {
 		t.Fatalf("no contract code after the restart (%v)", err)
 	}
 	// Payments go on: the server takes new vouchers on the same channel.
-	eventually30(t, "payments to resume", func() bool { return received(t, admin).Cmp(paid) > 0 })
+	eventuallyWithin(t, 30*time.Second, "payments to resume", func() bool { return received(t, admin).Cmp(paid) > 0 })
 
 	// Stop bidding, let payments in flight land: the client's record and
 	// the server's ledger agree to the wei.

@@ -63,7 +63,7 @@ func TestStatusPagesInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	paidAt := -1
-	eventually30(t, "the client to pay and be served at the paid tier", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the client to pay and be served at the paid tier", func() bool {
 		for i, s := range d.Servers {
 			for _, c := range s.Clients() {
 				if c.Tier == "paid" && s.Earnings().Received.Sign() > 0 {
@@ -76,7 +76,7 @@ func TestStatusPagesInChromium(t *testing.T) {
 	})
 	// A free client beside it at the same server.
 	newClient(t, 100, d.Servers[paidAt])
-	eventually30(t, "the free client", func() bool { return len(d.Servers[paidAt].Clients()) == 2 })
+	eventuallyWithin(t, 30*time.Second, "the free client", func() bool { return len(d.Servers[paidAt].Clients()) == 2 })
 	time.Sleep(3 * time.Second) // a little history for the price chart
 	shots := os.Getenv("LIGHTMARKET_SCREENSHOTS")
 	shot := func(name string) string {
@@ -88,7 +88,7 @@ func TestStatusPagesInChromium(t *testing.T) {
 
 	// The page shows the client's own view, which can lag the server's or,
 	// while the client moves its bid (issue #13), count two servers.
-	eventually30(t, "the client to see itself paid at one server", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the client to see itself paid at one server", func() bool {
 		paid := 0
 		for _, s := range d.Client.Servers() {
 			if s.Tier == "paid" {

@@ -73,18 +73,6 @@ func clientWith(t *testing.T, cfg client.Config, servers ...*server.Server) *cli
 	return c
 }
 
-// eventually polls cond every 20 ms until it holds or 20 s pass.
-func eventuallyTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling state kept by other goroutines
-	}
-}
-
 // Finding 1: a zero hash was sent as "block number 0"; the honest genesis
 // failed the hash check and every trusted server was banned.
 func TestZeroHashNeverGetsAServerBanned(t *testing.T) {
@@ -151,7 +139,7 @@ func TestSafeAndFinalizedAreWhatTheTrustedServersSign(t *testing.T) {
 	node := ch.RPCClient()
 	// The dev chain's beacon makes the head (41) safe and the last epoch
 	// boundary (block 32) final; the servers sign both.
-	eventuallyTrue(t, "the safe block to be signed", func() bool {
+	eventuallyWithin(t, 20*time.Second, "the safe block to be signed", func() bool {
 		h, err := c.TaggedHeader(ctx, client.Safe)
 		return err == nil && h.Hash() == c.Head().Hash()
 	})
@@ -254,7 +242,7 @@ func TestGenesisIsAgreedByTheTrustedServers(t *testing.T) {
 		c := clientWith(t, client.Config{Fraction: 100}, newServer(t, stranger), newServer(t, honest), newServer(t, honest))
 		light := openRPC(t, ctx, c) // open before any head
 		honest.Commit()
-		eventuallyTrue(t, "the stranger's vote to be counted", func() bool {
+		eventuallyWithin(t, 20*time.Second, "the stranger's vote to be counted", func() bool {
 			return strings.Contains(c.HeadStatus().Reason, "of 3 trusted servers voted") && strings.Contains(c.HeadStatus().Reason, "3 of 3")
 		})
 		var n hexutil.Uint64
@@ -272,7 +260,7 @@ func TestGenesisIsAgreedByTheTrustedServers(t *testing.T) {
 		c := clientWith(t, client.Config{Fraction: 67}, strangerSrv, newServer(t, honest), newServer(t, honest))
 		honest.Commit()
 		waitFor(t, c, headHash(t, honest))
-		eventuallyTrue(t, "the stranger to be turned away", func() bool {
+		eventuallyWithin(t, 20*time.Second, "the stranger to be turned away", func() bool {
 			for _, s := range c.Servers() {
 				if s.Enode == strangerSrv.Enode().URLv4() {
 					return !s.Connected && strings.Contains(s.LastError, "chain mismatch")
@@ -304,7 +292,7 @@ func TestStaleHeadIsAnErrorNotAnAnswer(t *testing.T) {
 		t.Fatalf("fresh head: %v", err)
 	}
 	srv.Stop() // a trusted server goes away; no block comes
-	eventuallyTrue(t, "the head to grow stale", func() bool { return !c.HeadStatus().Verified })
+	eventuallyWithin(t, 20*time.Second, "the head to grow stale", func() bool { return !c.HeadStatus().Verified })
 	err := light.CallContext(ctx, &n, "eth_blockNumber")
 	if err == nil || !strings.Contains(err.Error(), "old, more than the 2s allowed") || !strings.Contains(err.Error(), "1 of 2 trusted servers connected") {
 		t.Fatalf("eth_blockNumber on a stale head = %d, %v", n, err)

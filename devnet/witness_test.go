@@ -43,7 +43,7 @@ func TestCallAtANewBlockTakesOneRoundTrip(t *testing.T) {
 	go func() {
 		deployed <- sendTx(t, ctx, wallet, d.DevKey, nil, nil, hexutil.MustDecode(storeContract), 200_000)
 	}()
-	eventuallyTrue(t, "the deployment to be pending", func() bool {
+	eventuallyWithin(t, 20*time.Second, "the deployment to be pending", func() bool {
 		var n hexutil.Uint
 		node.CallContext(ctx, &n, "eth_getBlockTransactionCountByNumber", "pending")
 		return n > 0
@@ -87,7 +87,7 @@ func TestPolledCallsArePrefetched(t *testing.T) {
 	for range 3 {
 		prefetched := testutil.ToFloat64(d.ClientMetrics.Witnesses.WithLabelValues("prefetched"))
 		newBlock(t, ctx, d)
-		eventuallyTrue(t, "the call to be prefetched", func() bool {
+		eventuallyWithin(t, 20*time.Second, "the call to be prefetched", func() bool {
 			return testutil.ToFloat64(d.ClientMetrics.Witnesses.WithLabelValues("prefetched")) > prefetched
 		})
 		before := d.Client.StateRequests()
