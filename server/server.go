@@ -109,6 +109,9 @@ type Config struct {
 	PaymentReceiver common.Address
 	ClaimThreshold  *big.Int
 	SettleInterval  time.Duration
+	// ClaimerLease is how long a fleet's claimer's lease lasts unrenewed
+	// (default 30s): how soon another server with the key takes over.
+	ClaimerLease time.Duration
 	// RequestPrice is charged to paid clients per 1,000 cost units of
 	// requests served, on top of capacity-time (default 0).
 	RequestPrice *big.Int
@@ -225,7 +228,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	ccfg := cashier.Config{Clock: cfg.Clock, Contract: cfg.Contract, Key: cfg.PaymentKey, Receiver: cfg.PaymentReceiver,
-		Server: enode.PubkeyToIDV4(&cfg.PrivateKey.PublicKey).String(), ClaimThreshold: cfg.ClaimThreshold,
+		Server: enode.PubkeyToIDV4(&cfg.PrivateKey.PublicKey).String(), ClaimThreshold: cfg.ClaimThreshold, LeaseFor: cfg.ClaimerLease,
 		Ledger: cfg.Ledger, Logger: cfg.Logger, AfterStore: cfg.AfterPaymentStored}
 	var srv *Server
 	ccfg.OnSettle = func(st payment.Settlement) { srv.settled(st) }
@@ -391,13 +394,11 @@ func (s *Server) Start() error {
 			}
 		}
 	}()
-	if s.cashier.Enabled() {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.cashier.Run(s.ctx, s.cfg.SettleInterval)
-		}()
-	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.cashier.Run(s.ctx, s.cfg.SettleInterval) // returns at once with nothing to do
+	}()
 	s.cfg.Logger.Info("Light server started", "enode", s.Enode().URLv4(), "head", head.Number)
 	return nil
 }

@@ -51,6 +51,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		blockTime = fs.Duration("block-time", time.Second, "embedded chain only: interval between blocks")
 		chainMB   = fs.Int("chain.cache", devchain.DefaultCacheMB, "embedded chain only: MB of its caches (database blocks 2/7; trie nodes: with --datadir 4/7 clean, else 2/7 dirty, 2/7 clean and a 1/7 snapshot; a clean or snapshot cache only from 32 MB)")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
+		lease     = fs.Duration("payment.lease", 30*time.Second, "in a fleet (--ledger postgres://…): how long the claimer's lease lasts unrenewed, the longest the fleet goes without a claimer when it dies; far below the contract's challenge period")
 		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
 		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
 		pay       = addPaymentFlags(fs, "server")
@@ -157,7 +158,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	srv, err := server.New(server.Config{
-		Contract: contract, PaymentKey: payKey, PaymentReceiver: common.HexToAddress(*pay.receiver), ClaimThreshold: claimAt, RequestPrice: requestPrice,
+		Contract: contract, PaymentKey: payKey, PaymentReceiver: common.HexToAddress(*pay.receiver), ClaimerLease: *lease, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crash.Hook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
 		Backend: be, ChainConfig: chainCfg, PrivateKey: key, ListenAddr: *listen, NAT: natm, MaxPeers: *maxPeers, Bootnodes: bootNodes,
