@@ -224,6 +224,13 @@ func (c *Cashier) Fleet(ctx context.Context) (*ledgerpg.Totals, error) {
 	return &t, nil
 }
 
+// InFleet reports whether the cashier keeps its ledger with a fleet's.
+func (c *Cashier) InFleet() bool { return c.fleet != nil }
+
+// Claimer reports whether this process claims for the fleet now (holds the
+// claimer's lease).
+func (c *Cashier) Claimer() bool { return c.fleet != nil && c.claiming() }
+
 // claiming says whether this process holds the claimer's lease now.
 func (c *Cashier) claiming() bool {
 	f := c.fleet

@@ -3,7 +3,12 @@ package devnet
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +30,9 @@ type fleetServer struct {
 	proc  *proc
 	node  *enode.Node
 	admin *rpc.Client
-	key   bool // holds the receiving key: may claim
+	page  string // the status page's URL
+	stats string // the Prometheus metrics' URL
+	key   bool   // holds the receiving key: may claim
 }
 
 // startFleetServer runs a server of the fleet whose ledger is at url:
@@ -33,8 +40,9 @@ type fleetServer struct {
 func (e *crashEnv) startFleetServer(t *testing.T, url string, withKey bool) *fleetServer {
 	t.Helper()
 	dir := t.TempDir()
+	adminAt, metricsAt := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"server", "--verbosity", "2", "--backend", e.chain.HTTPURL(), "--datadir", dir, "--ledger", url,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin.http", "127.0.0.1:0",
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin.http", adminAt, "--metrics", metricsAt,
 		"--sellable", "200000", "--reserve", "0.00001", "--payment.threshold", "1000000000", "--payment.lease", "2s",
 		"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex()}
 	if withKey {
@@ -44,7 +52,8 @@ func (e *crashEnv) startFleetServer(t *testing.T, url string, withKey bool) *fle
 	}
 	p := startProc(t, nil, args...)
 	n, admin := serverStarted(t, p, dir)
-	return &fleetServer{proc: p, node: n, admin: admin, key: withKey}
+	return &fleetServer{proc: p, node: n, admin: admin, key: withKey,
+		page: "http://" + adminAt + "/status", stats: "http://" + metricsAt + "/metrics"}
 }
 
 // fleetTotals is lm_earnings' fleet view at a server; nil while the
@@ -167,20 +176,27 @@ func TestFleetSurvivesAKilledServerAndTheDatabaseGoingAway(t *testing.T) {
 		return fleetHas(t, second.admin, spent, false)
 	})
 
-	// A server with the key claims everything (once the dead one's lease,
-	// if it held it, expired).
-	claimer := rest[0]
-	if !claimer.key {
-		claimer = rest[1]
-	}
-	var claims []payment.Settlement
+	// The server with the key that holds the claimer's lease (once the dead
+	// one's lease, if it held it, expired) claims everything; the others
+	// refuse to.
+	var claimer *fleetServer
 	eventuallyWithin(t, 30*time.Second, "lm_claim at a server with the key", func() bool {
-		err := claimer.admin.Call(&claims, "lm_claim")
-		if err != nil && !strings.Contains(err.Error(), "does not claim") {
-			t.Fatal(err)
+		for _, f := range rest {
+			var claims []payment.Settlement
+			err := f.admin.Call(&claims, "lm_claim")
+			if err == nil {
+				claimer = f
+				return true
+			}
+			if !strings.Contains(err.Error(), "does not claim") {
+				t.Fatal(err)
+			}
 		}
-		return err == nil
+		return false
 	})
+	if !claimer.key {
+		t.Fatal("a server without the key claimed")
+	}
 	fin := fleetTotals(t, claimer.admin)
 	if fin == nil {
 		t.Fatal("no fleet totals at the claimer")
@@ -200,4 +216,47 @@ func TestFleetSurvivesAKilledServerAndTheDatabaseGoingAway(t *testing.T) {
 	if err != nil || st.Claimed.Cmp(spent) != 0 {
 		t.Fatalf("claimed on chain %v (%v), client spent %v", st.Claimed, err, spent)
 	}
+
+	// The fleet view: the claimer's metrics and status page.
+	eventuallyWithin(t, 30*time.Second, "the claimer's fleet metrics", func() bool {
+		m := scrape(t, claimer.stats)
+		return m[`lightmarket_fleet_claimer`] == 1 && m[`lightmarket_fleet_ledger_up`] == 1 &&
+			m[`lightmarket_fleet_wei{kind="claimed"}`] == float64(spent.Int64()) &&
+			m[`lightmarket_fleet_server_wei{kind="credited",server="`+second.node.ID().String()+`"}`] > 0
+	})
+	if bin, err := exec.LookPath("chromium"); err == nil {
+		page := browse(t, bin, claimer.page, "")
+		for _, want := range []string{"this server claims for the fleet", "(this server)", second.node.ID().String()[:10], `id="fchannels">1<`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the claimer's status page does not show %q", want)
+			}
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("chromium not installed (.ci/run installs it)")
+	}
+}
+
+// scrape reads a Prometheus text exposition into series → value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, line := range strings.Split(string(body), "\n") {
+		i := strings.LastIndexByte(line, ' ')
+		if line == "" || line[0] == '#' || i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
 }

@@ -42,6 +42,20 @@ type Server struct {
 	Price       prometheus.Gauge         // auction clearing price, wei per capacity-unit-second
 	Capacity    *prometheus.GaugeVec     // capacity units, by kind: total, paid, free, sold, frozen
 	Tiers       *prometheus.GaugeVec     // connected clients, by tier
+	Fleet       *Fleet                   // the fleet's shared ledger, for a server of a fleet
+}
+
+// Fleet is what a server of a fleet reads from the fleet's shared ledger.
+// Every server of a fleet exports the same fleet-wide figures (take the max
+// across servers, not the sum); the per-server ones are labelled by the
+// server's node ID.
+type Fleet struct {
+	LedgerUp    prometheus.Gauge     // 1 while the ledger's database answers
+	Claimer     prometheus.Gauge     // 1 while this process holds the claimer's lease
+	Wei         *prometheus.GaugeVec // fleet totals, by kind: received, claimed, unclaimed, charged
+	Channels    prometheus.Gauge     // channels in the ledger
+	ServerWei   *prometheus.GaugeVec // by server and kind: credited, charged
+	ServerVouch *prometheus.GaugeVec // vouchers credited, by server
 }
 
 // NewServer registers a server's metrics with reg.
@@ -63,6 +77,14 @@ func NewServer(reg prometheus.Registerer) *Server {
 		Price:       f.gauge("lightmarket_server_clearing_price_wei", "The auction's clearing price, in wei per capacity-unit-second."),
 		Capacity:    f.gaugeVec("lightmarket_server_capacity_units", "Serving capacity in cost units per ms, by kind: total, paid and free (given to clients), sold (in the auction), frozen (held by clients stopped for overload).", "kind"),
 		Tiers:       f.gaugeVec("lightmarket_server_clients_by_tier", "Connected clients, by tier.", "tier"),
+		Fleet: &Fleet{
+			LedgerUp:    f.gauge("lightmarket_fleet_ledger_up", "1 while the fleet's ledger database answers this server, 0 while it is away (a server of a fleet only)."),
+			Claimer:     f.gauge("lightmarket_fleet_claimer", "1 while this server holds the fleet's claimer lease."),
+			Wei:         f.gaugeVec("lightmarket_fleet_wei", "The fleet's ledger totals in wei, by kind: received (vouchers), claimed (on chain), unclaimed, charged (to clients). The same at every server of the fleet.", "kind"),
+			Channels:    f.gauge("lightmarket_fleet_channels", "Payment channels in the fleet's ledger."),
+			ServerWei:   f.gaugeVec("lightmarket_fleet_server_wei", "Wei each server of the fleet took, by server (node ID) and kind: credited (vouchers it stored), charged (to its clients).", "server", "kind"),
+			ServerVouch: f.gaugeVec("lightmarket_fleet_server_vouchers", "Vouchers each server of the fleet credited, by server (node ID).", "server"),
+		},
 	}
 }
 

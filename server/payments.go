@@ -61,8 +61,7 @@ func (s *Server) handlePay(ctx context.Context, p *peer, m *protocol.Pay) {
 	} else {
 		ack.Credited, ack.Balance = credited, balance
 		s.cfg.Metrics.Vouchers.WithLabelValues(protocol.PayAccepted.String()).Inc()
-		f, _ := new(big.Float).SetInt(credited).Float64()
-		s.cfg.Metrics.PaidWei.Add(f)
+		s.cfg.Metrics.PaidWei.Add(weiFloat(credited))
 		s.setPoolBalance(id, balance)
 		p.log.Debug("Payment received", "credited", credited, "balance", balance)
 	}
@@ -115,14 +114,12 @@ func (s *Server) bill() {
 		}
 	}
 	s.poolMu.Unlock()
-	f, _ := new(big.Float).SetInt(price).Float64()
-	s.cfg.Metrics.Price.Set(f)
+	s.cfg.Metrics.Price.Set(weiFloat(price))
 	s.notePrice(price, time.Now())
 	for _, h := range holders {
 		before := s.cashier.Balance(h.id)
 		balance := s.cashier.Bill(h.id, h.capacity, price)
-		charged, _ := new(big.Float).SetInt(new(big.Int).Sub(before, balance)).Float64()
-		if charged > 0 {
+		if charged := weiFloat(new(big.Int).Sub(before, balance)); charged > 0 {
 			s.cfg.Metrics.ChargedWei.Add(charged)
 		}
 		s.setPoolBalance(h.id, balance)
@@ -137,8 +134,7 @@ func (s *Server) chargeRequest(p *peer, cost uint64) {
 	before := s.cashier.Balance(p.ID())
 	balance := s.cashier.ChargeRequest(p.ID(), cost, s.cfg.RequestPrice)
 	if balance.Cmp(before) != 0 {
-		charged, _ := new(big.Float).SetInt(new(big.Int).Sub(before, balance)).Float64()
-		s.cfg.Metrics.ChargedWei.Add(charged)
+		s.cfg.Metrics.ChargedWei.Add(weiFloat(new(big.Int).Sub(before, balance)))
 		if balance.Sign() == 0 {
 			s.setPoolBalance(p.ID(), balance)
 		}
@@ -161,6 +157,8 @@ type Earnings struct {
 	Fleet *ledgerpg.Totals `json:"fleet,omitempty"`
 	// FleetError says why the fleet's sums could not be read.
 	FleetError string `json:"fleetError,omitempty"`
+	// Claimer says whether this server claims for the fleet now.
+	Claimer bool `json:"claimer,omitempty"`
 }
 
 // Earnings reports the server's earnings.
@@ -171,11 +169,51 @@ func (s *Server) Earnings() Earnings {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	fleet, err := s.cashier.Fleet(ctx)
-	out.Fleet = fleet
+	out.Fleet, out.Claimer = fleet, s.cashier.Claimer()
 	if err != nil {
 		out.FleetError = err.Error()
 	}
 	return out
+}
+
+// fleetGaugesEvery is how often a server of a fleet reads the fleet's
+// totals for its metrics: a sum over the whole ledger, so not every second.
+const fleetGaugesEvery = 10 * time.Second
+
+// updateFleetGauges reads the fleet's ledger into the metrics.
+func (s *Server) updateFleetGauges() {
+	m := s.cfg.Metrics.Fleet
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	t, err := s.cashier.Fleet(ctx)
+	m.Claimer.Set(b2f(s.cashier.Claimer()))
+	m.LedgerUp.Set(b2f(err == nil))
+	if err != nil || t == nil {
+		return
+	}
+	for kind, v := range map[string]*big.Int{"received": t.Received, "claimed": t.Claimed, "unclaimed": t.Unclaimed, "charged": t.Charged} {
+		m.Wei.WithLabelValues(kind).Set(weiFloat(v))
+	}
+	m.Channels.Set(float64(t.Channels))
+	for _, st := range t.Servers {
+		m.ServerWei.WithLabelValues(st.ID, "credited").Set(weiFloat(st.Credited))
+		m.ServerWei.WithLabelValues(st.ID, "charged").Set(weiFloat(st.Charged))
+		m.ServerVouch.WithLabelValues(st.ID).Set(float64(st.Vouchers))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// weiFloat is wei as a metric's value (exact up to 2^53 wei, about 0.009
+// ether; a metric shows magnitudes, the ledger holds the exact amounts).
+func weiFloat(v *big.Int) float64 {
+	f, _ := new(big.Float).SetInt(v).Float64()
+	return f
 }
 
 // Claim claims everything unclaimed on chain now.
@@ -186,8 +224,7 @@ func (s *Server) Claim(ctx context.Context) ([]payment.Settlement, error) {
 // settled records a claim in the metrics.
 func (s *Server) settled(st payment.Settlement) {
 	s.cfg.Metrics.Claims.Inc()
-	f, _ := new(big.Float).SetInt(st.Amount).Float64()
-	s.cfg.Metrics.ClaimedWei.Add(f)
+	s.cfg.Metrics.ClaimedWei.Add(weiFloat(st.Amount))
 }
 
 // StatusInfo says who the server is, for its status page.

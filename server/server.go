@@ -399,6 +399,22 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.cashier.Run(s.ctx, s.cfg.SettleInterval) // returns at once with nothing to do
 	}()
+	if s.cashier.InFleet() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t := time.NewTicker(fleetGaugesEvery)
+			defer t.Stop()
+			for {
+				s.updateFleetGauges()
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	s.cfg.Logger.Info("Light server started", "enode", s.Enode().URLv4(), "head", head.Number)
 	return nil
 }
