@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/paychan"
@@ -154,12 +155,19 @@ const (
 			vouchers = s.vouchers + EXCLUDED.vouchers, seen_at = now()`
 )
 
-// apply commits a group in one serializable transaction, tried again
-// while it conflicts with another server's.
+// apply commits a group in one transaction (read committed: the rows it
+// changes are locked first), tried again while it conflicts with another
+// server's.
 func (d *DB) apply(group []*op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := d.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error { return d.applyTx(ctx, tx, group) })
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = d.applyGroup(ctx, group); err == nil || !retryable(err) || attempt == maxRetries {
+			break
+		}
+		backoff(attempt)
+	}
 	if err != nil {
 		// Whether a COMMIT whose answer was lost committed is unknown: the
 		// changes are reported failed (no voucher is acknowledged). A
@@ -175,10 +183,28 @@ func (d *DB) apply(group []*op) error {
 	return nil
 }
 
-// applyTx runs a group's changes in tx: it locks the channels and the
-// accounts it reads, applies the ledger's rules in Go in the group's
+// applyGroup runs a group's transaction in two round trips: BEGIN and the
+// reads that lock the rows it changes in one pipeline, the writes and
+// COMMIT in the next. A failed transaction is rolled back before its
+// connection goes back to the pool.
+func (d *DB) applyGroup(ctx context.Context, group []*op) (err error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() {
+			conn.Exec(ctx, "ROLLBACK") // a broken connection is dropped by the pool instead
+		}
+	}()
+	return d.applyTx(ctx, conn, group)
+}
+
+// applyTx runs a group's transaction on conn: it locks the channels and
+// the accounts it reads, applies the ledger's rules in Go in the group's
 // order, and writes what changed.
-func (d *DB) applyTx(ctx context.Context, tx pgx.Tx, group []*op) error {
+func (d *DB) applyTx(ctx context.Context, conn *pgxpool.Conn, group []*op) error {
 	var ids [][]byte
 	var grantees [][]byte
 	var news []ledger.Channel // channels read from the chain
@@ -204,6 +230,9 @@ func (d *DB) applyTx(ctx context.Context, tx pgx.Tx, group []*op) error {
 		}
 	}
 	rows := make(map[common.Hash]*row)
+	stored := make(map[ledger.ClientID]ledger.Account)
+	reads := new(pgx.Batch)
+	reads.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	if len(news) > 0 {
 		// Channels new to the ledger are inserted first, with nothing
 		// accepted, so that all are read locked below: two servers
@@ -213,20 +242,16 @@ func (d *DB) applyTx(ctx context.Context, tx pgx.Tx, group []*op) error {
 		for _, c := range news {
 			id, sender, nonce = append(id, c.ID.Bytes()), append(sender, c.Sender.Bytes()), append(nonce, strconv.FormatUint(c.Nonce, 10))
 		}
-		if _, err := tx.Exec(ctx, insertNew, id, sender, nonce); err != nil {
-			return err
-		}
+		reads.Queue(insertNew, id, sender, nonce)
 	}
 	if len(ids) > 0 {
-		if err := readChannels(ctx, tx, ids, rows); err != nil {
-			return err
-		}
+		reads.Queue(lockChannels, ids).Query(func(rs pgx.Rows) error { return scanChannels(rs, rows) })
 	}
-	stored := make(map[ledger.ClientID]ledger.Account)
 	if len(grantees) > 0 {
-		if err := readAccounts(ctx, tx, lockAccounts, grantees, stored); err != nil {
-			return err
-		}
+		reads.Queue(lockAccounts, grantees).Query(func(rs pgx.Rows) error { return scanAccounts(rs, stored) })
+	}
+	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
+		return err
 	}
 	deltas := make(map[ledger.ClientID]*delta)
 	var order []ledger.ClientID
@@ -320,10 +345,9 @@ func (d *DB) applyTx(ctx context.Context, tx pgx.Tx, group []*op) error {
 	if d.cfg.Server != "" && (len(vouchers) > 0 || server.charged.Sign() > 0) {
 		batch.Queue(addServer, d.cfg.Server, server.credited.String(), server.charged.String(), len(vouchers))
 	}
-	if batch.Len() > 0 {
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return err
-		}
+	batch.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return err
 	}
 	for _, o := range group {
 		if (o.kind == opCredit && o.err == nil) || o.kind == opSetBalance {
@@ -365,12 +389,8 @@ func bigMax(a, b *big.Int) *big.Int {
 	return a
 }
 
-// readChannels reads (and, in a transaction, locks) the channels ids.
-func readChannels(ctx context.Context, q pgx.Tx, ids [][]byte, into map[common.Hash]*row) error {
-	rs, err := q.Query(ctx, lockChannels, ids)
-	if err != nil {
-		return err
-	}
+// scanChannels reads channels locked by a group's transaction.
+func scanChannels(rs pgx.Rows, into map[common.Hash]*row) error {
 	defer rs.Close()
 	for rs.Next() {
 		c, err := scanChannel(rs)

@@ -10,9 +10,10 @@
 // stored (the credit is the difference, computed from the row the
 // transaction holds locked); accounts change by deltas. Changes are group
 // committed: every change handed in while the previous transaction was
-// committing goes into the next one, a serializable transaction retried
-// when it conflicts with another server's, and a change is reported
-// durable only after its transaction committed. When the database is
+// committing goes into the next one, a read-committed transaction that
+// locks the rows it changes first (in key order) and is tried again when
+// it conflicts with another server's, and a change is reported durable
+// only after its transaction committed. When the database is
 // away, changes fail at once (no voucher is acknowledged) and the store
 // connects again on a later one.
 //
