@@ -19,16 +19,6 @@ import (
 
 var quiet = log.NewLogger(log.DiscardHandler())
 
-func TestReceiveSettleAndRecover(t *testing.T) {
-	testReceiveSettleAndRecover(t, Config{DataDir: t.TempDir()})
-}
-
-// The same on a ledger in PostgreSQL.
-func TestReceiveSettleAndRecoverPostgres(t *testing.T) {
-	pg := pgtest.Start(t)
-	testReceiveSettleAndRecover(t, Config{Ledger: pg.NewDatabase(t, "cashier")})
-}
-
 func testReceiveSettleAndRecover(t *testing.T, cfg Config) {
 	serverKey, _ := crypto.GenerateKey()
 	clientKey, _ := crypto.GenerateKey()

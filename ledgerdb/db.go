@@ -33,10 +33,12 @@ const (
 // ErrClosed is returned for writes after Close.
 var ErrClosed = errors.New("ledgerdb: closed")
 
-// Store is a durable ledger: this package's Pebble database for a lone
-// server, package ledgerpg's PostgreSQL for a server that keeps its
-// ledger where the operator keeps the rest of the business. Both pass
-// the suite in ledgerdb/storetest.
+// Store is a lone server's durable ledger: records written whole, the
+// state as the server holds it (this package's Pebble database passes the
+// suite in ledgerdb/storetest). A fleet's ledger (package ledgerpg) is not
+// a Store: several servers write it, so it takes changes (credit this
+// voucher, add this charge), not states. The cashier's TestLedgerSuite
+// runs the same cases over both.
 type Store interface {
 	// Write queues records and returns a channel that receives nil once
 	// they are durable, or the error that kept them from it (ErrClosed

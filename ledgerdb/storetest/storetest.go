@@ -1,6 +1,8 @@
-// Package storetest is the one test suite every ledger store passes (the
-// Pebble database of package ledgerdb and the PostgreSQL store of package
-// ledgerpg): what the cashier relies on, checked the same way for each.
+// Package storetest is the test suite of ledgerdb.Store, the durable
+// ledger of a lone server: what the cashier relies on from a store that
+// writes whole records (package ledgerdb's Pebble database passes it).
+// The cases both that store and a fleet's PostgreSQL ledger pass are the
+// cashier's TestLedgerSuite.
 package storetest
 
 import (
