@@ -51,7 +51,7 @@ type PayResult struct {
 	// machine), and Pebble's rate over it.
 	PGLedgerWritesPerSec    float64 `json:"pg_ledger_writes_per_sec,omitempty"`
 	PGLedgerWritesPerCommit float64 `json:"pg_ledger_writes_per_commit,omitempty"`
-	PebbleVsPostgres        float64 `json:"pebble_vs_postgres_vouchers_ratio,omitempty"`
+	PebbleVsPostgres        float64 `json:"pebble_vs_postgres_ledger_writes_ratio,omitempty"`
 	PGSkipped               string  `json:"-"` // why there is no PostgreSQL figure
 	// A paid session: payment messages' share of all message bytes.
 	PaymentBytesShare float64 `json:"payment_bytes_share"`

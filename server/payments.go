@@ -16,9 +16,9 @@ import (
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
-// minPayInterval spaces a client's payments: each one costs a signature
+// MinPayInterval spaces a client's payments: each one costs a signature
 // check and a synced write, and a client pays a few times a minute.
-const minPayInterval = 50 * time.Millisecond
+const MinPayInterval = 50 * time.Millisecond
 
 // sendTerms tells a client how it can pay, right after the handshake.
 func (s *Server) sendTerms(p *peer) error {

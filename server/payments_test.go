@@ -99,7 +99,7 @@ func TestVouchersRefusedOverTheWire(t *testing.T) {
 		{"next voucher", paychan.Method, sign(1, 250), protocol.PayAccepted, "", 150, 250},
 	}
 	for i, tt := range tests {
-		time.Sleep(minPayInterval + 10*time.Millisecond)
+		time.Sleep(MinPayInterval + 10*time.Millisecond)
 		if err := protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: uint64(i + 1), Method: tt.method, Payment: tt.payment}); err != nil {
 			t.Fatal(err)
 		}

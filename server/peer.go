@@ -155,8 +155,8 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		}
 		if m, ok := msg.(*protocol.Pay); ok {
 			now := s.cfg.Clock.Now()
-			if lastPay != 0 && time.Duration(now-lastPay) < minPayInterval {
-				return s.violation(p, fmt.Errorf("%w: payments less than %v apart", protocol.ErrInvalidRequest, minPayInterval))
+			if lastPay != 0 && time.Duration(now-lastPay) < MinPayInterval {
+				return s.violation(p, fmt.Errorf("%w: payments less than %v apart", protocol.ErrInvalidRequest, MinPayInterval))
 			}
 			lastPay = now
 			s.handlePay(ctx, p, m)

@@ -16,11 +16,12 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/lightmarket/lightmarket/bench"
+	"github.com/lightmarket/lightmarket/internal/pgcluster"
 	"github.com/lightmarket/lightmarket/sim"
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, market, history (default: all; history\ngenerates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [market] [history] [soak] [mobile]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, fleet, market, history (default: all;\nfleet needs PostgreSQL's programs on the machine; history generates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [fleet] [market] [history] [soak] [mobile]")
 	var (
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
 		compare    = fs.Bool("compare", false, "compare two --json files instead of running: lightmarket bench --compare OLD.json NEW.json prints each figure's change and fails when one moved the wrong way by more than its run-to-run noise")
@@ -28,6 +29,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of each idle and each flood phase (three of each)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run (client, servers and chain node: one process) to this file")
 		session    = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
+		fleetN     = fs.Int("fleet.clients", 300, "fleet: paying clients, one channel each")
+		fleetEach  = fs.Int("fleet.vouchers", 100, "fleet: vouchers each client sends in each measured phase")
 		clients    = fs.Int("serve.clients", 10_000, "serve: clients connected for the memory figure")
 		soakFor    = fs.Duration("soak.duration", time.Hour, "soak: how long the devnet runs under load")
 		soakMem    = fs.Bool("soak.inmemory", false, "soak: run the devnet without --datadir (its chain then grows in memory)")
@@ -69,14 +72,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	if len(which) == 0 {
-		which = []string{"rpc", "serve", "qos", "pay", "market", "history"}
+		which = []string{"rpc", "serve", "qos", "pay", "fleet", "market", "history"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "market", "history", "soak", "mobile"}, name) {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, market, history, soak, mobile)", name)
+		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "soak", "mobile"}, name) {
+			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, fleet, market, history, soak, mobile)", name)
 		}
 	}
 	for _, name := range which {
@@ -151,6 +154,23 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "pay\tgas open / topUp\t%d / %d\topen <= 60000 %s\n", r.GasOpen, r.GasTopUp, met(r.GasOpen <= 60000))
 			fmt.Fprintf(tw, "pay\tgas claim\t%d\t<= 60000 %s\n", r.GasClaim, met(r.GasClaim <= 60000))
 			fmt.Fprintf(tw, "pay\tgas close (start + finish)\t%d + %d = %d\t\n", r.GasStartClose, r.GasFinishClose, r.GasClose)
+			addFigures(figures, r)
+		case "fleet":
+			r, err := bench.Fleet(ctx, bench.FleetConfig{Clients: *fleetN, Each: *fleetEach, Logger: logger})
+			if errors.Is(err, pgcluster.ErrNotInstalled) {
+				fmt.Fprintf(tw, "fleet	not measured: %v		\n", err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("fleet: %w", err)
+			}
+			fmt.Fprintf(tw, "fleet	%d servers, one PostgreSQL, %d clients: vouchers acknowledged per second	%.0f	>= 20000 %s\n", r.Servers, r.Clients, r.VouchersPerSec, met(r.VouchersPerSec >= 20000))
+			fmt.Fprintf(tw, "fleet\tmachine CPU per voucher (of it the servers and clients' loop, the rest PostgreSQL); saturated ack p99\t%.0f µs (%.0f µs); %.1f ms\t\n", r.CPUPerVoucherUs, r.ServersCPUPerVoucherUs, r.AckSaturatedP99Ms)
+			fmt.Fprintf(tw, "fleet\tevery client paying as often as the protocol allows: vouchers per second, ack p50 / p99\t%.0f, %.2f / %.2f ms\tp99 <= 20 %s\n", r.PacedPerSec, r.AckP50Ms, r.AckP99Ms, met(r.AckP99Ms <= 20))
+			fmt.Fprintf(tw, "fleet	a server cut off, the database restarted: vouchers acknowledged / refused	%d / %d	\n", r.FaultAcked, r.FaultRefused)
+			fmt.Fprintf(tw, "fleet	credit lost / credited twice	%d / %d wei	0 %s\n", r.CreditLostWei, r.CreditDoubleWei, met(r.CreditLostWei == 0 && r.CreditDoubleWei == 0))
+			fmt.Fprintf(tw, "fleet	channels per client (paying every server)	%.2f	1 %s\n", r.ChannelsPerClient, met(r.ChannelsPerClient == 1))
+			fmt.Fprintf(tw, "fleet	one server: vouchers per second, Pebble / PostgreSQL	%.0f / %.0f = %.2f	\n", r.OneServerPebblePerSec, r.OneServerPostgresPerSec, r.PebbleVsPostgres)
 			addFigures(figures, r)
 		case "market":
 			// The simulator at its default size (10,000 clients, 50
