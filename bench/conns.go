@@ -66,7 +66,8 @@ func HoldConns(ctx context.Context, n *enode.Node, clients int, chainID uint64, 
 			defer wg.Done()
 			defer func() { <-sem }()
 			local := net.IPv4(127, 0, byte(1+i/250/250), byte(i/40%250+1))
-			c, err := dialSession(ctx, addr, local, n.Pubkey(), status)
+			key, _ := crypto.GenerateKey()
+			c, err := dialSession(ctx, addr, local, key, n.Pubkey(), status)
 			if err != nil {
 				return
 			}
@@ -88,14 +89,14 @@ func HoldConns(ctx context.Context, n *enode.Node, clients int, chainID uint64, 
 	return nil
 }
 
-// dialSession opens one lm session: TCP, RLPx, devp2p hello, lm Status.
-func dialSession(ctx context.Context, addr *net.TCPAddr, local net.IP, server *ecdsa.PublicKey, status []byte) (*rlpx.Conn, error) {
+// dialSession opens one lm session as node key: TCP, RLPx, devp2p hello,
+// lm Status.
+func dialSession(ctx context.Context, addr *net.TCPAddr, local net.IP, key *ecdsa.PrivateKey, server *ecdsa.PublicKey, status []byte) (*rlpx.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 20 * time.Second}
 	fd, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, err
 	}
-	key, _ := crypto.GenerateKey()
 	c := rlpx.NewConn(fd, server)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := c.Handshake(key); err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/lightmarket/lightmarket/cashier"
 	"github.com/lightmarket/lightmarket/chain/devchain"
@@ -33,48 +32,62 @@ import (
 
 // FleetConfig configures the fleet benchmark.
 type FleetConfig struct {
+	// Command runs lightmarket (the benchmark's own binary): the fleet's
+	// server processes are Command + "server" ….
+	Command []string
 	Servers int // servers of the fleet (default 3)
 	Clients int // paying clients, one channel each (default 300)
 	Each    int // vouchers each client sends in a measured phase (default 100)
 	Logger  log.Logger
 }
 
-// FleetResult holds the fleet benchmark's figures.
+// FleetResult holds the fleet benchmark's figures, from two runs on one
+// PostgreSQL and the dev chain, every client with one channel to the
+// fleet's receiver:
 //
-// The servers are the payment path of `lightmarket server` (package
-// cashier: voucher decoding, signature check, channel lookup, the durable
-// credit in the shared ledger) in this process, each with its own
-// connections to one PostgreSQL; the clients call it directly, without the
-// wire (the lm protocol spaces one client's payments 50 ms apart, so 300
-// real sessions could not offer this load). Kill -9 of server processes
-// over the wire is devnet's TestFleetSurvivesAKilledServerAndTheDatabaseGoingAway.
+//   - in process: the servers are the payment path of `lightmarket
+//     server` (package cashier: voucher decoding, signature check, the
+//     durable credit in the shared ledger), each with its own connections;
+//     the clients call it directly, without the wire. This measures what
+//     the fleet's payment path takes, saturated and at the protocol's
+//     highest payment rate.
+//   - over the wire: the servers are `lightmarket server` processes and
+//     each client holds an lm session with every one and pays them in turn
+//     (each session no more often than the protocol allows), as fast as
+//     acknowledgements come; then again while one server is killed with
+//     SIGKILL and PostgreSQL is stopped with -m immediate and started
+//     again. The ledger is then audited against the acknowledgements.
 type FleetResult struct {
 	Servers int `json:"fleet_servers"`
 	Clients int `json:"fleet_clients"`
-	// Saturated: every client sends its next voucher, to the next server,
-	// as soon as the last one is acknowledged. Vouchers acknowledged
-	// (committed) per second by the fleet; the machine's CPU time (all
-	// processes: the servers, PostgreSQL, the clients' loop) per voucher;
-	// the p99 from a voucher's arrival to its acknowledgement, which at
-	// saturation is queueing (Little: clients / rate).
-	VouchersPerSec  float64 `json:"fleet_vouchers_per_sec"`
-	CPUPerVoucherUs float64 `json:"fleet_cpu_us_per_voucher"`
+	// In process, saturated: every client sends its next voucher, to the
+	// next server, as soon as the last one is acknowledged. Vouchers
+	// acknowledged (committed) per second by the fleet; the machine's CPU
+	// time (all processes: the servers, PostgreSQL, the clients' loop) per
+	// voucher; the p99 from a voucher's arrival to its acknowledgement,
+	// which at saturation is queueing (Little: clients / rate).
+	VouchersPerSec    float64 `json:"fleet_vouchers_per_sec"`
+	CPUPerVoucherUs   float64 `json:"fleet_cpu_us_per_voucher"`
+	AckSaturatedP99Ms float64 `json:"fleet_voucher_ack_saturated_p99_ms"`
 	// Of it, this process's: the servers' payment path and the clients'
 	// loop; the rest is PostgreSQL's (and the dev chain's, idle).
 	ServersCPUPerVoucherUs float64 `json:"fleet_servers_cpu_us_per_voucher"`
-	AckSaturatedP99Ms      float64 `json:"fleet_voucher_ack_saturated_p99_ms"`
-	// Paced: every client pays as often as the lm protocol lets one
-	// (server.MinPayInterval apart); the rate achieved and the time from
-	// a voucher's arrival to its acknowledgement.
+	// In process, paced: every client pays as often as the lm protocol
+	// lets one session (server.MinPayInterval apart); the rate achieved
+	// and the time from a voucher's arrival to its acknowledgement.
 	PacedPerSec float64 `json:"fleet_paced_vouchers_per_sec"`
 	AckP50Ms    float64 `json:"fleet_voucher_ack_p50_ms"`
 	AckP99Ms    float64 `json:"fleet_voucher_ack_p99_ms"`
-	// Faults under load: one server's database connections cut (what
-	// PostgreSQL sees of a server killed mid-transaction) and the server
-	// abandoned, then PostgreSQL stopped with -m immediate and started
-	// again. Vouchers acknowledged and refused meanwhile; credit the
-	// ledger lacks against the acknowledgements, and credit beyond what
-	// the vouchers pay, summed over the channels (both must be 0).
+	// Over the wire: vouchers acknowledged per second and the time from
+	// sending a voucher to reading its acknowledgement.
+	WirePerSec   float64 `json:"fleet_wire_vouchers_per_sec"`
+	WireAckP50Ms float64 `json:"fleet_wire_voucher_ack_p50_ms"`
+	WireAckP99Ms float64 `json:"fleet_wire_voucher_ack_p99_ms"`
+	// Over the wire, with a server killed and the database restarted:
+	// vouchers acknowledged and not (refused as unavailable, or lost with
+	// the killed server's sessions); credit the ledger lacks against the
+	// acknowledgements, and credit beyond what the vouchers pay, summed
+	// over the channels (both must be 0).
 	FaultAcked      int   `json:"fleet_fault_vouchers_acked"`
 	FaultRefused    int   `json:"fleet_fault_vouchers_refused"`
 	CreditLostWei   int64 `json:"fleet_credit_lost_wei"`
@@ -82,8 +95,9 @@ type FleetResult struct {
 	// Channels in the ledger per paying client: every client paid every
 	// server on one channel to the fleet's receiver.
 	ChannelsPerClient float64 `json:"fleet_channels_per_client"`
-	// One server, the same clients and load: the ledger in Pebble (the
-	// default, fsynced group commits) against the ledger in PostgreSQL.
+	// One server in process, the same clients and load: the ledger in
+	// Pebble (the default, fsynced group commits) against the ledger in
+	// PostgreSQL.
 	OneServerPebblePerSec   float64 `json:"fleet_one_server_pebble_vouchers_per_sec"`
 	OneServerPostgresPerSec float64 `json:"fleet_one_server_postgres_vouchers_per_sec"`
 	PebbleVsPostgres        float64 `json:"pebble_vs_postgres_vouchers_ratio"`
@@ -142,7 +156,7 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.OneServerPebblePerSec, _, err = env.pay(ctx, []*cashier.Cashier{pebble}, nil, 0); err != nil {
+	if r.OneServerPebblePerSec, _, err = env.pay(ctx, []*cashier.Cashier{pebble}, 0); err != nil {
 		return nil, fmt.Errorf("one server on Pebble: %w", err)
 	}
 	pebble.Close()
@@ -155,7 +169,7 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 		return nil, err
 	}
 	env.reset()
-	if r.OneServerPostgresPerSec, _, err = env.pay(ctx, []*cashier.Cashier{one}, nil, 0); err != nil {
+	if r.OneServerPostgresPerSec, _, err = env.pay(ctx, []*cashier.Cashier{one}, 0); err != nil {
 		return nil, fmt.Errorf("one server on PostgreSQL: %w", err)
 	}
 	one.Close()
@@ -176,15 +190,10 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 		}
 		defer fleet[i].Close()
 	}
-	probe, err := ledgerpg.Open(ctx, ledgerpg.Config{URL: url, Server: "bench-probe", Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	defer probe.Close()
 	env.reset()
 	cpu0, own0 := machineCPU(), processCPU()
 	var lat []time.Duration
-	if r.VouchersPerSec, lat, err = env.pay(ctx, fleet, nil, 0); err != nil {
+	if r.VouchersPerSec, lat, err = env.pay(ctx, fleet, 0); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	perVoucher := func(d time.Duration) float64 {
@@ -197,38 +206,17 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 	r.AckSaturatedP99Ms = pct(lat, 99)
 	// Paced: every client at the protocol's highest payment rate.
 	env.sign(cfg.Each, cfg.Each+fleetPaced)
-	if r.PacedPerSec, lat, err = env.pay(ctx, fleet, nil, server.MinPayInterval); err != nil {
+	if r.PacedPerSec, lat, err = env.pay(ctx, fleet, server.MinPayInterval); err != nil {
 		return nil, fmt.Errorf("fleet, paced: %w", err)
 	}
 	r.AckP50Ms, r.AckP99Ms = pct(lat, 50), pct(lat, 99)
+	for _, c := range fleet {
+		c.Close()
+	}
 
-	// Faults under load: the same clients go on (their vouchers only rise).
-	env.sign(cfg.Each+fleetPaced, 2*cfg.Each+fleetPaced)
-	faults := func(acked func() int) {
-		for acked() < cfg.Clients*cfg.Each/5 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err := cutConnections(ctx, url, "lightmarket-ledger server-1"); err != nil {
-			cfg.Logger.Error("Cannot cut a server's connections", "err", err)
-		}
-		env.kill(1)
-		for acked() < cfg.Clients*cfg.Each/2 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err := pg.Stop("immediate"); err != nil {
-			cfg.Logger.Error("Cannot stop PostgreSQL", "err", err)
-		}
-		time.Sleep(2 * time.Second)
-		if err := pg.Restart(); err != nil {
-			cfg.Logger.Error("Cannot restart PostgreSQL", "err", err)
-		}
-	}
-	if _, _, err = env.pay(ctx, fleet, faults, 0); err != nil {
-		return nil, fmt.Errorf("fleet under faults: %w", err)
-	}
-	r.FaultAcked, r.FaultRefused = env.faultAcked, env.faultRefused
-	if r.CreditLostWei, r.CreditDoubleWei, r.ChannelsPerClient, err = env.audit(ctx, probe); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+	// The fleet as processes, paid over the wire, with faults.
+	if err := env.wireFleet(ctx, pg, r); err != nil {
+		return nil, fmt.Errorf("fleet over the wire: %w", err)
 	}
 	return r, nil
 }
@@ -242,15 +230,10 @@ type fleetChain struct {
 	serverKey *ecdsa.PrivateKey
 	keys      []*ecdsa.PrivateKey
 	payers    []*fleetPayer
-
-	mu           sync.Mutex
-	dead         map[int]bool // servers killed
-	faultAcked   int
-	faultRefused int
 }
 
 func newFleetChain(ctx context.Context, cfg FleetConfig) (*fleetChain, error) {
-	e := &fleetChain{cfg: cfg, dead: make(map[int]bool)}
+	e := &fleetChain{cfg: cfg}
 	e.serverKey, _ = crypto.GenerateKey()
 	alloc := types.GenesisAlloc{paychan.Address(e.serverKey): {Balance: big.NewInt(params.Ether)}}
 	for range cfg.Clients {
@@ -258,7 +241,7 @@ func newFleetChain(ctx context.Context, cfg FleetConfig) (*fleetChain, error) {
 		e.keys = append(e.keys, k)
 		alloc[paychan.Address(k)] = types.Account{Balance: big.NewInt(params.Ether)}
 	}
-	dc, err := devchain.New(devchain.Config{BlockTime: time.Second, Alloc: alloc, Logger: cfg.Logger})
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Second, Alloc: alloc, HTTPAddr: "127.0.0.1:0", Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -347,12 +330,6 @@ func (e *fleetChain) reset() {
 	}
 }
 
-func (e *fleetChain) kill(server int) {
-	e.mu.Lock()
-	e.dead[server] = true
-	e.mu.Unlock()
-}
-
 func (e *fleetChain) cashier(c cashier.Config) (*cashier.Cashier, error) {
 	c.Clock, c.Contract, c.Logger = mclock.System{}, e.contract, e.cfg.Logger
 	c.ClaimThreshold = new(big.Int).Lsh(big.NewInt(1), 200) // no claims: they are not measured here
@@ -360,12 +337,10 @@ func (e *fleetChain) cashier(c cashier.Config) (*cashier.Cashier, error) {
 }
 
 // pay has every client send its vouchers not yet sent, each to the next
-// live server, and returns the acknowledged rate and latencies; with pace,
-// each client sends one voucher every pace (their starts spread over it),
-// else the next as soon as the last is acknowledged. faults, when given,
-// runs beside the load, with the count acknowledged so far; refused
-// vouchers are then counted, and the client goes on with its next.
-func (e *fleetChain) pay(ctx context.Context, servers []*cashier.Cashier, faults func(acked func() int), pace time.Duration) (float64, []time.Duration, error) {
+// server, and returns the acknowledged rate and latencies; with pace, each
+// client sends one voucher every pace (their starts spread over it), else
+// the next as soon as the last is acknowledged.
+func (e *fleetChain) pay(ctx context.Context, servers []*cashier.Cashier, pace time.Duration) (float64, []time.Duration, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -373,20 +348,6 @@ func (e *fleetChain) pay(ctx context.Context, servers []*cashier.Cashier, faults
 		acked int
 		fail  error
 	)
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return acked
-	}
-	done := make(chan struct{})
-	if faults != nil {
-		go func() {
-			defer close(done)
-			faults(count)
-		}()
-	} else {
-		close(done)
-	}
 	start := time.Now()
 	for i, p := range e.payers {
 		wg.Add(1)
@@ -399,47 +360,28 @@ func (e *fleetChain) pay(ctx context.Context, servers []*cashier.Cashier, faults
 					time.Sleep(time.Until(slot))
 					slot = slot.Add(pace)
 				}
-				s := (i + p.next) % len(servers)
-				e.mu.Lock()
-				for e.dead[s] {
-					s = (s + 1) % len(servers)
-				}
-				e.mu.Unlock()
 				t0 := time.Now()
-				credited, _, err := servers[s].Receive(ctx, [32]byte(p.id), p.vouchers[p.next])
+				credited, _, err := servers[(i+p.next)%len(servers)].Receive(ctx, [32]byte(p.id), p.vouchers[p.next])
 				if err != nil {
-					if faults == nil {
-						mu.Lock()
-						fail = err
-						mu.Unlock()
-						return
-					}
-					e.mu.Lock()
-					e.faultRefused++
-					e.mu.Unlock()
-					time.Sleep(20 * time.Millisecond)
-					continue
+					mu.Lock()
+					fail = err
+					mu.Unlock()
+					return
 				}
 				mine = append(mine, time.Since(t0))
 				p.acked = int64(p.next+1) * fleetStep
 				p.credited += credited.Int64()
-				mu.Lock()
-				acked++
-				mu.Unlock()
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			acked += len(mine)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	<-done
 	if fail != nil {
 		return 0, nil, fail
-	}
-	if faults != nil {
-		e.faultAcked = acked
 	}
 	return float64(acked) / elapsed.Seconds(), lat, nil
 }
@@ -504,16 +446,4 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cutConnections ends the database sessions of application name app, as
-// PostgreSQL sees a client killed mid-transaction.
-func cutConnections(ctx context.Context, url, app string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
-	return err
 }

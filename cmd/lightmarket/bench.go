@@ -156,21 +156,26 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "pay\tgas close (start + finish)\t%d + %d = %d\t\n", r.GasStartClose, r.GasFinishClose, r.GasClose)
 			addFigures(figures, r)
 		case "fleet":
-			r, err := bench.Fleet(ctx, bench.FleetConfig{Clients: *fleetN, Each: *fleetEach, Logger: logger})
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.Fleet(ctx, bench.FleetConfig{Command: []string{self}, Clients: *fleetN, Each: *fleetEach, Logger: logger})
 			if errors.Is(err, pgcluster.ErrNotInstalled) {
-				fmt.Fprintf(tw, "fleet	not measured: %v		\n", err)
+				fmt.Fprintf(tw, "fleet\tnot measured: %v\t\t\n", err)
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("fleet: %w", err)
 			}
-			fmt.Fprintf(tw, "fleet	%d servers, one PostgreSQL, %d clients: vouchers acknowledged per second	%.0f	>= 20000 %s\n", r.Servers, r.Clients, r.VouchersPerSec, met(r.VouchersPerSec >= 20000))
+			fmt.Fprintf(tw, "fleet\t%d servers, one PostgreSQL, %d clients: vouchers acknowledged per second\t%.0f\t>= 20000 %s\n", r.Servers, r.Clients, r.VouchersPerSec, met(r.VouchersPerSec >= 20000))
 			fmt.Fprintf(tw, "fleet\tmachine CPU per voucher (of it the servers and clients' loop, the rest PostgreSQL); saturated ack p99\t%.0f µs (%.0f µs); %.1f ms\t\n", r.CPUPerVoucherUs, r.ServersCPUPerVoucherUs, r.AckSaturatedP99Ms)
 			fmt.Fprintf(tw, "fleet\tevery client paying as often as the protocol allows: vouchers per second, ack p50 / p99\t%.0f, %.2f / %.2f ms\tp99 <= 20 %s\n", r.PacedPerSec, r.AckP50Ms, r.AckP99Ms, met(r.AckP99Ms <= 20))
-			fmt.Fprintf(tw, "fleet	a server cut off, the database restarted: vouchers acknowledged / refused	%d / %d	\n", r.FaultAcked, r.FaultRefused)
-			fmt.Fprintf(tw, "fleet	credit lost / credited twice	%d / %d wei	0 %s\n", r.CreditLostWei, r.CreditDoubleWei, met(r.CreditLostWei == 0 && r.CreditDoubleWei == 0))
-			fmt.Fprintf(tw, "fleet	channels per client (paying every server)	%.2f	1 %s\n", r.ChannelsPerClient, met(r.ChannelsPerClient == 1))
-			fmt.Fprintf(tw, "fleet	one server: vouchers per second, Pebble / PostgreSQL	%.0f / %.0f = %.2f	\n", r.OneServerPebblePerSec, r.OneServerPostgresPerSec, r.PebbleVsPostgres)
+			fmt.Fprintf(tw, "fleet\tover the wire (server processes, lm sessions): vouchers per second, ack p50 / p99\t%.0f, %.2f / %.2f ms\t\n", r.WirePerSec, r.WireAckP50Ms, r.WireAckP99Ms)
+			fmt.Fprintf(tw, "fleet\tover the wire, a server killed (SIGKILL) and the database restarted: vouchers acknowledged / not\t%d / %d\t\n", r.FaultAcked, r.FaultRefused)
+			fmt.Fprintf(tw, "fleet\tcredit lost / credited twice\t%d / %d wei\t0 %s\n", r.CreditLostWei, r.CreditDoubleWei, met(r.CreditLostWei == 0 && r.CreditDoubleWei == 0))
+			fmt.Fprintf(tw, "fleet\tchannels per client (paying every server)\t%.2f\t1 %s\n", r.ChannelsPerClient, met(r.ChannelsPerClient == 1))
+			fmt.Fprintf(tw, "fleet\tone server: vouchers per second, Pebble / PostgreSQL\t%.0f / %.0f = %.2f\t\n", r.OneServerPebblePerSec, r.OneServerPostgresPerSec, r.PebbleVsPostgres)
 			addFigures(figures, r)
 		case "market":
 			// The simulator at its default size (10,000 clients, 50
