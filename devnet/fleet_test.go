@@ -222,7 +222,7 @@ func TestFleetSurvivesAKilledServerAndTheDatabaseGoingAway(t *testing.T) {
 		m := scrape(t, claimer.stats)
 		return m[`lightmarket_fleet_claimer`] == 1 && m[`lightmarket_fleet_ledger_up`] == 1 &&
 			m[`lightmarket_fleet_wei{kind="claimed"}`] == float64(spent.Int64()) &&
-			m[`lightmarket_fleet_server_wei{kind="credited",server="`+second.node.ID().String()+`"}`] > 0
+			m[`lightmarket_fleet_server_wei{kind="credited",node="`+second.node.ID().String()+`"}`] > 0
 	})
 	if bin, err := exec.LookPath("chromium"); err == nil {
 		page := browse(t, bin, claimer.page, "")

@@ -47,7 +47,7 @@ type Server struct {
 
 // Fleet is what a server of a fleet reads from the fleet's shared ledger.
 // Every server of a fleet exports the same fleet-wide figures (take the max
-// across servers, not the sum); the per-server ones are labelled by the
+// across servers, not the sum); the per-server ones are labelled node, the
 // server's node ID.
 type Fleet struct {
 	LedgerUp    prometheus.Gauge     // 1 while the ledger's database answers
@@ -82,8 +82,8 @@ func NewServer(reg prometheus.Registerer) *Server {
 			Claimer:     f.gauge("lightmarket_fleet_claimer", "1 while this server holds the fleet's claimer lease."),
 			Wei:         f.gaugeVec("lightmarket_fleet_wei", "The fleet's ledger totals in wei, by kind: received (vouchers), claimed (on chain), unclaimed, charged (to clients). The same at every server of the fleet.", "kind"),
 			Channels:    f.gauge("lightmarket_fleet_channels", "Payment channels in the fleet's ledger."),
-			ServerWei:   f.gaugeVec("lightmarket_fleet_server_wei", "Wei each server of the fleet took, by server (node ID) and kind: credited (vouchers it stored), charged (to its clients).", "server", "kind"),
-			ServerVouch: f.gaugeVec("lightmarket_fleet_server_vouchers", "Vouchers each server of the fleet credited, by server (node ID).", "server"),
+			ServerWei:   f.gaugeVec("lightmarket_fleet_server_wei", "Wei each server of the fleet took, by server (its node ID) and kind: credited (vouchers it stored), charged (to its clients).", "node", "kind"),
+			ServerVouch: f.gaugeVec("lightmarket_fleet_server_vouchers", "Vouchers each server of the fleet credited, by server (its node ID).", "node"),
 		},
 	}
 }
