@@ -386,12 +386,22 @@ func (c *Cashier) Settle(ctx context.Context, all bool) ([]payment.Settlement, e
 		due = c.ledger.Claimable()
 	}
 	c.mu.Unlock()
+	return claimEach(ctx, due, nil, c.claim)
+}
+
+// claimEach claims every channel due but those skipped, one at a time,
+// and returns the settlements made (never nil: [] in JSON when nothing was
+// due) and every claim's error.
+func claimEach(ctx context.Context, due []ledger.Channel, skip map[common.Hash]bool, claim func(context.Context, ledger.Channel) (payment.Settlement, error)) ([]payment.Settlement, error) {
 	var (
-		out  = []payment.Settlement{} // [] in JSON when nothing was due
+		out  = []payment.Settlement{}
 		errs []error
 	)
 	for _, ch := range due {
-		s, err := c.claim(ctx, ch)
+		if skip[ch.ID] {
+			continue
+		}
+		s, err := claim(ctx, ch)
 		if err != nil {
 			errs = append(errs, err)
 			continue

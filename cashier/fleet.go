@@ -331,22 +331,7 @@ func (c *Cashier) settleFleet(ctx context.Context, all bool) ([]payment.Settleme
 	if err != nil {
 		return nil, err
 	}
-	var (
-		out  = []payment.Settlement{}
-		errs []error
-	)
-	for _, ch := range due {
-		if inFlight[ch.ID] {
-			continue
-		}
-		s, err := c.claimFleet(ctx, ch)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, s)
-	}
-	return out, errors.Join(errs...)
+	return claimEach(ctx, due, inFlight, c.claimFleet)
 }
 
 // settleSending settles the claims recorded as sending: mined ones are
