@@ -87,6 +87,12 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		}
 		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
 	}
+	// The search for the nodes a state root needs, and the runs repeated
+	// with them, get as long again as the first run: over a backend in
+	// another process the first run can spend all of its time reading.
+	searchCtx, endSearch := context.WithCancel(rec.ctx)
+	defer endSearch()
+	runCtx := ctx
 	for range maxNodeSearches + 1 {
 		statedb, err := state.NewWithReader(header.Root, db, rec)
 		if err != nil {
@@ -102,7 +108,7 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 			State:  statedb,
 			Failed: rec.failed,
 		}
-		err = call.run(ctx, env)
+		err = call.run(runCtx, env)
 		if nodes != nil {
 			statedb.StopPrefetcher()
 		}
@@ -113,7 +119,12 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		if missing == nil || rec.db == nil {
 			break
 		}
-		blob, err := chain.TrieNode(ctx, s.cfg.Backend, r.BlockHash, rec.owner(missing.Owner), missing.Path, missing.NodeHash)
+		if runCtx != searchCtx {
+			runCtx = searchCtx
+			stop := time.AfterFunc(s.cfg.WitnessTimeout, endSearch)
+			defer stop.Stop()
+		}
+		blob, err := chain.TrieNode(runCtx, s.cfg.Backend, r.BlockHash, rec.owner(missing.Owner), missing.Path, missing.NodeHash)
 		if err != nil {
 			s.cfg.Logger.Debug("Witness trie node unavailable", "owner", missing.Owner, "path", missing.Path, "err", err)
 			break
