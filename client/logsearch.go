@@ -131,6 +131,101 @@ func (f *logFilter) candidates(vectors map[protocol.BloomBitsRef][]byte, from, t
 // (exclusive): the caller reads the blocks from next to to one by one (all
 // of them when neither a history root nor a tail root could be had).
 func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common.Address, topics [][]common.Hash) (headers []*types.Header, next uint64, err error) {
+	return c.searchLogs(ctx, from, to, addrs, topics, nil)
+}
+
+// LogBlocks is SearchLogs and ReceiptsOf in two round trips, not three:
+// the candidate blocks' bodies and receipts are asked for by number in the
+// same round trip as their header proofs, and checked against those
+// headers once they are proven. A body or receipt list that does not
+// match its header (a server that followed another fork, or lied) is
+// fetched again by hash.
+func (c *Client) LogBlocks(ctx context.Context, from, to uint64, addrs []common.Address, topics [][]common.Hash) (headers []*types.Header, receipts []types.Receipts, next uint64, err error) {
+	pre := &blockData{bodies: make(map[uint64]*types.Body), receipts: make(map[uint64]types.Receipts)}
+	headers, next, err = c.searchLogs(ctx, from, to, addrs, topics, pre)
+	if err != nil {
+		return nil, nil, from, err
+	}
+	receipts, err = c.receiptsOf(ctx, headers, pre)
+	if err != nil {
+		return nil, nil, from, err
+	}
+	return headers, receipts, next, nil
+}
+
+// blockData is what a log search fetched of its candidate blocks by
+// number beside their header proofs: not verified until checked against
+// the proven headers.
+type blockData struct {
+	mu       sync.Mutex
+	bodies   map[uint64]*types.Body
+	receipts map[uint64]types.Receipts
+}
+
+// fetchByNumber asks, in g, for the bodies and receipts of the canonical
+// blocks at numbers into pre. Its failures are not the search's: what is
+// missing is fetched by hash later.
+func (c *Client) fetchByNumber(ctx context.Context, g *errgroup.Group, numbers []uint64, pre *blockData) {
+	inBatches(g, len(numbers), protocol.MaxBodies, func(lo, hi int) error {
+		batch := numbers[lo:hi]
+		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
+			id := reqIDs.Add(1)
+			reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, &protocol.GetBlockBodies{ReqID: id, Numbers: batch})
+			if err != nil {
+				return err
+			}
+			got := reply.(*protocol.BlockBodies).Bodies
+			if len(got) > len(batch) {
+				return fmt.Errorf("%w: %d bodies for %d blocks", protocol.ErrTooManyItems, len(got), len(batch))
+			}
+			pre.mu.Lock()
+			defer pre.mu.Unlock()
+			for k, b := range got {
+				pre.bodies[batch[k]] = b
+			}
+			return nil
+		})
+	})
+	inBatches(g, len(numbers), protocol.MaxReceipts, func(lo, hi int) error {
+		batch := numbers[lo:hi]
+		return c.doPrefer(ctx, c.onOurChain, func(ctx context.Context, p *peer) error {
+			id := reqIDs.Add(1)
+			reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, &protocol.GetReceipts{ReqID: id, Numbers: batch})
+			if err != nil {
+				return err
+			}
+			got := reply.(*protocol.Receipts).Receipts
+			if len(got) > len(batch) {
+				return fmt.Errorf("%w: receipts of %d blocks for %d", protocol.ErrTooManyItems, len(got), len(batch))
+			}
+			pre.mu.Lock()
+			defer pre.mu.Unlock()
+			for k, rs := range got {
+				pre.receipts[batch[k]] = rs
+			}
+			return nil
+		})
+	})
+}
+
+// take returns what was fetched by number for header h and matches it.
+func (d *blockData) take(h *types.Header) (*types.Body, types.Receipts) {
+	if d == nil {
+		return nil, nil
+	}
+	d.mu.Lock()
+	b, rs := d.bodies[h.Number.Uint64()], d.receipts[h.Number.Uint64()]
+	d.mu.Unlock()
+	if b != nil && verify.Body(h, b) != nil {
+		b = nil
+	}
+	if rs != nil && verify.Receipts(h, rs) != nil {
+		rs = nil
+	}
+	return b, rs
+}
+
+func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common.Address, topics [][]common.Hash, pre *blockData) (headers []*types.Header, next uint64, err error) {
 	f, err := newLogFilter(addrs, topics)
 	if err != nil {
 		return nil, from, err
@@ -207,10 +302,11 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 		}
 	}
 
-	// The second: every candidate's header at once.
+	// The second: every candidate's header at once (and, for LogBlocks,
+	// its body and receipts).
 	secHeaders := make([]*types.Header, len(secCands))
 	tailHeaders := make([]*types.Header, len(tailCands))
-	var batches errgroup.Group
+	var batches, extra errgroup.Group
 	done = c.trips.together()
 	inBatches(&batches, len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.sectionHeaders(ctx, count, root, secCands[lo:hi], secHeaders[lo:hi])
@@ -218,7 +314,13 @@ func (c *Client) SearchLogs(ctx context.Context, from, to uint64, addrs []common
 	inBatches(&batches, len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.tailHeaders(ctx, tail, tailCands[lo:hi], tailHeaders[lo:hi])
 	})
+	if pre != nil {
+		c.fetchByNumber(ctx, &extra, append(slices.Clip(secCands), tailCands...), pre)
+	}
 	err = batches.Wait()
+	if xerr := extra.Wait(); xerr != nil && err == nil {
+		c.cfg.Logger.Debug("Log search could not fetch candidates by number", "err", xerr)
+	}
 	done()
 	if err != nil {
 		return nil, from, err
@@ -504,6 +606,12 @@ func (c *Client) spread(n, size int, have func(p *peer) bool) int {
 // leaves out of a batch (its reply's size limit) is fetched block by
 // block.
 func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]types.Receipts, error) {
+	return c.receiptsOf(ctx, headers, nil)
+}
+
+// receiptsOf is ReceiptsOf taking first what pre holds that matches the
+// headers.
+func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *blockData) ([]types.Receipts, error) {
 	out := make([]types.Receipts, len(headers))
 	bodies := make([]*types.Body, len(headers))
 	raw := make([]types.Receipts, len(headers))
@@ -514,14 +622,21 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 			out[i] = r
 			continue
 		}
-		if b, ok := c.blocks.Get(hash); ok {
-			bodies[i] = b.Body()
-		} else {
+		b, rs := pre.take(h)
+		if cached, ok := c.blocks.Get(hash); ok {
+			b = cached.Body()
+		}
+		if bodies[i] = b; b == nil {
 			needBodies = append(needBodies, i)
 		}
-		needReceipts = append(needReceipts, i)
+		if raw[i] = rs; rs == nil {
+			needReceipts = append(needReceipts, i)
+		}
 	}
 	var batches errgroup.Group
+	if len(needBodies)+len(needReceipts) == 0 {
+		return c.deriveReceipts(ctx, headers, bodies, raw, out)
+	}
 	done := c.trips.together()
 	inBatches(&batches, len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
 		batch := needBodies[lo:hi]
@@ -582,6 +697,13 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 	if err != nil {
 		return nil, err
 	}
+	return c.deriveReceipts(ctx, headers, bodies, raw, out)
+}
+
+// deriveReceipts completes out, the receipts of headers, from the blocks'
+// verified bodies and raw receipts; a block left out of a batch is read
+// block by block.
+func (c *Client) deriveReceipts(ctx context.Context, headers []*types.Header, bodies []*types.Body, raw, out []types.Receipts) ([]types.Receipts, error) {
 	for i, h := range headers {
 		if out[i] != nil {
 			continue

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/trie"
 	"pgregory.net/rapid"
 
 	"github.com/lightmarket/lightmarket/history"
@@ -132,5 +133,29 @@ func TestSectionVectorsProvenOncePerSection(t *testing.T) {
 	bad[1].HashRoot[0] ^= 1
 	if err := verifySectionVectors(root, 2, refs, bad); err == nil {
 		t.Error("a later vector with another hash root accepted")
+	}
+}
+
+// TestBlockDataTakesOnlyWhatMatchesTheHeader pins that bodies and
+// receipts fetched by number, before their headers were proven, are used
+// only when they match the proven header: another fork's block, or a lie,
+// is dropped (and fetched again by hash).
+func TestBlockDataTakesOnlyWhatMatchesTheHeader(t *testing.T) {
+	tx := types.NewTx(&types.LegacyTx{Nonce: 1, Gas: 21000, GasPrice: common.Big1})
+	receipt := &types.Receipt{Type: types.LegacyTxType, Status: 1, CumulativeGasUsed: 21000, Logs: []*types.Log{}}
+	full := types.NewBlock(&types.Header{Number: common.Big2, Difficulty: common.Big0}, &types.Body{Transactions: types.Transactions{tx}}, types.Receipts{receipt}, trie.NewStackTrie(nil))
+	empty := &types.Header{Number: common.Big2, Difficulty: common.Big0, TxHash: types.EmptyTxsHash, ReceiptHash: types.EmptyReceiptsHash, UncleHash: types.EmptyUncleHash}
+	d := &blockData{
+		bodies:   map[uint64]*types.Body{2: full.Body()},
+		receipts: map[uint64]types.Receipts{2: {receipt}},
+	}
+	if b, rs := d.take(full.Header()); b == nil || len(rs) != 1 {
+		t.Errorf("the block's own body and receipts refused: %v, %v", b, rs)
+	}
+	if b, rs := d.take(empty); b != nil || rs != nil {
+		t.Errorf("another block's body and receipts taken for an empty block: %v, %v", b, rs)
+	}
+	if b, rs := (*blockData)(nil).take(full.Header()); b != nil || rs != nil {
+		t.Error("nothing fetched, yet something taken")
 	}
 }

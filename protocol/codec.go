@@ -19,8 +19,8 @@ type Request interface {
 }
 
 func (r *GetBlockHeaders) Items() int { return int(r.Amount) }
-func (r *GetBlockBodies) Items() int  { return len(r.Hashes) }
-func (r *GetReceipts) Items() int     { return len(r.Hashes) }
+func (r *GetBlockBodies) Items() int  { return len(r.Hashes) + len(r.Numbers) }
+func (r *GetReceipts) Items() int     { return len(r.Hashes) + len(r.Numbers) }
 func (r *GetCode) Items() int         { return len(r.Requests) }
 func (r *SendTx) Items() int          { return len(r.Txs) }
 func (r *GetTxStatus) Items() int     { return len(r.Hashes) }

@@ -401,14 +401,20 @@ type BlockHeaders struct {
 	Headers []*types.Header
 }
 
-// GetBlockBodies asks for the bodies of blocks by hash.
+// GetBlockBodies asks for the bodies of blocks by hash, or of the
+// server's canonical blocks by number (Numbers, with no Hashes): a client
+// that has the numbers of blocks whose headers it is proving in the same
+// round trip asks this way and checks the bodies against those headers.
 type GetBlockBodies struct {
-	ReqID  uint64
-	Hashes []common.Hash
+	ReqID   uint64
+	Hashes  []common.Hash
+	Numbers []uint64 `rlp:"optional"`
 }
 
 // Validate checks the request's bounds.
-func (r *GetBlockBodies) Validate() error { return checkCount(len(r.Hashes), MaxBodies, "bodies") }
+func (r *GetBlockBodies) Validate() error {
+	return checkHashesOrNumbers(len(r.Hashes), len(r.Numbers), MaxBodies, "bodies")
+}
 
 // BlockBodies answers GetBlockBodies: one body per hash asked, in order; an
 // empty list at the end means the server stopped (unknown block or size).
@@ -418,14 +424,18 @@ type BlockBodies struct {
 	Bodies []*types.Body
 }
 
-// GetReceipts asks for the receipts of blocks by hash.
+// GetReceipts asks for the receipts of blocks by hash, or of the server's
+// canonical blocks by number (Numbers, with no Hashes), as GetBlockBodies.
 type GetReceipts struct {
-	ReqID  uint64
-	Hashes []common.Hash
+	ReqID   uint64
+	Hashes  []common.Hash
+	Numbers []uint64 `rlp:"optional"`
 }
 
 // Validate checks the request's bounds.
-func (r *GetReceipts) Validate() error { return checkCount(len(r.Hashes), MaxReceipts, "receipts") }
+func (r *GetReceipts) Validate() error {
+	return checkHashesOrNumbers(len(r.Hashes), len(r.Numbers), MaxReceipts, "receipts")
+}
 
 // Receipts answers GetReceipts: for each block asked, in order, its
 // receipts in consensus encoding. The server stops early at a block it does
@@ -838,6 +848,15 @@ func NewError(err error) *Error {
 		reason = reason[:MaxErrorReasonLen]
 	}
 	return &Error{Reason: reason}
+}
+
+// checkHashesOrNumbers checks a request that names blocks by hash or by
+// number, never both.
+func checkHashesOrNumbers(hashes, numbers, max int, what string) error {
+	if hashes > 0 && numbers > 0 {
+		return fmt.Errorf("%w: %s asked by hash and by number at once", ErrInvalidRequest, what)
+	}
+	return checkCount(hashes+numbers, max, what)
 }
 
 func checkCount(n, max int, what string) error {

@@ -121,6 +121,35 @@ func stripSpaces(s string) string {
 	return string(bytes.ReplaceAll([]byte(s), []byte(" "), nil))
 }
 
+// TestBlocksByNumberWire pins the encoding of bodies and receipts asked
+// by number: an empty hash list, then the numbers; asked by hash, the
+// request encodes as before the numbers existed.
+func TestBlocksByNumberWire(t *testing.T) {
+	for _, tt := range []struct {
+		code Code
+		msg  any
+		hex  string
+	}{
+		// [reqID 2, [], [7, 300]]
+		{GetBlockBodiesMsg, &GetBlockBodies{ReqID: 2, Numbers: []uint64{7, 300}}, "c7 02 c0 c4 07 82012c"},
+		{GetReceiptsMsg, &GetReceipts{ReqID: 3, Numbers: []uint64{7}}, "c4 03 c0 c1 07"},
+		{GetReceiptsMsg, &GetReceipts{ReqID: 3, Hashes: []common.Hash{{0xbb}}}, "e3 03 e1a0bb" + zeros(31)},
+	} {
+		want, _ := hex.DecodeString(stripSpaces(tt.hex))
+		got, _ := rlp.EncodeToBytes(tt.msg)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v encodes to\n %x\nwant\n %x", tt.code, got, want)
+		}
+		back, err := Decode(tt.code, got)
+		if err != nil {
+			t.Fatalf("%v: decode: %v", tt.code, err)
+		}
+		if re, _ := rlp.EncodeToBytes(back); !bytes.Equal(re, got) {
+			t.Errorf("%v: re-encoding differs: %x", tt.code, re)
+		}
+	}
+}
+
 // TestHashOrNumber pins that a hash and a number never stand for each
 // other: the zero hash is sent as a 32-byte hash, not as block number 0.
 func TestHashOrNumber(t *testing.T) {
@@ -171,6 +200,11 @@ func TestRequestLimits(t *testing.T) {
 		{"bodies at limit", &GetBlockBodies{Hashes: hashes(MaxBodies)}, nil},
 		{"bodies over", &GetBlockBodies{Hashes: hashes(MaxBodies + 1)}, ErrTooManyItems},
 		{"receipts over", &GetReceipts{Hashes: hashes(MaxReceipts + 1)}, ErrTooManyItems},
+		{"receipts by number", &GetReceipts{Numbers: []uint64{7, 9}}, nil},
+		{"receipts by number over", &GetReceipts{Numbers: make([]uint64, MaxReceipts+1)}, ErrTooManyItems},
+		{"bodies by number", &GetBlockBodies{Numbers: []uint64{7}}, nil},
+		{"bodies by hash and number", &GetBlockBodies{Hashes: hashes(1), Numbers: []uint64{7}}, ErrInvalidRequest},
+		{"receipts by hash and number", &GetReceipts{Hashes: hashes(1), Numbers: []uint64{7}}, ErrInvalidRequest},
 		{"tx status at limit", &GetTxStatus{Hashes: hashes(MaxTxStatus)}, nil},
 		{"tx status over", &GetTxStatus{Hashes: hashes(MaxTxStatus + 1)}, ErrTooManyItems},
 		{"code over", &GetCode{Requests: make([]CodeRequest, MaxCode+1)}, ErrTooManyItems},

@@ -133,18 +133,16 @@ func (api *EthAPI) rangeLogs(ctx context.Context, from, to rpc.BlockNumber, crit
 	}
 	out := []*types.Log{}
 	if next > lo {
-		headers, next, err := api.c.SearchLogs(ctx, lo, hi, crit.Addresses, crit.Topics)
+		// The candidates' headers, bodies and receipts come in one round
+		// trip; a candidate's logs are matched one by one (its bloom
+		// matched bit by bit).
+		_, receipts, next, err := api.c.LogBlocks(ctx, lo, hi, crit.Addresses, crit.Topics)
 		if err != nil {
 			return nil, err
 		}
 		if hi >= next && hi-next > api.logRange {
 			// The tail was expected and not had.
 			return nil, &evmcall.InvalidParamsError{Message: fmt.Sprintf("exceed maximum block range %d", api.logRange)}
-		}
-		headers = slices.DeleteFunc(headers, func(h *types.Header) bool { return !bloomMatches(h.Bloom, crit.Addresses, crit.Topics) })
-		receipts, err := api.c.ReceiptsOf(ctx, headers)
-		if err != nil {
-			return nil, err
 		}
 		for _, rs := range receipts {
 			out = appendMatching(out, rs, crit.Addresses, crit.Topics)

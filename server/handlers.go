@@ -19,7 +19,7 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 	case *protocol.GetBlockHeaders:
 		return protocol.BlockHeadersMsg, &protocol.BlockHeaders{ReqID: r.ReqID, Headers: s.headers(ctx, r)}
 	case *protocol.GetBlockBodies:
-		bodies := collect(s, "body", r.Hashes, func(h common.Hash) (*types.Body, error) {
+		bodies := collect(s, "body", s.blockHashes(ctx, r.Hashes, r.Numbers), func(h common.Hash) (*types.Body, error) {
 			return s.cfg.Backend.Body(ctx, h)
 		}, bodySize)
 		return protocol.BlockBodiesMsg, &protocol.BlockBodies{ReqID: r.ReqID, Bodies: bodies}
@@ -67,6 +67,24 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 	// Decode returns only the types above as requests; a new request type
 	// without a handler is answered with the peer's error, not a panic.
 	return protocol.ErrorMsg, protocol.NewError(fmt.Errorf("%w: %T", protocol.ErrUnexpectedMsg, req))
+}
+
+// blockHashes is the blocks a request names: its hashes, or the hashes of
+// the canonical blocks at its numbers, up to the first number the backend
+// has no block at (the reply stops there, as at an unknown hash).
+func (s *Server) blockHashes(ctx context.Context, hashes []common.Hash, numbers []uint64) []common.Hash {
+	if len(numbers) == 0 {
+		return hashes
+	}
+	out := make([]common.Hash, 0, len(numbers))
+	for _, n := range numbers {
+		h, err := s.cfg.Backend.HeaderByNumber(ctx, n)
+		if !s.ok(err, "header", n) {
+			break
+		}
+		out = append(out, h.Hash())
+	}
+	return out
 }
 
 // collect fetches one item per key, in order, and stops at the first key

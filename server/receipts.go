@@ -22,7 +22,7 @@ import (
 func (s *Server) receipts(ctx context.Context, r *protocol.GetReceipts) *protocol.Receipts {
 	reply := &protocol.Receipts{ReqID: r.ReqID}
 	total := 0
-	for _, h := range r.Hashes {
+	for _, h := range s.blockHashes(ctx, r.Hashes, r.Numbers) {
 		rs, err := s.cfg.Backend.Receipts(ctx, h)
 		if !s.ok(err, "receipts", h) {
 			break
