@@ -18,6 +18,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(byte(GetProofsMsg), []byte{0xc5, 0x01, 0xc2, 0xc1, 0xc0})
 	f.Add(byte(0x3f), []byte{0xc0})
+	// Blocks by number, and by hash and number at once (refused).
+	f.Add(byte(GetReceiptsMsg), []byte{0xc4, 0x03, 0xc0, 0xc1, 0x07})
+	f.Add(byte(GetBlockBodiesMsg), []byte{0xc6, 0x02, 0xc1, 0x05, 0xc2, 0x07, 0x08})
 	f.Fuzz(func(t *testing.T, code byte, payload []byte) {
 		msg, err := Decode(Code(code), payload)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -28,6 +29,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		calls      = fs.Int("calls", 500, "rpc: calls per method and endpoint")
 		phase      = fs.Duration("qos.phase", 10*time.Second, "qos: length of each idle and each flood phase (three of each)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run (client, servers and chain node: one process) to this file")
+		execTrace  = fs.String("trace", "", "write an execution trace of the whole run to this file (go tool trace; -pprof=sched shows where goroutines waited for a core)")
 		session    = fs.Duration("pay.session", 10*time.Second, "pay: length of the paid session")
 		fleetN     = fs.Int("fleet.clients", 300, "fleet: paying clients, one channel each")
 		fleetEach  = fs.Int("fleet.vouchers", 100, "fleet: vouchers each client sends in each measured phase")
@@ -70,6 +72,17 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *execTrace != "" {
+		f, err := os.Create(*execTrace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if len(which) == 0 {
 		which = []string{"rpc", "serve", "qos", "pay", "fleet", "market", "history"}
