@@ -208,15 +208,16 @@ func (c *Client) fetchByNumber(ctx context.Context, g *errgroup.Group, numbers [
 	})
 }
 
-// take returns what was fetched by number for header h and matches it.
-func (d *blockData) take(h *types.Header) (*types.Body, types.Receipts) {
+// take returns what was fetched by number for header h and matches it;
+// the body only when wantBody (a body already held needs no check).
+func (d *blockData) take(h *types.Header, wantBody bool) (*types.Body, types.Receipts) {
 	if d == nil {
 		return nil, nil
 	}
 	d.mu.Lock()
 	b, rs := d.bodies[h.Number.Uint64()], d.receipts[h.Number.Uint64()]
 	d.mu.Unlock()
-	if b != nil && verify.Body(h, b) != nil {
+	if b != nil && (!wantBody || verify.Body(h, b) != nil) {
 		b = nil
 	}
 	if rs != nil && verify.Receipts(h, rs) != nil {
@@ -622,9 +623,13 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 			out[i] = r
 			continue
 		}
-		b, rs := pre.take(h)
+		var b *types.Body
 		if cached, ok := c.blocks.Get(hash); ok {
 			b = cached.Body()
+		}
+		fetched, rs := pre.take(h, b == nil)
+		if b == nil {
+			b = fetched
 		}
 		if bodies[i] = b; b == nil {
 			needBodies = append(needBodies, i)

@@ -149,13 +149,16 @@ func TestBlockDataTakesOnlyWhatMatchesTheHeader(t *testing.T) {
 		bodies:   map[uint64]*types.Body{2: full.Body()},
 		receipts: map[uint64]types.Receipts{2: {receipt}},
 	}
-	if b, rs := d.take(full.Header()); b == nil || len(rs) != 1 {
+	if b, rs := d.take(full.Header(), true); b == nil || len(rs) != 1 {
 		t.Errorf("the block's own body and receipts refused: %v, %v", b, rs)
 	}
-	if b, rs := d.take(empty); b != nil || rs != nil {
+	if b, rs := d.take(empty, true); b != nil || rs != nil {
 		t.Errorf("another block's body and receipts taken for an empty block: %v, %v", b, rs)
 	}
-	if b, rs := (*blockData)(nil).take(full.Header()); b != nil || rs != nil {
+	if b, rs := (*blockData)(nil).take(full.Header(), true); b != nil || rs != nil {
 		t.Error("nothing fetched, yet something taken")
+	}
+	if b, rs := d.take(full.Header(), false); b != nil || len(rs) != 1 {
+		t.Errorf("a body taken though the block's body is held: %v, %v", b, rs)
 	}
 }

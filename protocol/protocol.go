@@ -416,7 +416,7 @@ func (r *GetBlockBodies) Validate() error {
 	return checkHashesOrNumbers(len(r.Hashes), len(r.Numbers), MaxBodies, "bodies")
 }
 
-// BlockBodies answers GetBlockBodies: one body per hash asked, in order; an
+// BlockBodies answers GetBlockBodies: one body per block asked, in order; an
 // empty list at the end means the server stopped (unknown block or size).
 type BlockBodies struct {
 	ReqID  uint64
