@@ -402,7 +402,7 @@ func (c *Client) readState(ctx context.Context, header *types.Header, addr commo
 	if len(slots) > protocol.MaxSlotsPerProof {
 		return nil, fmt.Errorf("%d storage slots asked, at most %d", len(slots), protocol.MaxSlotsPerProof)
 	}
-	blockHash := header.Hash()
+	blockHash := c.chain.hashOf(header)
 	acct, haveAcct := c.state.account(blockHash, addr)
 	if withProofs && acct.proof == nil {
 		haveAcct = false
@@ -498,7 +498,7 @@ func (c *Client) Code(ctx context.Context, header *types.Header, addr common.Add
 	var code []byte
 	c.proofFetches.Add(1)
 	err = c.do(ctx, func(ctx context.Context, p *peer) error {
-		code, err = c.fetchCode(ctx, p, header.Hash(), addr, codeHash)
+		code, err = c.fetchCode(ctx, p, c.chain.hashOf(header), addr, codeHash)
 		return err
 	})
 	if err != nil {

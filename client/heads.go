@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
@@ -35,6 +36,22 @@ type headerChain struct {
 	low     uint64
 	lowHdr  *types.Header
 	cur     *types.Header
+	// curHash is cur's hash, readable without Client.mu: hashing a header
+	// costs microseconds on every request at the head (hashOf).
+	curHash atomic.Pointer[hashedHeader]
+}
+
+type hashedHeader struct {
+	h    *types.Header
+	hash common.Hash
+}
+
+// hashOf returns h's hash, without hashing when h is the head.
+func (hc *headerChain) hashOf(h *types.Header) common.Hash {
+	if c := hc.curHash.Load(); c != nil && c.h == h {
+		return c.hash
+	}
+	return h.Hash()
 }
 
 // lowest is the lowest linked canonical header (nil before a head).
@@ -104,6 +121,7 @@ func (hc *headerChain) setHead(h *types.Header) {
 		}
 	}
 	hc.cur = h
+	hc.curHash.Store(&hashedHeader{h, h.Hash()})
 	defer hc.trim()
 	cur := h
 	for {
@@ -184,7 +202,7 @@ func (t *headTracker) best(hc *headerChain) (*types.Header, int) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].Number.Cmp(cands[j].Number) > 0 })
 	for _, cand := range cands {
-		if support := t.support(hc, cand); support >= t.need {
+		if support := t.support(hc, cand, cand.Hash()); support >= t.need {
 			return cand, support
 		}
 	}
@@ -213,22 +231,22 @@ func (t *headTracker) tagged(ref func(*protocol.Announce) *protocol.BlockRef, is
 func safeRef(a *protocol.Announce) *protocol.BlockRef      { return a.Safe }
 func finalizedRef(a *protocol.Announce) *protocol.BlockRef { return a.Finalized }
 
-// support counts the trusted servers whose latest head is h or a known
-// descendant of it.
-func (t *headTracker) support(hc *headerChain, h *types.Header) int {
+// support counts the trusted servers whose latest head is h (whose hash is
+// hash) or a known descendant of it.
+func (t *headTracker) support(hc *headerChain, h *types.Header, hash common.Hash) int {
 	n := 0
 	for _, a := range t.latest {
-		if descends(hc, a.Hash, h) {
+		if descends(hc, a.Hash, h, hash) {
 			n++
 		}
 	}
 	return n
 }
 
-// descends reports whether the header with hash is anc or a known
-// descendant of it.
-func descends(hc *headerChain, hash common.Hash, anc *types.Header) bool {
-	target, ancHash := anc.Number.Uint64(), anc.Hash()
+// descends reports whether the header with hash is anc (whose hash is
+// ancHash) or a known descendant of it.
+func descends(hc *headerChain, hash common.Hash, anc *types.Header, ancHash common.Hash) bool {
+	target := anc.Number.Uint64()
 	for depth := 0; depth <= maxLinkDepth; depth++ {
 		if hash == ancHash {
 			return true
@@ -301,7 +319,11 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 	hd := c.chain.head()
 	// The head moves to a new best, but never back to its own ancestor
 	// (a trusted server going quiet is not a reorg).
-	moved := best != nil && (hd == nil || (best.Hash() != hd.Hash() && !descends(c.chain, hd.Hash(), best)))
+	moved := false
+	if best != nil {
+		bestHash := best.Hash()
+		moved = hd == nil || (bestHash != c.chain.hashOf(hd) && !descends(c.chain, c.chain.hashOf(hd), best, bestHash))
+	}
 	if moved {
 		c.chain.setHead(best)
 	}

@@ -69,11 +69,13 @@ func (c *Client) headStatus(now time.Time) *HeadStatus {
 	h := c.chain.head()
 	if h != nil {
 		st.head = h
-		st.Number, st.Hash, st.Timestamp = h.Number.Uint64(), h.Hash(), h.Time
-		st.Signers = c.heads.support(c.chain, h)
-		st.Age = now.Sub(time.Unix(int64(h.Time), 0)).Seconds()
+		st.Number, st.Hash, st.Timestamp = h.Number.Uint64(), c.chain.hashOf(h), h.Time
+		st.Signers = c.heads.support(c.chain, h, st.Hash)
+		st.Age = headAge(h, now).Seconds()
 	}
 	switch {
+	case c.answersFromLocked(h, now):
+		st.Verified = true
 	case h == nil:
 		st.Reason = "no verified head yet: " + c.trustSummaryLocked(st)
 	case c.resuming:
@@ -81,10 +83,19 @@ func (c *Client) headStatus(now time.Time) *HeadStatus {
 	case c.cfg.HeadMaxAge > 0 && st.Age > c.cfg.HeadMaxAge.Seconds():
 		age := time.Duration(st.Age * float64(time.Second)).Round(time.Second)
 		st.Reason = fmt.Sprintf("verified head %d is %v old, more than the %v allowed: %s", st.Number, age, c.cfg.HeadMaxAge, c.trustSummaryLocked(st))
-	default:
-		st.Verified = true
 	}
 	return st
+}
+
+// answersFromLocked reports whether the client may answer from head h now:
+// there is one, it was followed (not resumed from the background) and it
+// is not older than HeadMaxAge. c.mu is held.
+func (c *Client) answersFromLocked(h *types.Header, now time.Time) bool {
+	return h != nil && !c.resuming && (c.cfg.HeadMaxAge <= 0 || headAge(h, now) <= c.cfg.HeadMaxAge)
+}
+
+func headAge(h *types.Header, now time.Time) time.Duration {
+	return now.Sub(time.Unix(int64(h.Time), 0))
 }
 
 // trustSummaryLocked says how many trusted servers are connected and agree,
@@ -123,7 +134,16 @@ func (c *Client) trustSummaryLocked(st *HeadStatus) string {
 // CurrentHead returns the accepted head when the client may answer from
 // it, or a *HeadError saying why not.
 func (c *Client) CurrentHead() (*types.Header, error) {
-	st := c.HeadStatus()
+	// Every request at the head asks: only a refusal builds the status.
+	now := time.Now()
+	c.mu.Lock()
+	h := c.chain.head()
+	ok := c.answersFromLocked(h, now)
+	c.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	st := c.headStatus(now)
 	if !st.Verified {
 		return nil, &HeadError{Status: st}
 	}
