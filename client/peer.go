@@ -312,6 +312,7 @@ func (p *peer) reserve(ctx context.Context, reqID, maxCost uint64) error {
 // request sends req and waits for the reply with the expected code. It
 // first waits until the server's flow control allows it.
 func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID uint64, req protocol.Request) (protocol.Reply, error) {
+	reserveStack()
 	maxCost, _ := p.costs.MaxCost(uint64(code), req.Items())
 	if err := p.reserve(ctx, reqID, maxCost); err != nil {
 		return nil, err
