@@ -162,13 +162,23 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		})
 	}
 	// Free service is measured: balances of accounts never asked for
-	// take a proof from a server each, first from those not measured yet.
-	for range 20 {
-		for _, c := range clients {
+	// take a proof from a server each, first from those not measured yet,
+	// until every client has measured every server (one it has not
+	// measured counts as of middling quality, and would lose to a dearer
+	// one it has).
+	for i, c := range clients {
+		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to measure all five servers", i), func() bool {
 			var bal hexutil.Big
 			key, _ := crypto.GenerateKey()
 			c.rpc.Call(&bal, "eth_getBalance", crypto.PubkeyToAddress(key.PublicKey), "latest")
-		}
+			measured := 0
+			for _, s := range c.servers(t) {
+				if s.LatencyP50Ms > 0 {
+					measured++
+				}
+			}
+			return measured == 5
+		})
 	}
 
 	// Demand: 100,000 units at up to 20,000 wei per unit-second each. The
