@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightmarket/lightmarket/chain"
+	"github.com/lightmarket/lightmarket/chain/devbeacon"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/discovery"
@@ -90,7 +91,16 @@ type Config struct {
 	ClientCacheMB int
 	// ChainLogger is the embedded chain's logger (default Logger).
 	ChainLogger log.Logger
+	// BeaconHTTP, when set, runs a development consensus layer over the
+	// chain (chain/devbeacon: beacon headers signed by a sync committee of
+	// 512 BLS keys) and serves its beacon API on this address.
+	BeaconHTTP string
 }
+
+// BeaconGenesisValidatorsRoot is the devnet consensus layer's genesis
+// validators root, which a client verifying its sync committee is
+// configured with.
+var BeaconGenesisValidatorsRoot = crypto.Keccak256Hash([]byte("lightmarket devnet beacon"))
 
 // Devnet is a running network.
 type Devnet struct {
@@ -115,6 +125,7 @@ type Devnet struct {
 	Node    *lightclient.Node
 	Client  *client.Client
 	Metrics *metrics.Endpoint // nil unless Config.MetricsAddr is set
+	Beacon  *devbeacon.Node   // nil unless Config.BeaconHTTP is set
 	// ClientMetrics are the client's metrics.
 	ClientMetrics *metrics.Client
 	DevKey        *ecdsa.PrivateKey
@@ -194,6 +205,14 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	if err := d.Chain.Start(); err != nil {
 		return nil, fmt.Errorf("devnet: chain: %w", err)
+	}
+	if cfg.BeaconHTTP != "" {
+		d.Beacon, err = devbeacon.StartNode(ctx, d.Chain.DirectBackend(), devbeacon.NodeConfig{
+			Addr: cfg.BeaconHTTP, Seed: "lightmarket devnet", GenesisValidatorsRoot: BeaconGenesisValidatorsRoot, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %w", err)
+		}
 	}
 	if !cfg.NoPayments {
 		eth := ethclient.NewClient(d.Chain.RPCClient())
@@ -351,6 +370,9 @@ func (d *Devnet) Close() {
 	}
 	if d.Bootnode != nil {
 		d.Bootnode.Close()
+	}
+	if d.Beacon != nil {
+		d.Beacon.Close()
 	}
 	if d.tmpDir != "" {
 		os.RemoveAll(d.tmpDir)

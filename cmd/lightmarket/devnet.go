@@ -30,6 +30,8 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		fraction  = fs.Int("ulc.fraction", 75, "percentage of trusted servers that must sign a head")
 		logRange  = fs.Uint64("logs.range", rpcapi.DefaultLogRange, "most blocks one eth_getLogs may cover")
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics of the servers and the client on this address, e.g. 127.0.0.1:6060 (off unless given)")
+		beacon    = fs.Bool("beacon", false, "also run a development consensus layer over the chain (beacon headers signed by a sync committee of 512 BLS keys) and serve its beacon API on --beacon.http")
+		beaconAt  = fs.String("beacon.http", "127.0.0.1:5052", "listen address of the development consensus layer's beacon API (with --beacon)")
 		memLimit  = memoryLimitFlag(fs, "1.5 × (64 + --cache + 3/7 of --chain.cache, an allowance for the chain's caches on the Go heap)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
@@ -39,7 +41,10 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := setupLogging(*verbosity)
-	if err := checkListen(map[string]string{"http": *httpAddr, "chain.http": *chainHTTP, "metrics": *metricsAt}); err != nil {
+	if !*beacon {
+		*beaconAt = ""
+	}
+	if err := checkListen(map[string]string{"http": *httpAddr, "chain.http": *chainHTTP, "metrics": *metricsAt, "beacon.http": *beaconAt}); err != nil {
 		return err
 	}
 	release, err := dirlock.Acquire(*datadir)
@@ -76,6 +81,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		Discovery:     true,
 		Logger:        logger,
 		ChainLogger:   chainLogger(fs, logger),
+		BeaconHTTP:    *beaconAt,
 	})
 	if err != nil {
 		return err
@@ -90,6 +96,11 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if d.Metrics != nil {
 		fmt.Fprintf(stdout, "  Metrics:                      %s\n", d.Metrics.URL())
+	}
+	if d.Beacon != nil {
+		fmt.Fprintf(stdout, "  Beacon API (dev consensus):   %s\n", d.Beacon.URL())
+		fmt.Fprintf(stdout, "    genesis validators root:    %s\n", devnet.BeaconGenesisValidatorsRoot)
+		fmt.Fprintf(stdout, "    checkpoint (slot 0):        %s\n", d.Beacon.Genesis())
 	}
 	fmt.Fprintf(stdout, "  Chain id:                     %d\n", d.Client.ChainID())
 	fmt.Fprintf(stdout, "  Funded account:               %s\n", crypto.PubkeyToAddress(key.PublicKey))

@@ -1,0 +1,129 @@
+package devbeacon
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/beacon/light"
+	"github.com/ethereum/go-ethereum/beacon/light/api"
+	"github.com/ethereum/go-ethereum/beacon/params"
+	"github.com/ethereum/go-ethereum/beacon/types"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+)
+
+// go-ethereum's beacon API client reads the dev consensus layer as it reads
+// a consensus client: bootstrap, updates, optimistic and finality updates,
+// headers and the event stream, all of which its light client accepts.
+func TestGethBeaconAPIReadsTheChain(t *testing.T) {
+	chain := NewChain(Config(common.Hash{2}), committee(t))
+	a := NewAPI(chain)
+	hs := execChain(120)
+	for _, h := range hs[:100] {
+		if err := a.Add(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	cfg := chain.Config()
+	client := api.NewBeaconLightApi(srv.URL, nil, cfg)
+
+	head, canonical, _, err := client.GetHeader(common.Hash{})
+	if err != nil || !canonical || head.Slot != 99 {
+		t.Fatalf("head: slot %d, canonical %v, %v", head.Slot, canonical, err)
+	}
+	checkpoint := chain.blocks[70].header.Hash()
+	bootstrap, err := client.GetCheckpointData(checkpoint)
+	if err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	cc := light.NewCommitteeChain(memorydb.New(), cfg, params.SyncCommitteeSupermajority, true)
+	if err := cc.CheckpointInit(*bootstrap); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	updates, committees, err := client.GetBestUpdatesAndCommittees(0, 1)
+	if err != nil {
+		t.Fatalf("updates: %v", err)
+	}
+	if err := cc.InsertUpdate(updates[0], committees[0]); err != nil {
+		t.Fatalf("inserting the update: %v", err)
+	}
+	ht := light.NewHeadTracker(cc, params.SyncCommitteeSupermajority, func(common.Hash) {})
+	opt, err := client.GetOptimisticUpdate()
+	if err != nil {
+		t.Fatalf("optimistic update: %v", err)
+	}
+	if ok, err := ht.ValidateOptimistic(opt); !ok || err != nil {
+		t.Fatalf("optimistic update not accepted: %v, %v", ok, err)
+	}
+	if opt.Attested.BlockHash() != hs[99].Hash() {
+		t.Fatalf("head's execution block %x, want %x", opt.Attested.BlockHash(), hs[99].Hash())
+	}
+	fin, err := client.GetFinalityUpdate()
+	if err != nil {
+		t.Fatalf("finality update: %v", err)
+	}
+	if ok, err := ht.ValidateFinality(fin); !ok || err != nil {
+		t.Fatalf("finality update not accepted: %v, %v", ok, err)
+	}
+
+	// New heads arrive on the event stream.
+	heads := make(chan types.OptimisticUpdate, 64)
+	stop := client.StartHeadListener(api.HeadEventListener{
+		OnNewHead:    func(uint64, common.Hash) {},
+		OnOptimistic: func(u types.OptimisticUpdate) { heads <- u },
+		OnFinality:   func(types.FinalityUpdate) {},
+		OnError:      func(err error) { t.Logf("event stream: %v", err) },
+	})
+	defer stop()
+	timeout := time.After(10 * time.Second)
+	next := 100
+	for {
+		select {
+		case u := <-heads:
+			if ok, err := ht.ValidateOptimistic(u); err != nil || (!ok && u.Attested.Slot > 99) {
+				t.Fatalf("streamed head %d not accepted: %v, %v", u.Attested.Slot, ok, err)
+			}
+			if u.Attested.Slot == 119 {
+				if u.Attested.BlockHash() != hs[119].Hash() {
+					t.Fatal("streamed head's execution block differs")
+				}
+				return
+			}
+		case <-time.After(50 * time.Millisecond):
+			if next < len(hs) {
+				if err := a.Add(hs[next]); err != nil {
+					t.Fatal(err)
+				}
+				next++
+			}
+		case <-timeout:
+			t.Fatalf("no head 119 on the event stream (added up to %d)", next-1)
+		}
+	}
+}
+
+func TestAPIRefusesBadRequests(t *testing.T) {
+	a := NewAPI(NewChain(Config(common.Hash{2}), committee(t)))
+	for _, h := range execChain(3) {
+		a.Add(h)
+	}
+	for path, want := range map[string]int{
+		"/eth/v1/beacon/light_client/bootstrap/0x12":                    400,
+		"/eth/v1/beacon/light_client/bootstrap/" + common.Hash{9}.Hex(): 404,
+		"/eth/v1/beacon/light_client/updates?start_period=x&count=1":    400,
+		"/eth/v1/beacon/light_client/updates?start_period=0":            400,
+		"/eth/v1/beacon/headers/" + common.Hash{9}.Hex():                404,
+		"/eth/v1/beacon/headers/head":                                   200,
+		"/eth/v1/nothing":                                               404,
+		"/eth/v1/beacon/light_client/finality_update":                   200,
+	} {
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, want)
+		}
+	}
+}
