@@ -28,6 +28,9 @@ type API struct {
 	mu    sync.Mutex
 	chain *Chain
 	subs  map[chan event]bool
+	// The head's updates, signed once when it is added (a BLS signing
+	// costs milliseconds; clients poll).
+	optimistic, finality []byte
 }
 
 type event struct {
@@ -50,11 +53,12 @@ func (a *API) Add(h *ctypes.Header) error {
 	}
 	head, _ := a.chain.Head()
 	evs := []event{{"head", mustJSON(map[string]any{"slot": strconv.FormatUint(head.Slot, 10), "block": head.Hash()})}}
-	if opt, err := a.optimisticJSON(); err == nil {
-		evs = append(evs, event{"light_client_optimistic_update", opt})
+	var err error
+	if a.optimistic, err = a.buildOptimistic(); err == nil {
+		evs = append(evs, event{"light_client_optimistic_update", a.optimistic})
 	}
-	if fin, err := a.finalityJSON(); err == nil {
-		evs = append(evs, event{"light_client_finality_update", fin})
+	if a.finality, err = a.buildFinality(); err == nil {
+		evs = append(evs, event{"light_client_finality_update", a.finality})
 	}
 	for ch := range a.subs {
 		for _, ev := range evs {
@@ -223,7 +227,18 @@ func first(v []string) string {
 	return v[0]
 }
 
-func (a *API) optimisticJSON() ([]byte, error) {
+func (a *API) optimisticJSON() ([]byte, error) { return cached(a.optimistic) }
+
+func (a *API) finalityJSON() ([]byte, error) { return cached(a.finality) }
+
+func cached(b []byte) ([]byte, error) {
+	if b == nil {
+		return nil, ErrNoBlock
+	}
+	return b, nil
+}
+
+func (a *API) buildOptimistic() ([]byte, error) {
 	u, err := a.chain.Optimistic(AllSign())
 	if err != nil {
 		return nil, err
@@ -235,7 +250,7 @@ func (a *API) optimisticJSON() ([]byte, error) {
 	})
 }
 
-func (a *API) finalityJSON() ([]byte, error) {
+func (a *API) buildFinality() ([]byte, error) {
 	u, err := a.chain.Finality(AllSign())
 	if err != nil {
 		return nil, err
