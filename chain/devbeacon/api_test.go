@@ -69,17 +69,21 @@ func TestGethBeaconAPIReadsTheChain(t *testing.T) {
 		t.Fatalf("finality update not accepted: %v, %v", ok, err)
 	}
 
-	// New heads arrive on the event stream.
+	// New heads arrive on the event stream. (The stream is stopped only
+	// once the last block's events, the finality update last, have been
+	// taken: the eventsource package go-ethereum uses closes its channels
+	// with a racing send when it is stopped in the middle of one.)
 	heads := make(chan types.OptimisticUpdate, 64)
+	finals := make(chan types.FinalityUpdate, 64)
 	stop := client.StartHeadListener(api.HeadEventListener{
 		OnNewHead:    func(uint64, common.Hash) {},
 		OnOptimistic: func(u types.OptimisticUpdate) { heads <- u },
-		OnFinality:   func(types.FinalityUpdate) {},
+		OnFinality:   func(u types.FinalityUpdate) { finals <- u },
 		OnError:      func(err error) { t.Logf("event stream: %v", err) },
 	})
 	defer stop()
 	timeout := time.After(10 * time.Second)
-	next := 100
+	next, sawHead := 100, false
 	for {
 		select {
 		case u := <-heads:
@@ -89,6 +93,16 @@ func TestGethBeaconAPIReadsTheChain(t *testing.T) {
 			if u.Attested.Slot == 119 {
 				if u.Attested.BlockHash() != hs[119].Hash() {
 					t.Fatal("streamed head's execution block differs")
+				}
+				sawHead = true
+			}
+		case f := <-finals:
+			if f.Attested.Slot == 119 {
+				if !sawHead {
+					t.Fatal("finality update of head 119 before the head")
+				}
+				if ok, err := ht.ValidateFinality(f); !ok || err != nil {
+					t.Fatalf("streamed finality update not accepted: %v, %v", ok, err)
 				}
 				return
 			}
