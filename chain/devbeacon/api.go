@@ -195,7 +195,7 @@ func (a *API) updatesJSON(q map[string][]string) ([]byte, error) {
 	if err1 != nil || err2 != nil || count == 0 {
 		return nil, fmt.Errorf("%w: start_period and count are required numbers", errBadRequest)
 	}
-	var out []json.RawMessage
+	out := []json.RawMessage{} // none: [], not null
 	for p := start; p < start+min(count, maxUpdates); p++ {
 		u, next, err := a.chain.Update(p, AllSign())
 		if err != nil {

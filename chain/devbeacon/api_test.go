@@ -141,3 +141,15 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIUpdatesBeyondTheHeadAreEmpty(t *testing.T) {
+	a := NewAPI(NewChain(Config(common.Hash{2}), committee(t)))
+	for _, h := range execChain(3) {
+		a.Add(h)
+	}
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, httptest.NewRequest("GET", "/eth/v1/beacon/light_client/updates?start_period=2251799813685248&count=128", nil))
+	if rec.Code != 200 || rec.Body.String() != "[]" {
+		t.Fatalf("updates beyond the head: %d %q, want 200 []", rec.Code, rec.Body.String())
+	}
+}

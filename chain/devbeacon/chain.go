@@ -135,8 +135,13 @@ func (c *Chain) Bootstrap(root common.Hash) (*types.BootstrapData, error) {
 // is signed within the period, with its finalized header, signed by
 // signers.
 func (c *Chain) Update(period uint64, signers [params.SyncCommitteeBitmaskSize]byte) (*types.LightClientUpdate, *types.SerializedSyncCommittee, error) {
+	// (A period beyond the head's is refused before its start slot is
+	// computed: a caller's period may overflow it.)
+	if len(c.blocks) == 0 || period > types.SyncPeriod(uint64(len(c.blocks))-1) {
+		return nil, nil, fmt.Errorf("%w: no update for period %d", ErrNoBlock, period)
+	}
 	last := min(types.SyncPeriodStart(period+1)-2, uint64(len(c.blocks))-1)
-	if len(c.blocks) == 0 || last < types.SyncPeriodStart(period) || last == 0 {
+	if last < types.SyncPeriodStart(period) || last == 0 {
 		return nil, nil, fmt.Errorf("%w: no update for period %d", ErrNoBlock, period)
 	}
 	b := c.blocks[last]

@@ -1,6 +1,7 @@
 package devbeacon
 
 import (
+	"errors"
 	"math/big"
 	"testing"
 
@@ -198,4 +199,18 @@ func TestGethLightClientRefusesWhatIsWrong(t *testing.T) {
 			t.Fatalf("head at slot %d after the replay, want 99", head.Attested.Slot)
 		}
 	})
+}
+
+// A period the chain has not reached has no update, however large (its
+// start slot would overflow to an earlier period's).
+func TestNoUpdateBeyondTheHead(t *testing.T) {
+	c, _ := testChain(t, 100)
+	for _, period := range []uint64{1, 1 << 51, 1<<64 - 1} {
+		if u, _, err := c.Update(period, AllSign()); !errors.Is(err, ErrNoBlock) {
+			t.Errorf("period %d: update %v, error %v; want ErrNoBlock", period, u != nil, err)
+		}
+	}
+	if _, _, err := c.Update(0, AllSign()); err != nil {
+		t.Fatalf("period 0: %v", err)
+	}
 }

@@ -53,26 +53,32 @@ func StartNode(ctx context.Context, exec Execution, cfg NodeConfig) (*Node, erro
 		return nil, err
 	}
 	n := &Node{api: NewAPI(NewChain(Config(cfg.GenesisValidatorsRoot), committee))}
+	// The node follows the chain until Close, whatever ctx (which bounds
+	// only the start) does.
+	fctx, cancel := context.WithCancel(context.Background())
 	heads := make(chan *ctypes.Header, 16)
-	unsub, err := exec.SubscribeHeads(ctx, heads)
+	unsub, err := exec.SubscribeHeads(fctx, heads)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("devbeacon: following heads: %w", err)
+	}
+	fail := func(err error) (*Node, error) {
+		unsub()
+		cancel()
+		return nil, fmt.Errorf("devbeacon: %w", err)
 	}
 	head, err := exec.CurrentHeader(ctx)
 	if err == nil {
 		err = n.catchUp(ctx, exec, head.Number.Uint64())
 	}
 	if err != nil {
-		unsub()
-		return nil, fmt.Errorf("devbeacon: %w", err)
+		return fail(err)
 	}
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-		unsub()
-		return nil, fmt.Errorf("devbeacon: %w", err)
+		return fail(err)
 	}
 	n.srv = &http.Server{Handler: n.api, ReadHeaderTimeout: 5 * time.Second}
-	var fctx context.Context
-	fctx, n.cancel = context.WithCancel(context.Background())
+	n.cancel = cancel
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
