@@ -171,6 +171,18 @@ func newMessage(code Code) any {
 		return new(GetTail)
 	case TailMsg:
 		return new(Tail)
+	case BeaconOptimisticMsg:
+		return new(BeaconOptimistic)
+	case BeaconFinalityMsg:
+		return new(BeaconFinality)
+	case GetBeaconBootstrapMsg:
+		return new(GetBeaconBootstrap)
+	case BeaconBootstrapMsg:
+		return new(BeaconBootstraps)
+	case GetBeaconUpdatesMsg:
+		return new(GetBeaconUpdates)
+	case BeaconUpdatesMsg:
+		return new(BeaconUpdates)
 	}
 	return nil
 }

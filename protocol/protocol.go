@@ -55,9 +55,10 @@ const (
 	GetWitnessMsg      Code = 0x1a
 	WitnessMsg         Code = 0x1b
 
-	// 0x1c-0x24: the history messages (history.go).
+	// 0x1c-0x24: the history messages (history.go); 0x25-0x2a: the
+	// beacon messages (beacon.go).
 
-	// Length is the number of codes the protocol reserves: 0x25-0x3f are
+	// Length is the number of codes the protocol reserves: 0x2b-0x3f are
 	// reserved for later versions.
 	Length = 0x40
 )

@@ -60,10 +60,25 @@ func sampleMessages() map[Code]any {
 		TailMsg: &Tail{ReqID: 15, BV: 5, Number: 200_001, Root: common.Hash{4}, Signature: make([]byte, 65),
 			Vectors: []TailVector{{Vector: make([]byte, 512), BloomPath: []common.Hash{{1}}, HashRoot: common.Hash{2}, Sibling: common.Hash{3}}},
 			Headers: []TailHeader{{Header: h, HashPath: []common.Hash{{1}}, BloomRoot: common.Hash{2}, Sibling: common.Hash{3}}}},
+		BeaconOptimisticMsg: &BeaconOptimistic{Version: "electra", Attested: beaconHeaderExec(), Aggregate: SyncAggregate{Signers: [64]byte{0xff}}, SignatureSlot: 9},
+		BeaconFinalityMsg: &BeaconFinality{Version: "electra", Attested: beaconHeaderExec(), Finalized: beaconHeaderExec(),
+			FinalityBranch: []common.Hash{{5}, {6}}, SignatureSlot: 9},
+		GetBeaconBootstrapMsg: &GetBeaconBootstrap{ReqID: 16, Root: common.Hash{8}},
+		BeaconBootstrapMsg: &BeaconBootstraps{ReqID: 16, BV: 4, Bootstraps: []BeaconBootstrap{{Version: "electra",
+			Header: BeaconHeader{Slot: 64}, Committee: make([]byte, 24624), CommitteeBranch: []common.Hash{{1}}}}},
+		GetBeaconUpdatesMsg: &GetBeaconUpdates{ReqID: 17, StartPeriod: 3, Count: 2},
+		BeaconUpdatesMsg: &BeaconUpdates{ReqID: 17, BV: 3, Updates: []BeaconUpdate{{Version: "deneb", Attested: BeaconHeader{Slot: 8200},
+			SignatureSlot: 8201, NextCommittee: make([]byte, 24624), NextCommitteeBranch: []common.Hash{{2}},
+			Finalized: &BeaconHeader{Slot: 8192}, FinalityBranch: []common.Hash{{3}}}}},
 		GetWitnessMsg: &GetWitness{ReqID: 11, BlockHash: common.Hash{0xbb}, Method: "eth_call", Params: []byte(`[{"to":"0x01"}]`)},
 		WitnessMsg: &Witness{ReqID: 11, BV: 9, Accounts: []WitnessAccount{{Address: common.Address{1}, Slots: []common.Hash{{2}}}},
 			Nodes: [][]byte{{0xc1, 0x80}}, Codes: [][]byte{{0x60, 0x00}}},
 	}
+}
+
+func beaconHeaderExec() BeaconHeaderExec {
+	return BeaconHeaderExec{Header: BeaconHeader{Slot: 7, ProposerIndex: 3, ParentRoot: common.Hash{1}, StateRoot: common.Hash{2}, BodyRoot: common.Hash{3}},
+		Exec: BeaconExecProof{PayloadHeader: []byte{1, 2, 3}, Branch: []common.Hash{{4}}}}
 }
 
 func TestEveryMessageRoundTrips(t *testing.T) {

@@ -116,6 +116,14 @@ func (c *Chain) Header(root common.Hash) (types.Header, bool) {
 	return c.blocks[slot].header, true
 }
 
+// Root is the root of the beacon block at slot (false beyond the head).
+func (c *Chain) Root(slot uint64) (common.Hash, bool) {
+	if slot >= uint64(len(c.blocks)) {
+		return common.Hash{}, false
+	}
+	return c.blocks[slot].header.Hash(), true
+}
+
 // Bootstrap is the light-client bootstrap at the header with root.
 func (c *Chain) Bootstrap(root common.Hash) (*types.BootstrapData, error) {
 	if slot, ok := c.slots[root]; ok {
