@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb"
 
 	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
 )
 
 // WeakSubjectivityPeriod is how old a checkpoint may be: a committee of
@@ -28,7 +29,7 @@ const WeakSubjectivityPeriod = 14 * 24 * time.Hour
 // does not verify): its sender lied. The others are not the sender's
 // fault.
 var (
-	ErrInvalid          = errors.New("invalid beacon data")
+	ErrInvalid          = verify.ErrBeacon
 	ErrNotInitialized   = errors.New("beacon light client has no checkpoint yet")
 	ErrUnknownPeriod    = errors.New("signed in a sync period whose committee is not known yet")
 	ErrLowParticipation = errors.New("signed by too few sync committee members")
@@ -117,7 +118,7 @@ func (v *Verifier) Init(checkpoint common.Hash, b *protocol.BeaconBootstrap) err
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if root := data.Header.Hash(); root != checkpoint {
-		return fmt.Errorf("%w: header root %x, checkpoint %x", ErrWrongCheckpoint, root, checkpoint)
+		return fmt.Errorf("%w: %w: header root %x, checkpoint %x", ErrInvalid, ErrWrongCheckpoint, root, checkpoint)
 	}
 	if err := v.CheckAge(checkpoint, data.Header.Slot); err != nil {
 		return err

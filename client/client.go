@@ -13,6 +13,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	bparams "github.com/ethereum/go-ethereum/beacon/params"
 	"math/big"
 	"slices"
 	"strings"
@@ -65,6 +66,15 @@ type Config struct {
 	// Fraction is the percentage of Trusted servers that must have signed a
 	// head (or a descendant of it) before the client accepts it. Default 75.
 	Fraction int
+	// Heads says which heads the client accepts (default HeadsULC). With
+	// HeadsBeacon or HeadsBoth the sync committee signs them, verified
+	// with BeaconConfig from BeaconCheckpoint (the root of a finalized
+	// beacon block within the weak-subjectivity period); the committee
+	// chain is kept in BeaconDir ("" = in memory).
+	Heads            HeadsMode
+	BeaconConfig     *bparams.ChainConfig
+	BeaconCheckpoint common.Hash
+	BeaconDir        string
 	// CacheBytes bounds the verified state (accounts, storage, code) kept
 	// for later calls (default DefaultCacheBytes).
 	CacheBytes int
@@ -167,8 +177,11 @@ func (c Config) Validate() error {
 	if c.ChainConfig == nil || c.ChainConfig.ChainID == nil {
 		return errors.New("client: no chain config")
 	}
-	if len(c.Trusted) == 0 {
+	if len(c.Trusted) == 0 && c.Heads != HeadsBeacon {
 		return errors.New("client: no trusted server given")
+	}
+	if c.Heads == HeadsBeacon && c.Genesis == (common.Hash{}) {
+		return errors.New("client: heads signed by the sync committee need the chain's genesis hash (no trusted servers agree on one)")
 	}
 	if c.Fraction < 1 || c.Fraction > 100 {
 		return fmt.Errorf("client: trusted fraction %d%% is not within 1..100", c.Fraction)
@@ -197,6 +210,7 @@ type Client struct {
 	banned  map[enode.ID]time.Time
 	chain   *headerChain
 	heads   *headTracker
+	bh      *beaconHeads // heads the sync committee signs; nil with HeadsULC
 
 	// Caches of verified data, by block hash; state by block and key.
 	blocks   *lru.Cache[common.Hash, *types.Block]
@@ -291,6 +305,14 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	c.heads = newHeadTracker(len(c.trusted), cfg.Fraction)
+	if cfg.Heads != HeadsULC {
+		bh, err := openBeaconHeads(cfg)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		c.bh = bh
+	}
 	hist, err := newHistoryRoots(signersNeeded(len(c.trusted), cfg.Fraction), cfg.HistoryFile)
 	if err != nil {
 		cancel()
@@ -419,6 +441,9 @@ func (c *Client) Stop() {
 		c.disc = nil
 	}
 	c.discMu.Unlock()
+	if c.bh != nil {
+		c.bh.db.Close()
+	}
 }
 
 // Fetches is the number of proofs and codes fetched from servers so far

@@ -267,58 +267,103 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 	if s := c.stats[p.id]; s != nil {
 		s.Head = a.Number
 	}
-	known := c.chain.get(a.Hash) != nil
-	cur := c.chain.head()
 	c.mu.Unlock()
 	if !p.trusted {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	if !known {
-		h, err := c.fetchHeader(ctx, p, a.Hash)
-		if err == nil && (h.Number.Uint64() != a.Number || h.ParentHash != a.ParentHash) {
-			err = errAnnounceMismatch(h, a)
+	_, err := c.fetchLinked(ctx, p, a.Hash, func(h *types.Header) error {
+		if h.Number.Uint64() != a.Number || h.ParentHash != a.ParentHash {
+			return errAnnounceMismatch(h, a)
 		}
-		if err != nil {
-			c.announceFailed(p, err)
-			return
-		}
-		var ancestors []*types.Header
-		if cur != nil && a.Number > 0 {
-			c.mu.Lock()
-			linked := c.chain.get(h.ParentHash) != nil
-			c.mu.Unlock()
-			if !linked && (a.Number <= cur.Number.Uint64() || a.Number-cur.Number.Uint64() <= resumeLinkGap) {
-				// A reorg or a few blocks missed: link them. Past
-				// resumeLinkGap (back from the background) the chain
-				// starts again at the new head, and the headers between
-				// are proven when asked for.
-				depth := uint64(maxLinkDepth)
-				if a.Number > cur.Number.Uint64() && a.Number-cur.Number.Uint64() < depth {
-					depth = a.Number - cur.Number.Uint64() + 1
-				}
-				depth = min(depth, a.Number, protocol.MaxHeaders)
-				ancestors, err = c.fetchAncestors(ctx, p, h, depth)
-				if err != nil {
-					c.announceFailed(p, err)
-					return
-				}
-			}
-		}
-		c.mu.Lock()
-		c.chain.add(h)
-		for _, anc := range ancestors {
-			c.chain.add(anc)
-		}
-		c.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		c.announceFailed(p, err)
+		return
 	}
 	c.mu.Lock()
 	c.heads.record(p.id, a, seq)
-	best, support := c.heads.best(c.chain)
+	c.mu.Unlock()
+	c.moveHead()
+}
+
+// fetchLinked makes the header with hash known, fetching it from p with
+// check (unless known already) and, after a reorg or a few missed
+// blocks, the ancestors that link it to the accepted chain.
+func (c *Client) fetchLinked(ctx context.Context, p *peer, hash common.Hash, check func(*types.Header) error) (*types.Header, error) {
+	c.mu.Lock()
+	known := c.chain.get(hash)
+	cur := c.chain.head()
+	c.mu.Unlock()
+	if known != nil {
+		return known, nil
+	}
+	h, err := c.fetchHeader(ctx, p, hash)
+	if err == nil {
+		err = check(h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	number := h.Number.Uint64()
+	var ancestors []*types.Header
+	if cur != nil && number > 0 {
+		c.mu.Lock()
+		linked := c.chain.get(h.ParentHash) != nil
+		c.mu.Unlock()
+		if !linked && (number <= cur.Number.Uint64() || number-cur.Number.Uint64() <= resumeLinkGap) {
+			// A reorg or a few blocks missed: link them. Past
+			// resumeLinkGap (back from the background) the chain starts
+			// again at the new head, and the headers between are proven
+			// when asked for.
+			depth := uint64(maxLinkDepth)
+			if number > cur.Number.Uint64() && number-cur.Number.Uint64() < depth {
+				depth = number - cur.Number.Uint64() + 1
+			}
+			depth = min(depth, number, protocol.MaxHeaders)
+			if ancestors, err = c.fetchAncestors(ctx, p, h, depth); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.mu.Lock()
+	c.chain.add(h)
+	for _, anc := range ancestors {
+		c.chain.add(anc)
+	}
+	c.mu.Unlock()
+	return h, nil
+}
+
+// pickHeadLocked is the head the configured rule accepts now, and how
+// many trusted servers vouch for it: the highest head enough trusted
+// servers vouch for (HeadsULC), the sync committee's latest (HeadsBeacon),
+// or that one once enough trusted servers vouch for it too (HeadsBoth).
+// c.mu is held.
+func (c *Client) pickHeadLocked() (*types.Header, int) {
+	if c.bh == nil {
+		return c.heads.best(c.chain)
+	}
+	h := c.chain.get(c.bh.head)
+	if h == nil {
+		return nil, 0
+	}
+	support := c.heads.support(c.chain, h, c.bh.head)
+	if c.cfg.Heads == HeadsBoth && support < c.heads.need {
+		return nil, support
+	}
+	return h, support
+}
+
+// moveHead moves the accepted head to what pickHeadLocked accepts, but
+// never back to its own ancestor (a trusted server going quiet is not a
+// reorg).
+func (c *Client) moveHead() {
+	c.mu.Lock()
+	best, support := c.pickHeadLocked()
 	hd := c.chain.head()
-	// The head moves to a new best, but never back to its own ancestor
-	// (a trusted server going quiet is not a reorg).
 	moved := false
 	if best != nil {
 		bestHash := best.Hash()

@@ -101,7 +101,14 @@ func headAge(h *types.Header, now time.Time) time.Duration {
 // trustSummaryLocked says how many trusted servers are connected and agree,
 // and what went wrong with the others; c.mu is held.
 func (c *Client) trustSummaryLocked(st *HeadStatus) string {
+	if c.cfg.Heads == HeadsBeacon {
+		return c.beaconSummaryLocked()
+	}
 	var b strings.Builder
+	if c.cfg.Heads == HeadsBoth {
+		b.WriteString(c.beaconSummaryLocked())
+		b.WriteString("; ")
+	}
 	fmt.Fprintf(&b, "%d of %d trusted servers connected, %d vouch for the head, %d needed (fraction %d%%)",
 		st.Connected, st.Trusted, st.Signers, st.Needed, c.cfg.Fraction)
 	if c.genesis == (common.Hash{}) {
@@ -187,6 +194,9 @@ func (c *Client) TaggedHeader(ctx context.Context, tag Tag) (*types.Header, erro
 	head, err := c.CurrentHead()
 	if err != nil {
 		return nil, err
+	}
+	if c.bh != nil {
+		return c.beaconTagged(ctx, tag)
 	}
 	ref := safeRef
 	if tag == Finalized {

@@ -34,6 +34,8 @@ type peer struct {
 	trusted bool
 	// sections is the count of the last history root the server signed.
 	sections atomic.Uint64
+	// relaysBeacon is set once the server relayed beacon data.
+	relaysBeacon atomic.Bool
 	// lastHead is the last head the server announced.
 	lastHead atomic.Pointer[protocol.BlockRef]
 	status   *protocol.Status
@@ -163,6 +165,16 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			if err := c.noteHistoryRoot(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
+		case *protocol.BeaconOptimistic:
+			if err := signed.take(c.clock.Now(), code); err != nil {
+				return c.peerViolation(p, err)
+			}
+			c.goHandleBeacon(p, m, nil)
+		case *protocol.BeaconFinality:
+			if err := signed.take(c.clock.Now(), code); err != nil {
+				return c.peerViolation(p, err)
+			}
+			c.goHandleBeacon(p, nil, m)
 		case *protocol.Allocation:
 			c.noteAllocation(p, m)
 		case *protocol.PaymentTerms:

@@ -2,6 +2,14 @@ package devnet
 
 import (
 	"context"
+	"io"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,9 +17,12 @@ import (
 	"github.com/ethereum/go-ethereum/beacon/light/api"
 	"github.com/ethereum/go-ethereum/beacon/params"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/chain/devbeacon"
+	"github.com/lightmarket/lightmarket/chain/devchain"
 )
 
 // The devnet's consensus layer, read with go-ethereum's beacon API client
@@ -54,5 +65,157 @@ func TestDevnetBeaconHeadsAreTheChains(t *testing.T) {
 		if opt.Attested.BlockHash() != want.Hash() {
 			t.Fatalf("beacon head %d carries execution block %x, the chain has %x", slot, opt.Attested.BlockHash(), want.Hash())
 		}
+	}
+}
+
+// A client that trusts no server (heads "beacon": a checkpoint and the
+// servers' addresses only) follows the heads the devnet's sync committee
+// signs, as the servers relay them, and answers as the chain does.
+func TestClientFollowsTheSyncCommitteeTrustingNoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := Start(ctx, Config{Servers: 2, HTTPAddr: "127.0.0.1:0", BlockTime: 100 * time.Millisecond, NoPayments: true,
+		BeaconHTTP: "127.0.0.1:0", Heads: "beacon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st := d.Client.HeadStatus()
+	if st.Trusted != 0 || !st.Verified {
+		t.Fatalf("head status %+v", st)
+	}
+	waitBeaconHead(ctx, t, d, 20)
+	head := d.Client.Head()
+	want, err := d.Chain.DirectBackend().HeaderByNumber(ctx, head.Number.Uint64())
+	if err != nil || want.Hash() != head.Hash() {
+		t.Fatalf("client head %d %x, chain's %v %v", head.Number, head.Hash(), want, err)
+	}
+	eth := ethclient.NewClient(d.Node.RPC())
+	bal, err := eth.BalanceAt(ctx, devchain.DefaultDevAddress, head.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := ethclient.NewClient(d.Chain.RPCClient())
+	if nb, err := node.BalanceAt(ctx, devchain.DefaultDevAddress, head.Number); err != nil || nb.Cmp(bal) != 0 {
+		t.Fatalf("balance %v, node's %v (%v)", bal, nb, err)
+	}
+	// The finalized block is the one the finality update proves: two
+	// epochs behind the head the update was signed for.
+	waitBeaconHead(ctx, t, d, devbeacon.FinalityLag+5)
+	fin, err := eth.HeaderByNumber(ctx, big.NewInt(int64(rpc.FinalizedBlockNumber)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeFin, err := node.HeaderByNumber(ctx, fin.Number)
+	if err != nil || nodeFin.Hash() != fin.Hash() {
+		t.Fatalf("finalized %d %x, the chain's %v %v", fin.Number, fin.Hash(), nodeFin, err)
+	}
+	if lag := d.Client.Head().Number.Uint64() - fin.Number.Uint64(); lag < devbeacon.FinalityLag-2 {
+		t.Fatalf("finalized block %d only %d behind the head", fin.Number, lag)
+	}
+	if s := d.Client.BeaconStats(); s.Verified == 0 || s.Received < s.Verified {
+		t.Fatalf("beacon stats %+v", s)
+	}
+}
+
+// waitBeaconHead waits until the client's head is at least number.
+func waitBeaconHead(ctx context.Context, t *testing.T, d *Devnet, number uint64) {
+	t.Helper()
+	for {
+		if h := d.Client.Head(); h != nil && h.Number.Uint64() >= number {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no head at %d: %s", number, d.Client.HeadStatus().Reason)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// A server relaying another consensus layer (a committee the checkpoint
+// does not lead to: what colluding servers would need to show a false
+// head) is caught on its first update and banned; the head follows the
+// honest relay.
+func TestClientBansARelayOfAForgedConsensusLayer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var forged atomic.Pointer[devbeacon.Node]
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := forged.Load()
+		if n == nil {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		u, _ := url.Parse(n.URL())
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.ErrorLog = log.New(io.Discard, "", 0) // the event stream is cut at the end
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	d, err := Start(ctx, Config{Servers: 2, HTTPAddr: "127.0.0.1:0", BlockTime: 100 * time.Millisecond, NoPayments: true,
+		BeaconHTTP: "127.0.0.1:0", Heads: "beacon", BeaconAPIFor: func(i int, url string) string {
+			if i == 1 {
+				return proxy.URL
+			}
+			return url
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// The same execution chain, signed by another committee under the
+	// devnet's genesis validators root.
+	n, err := devbeacon.StartNode(ctx, d.Chain.DirectBackend(), devbeacon.NodeConfig{Addr: "127.0.0.1:0", Seed: "forged",
+		GenesisValidatorsRoot: BeaconGenesisValidatorsRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	forged.Store(n)
+	liar := d.Servers[1].Enode().URLv4()
+	for {
+		var banned bool
+		for _, s := range d.Client.Servers() {
+			if s.Enode == liar && s.Banned && s.Lies > 0 {
+				banned = true
+			}
+		}
+		if banned {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the forged relay was not banned: %+v", d.Client.Servers())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	before := d.Client.Head().Number.Uint64()
+	waitBeaconHead(ctx, t, d, before+3)
+	head := d.Client.Head()
+	want, _ := d.Chain.DirectBackend().HeaderByNumber(ctx, head.Number.Uint64())
+	if want.Hash() != head.Hash() {
+		t.Fatalf("head %x is not the chain's %x", head.Hash(), want.Hash())
+	}
+}
+
+// With heads "both", a head needs the sync committee and the trusted
+// servers.
+func TestClientWithBothRules(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := Start(ctx, Config{Servers: 2, HTTPAddr: "127.0.0.1:0", BlockTime: 100 * time.Millisecond, NoPayments: true,
+		BeaconHTTP: "127.0.0.1:0", Heads: "both"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	waitBeaconHead(ctx, t, d, 10)
+	st := d.Client.HeadStatus()
+	if !st.Verified || st.Signers < st.Needed || st.Trusted != 2 {
+		t.Fatalf("head status %+v", st)
+	}
+	if s := d.Client.BeaconStats(); s.Verified == 0 {
+		t.Fatalf("no beacon update verified: %+v", s)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lightmarket/lightmarket/beacon"
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devbeacon"
 	"github.com/lightmarket/lightmarket/chain/devchain"
@@ -95,6 +96,15 @@ type Config struct {
 	// chain (chain/devbeacon: beacon headers signed by a sync committee of
 	// 512 BLS keys) and serves its beacon API on this address.
 	BeaconHTTP string
+	// Heads is the client's rule for heads (lightclient.Config.Heads:
+	// "ulc" by default). With "beacon" or "both" (BeaconHTTP needed) the
+	// servers relay the consensus layer and the client verifies its sync
+	// committee from the slot-0 checkpoint; with "beacon" it is given the
+	// servers as untrusted ones.
+	Heads string
+	// BeaconAPIFor, when set, gives the consensus layer server i relays
+	// (tests make one relay another chain's).
+	BeaconAPIFor func(i int, url string) string
 }
 
 // BeaconGenesisValidatorsRoot is the devnet consensus layer's genesis
@@ -126,6 +136,9 @@ type Devnet struct {
 	Client  *client.Client
 	Metrics *metrics.Endpoint // nil unless Config.MetricsAddr is set
 	Beacon  *devbeacon.Node   // nil unless Config.BeaconHTTP is set
+	// BeaconConfigFile is the consensus configuration of Beacon, as
+	// clients and servers read it (--beacon.config), in SecretDir.
+	BeaconConfigFile string
 	// ClientMetrics are the client's metrics.
 	ClientMetrics *metrics.Client
 	DevKey        *ecdsa.PrivateKey
@@ -244,6 +257,15 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if d.ControlSecret, err = rpcauth.LoadOrCreateSecret(filepath.Join(d.SecretDir, "control.jwtsecret")); err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
+	if cfg.Heads != "" && cfg.Heads != "ulc" && d.Beacon == nil {
+		return nil, fmt.Errorf("devnet: heads %q need the development consensus layer (BeaconHTTP)", cfg.Heads)
+	}
+	if d.Beacon != nil {
+		d.BeaconConfigFile = filepath.Join(d.SecretDir, "beacon-config.yaml")
+		if err := beacon.WriteConfig(d.BeaconConfigFile, devbeacon.Config(BeaconGenesisValidatorsRoot)); err != nil {
+			return nil, fmt.Errorf("devnet: %w", err)
+		}
+	}
 	reg := metrics.NewRegistry()
 	var bootnodes []*enode.Node
 	if cfg.Discovery && !cfg.NoPayments {
@@ -277,6 +299,12 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			FreeCapacity: cfg.ClientCapacity,
 			Metrics:      metrics.NewServer(prometheus.WrapRegistererWith(prometheus.Labels{"server": strconv.Itoa(i)}, reg)),
 			Logger:       cfg.Logger.New("part", fmt.Sprintf("server-%d", i)),
+		}
+		if d.Beacon != nil {
+			scfg.BeaconAPI, scfg.BeaconConfig = d.Beacon.URL(), devbeacon.Config(BeaconGenesisValidatorsRoot)
+			if cfg.BeaconAPIFor != nil {
+				scfg.BeaconAPI = cfg.BeaconAPIFor(i, scfg.BeaconAPI)
+			}
 		}
 		if d.Contract != nil {
 			scfg.Contract, scfg.PaymentKey = d.Contract, payKeys[i]
@@ -330,8 +358,15 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Registerer:        reg,
 		Logger:            cfg.Logger.New("part", "client"),
 	}
+	if cfg.Heads != "" && cfg.Heads != "ulc" {
+		lcfg.Heads, lcfg.BeaconConfig, lcfg.BeaconCheckpoint = cfg.Heads, d.BeaconConfigFile, d.Beacon.Genesis().Hex()
+	}
 	for _, n := range trusted {
-		lcfg.Trusted = append(lcfg.Trusted, n.URLv4())
+		if cfg.Heads == "beacon" {
+			lcfg.Servers = append(lcfg.Servers, n.URLv4())
+		} else {
+			lcfg.Trusted = append(lcfg.Trusted, n.URLv4())
+		}
 	}
 	for _, n := range bootnodes {
 		lcfg.Bootnodes = append(lcfg.Bootnodes, n.URLv4())

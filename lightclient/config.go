@@ -41,6 +41,18 @@ type Config struct {
 	// sign (default 75).
 	Trusted  []string `json:"trusted"`
 	Fraction int      `json:"fraction,omitempty"`
+	// Heads is which heads are accepted: "ulc" (the default: signed by
+	// Fraction of Trusted), "beacon" (signed by the beacon chain's sync
+	// committee, trusting no server: needs BeaconCheckpoint, and Genesis
+	// on other than the known networks) or "both" (signed by both).
+	Heads string `json:"heads,omitempty"`
+	// BeaconCheckpoint is the root of a recent finalized beacon block the
+	// sync committee chain starts from. BeaconConfig is the file of the
+	// consensus configuration (a consensus config.yaml with
+	// GENESIS_VALIDATORS_ROOT and GENESIS_TIME) on networks other than
+	// mainnet, sepolia and hoodi, whose configurations are built in.
+	BeaconCheckpoint string `json:"beaconCheckpoint,omitempty"`
+	BeaconConfig     string `json:"beaconConfig,omitempty"`
 	// Servers are further, untrusted servers (data only).
 	Servers []string `json:"servers,omitempty"`
 	// Bootnodes and DNS (EIP-1459 enrtree:// lists) are where servers are

@@ -14,6 +14,7 @@
 package lightclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/event"
 	"github.com/ethereum/go-ethereum/log"
@@ -31,6 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lightmarket/lightmarket/beacon"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/internal/crash"
 	"github.com/lightmarket/lightmarket/internal/dirlock"
@@ -112,6 +115,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.DataDir != "" {
 		keyPath = filepath.Join(cfg.DataDir, "nodekey")
 		ccfg.HistoryFile = filepath.Join(cfg.DataDir, "history.json")
+		if ccfg.Heads != client.HeadsULC {
+			ccfg.BeaconDir = filepath.Join(cfg.DataDir, "beacon")
+		}
 		ccfg.NodeDB = filepath.Join(cfg.DataDir, "nodes")
 	}
 	if ccfg.PrivateKey, err = nodekey.LoadOrCreate(keyPath); err != nil {
@@ -175,8 +181,11 @@ func clientConfig(cfg Config) (client.Config, error) {
 	if cc.Trusted, err = parseEnodes(cfg.Trusted); err != nil {
 		return cc, fieldErr("trusted", "", "%w", err)
 	}
-	if len(cc.Trusted) == 0 {
-		return cc, fieldErr("trusted", "", "give at least one trusted server")
+	if cc.Heads, err = client.ParseHeads(cmp.Or(cfg.Heads, "ulc")); err != nil {
+		return cc, fieldErr("heads", cfg.Heads, "want ulc, beacon or both")
+	}
+	if len(cc.Trusted) == 0 && cc.Heads != client.HeadsBeacon {
+		return cc, fieldErr("trusted", "", "give at least one trusted server (or heads \"beacon\" with a checkpoint, trusting none)")
 	}
 	if cc.Bootnodes, err = parseEnodes(cfg.Bootnodes); err != nil {
 		return cc, fieldErr("bootnodes", "", "%w", err)
@@ -204,6 +213,11 @@ func clientConfig(cfg Config) (client.Config, error) {
 			return cc, fieldErr("genesis", "", "%q is not a 32-byte hex hash", cfg.Genesis)
 		}
 		copy(cc.Genesis[:], b)
+	}
+	if cc.Heads != client.HeadsULC {
+		if err := beaconConfig(cfg, &cc); err != nil {
+			return cc, err
+		}
 	}
 	if cfg.Paid != nil {
 		if cc.Demand, err = cfg.Paid.clientDemand(); err != nil {
@@ -504,4 +518,32 @@ func gwei(name, value string) (*big.Int, error) {
 		return nil, fieldErr(name, "", "%w", err)
 	}
 	return wei, nil
+}
+
+// beaconConfig fills what heads signed by the sync committee need: the
+// checkpoint, the consensus configuration and the genesis.
+func beaconConfig(cfg Config, cc *client.Config) error {
+	if cfg.BeaconCheckpoint == "" {
+		return fieldErr("beaconCheckpoint", "", "heads %q need the root of a recent finalized beacon block to start from "+
+			"(a consensus client's /eth/v1/beacon/headers/finalized, or a block explorer)", cfg.Heads)
+	}
+	b, err := hexBytes(cfg.BeaconCheckpoint)
+	if err != nil || len(b) != 32 {
+		return fieldErr("beaconCheckpoint", cfg.BeaconCheckpoint, "not a 32-byte hex block root")
+	}
+	copy(cc.BeaconCheckpoint[:], b)
+	if cfg.BeaconConfig != "" {
+		if cc.BeaconConfig, err = beacon.LoadConfig(cfg.BeaconConfig); err != nil {
+			return fieldErr("beaconConfig", cfg.BeaconConfig, "%w", err)
+		}
+	} else {
+		var ok bool
+		if cc.BeaconConfig, ok = beacon.ConfigForChain(cc.ChainConfig.ChainID.Uint64()); !ok {
+			return fieldErr("beaconConfig", "", "%w", beacon.ErrNoConfig)
+		}
+	}
+	if cc.Heads == client.HeadsBeacon && cc.Genesis == (common.Hash{}) {
+		return fieldErr("genesis", "", "heads \"beacon\" trust no server to name the chain's genesis: give its hash")
+	}
+	return nil
 }

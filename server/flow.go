@@ -47,6 +47,10 @@ func initialCosts() flowcontrol.CostTable {
 		// A tail is built once per head (two sections' trees: milliseconds),
 		// then proven from memory; a header is read from the backend.
 		uint64(protocol.GetTailMsg): {Base: 5_000_000, PerItem: 200_000},
+		// Beacon data not yet cached is read from the consensus client
+		// (an HTTP request, a few ms).
+		uint64(protocol.GetBeaconBootstrapMsg): {Base: 5_000_000},
+		uint64(protocol.GetBeaconUpdatesMsg):   {Base: 5_000_000, PerItem: 500_000},
 	}
 }
 
@@ -57,7 +61,7 @@ func flowParams(p flowcontrol.Params, table flowcontrol.CostTable) protocol.Flow
 		protocol.GetBlockHeadersMsg, protocol.GetBlockBodiesMsg, protocol.GetReceiptsMsg,
 		protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.SendTxMsg, protocol.GetTxStatusMsg,
 		protocol.GetReceiptsPartMsg, protocol.GetWitnessMsg, protocol.GetHeaderProofsMsg, protocol.GetBloomBitsMsg,
-		protocol.GetRecentHeadersMsg, protocol.GetTailMsg,
+		protocol.GetRecentHeadersMsg, protocol.GetTailMsg, protocol.GetBeaconBootstrapMsg, protocol.GetBeaconUpdatesMsg,
 	} {
 		c := table[uint64(code)]
 		fp.Costs = append(fp.Costs, protocol.RequestCost{Code: code, Base: c.Base, PerItem: c.PerItem})

@@ -37,6 +37,16 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 		return protocol.RecentHeadersMsg, s.recentHeaders(ctx, r)
 	case *protocol.GetTail:
 		return protocol.TailMsg, s.hist.tail(ctx, r)
+	case *protocol.GetBeaconBootstrap:
+		if s.beacon == nil {
+			return protocol.BeaconBootstrapMsg, &protocol.BeaconBootstraps{ReqID: r.ReqID}
+		}
+		return protocol.BeaconBootstrapMsg, s.beacon.bootstrap(r)
+	case *protocol.GetBeaconUpdates:
+		if s.beacon == nil {
+			return protocol.BeaconUpdatesMsg, &protocol.BeaconUpdates{ReqID: r.ReqID}
+		}
+		return protocol.BeaconUpdatesMsg, s.beacon.committeeUpdates(r)
 	case *protocol.GetProofs:
 		proofs := collect(s, "proof", r.Requests, func(pr protocol.ProofRequest) (protocol.AccountProof, error) {
 			p, err := s.cfg.Backend.Proof(ctx, pr.BlockHash, pr.Address, pr.Slots)

@@ -458,30 +458,7 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 
 // pushHistoryRoot queues a new signed root to every client.
 func (s *Server) pushHistoryRoot(r *protocol.HistoryRoot) {
-	s.mu.Lock()
-	peers := make([]*peer, 0, len(s.peers))
-	for _, p := range s.peers {
-		peers = append(peers, p)
-	}
-	s.mu.Unlock()
-	for _, p := range peers {
-		p.queueRoot(r)
-	}
-}
-
-// queueRoot replaces any history root not yet sent with r.
-func (p *peer) queueRoot(r *protocol.HistoryRoot) {
-	for {
-		select {
-		case p.roots <- r:
-			return
-		default:
-		}
-		select {
-		case <-p.roots:
-		default:
-		}
-	}
+	s.eachPeer(func(p *peer) { queueLatest(p.roots, r) })
 }
 
 // recentHeaders answers GetRecentHeaders: the canonical headers asked for

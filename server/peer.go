@@ -26,6 +26,9 @@ type peer struct {
 	log      log.Logger
 	announce chan *protocol.Announce    // latest head to send; capacity 1
 	roots    chan *protocol.HistoryRoot // latest history root to send; capacity 1
+	// The latest beacon updates to send; capacity 1.
+	beaconOpt chan *protocol.BeaconOptimistic
+	beaconFin chan *protocol.BeaconFinality
 
 	// Flow control: the costs announced to this client and its buffer.
 	table flowcontrol.CostTable
@@ -50,31 +53,18 @@ func (p *peer) done(maxCost, realCost uint64) uint64 {
 	return p.buf.Done(maxCost, realCost)
 }
 
-// queueAnnounce replaces any announcement not yet sent with a.
-func (p *peer) queueAnnounce(a *protocol.Announce) {
-	for {
-		select {
-		case p.announce <- a:
-			return
-		default:
-		}
-		select {
-		case <-p.announce:
-		default:
-		}
-	}
-}
-
 // runPeer runs one client session: handshake, then requests until the
 // client leaves or breaks a rule.
 func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	p := &peer{
-		Peer:     p2pPeer,
-		rw:       rw,
-		log:      s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
-		announce: make(chan *protocol.Announce, 1),
-		roots:    make(chan *protocol.HistoryRoot, 1),
-		table:    s.costs.table(),
+		Peer:      p2pPeer,
+		rw:        rw,
+		log:       s.cfg.Logger.New("peer", p2pPeer.ID().TerminalString(), "addr", p2pPeer.RemoteAddr()),
+		announce:  make(chan *protocol.Announce, 1),
+		roots:     make(chan *protocol.HistoryRoot, 1),
+		beaconOpt: make(chan *protocol.BeaconOptimistic, 1),
+		beaconFin: make(chan *protocol.BeaconFinality, 1),
+		table:     s.costs.table(),
 	}
 	capacity, err := s.admit(p)
 	if err != nil {
@@ -112,9 +102,18 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 
 	// The announcer sends the latest head and history root; it never
 	// queues stale ones.
-	p.queueAnnounce(s.currentHead())
+	queueLatest(p.announce, s.currentHead())
 	if r := s.hist.signed(); r != nil {
-		p.queueRoot(r)
+		queueLatest(p.roots, r)
+	}
+	if s.beacon != nil {
+		opt, fin := s.beacon.latest()
+		if opt != nil {
+			queueLatest(p.beaconOpt, opt)
+		}
+		if fin != nil {
+			queueLatest(p.beaconFin, fin)
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -127,6 +126,14 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 				}
 			case r := <-p.roots:
 				if err := protocol.Send(rw, protocol.HistoryRootMsg, r); err != nil {
+					return
+				}
+			case u := <-p.beaconOpt:
+				if err := protocol.Send(rw, protocol.BeaconOptimisticMsg, u); err != nil {
+					return
+				}
+			case u := <-p.beaconFin:
+				if err := protocol.Send(rw, protocol.BeaconFinalityMsg, u); err != nil {
 					return
 				}
 			case <-ctx.Done():
@@ -310,6 +317,10 @@ func (s *Server) record(code protocol.Code, reply any, took time.Duration) {
 		items = len(r.Vectors)
 	case *protocol.RecentHeaders:
 		items = len(r.Headers)
+	case *protocol.BeaconBootstraps:
+		items = len(r.Bootstraps)
+	case *protocol.BeaconUpdates:
+		items = len(r.Updates)
 	}
 	m.Items.WithLabelValues(name).Add(float64(items))
 }

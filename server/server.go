@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	bparams "github.com/ethereum/go-ethereum/beacon/params"
 	"math/big"
 	"path/filepath"
 	"runtime"
@@ -117,6 +118,13 @@ type Config struct {
 	RequestPrice *big.Int
 	// BillInterval is how often paid capacity is billed (default 1s).
 	BillInterval time.Duration
+	// BeaconAPI, when set, is the REST API of the consensus client whose
+	// light-client data the server relays to its clients, verified with
+	// BeaconConfig; the relay's committee chain starts from
+	// BeaconCheckpoint, or from that consensus client's finalized block.
+	BeaconAPI        string
+	BeaconConfig     *bparams.ChainConfig
+	BeaconCheckpoint common.Hash
 	// AfterPaymentStored, for crash tests: called with a payment on disk,
 	// before it is credited and acknowledged.
 	AfterPaymentStored func()
@@ -198,6 +206,7 @@ type Server struct {
 
 	rtries *lru.Cache[common.Hash, *receiptTrie] // of oversized blocks
 	hist   *historyIndex
+	beacon *beaconRelay // nil without a beacon API
 
 	mu        sync.Mutex
 	peers     map[enode.ID]*peer
@@ -292,6 +301,16 @@ func New(cfg Config) (*Server, error) {
 		cash.Close()
 		return nil, err
 	}
+	if cfg.BeaconAPI != "" {
+		if s.beacon, err = openBeaconRelay(s, cfg.BeaconAPI, cfg.BeaconConfig, cfg.DataDir); err != nil {
+			s.hist.close()
+			if store != nil {
+				store.Close()
+			}
+			cash.Close()
+			return nil, err
+		}
+	}
 	// The nodes discovery meets are kept with the data (in memory,
 	// go-ethereum's node database grows with every contact).
 	nodeDB := ""
@@ -363,6 +382,13 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.hist.loop(s.ctx)
 	}()
+	if s.beacon != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.beacon.run(s.ctx, s.cfg.BeaconCheckpoint)
+		}()
+	}
 	go func() {
 		defer s.wg.Done()
 		defer unsub()
@@ -430,6 +456,9 @@ func (s *Server) Stop() {
 		s.store.Close()
 	}
 	s.hist.close()
+	if s.beacon != nil {
+		s.beacon.close()
+	}
 	s.cashier.Close()
 }
 
@@ -521,15 +550,22 @@ func (s *Server) announceHead(h *types.Header, safe, final *types.Header) error 
 	s.cfg.Metrics.Head.Set(float64(a.Number))
 	s.mu.Lock()
 	s.head = a
+	s.mu.Unlock()
+	s.eachPeer(func(p *peer) { queueLatest(p.announce, a) })
+	return nil
+}
+
+// eachPeer calls f for every connected client, without holding s.mu.
+func (s *Server) eachPeer(f func(*peer)) {
+	s.mu.Lock()
 	peers := make([]*peer, 0, len(s.peers))
 	for _, p := range s.peers {
 		peers = append(peers, p)
 	}
 	s.mu.Unlock()
 	for _, p := range peers {
-		p.queueAnnounce(a)
+		f(p)
 	}
-	return nil
 }
 
 func (s *Server) currentHead() *protocol.Announce {

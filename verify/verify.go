@@ -34,6 +34,9 @@ var (
 	ErrCodeHash        = errors.New("code hash check failed")
 	ErrTxInclusion     = errors.New("transaction inclusion check failed")
 	ErrHistoryProof    = errors.New("history proof check failed")
+	// ErrBeacon is beacon light-client data that does not verify (package
+	// beacon checks it).
+	ErrBeacon = errors.New("beacon light-client data check failed")
 )
 
 // Kind returns a short name of the check that err failed ("header_hash",
@@ -63,6 +66,7 @@ var kinds = []struct {
 	{ErrCodeHash, "code_hash"},
 	{ErrTxInclusion, "tx_inclusion"},
 	{ErrHistoryProof, "history_proof"},
+	{ErrBeacon, "beacon"},
 }
 
 // Header checks that h hashes to want.

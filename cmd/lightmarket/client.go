@@ -31,6 +31,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		maxSrv    = fs.Int("maxservers", 6, "servers found by discovery kept connected (for free service, and to buy from)")
 		discAddr  = fs.String("discovery.addr", "", "UDP address of the client's discv5 socket (default: an ephemeral port)")
 		fraction  = fs.Int("ulc.fraction", 75, "percentage (1-100) of trusted servers that must sign a head")
+		heads     = fs.String("heads", "ulc", "which heads to accept: ulc (signed by --ulc.fraction of the trusted servers), beacon (signed by the beacon chain's sync committee, from --beacon.checkpoint: no trusted server needed) or both")
+		beaconCP  = fs.String("beacon.checkpoint", "", "with --heads beacon or both: root of a recent finalized beacon block (within the weak-subjectivity period, two weeks) to start from")
+		beaconCfg = fs.String("beacon.config", "", "with --heads beacon or both, on chains other than mainnet, sepolia and hoodi: the consensus configuration file (config.yaml with GENESIS_VALIDATORS_ROOT)")
 		network   = fs.String("network", "dev", "chain: dev (lightmarket's embedded dev chain), geth-dev (geth --dev), mainnet, sepolia, hoodi, or the path of a geth-style genesis JSON file")
 		genesis   = fs.String("genesis", "", "genesis hash; dev networks default: the one --ulc.fraction of the trusted servers agree on")
 		maxAge    = fs.Duration("head.maxage", client.DefaultHeadMaxAge, "answer nothing that needs the head once the verified head is older than this (0: any age)")
@@ -84,6 +87,9 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 		Genesis:           *genesis,
 		Trusted:           splitList(*trusted),
 		Fraction:          *fraction,
+		Heads:             *heads,
+		BeaconCheckpoint:  *beaconCP,
+		BeaconConfig:      *beaconCfg,
 		Servers:           splitList(*servers),
 		Bootnodes:         splitList(*bootnodes),
 		DNS:               splitList(*dnsLists),
@@ -119,7 +125,14 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer node.Stop()
 	fmt.Fprintf(stdout, "Wallet JSON-RPC: %s (WebSocket %s; control secret: %s)\n", node.URL(), node.WSURL(), node.ControlSecretFile())
-	fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(cfg.Trusted))
+	switch *heads {
+	case "beacon":
+		fmt.Fprintf(stdout, "Waiting for a head the sync committee signed, from checkpoint %s...\n", *beaconCP)
+	case "both":
+		fmt.Fprintf(stdout, "Waiting for a head the sync committee and %d%% of %d trusted servers signed...\n", *fraction, len(cfg.Trusted))
+	default:
+		fmt.Fprintf(stdout, "Waiting for %d%% of %d trusted servers to sign a head...\n", *fraction, len(cfg.Trusted))
+	}
 	head, err := waitWithProgress(ctx, node.Client(), stdout)
 	if err != nil {
 		return err

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
+	bparams "github.com/ethereum/go-ethereum/beacon/params"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -17,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightmarket/lightmarket/beacon"
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/internal/crash"
@@ -53,6 +57,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:6060 (off unless given)")
 		lease     = fs.Duration("payment.lease", 30*time.Second, "in a fleet (--ledger postgres://…): how long the claimer's lease lasts unrenewed, the longest the fleet goes without a claimer when it dies; far below the contract's challenge period")
 		threshold = fs.String("payment.threshold", "1000000", "claim a channel once this much (gwei) is unclaimed on it")
+		beaconAPI = fs.String("beacon.api", "", "REST API of the consensus client whose light-client data (sync committee updates, signed heads) the server relays to clients, e.g. http://127.0.0.1:5052")
+		beaconCfg = fs.String("beacon.config", "", "with --beacon.api, on chains other than mainnet, sepolia and hoodi: the consensus configuration file (config.yaml with GENESIS_VALIDATORS_ROOT)")
+		beaconCP  = fs.String("beacon.checkpoint", "", "with --beacon.api: the beacon block root the relay's committee chain starts from (default: its consensus client's finalized block)")
 		reqPrice  = fs.String("price.request", "0", "charge paid clients this much (gwei) per 1000 cost units of requests, on top of capacity-time")
 		pay       = addPaymentFlags(fs, "server")
 		memLimit  = memoryLimitFlag(fs, "none (a server's memory grows with the clients it serves)")
@@ -157,7 +164,12 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	reg := metrics.NewRegistry()
+	beaconConfig, checkpoint, err := serverBeacon(*beaconAPI, *beaconCfg, *beaconCP, be.ChainID())
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
+		BeaconAPI: *beaconAPI, BeaconConfig: beaconConfig, BeaconCheckpoint: checkpoint,
 		Contract: contract, PaymentKey: payKey, PaymentReceiver: common.HexToAddress(*pay.receiver), ClaimerLease: *lease, ClaimThreshold: claimAt, RequestPrice: requestPrice,
 		AfterPaymentStored: crash.Hook("server-after-store"),
 		Sellable:           *sellable, Reserve: reservePrice,
@@ -270,4 +282,34 @@ func natFlags(natFlag, extIP, listen string) (nat.Interface, error) {
 		return nil, fmt.Errorf("--listen %s takes connections on every interface, but the enode URL would say 127.0.0.1: give --extip <your public IP> (or --nat any, upnp or pmp to ask the router)", listen)
 	}
 	return m, nil
+}
+
+// serverBeacon resolves the --beacon.* flags of a relaying server.
+func serverBeacon(api, file, checkpoint string, chainID uint64) (*bparams.ChainConfig, common.Hash, error) {
+	if api == "" {
+		if file != "" || checkpoint != "" {
+			return nil, common.Hash{}, errors.New("--beacon.config and --beacon.checkpoint need --beacon.api")
+		}
+		return nil, common.Hash{}, nil
+	}
+	var cp common.Hash
+	if checkpoint != "" {
+		b, err := hex.DecodeString(strings.TrimPrefix(checkpoint, "0x"))
+		if err != nil || len(b) != 32 {
+			return nil, cp, fmt.Errorf("--beacon.checkpoint %q: not a 32-byte hex block root", checkpoint)
+		}
+		cp = common.BytesToHash(b)
+	}
+	if file != "" {
+		c, err := beacon.LoadConfig(file)
+		if err != nil {
+			return nil, cp, fmt.Errorf("--beacon.config: %w", err)
+		}
+		return c, cp, nil
+	}
+	c, ok := beacon.ConfigForChain(chainID)
+	if !ok {
+		return nil, cp, fmt.Errorf("--beacon.api: chain %d: %w", chainID, beacon.ErrNoConfig)
+	}
+	return c, cp, nil
 }
