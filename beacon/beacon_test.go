@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	ctypes "github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/ethdb/pebble"
 
 	"github.com/lightmarket/lightmarket/beacon"
 	"github.com/lightmarket/lightmarket/chain/devbeacon"
@@ -327,5 +328,42 @@ func TestConfigFileRoundTrips(t *testing.T) {
 	}
 	if _, ok := beacon.ConfigForChain(1337); ok {
 		t.Fatal("a config for a chain nobody runs")
+	}
+}
+
+// The committee chain is kept in its database: reopened, the verifier
+// needs no bootstrap to verify heads.
+func TestVerifierKeepsItsCommitteeChain(t *testing.T) {
+	net := newTestNet(t, "test", 100)
+	src := beacon.NewSource(net.url, net.config)
+	checkpoint := net.root(t, 64)
+	boot, err := src.Bootstrap(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "beacon")
+	db, err := pebble.New(dir, 16, 16, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := beacon.NewVerifier(db, net.config, params.SyncCommitteeSupermajority)
+	if err := v.Init(checkpoint, boot); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = pebble.New(dir, 16, 16, "", false); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v = beacon.NewVerifier(db, net.config, params.SyncCommitteeSupermajority)
+	if !v.Initialized(checkpoint) {
+		t.Fatal("the committee chain was not kept")
+	}
+	opt, err := src.Optimistic(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := v.Optimistic(opt); !ok || err != nil {
+		t.Fatalf("head not verified after reopening: %v %v", ok, err)
 	}
 }

@@ -281,7 +281,7 @@ type trustWatch struct {
 func (c *Client) logTrustChanges(w *trustWatch) {
 	st := c.HeadStatus()
 	log := c.cfg.Logger
-	if st.Connected != w.connected {
+	if st.Connected != w.connected && c.cfg.Heads != HeadsBeacon {
 		switch {
 		case st.Connected < st.Needed && (w.logged || st.Connected < w.connected):
 			log.Warn("Too few trusted servers connected to verify a head", "connected", st.Connected, "needed", st.Needed, "trusted", st.Trusted)
@@ -292,7 +292,11 @@ func (c *Client) logTrustChanges(w *trustWatch) {
 	}
 	if st.Verified != w.verified {
 		if st.Verified {
-			log.Info("Head verified", "number", st.Number, "signers", st.Signers, "needed", st.Needed)
+			if c.cfg.Heads == HeadsBeacon {
+				log.Info("Head verified", "number", st.Number, "by", "sync committee")
+			} else {
+				log.Info("Head verified", "number", st.Number, "signers", st.Signers, "needed", st.Needed)
+			}
 		} else {
 			log.Warn("Cannot answer from the head", "reason", st.Reason)
 		}

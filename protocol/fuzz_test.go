@@ -40,3 +40,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBeaconData feeds arbitrary payloads to the beacon messages' decoders
+// and their conversion to go-ethereum's types (which decodes the SSZ
+// payload headers): neither may panic, and what converts keeps its slots.
+func FuzzBeaconData(f *testing.F) {
+	for _, code := range []Code{BeaconOptimisticMsg, BeaconFinalityMsg, BeaconBootstrapMsg, BeaconUpdatesMsg} {
+		enc, _ := rlp.EncodeToBytes(sampleMessages()[code])
+		f.Add(byte(code), enc)
+	}
+	f.Fuzz(func(t *testing.T, code byte, payload []byte) {
+		msg, err := Decode([]Code{BeaconOptimisticMsg, BeaconFinalityMsg, BeaconBootstrapMsg, BeaconUpdatesMsg}[code%4], payload)
+		if err != nil {
+			return
+		}
+		switch m := msg.(type) {
+		case *BeaconOptimistic:
+			if u, err := m.Geth(); err == nil && u.Attested.Slot != m.Attested.Header.Slot {
+				t.Fatal("slot changed")
+			}
+		case *BeaconFinality:
+			if u, err := m.Geth(); err == nil && u.Finalized.Slot != m.Finalized.Header.Slot {
+				t.Fatal("slot changed")
+			}
+		case *BeaconBootstraps:
+			for i := range m.Bootstraps {
+				m.Bootstraps[i].Geth()
+			}
+		case *BeaconUpdates:
+			for i := range m.Updates {
+				m.Updates[i].Geth()
+			}
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/lightmarket/lightmarket/beacon"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/lightclient"
 	"github.com/lightmarket/lightmarket/rpcapi"
@@ -118,6 +119,11 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("--paid.maxprice: %w", err)
 		}
 		cfg.Paid = &lightclient.Demand{Capacity: *paidCap, Min: *paidMin, MaxPrice: price}
+	}
+	if *beaconCfg != "" {
+		if bc, err := beacon.LoadConfig(*beaconCfg); err == nil {
+			quietUntimedBeacon(bc.GenesisTime)
+		}
 	}
 	node, err := lightclient.Start(ctx, cfg)
 	if err != nil {

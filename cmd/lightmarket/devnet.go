@@ -32,6 +32,7 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		metricsAt = fs.String("metrics", "", "serve Prometheus metrics of the servers and the client on this address, e.g. 127.0.0.1:6060 (off unless given)")
 		beacon    = fs.Bool("beacon", false, "also run a development consensus layer over the chain (beacon headers signed by a sync committee of 512 BLS keys) and serve its beacon API on --beacon.http")
 		beaconAt  = fs.String("beacon.http", "127.0.0.1:5052", "listen address of the development consensus layer's beacon API (with --beacon)")
+		heads     = fs.String("heads", "ulc", "which heads the devnet's client accepts: ulc (signed by its trusted servers), beacon (signed by the dev consensus layer's sync committee, trusting no server; needs --beacon) or both")
 		memLimit  = memoryLimitFlag(fs, "1.5 × (64 + --cache + 3/7 of --chain.cache, an allowance for the chain's caches on the Go heap)")
 	)
 	if err := parseFlags(ctx, fs, args); err != nil {
@@ -43,6 +44,12 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	logger := setupLogging(*verbosity)
 	if !*beacon {
 		*beaconAt = ""
+		if *heads != "ulc" {
+			return fmt.Errorf("--heads %s needs --beacon (a consensus layer to follow)", *heads)
+		}
+	}
+	if _, err := client.ParseHeads(*heads); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	if err := checkListen(map[string]string{"http": *httpAddr, "chain.http": *chainHTTP, "metrics": *metricsAt, "beacon.http": *beaconAt}); err != nil {
 		return err
@@ -65,6 +72,10 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := setMemoryLimit(logger, *memLimit, derivedMemoryLimitMB(*cacheMB+*chainMB*3/7)); err != nil {
 		return err
 	}
+	chainLog := chainLogger(fs, logger)
+	if *beacon {
+		quietUntimedBeacon(0) // the dev consensus layer's slots are its blocks
+	}
 	start := time.Now()
 	d, err := devnet.Start(ctx, devnet.Config{
 		Servers:       *servers,
@@ -80,8 +91,9 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		MetricsAddr:   *metricsAt,
 		Discovery:     true,
 		Logger:        logger,
-		ChainLogger:   chainLogger(fs, logger),
+		ChainLogger:   chainLog,
 		BeaconHTTP:    *beaconAt,
+		Heads:         *heads,
 	})
 	if err != nil {
 		return err
@@ -101,6 +113,8 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  Beacon API (dev consensus):   %s\n", d.Beacon.URL())
 		fmt.Fprintf(stdout, "    genesis validators root:    %s\n", devnet.BeaconGenesisValidatorsRoot)
 		fmt.Fprintf(stdout, "    checkpoint (slot 0):        %s\n", d.Beacon.Genesis())
+		fmt.Fprintf(stdout, "    consensus config file:      %s\n", d.BeaconConfigFile)
+		fmt.Fprintf(stdout, "    servers relay it; the client's heads: %s\n", *heads)
 	}
 	fmt.Fprintf(stdout, "  Chain id:                     %d\n", d.Client.ChainID())
 	fmt.Fprintf(stdout, "  Funded account:               %s\n", crypto.PubkeyToAddress(key.PublicKey))
@@ -119,6 +133,12 @@ func runDevnet(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "\nServed free. For paid service, bid (lm_setDemand spends money, so it needs a token signed\nwith the control secret), e.g.:\n")
 		fmt.Fprintf(stdout, "  go run ./cmd/lightmarket call --url %s --jwtsecret %s \\\n", d.Node.URL(), filepath.Join(d.SecretDir, "control.jwtsecret"))
 		fmt.Fprintf(stdout, "    lm_setDemand '{\"max\":\"0x186a0\",\"min\":\"0x186a0\",\"maxPrice\":\"0x2710\"}'\n")
+	}
+	if d.Beacon != nil {
+		fmt.Fprintf(stdout, "\nA client that trusts no server follows the sync committee from the checkpoint, e.g.:\n")
+		fmt.Fprintf(stdout, "  go run ./cmd/lightmarket client --http 127.0.0.1:8546 --heads beacon --genesis %s \\\n", d.Chain.DirectBackend().Genesis())
+		fmt.Fprintf(stdout, "    --beacon.checkpoint %s --beacon.config %s \\\n", d.Beacon.Genesis(), d.BeaconConfigFile)
+		fmt.Fprintf(stdout, "    --servers %s\n", d.Servers[0].Enode().URLv4())
 	}
 	fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n")
 	<-ctx.Done()

@@ -153,3 +153,39 @@ func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.min}
 }
+
+// untimedBeacon are go-ethereum's light client's warnings about the age
+// of a signed head, which it reckons from the consensus layer's genesis
+// time and 12-second slots: on a chain without a genesis time (the dev
+// consensus layer, whose slots are its blocks) every head would warn.
+var untimedBeacon = map[string]bool{"Old signed head received": true, "Future signed head received": true}
+
+// dropMessages drops the records whose message is in drop.
+type dropMessages struct {
+	slog.Handler
+	drop map[string]bool
+}
+
+func (h dropMessages) Handle(ctx context.Context, r slog.Record) error {
+	if h.drop[r.Message] {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h dropMessages) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return dropMessages{h.Handler.WithAttrs(attrs), h.drop}
+}
+
+func (h dropMessages) WithGroup(name string) slog.Handler {
+	return dropMessages{h.Handler.WithGroup(name), h.drop}
+}
+
+// quietUntimedBeacon drops the head-age warnings of go-ethereum's light
+// client (which logs to the default logger) when the consensus layer
+// followed has no genesis time.
+func quietUntimedBeacon(genesisTime uint64) {
+	if genesisTime == 0 {
+		log.SetDefault(log.NewLogger(dropMessages{log.Root().Handler(), untimedBeacon}))
+	}
+}

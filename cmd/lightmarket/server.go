@@ -168,6 +168,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if beaconConfig != nil {
+		quietUntimedBeacon(beaconConfig.GenesisTime)
+	}
 	srv, err := server.New(server.Config{
 		BeaconAPI: *beaconAPI, BeaconConfig: beaconConfig, BeaconCheckpoint: checkpoint,
 		Contract: contract, PaymentKey: payKey, PaymentReceiver: common.HexToAddress(*pay.receiver), ClaimerLease: *lease, ClaimThreshold: claimAt, RequestPrice: requestPrice,
