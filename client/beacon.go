@@ -285,11 +285,13 @@ func (c *Client) beaconSummaryLocked() string {
 }
 
 // BeaconStats is what the beacon light client did: updates received,
-// those that moved a head or the finalized block, and the CPU their
-// verification took.
+// those that moved a head or the finalized block, the time their
+// verification took, and the message bytes of beacon data exchanged
+// with servers (both directions).
 type BeaconStats struct {
 	Received, Verified int64
 	VerifyTime         time.Duration
+	Bytes              uint64
 }
 
 // BeaconStats returns the beacon light client's statistics (zero without
@@ -298,5 +300,6 @@ func (c *Client) BeaconStats() BeaconStats {
 	if c.bh == nil {
 		return BeaconStats{}
 	}
-	return BeaconStats{Received: c.bh.relays.Load(), Verified: c.bh.verified.Load(), VerifyTime: time.Duration(c.bh.verifyNs.Load())}
+	return BeaconStats{Received: c.bh.relays.Load(), Verified: c.bh.verified.Load(), VerifyTime: time.Duration(c.bh.verifyNs.Load()),
+		Bytes: c.bytesBeacon.Load()}
 }

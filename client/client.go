@@ -240,6 +240,7 @@ type Client struct {
 	trips        tripCounter    // requests sent to servers
 	bytesTotal   atomic.Uint64  // message bytes exchanged with servers
 	bytesPayment atomic.Uint64  // of them, payment messages
+	bytesBeacon  atomic.Uint64  // and beacon messages
 	socketBytes  atomic.Uint64  // through the server connections' sockets
 	headFeed     event.Feed
 	// power is what the app lets the client spend (guarded by mu);

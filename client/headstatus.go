@@ -42,6 +42,11 @@ type HeadStatus struct {
 	Reason   string `json:"reason,omitempty"`
 	// Highest is the highest head any trusted server announced.
 	Highest uint64 `json:"highest"`
+	// Heads is the rule heads are accepted by ("ulc", "beacon" or
+	// "both"); with the sync committee, BeaconSlot is the slot of the
+	// latest beacon header verified.
+	Heads      string `json:"heads"`
+	BeaconSlot uint64 `json:"beaconSlot,omitempty"`
 
 	head *types.Header
 }
@@ -54,7 +59,10 @@ func (c *Client) HeadStatus() *HeadStatus {
 func (c *Client) headStatus(now time.Time) *HeadStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := &HeadStatus{Needed: c.heads.need, Trusted: len(c.trusted)}
+	st := &HeadStatus{Needed: c.heads.need, Trusted: len(c.trusted), Heads: c.cfg.Heads.String()}
+	if c.bh != nil {
+		st.BeaconSlot = c.bh.headSlot
+	}
 	if c.cfg.HeadMaxAge > 0 {
 		st.MaxAge = c.cfg.HeadMaxAge.Seconds()
 	}

@@ -427,6 +427,9 @@ func (rw meteredRW) count(code uint64, size uint32) {
 	switch protocol.Code(code) {
 	case protocol.PaymentTermsMsg, protocol.PayMsg, protocol.PayAckMsg:
 		rw.c.bytesPayment.Add(uint64(size))
+	case protocol.BeaconOptimisticMsg, protocol.BeaconFinalityMsg, protocol.GetBeaconBootstrapMsg,
+		protocol.BeaconBootstrapMsg, protocol.GetBeaconUpdatesMsg, protocol.BeaconUpdatesMsg:
+		rw.c.bytesBeacon.Add(uint64(size))
 	}
 }
 

@@ -1,6 +1,7 @@
 package devnet
 
 import (
+	"context"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightmarket/lightmarket/beacon"
+	"github.com/lightmarket/lightmarket/chain/devbeacon"
 	"github.com/lightmarket/lightmarket/client"
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/server"
@@ -86,8 +89,10 @@ func enodeID(url string) string {
 }
 
 // TestClientsFindServersThroughABootnodeAndSettle: a bootnode, five
-// servers (different reserves, one slow) and three clients given only the
-// bootnode and the key of the server they trust for heads. Each client
+// servers (different reserves, one slow) relaying a consensus layer, and
+// three clients: one given only the bootnode and the key of the server it
+// trusts for heads, two given only the bootnode and a checkpoint (they
+// trust no server: heads the sync committee signs). Each client
 // finds all five, is served free, and once it bids pays where price per
 // quality is best; over two minutes of steady demand each moves at most
 // once, opens channels only with servers it paid, and its tiers are what
@@ -97,6 +102,17 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		t.Skip("multi-process market: minutes")
 	}
 	e, payKeys := newPayEnv(t, 8)
+	// The consensus layer over the chain, which the servers relay.
+	cl, err := devbeacon.StartNode(context.Background(), e.chain.DirectBackend(), devbeacon.NodeConfig{Addr: "127.0.0.1:0",
+		Seed: "market", GenesisValidatorsRoot: BeaconGenesisValidatorsRoot, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	beaconConfig := filepath.Join(t.TempDir(), "beacon.yaml")
+	if err := beacon.WriteConfig(beaconConfig, devbeacon.Config(BeaconGenesisValidatorsRoot)); err != nil {
+		t.Fatal(err)
+	}
 
 	boot := startProc(t, nil, "bootnode", "--verbosity", "2", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	bootURL := boot.waitLine(t, "enode:")
@@ -114,7 +130,8 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		p := startProc(t, nil, "server", "--verbosity", "2", "--backend", backend, "--datadir", dir,
 			"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin.http", "127.0.0.1:0", "--bootnodes", bootURL,
 			"--sellable", "200000", "--reserve", gwei(reserve), "--payment.threshold", "1000000000",
-			"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(payKeys[i]))
+			"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(payKeys[i]),
+			"--beacon.api", cl.URL(), "--beacon.config", beaconConfig)
 		n, admin := serverStarted(t, p, dir)
 		servers = append(servers, &marketServer{node: n, admin: admin, reserve: reserve, slow: i == len(reserves)-1})
 	}
@@ -123,9 +140,15 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 	var clients []*marketClient
 	for i := range 3 {
 		dir := t.TempDir()
-		p := startProc(t, nil, "client", "--verbosity", "3", "--network", "dev", "--ulc.servers", trusted, "--bootnodes", bootURL,
+		heads := []string{"--ulc.servers", trusted}
+		if i > 0 {
+			heads = []string{"--heads", "beacon", "--beacon.checkpoint", cl.Genesis().Hex(), "--beacon.config", beaconConfig,
+				"--genesis", e.chain.DirectBackend().Genesis().Hex()}
+		}
+		args := append([]string{"client", "--verbosity", "3", "--network", "dev", "--bootnodes", bootURL,
 			"--datadir", dir, "--http", "127.0.0.1:0", "--payment.lead", "10s",
-			"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(payKeys[5+i]))
+			"--payment.rpc", e.chain.HTTPURL(), "--payment.contract", e.contract.Address().Hex(), "--payment.key", keyHex(payKeys[5+i])}, heads...)
+		p := startProc(t, nil, args...)
 		t.Cleanup(func() {
 			if t.Failed() {
 				p.logTail(t, fmt.Sprintf("client %d", i), "Moving", "Bidding", "ayment", "hannel", "capacity")
@@ -156,6 +179,9 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 				}
 				if s.Tier != "free" {
 					t.Fatalf("client %d is %s at %s before it bid", i, s.Tier, s.Enode)
+				}
+				if i > 0 && s.Trusted {
+					t.Fatalf("client %d, of heads the sync committee signs, trusts %s", i, s.Enode)
 				}
 			}
 			return connected == 5

@@ -22,7 +22,7 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, fleet, market, history (default: all;\nfleet needs PostgreSQL's programs on the machine; history generates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [fleet] [market] [history] [soak] [mobile]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, fleet, market, history, beacon (default: all;\nfleet needs PostgreSQL's programs on the machine; history generates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [fleet] [market] [history] [beacon] [soak] [mobile]")
 	var (
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
 		compare    = fs.Bool("compare", false, "compare two --json files instead of running: lightmarket bench --compare OLD.json NEW.json prints each figure's change and fails when one moved the wrong way by more than its run-to-run noise")
@@ -85,13 +85,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		defer trace.Stop()
 	}
 	if len(which) == 0 {
-		which = []string{"rpc", "serve", "qos", "pay", "fleet", "market", "history"}
+		which = []string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "soak", "mobile"}, name) {
+		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon", "soak", "mobile"}, name) {
 			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, fleet, market, history, soak, mobile)", name)
 		}
 	}
@@ -208,6 +208,16 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			figures["rebids_per_client_hour"] = r.RebidsPerClientHour
 			figures["channels_per_client"] = r.ChannelsPerClient
 			figures["wall_seconds"] = r.WallSeconds
+		case "beacon":
+			r, err := bench.Beacon(ctx, bench.BeaconConfig{Logger: logger})
+			if err != nil {
+				return fmt.Errorf("beacon: %w", err)
+			}
+			fmt.Fprintf(tw, "beacon\tfresh client, checkpoint in the current period, to its first verified head (p50 of %d)\t%.0f ms\t<= 1000 %s\n", len(r.FirstHeadsMs), r.FirstHeadMs, met(r.FirstHeadMs <= 1000))
+			fmt.Fprintf(tw, "beacon\tconsensus layer's head event to the client's verified head: p50 (p99)\t%.1f (%.1f) ms\t<= 300 %s\n", r.HeadLagP50Ms, r.HeadLagP99Ms, met(r.HeadLagP50Ms <= 300))
+			fmt.Fprintf(tw, "beacon\tclient's verification time per head\t%.0f µs\t\n", r.VerifyUsPerHead)
+			fmt.Fprintf(tw, "beacon\tbeacon message bytes per head (%d relaying servers)\t%.0f\t\n", r.Servers, r.BytesPerHead)
+			addFigures(figures, r)
 		case "history":
 			r, err := bench.History(ctx, bench.HistoryConfig{Blocks: *histBlocks, Dir: *histDir, Logger: logger})
 			if err != nil {
