@@ -367,3 +367,4 @@ func TestVerifierKeepsItsCommitteeChain(t *testing.T) {
 		t.Fatalf("head not verified after reopening: %v %v", ok, err)
 	}
 }
+

@@ -209,6 +209,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			figures["channels_per_client"] = r.ChannelsPerClient
 			figures["wall_seconds"] = r.WallSeconds
 		case "beacon":
+			quietUntimedBeacon(0) // the dev consensus layer's slots are its blocks
 			r, err := bench.Beacon(ctx, bench.BeaconConfig{Logger: logger})
 			if err != nil {
 				return fmt.Errorf("beacon: %w", err)
