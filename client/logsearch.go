@@ -444,6 +444,11 @@ func (c *Client) tailVectors(ctx context.Context, head *types.Header, refs []pro
 		return nil, nil, fmt.Errorf("%w: %d tail vectors", errNoTail, len(refs))
 	}
 	need := c.heads.need
+	if need == 0 {
+		// No trusted servers (heads the sync committee signs): nobody's
+		// signature makes a tail root.
+		return nil, nil, fmt.Errorf("%w: no trusted servers", errNoTail)
+	}
 	c.mu.Lock()
 	var signers []*peer
 	for _, p := range c.peers {

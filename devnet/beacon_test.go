@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/beacon/light"
 	"github.com/ethereum/go-ethereum/beacon/light/api"
 	"github.com/ethereum/go-ethereum/beacon/params"
@@ -112,6 +113,23 @@ func TestClientFollowsTheSyncCommitteeTrustingNoServer(t *testing.T) {
 	}
 	if lag := d.Client.Head().Number.Uint64() - fin.Number.Uint64(); lag < devbeacon.FinalityLag-2 {
 		t.Fatalf("finalized block %d only %d behind the head", fin.Number, lag)
+	}
+	// Older blocks and log search work without trusted servers (no
+	// history roots or tail signed: headers are linked back).
+	old, err := eth.HeaderByNumber(ctx, big.NewInt(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := node.HeaderByNumber(ctx, big.NewInt(3)); want.Hash() != old.Hash() {
+		t.Fatalf("block 3: %x, the chain's %x", old.Hash(), want.Hash())
+	}
+	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: fin.Number}
+	logs, err := eth.FilterLogs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := node.FilterLogs(ctx, q); err != nil || len(want) != len(logs) {
+		t.Fatalf("%d logs, the node's %d (%v)", len(logs), len(want), err)
 	}
 	if s := d.Client.BeaconStats(); s.Verified == 0 || s.Received < s.Verified {
 		t.Fatalf("beacon stats %+v", s)
