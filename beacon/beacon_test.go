@@ -367,4 +367,3 @@ func TestVerifierKeepsItsCommitteeChain(t *testing.T) {
 		t.Fatalf("head not verified after reopening: %v %v", ok, err)
 	}
 }
-

@@ -2,6 +2,8 @@ package devnet
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -14,10 +16,13 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/beacon/light"
 	"github.com/ethereum/go-ethereum/beacon/light/api"
 	"github.com/ethereum/go-ethereum/beacon/params"
 	"github.com/ethereum/go-ethereum/common"
+	ctypes "github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/rpc"
@@ -66,6 +71,59 @@ func TestDevnetBeaconHeadsAreTheChains(t *testing.T) {
 		if opt.Attested.BlockHash() != want.Hash() {
 			t.Fatalf("beacon head %d carries execution block %x, the chain has %x", slot, opt.Attested.BlockHash(), want.Hash())
 		}
+	}
+	// A block with a transaction: its beacon block carries the execution
+	// payload whole, which converts back to the chain's block.
+	eth := ethclient.NewClient(d.Chain.RPCClient())
+	key := d.Chain.DevKey()
+	nonce, err := eth.PendingNonceAt(ctx, crypto.PubkeyToAddress(key.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := ctypes.SignNewTx(key, ctypes.LatestSignerForChainID(d.Chain.ChainConfig().ChainID), &ctypes.DynamicFeeTx{
+		ChainID: d.Chain.ChainConfig().ChainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(1e11), Gas: 21000,
+		To: &common.Address{1}, Value: big.NewInt(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eth.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	receipt, err := bind.WaitMined(ctx, eth, tx.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := receipt.BlockNumber.Uint64()
+	for {
+		if h, _, _, err := beacon.GetHeader(common.Hash{}); err == nil && h.Slot >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/eth/v1/beacon/headers/%d", d.Beacon.URL(), n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Data struct {
+			Root common.Hash `json:"root"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&hdr)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := beacon.GetBeaconBlock(hdr.Data.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := block.ExecutionPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload.Hash() != receipt.BlockHash || len(payload.Transactions()) != 1 || payload.Transactions()[0].Hash() != tx.Hash() {
+		t.Fatalf("beacon block %d's payload is block %x with %d transactions, the chain's is %x", n, payload.Hash(), len(payload.Transactions()), receipt.BlockHash)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attestantio/go-eth2-client/spec/electra"
+	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,12 +45,16 @@ func NewAPI(chain *Chain) *API {
 	return &API{chain: chain, subs: make(map[chan event]bool)}
 }
 
-// Add adds the next execution block to the chain and sends the new head
-// and updates to the event stream's subscribers.
-func (a *API) Add(h *ctypes.Header) error {
+// Add adds the next execution block, given by its header (an empty
+// payload), as AddBlock.
+func (a *API) Add(h *ctypes.Header) error { return a.AddBlock(ctypes.NewBlockWithHeader(h)) }
+
+// AddBlock adds the next execution block to the chain and sends the new
+// head and updates to the event stream's subscribers.
+func (a *API) AddBlock(b *ctypes.Block) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.chain.Add(h); err != nil {
+	if err := a.chain.AddBlock(b); err != nil {
 		return err
 	}
 	head, _ := a.chain.Head()
@@ -95,6 +101,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, a.finalityJSON)
 	case strings.HasPrefix(path, "/eth/v1/beacon/headers/"):
 		a.reply(w, func() ([]byte, error) { return a.headerJSON(strings.TrimPrefix(path, "/eth/v1/beacon/headers/")) })
+	case strings.HasPrefix(path, "/eth/v2/beacon/blocks/"):
+		a.reply(w, func() ([]byte, error) { return a.blockJSON(strings.TrimPrefix(path, "/eth/v2/beacon/blocks/")) })
 	case path == "/eth/v1/events":
 		a.events(w, r)
 	default:
@@ -264,31 +272,80 @@ func (a *API) buildFinality() ([]byte, error) {
 	})
 }
 
-func (a *API) headerJSON(id string) ([]byte, error) {
-	var (
-		h  types.Header
-		ok bool
-	)
-	if id == "head" {
-		h, ok = a.chain.Head()
-	} else {
+// block resolves a block id of the beacon API: head, genesis, finalized,
+// a slot or a 0x-prefixed root.
+func (a *API) block(id string) (*block, error) {
+	head, ok := a.chain.Head()
+	if !ok {
+		return nil, fmt.Errorf("%w: no block yet", ErrNoBlock)
+	}
+	var slot uint64
+	switch {
+	case id == "head":
+		slot = head.Slot
+	case id == "genesis":
+		slot = 0
+	case id == "finalized":
+		slot = finalizedSlot(head.Slot)
+	case strings.HasPrefix(id, "0x"):
 		root, err := parseRoot(id)
 		if err != nil {
 			return nil, err
 		}
-		h, ok = a.chain.Header(root)
+		if slot, ok = a.chain.slots[root]; !ok {
+			return nil, fmt.Errorf("%w: block %s", ErrNoBlock, id)
+		}
+	default:
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: block id %.80q", errBadRequest, id)
+		}
+		slot = n
 	}
-	if !ok {
-		return nil, fmt.Errorf("%w: header %s", ErrNoBlock, id)
+	if slot > head.Slot {
+		return nil, fmt.Errorf("%w: slot %d", ErrNoBlock, slot)
+	}
+	return a.chain.blocks[slot], nil
+}
+
+func (a *API) headerJSON(id string) ([]byte, error) {
+	b, err := a.block(id)
+	if err != nil {
+		return nil, err
 	}
 	head, _ := a.chain.Head()
+	h := b.header
 	return json.Marshal(map[string]any{
-		"finalized": h.Slot <= finalizedSlot(head.Slot),
+		"execution_optimistic": false,
+		"finalized":            h.Slot <= finalizedSlot(head.Slot),
 		"data": map[string]any{
 			"root":      h.Hash(),
 			"canonical": true,
 			"header":    map[string]any{"message": beaconJSON(h), "signature": "0x" + strings.Repeat("00", params.BLSSignatureSize)},
 		},
+	})
+}
+
+// blockJSON is a signed beacon block (its proposer signature is zero: no
+// light client checks it).
+func (a *API) blockJSON(id string) ([]byte, error) {
+	b, err := a.block(id)
+	if err != nil {
+		return nil, err
+	}
+	head, _ := a.chain.Head()
+	h := b.header
+	signed := &electra.SignedBeaconBlock{Message: &electra.BeaconBlock{Slot: phase0.Slot(h.Slot), ProposerIndex: phase0.ValidatorIndex(h.ProposerIndex),
+		ParentRoot: phase0.Root(h.ParentRoot), StateRoot: phase0.Root(h.StateRoot), Body: b.body}}
+	data, err := json.Marshal(signed)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"version":              Version,
+		"execution_optimistic": false,
+		"finalized":            h.Slot <= finalizedSlot(head.Slot),
+		"data":                 json.RawMessage(data),
 	})
 }
 

@@ -1,6 +1,8 @@
 package devbeacon
 
 import (
+	"math/big"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -10,7 +12,10 @@ import (
 	"github.com/ethereum/go-ethereum/beacon/params"
 	"github.com/ethereum/go-ethereum/beacon/types"
 	"github.com/ethereum/go-ethereum/common"
+	ctypes "github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/trie"
 )
 
 // go-ethereum's beacon API client reads the dev consensus layer as it reads
@@ -151,5 +156,82 @@ func TestAPIUpdatesBeyondTheHeadAreEmpty(t *testing.T) {
 	a.ServeHTTP(rec, httptest.NewRequest("GET", "/eth/v1/beacon/light_client/updates?start_period=2251799813685248&count=128", nil))
 	if rec.Code != 200 || rec.Body.String() != "[]" {
 		t.Fatalf("updates beyond the head: %d %q, want 200 []", rec.Code, rec.Body.String())
+	}
+}
+
+// go-ethereum's beacon API client reads the chain's blocks: each hashes to
+// its header's root, and its execution payload converts back to the
+// execution block, transactions and withdrawals included.
+func TestGethReadsTheBlocks(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	signer := ctypes.LatestSignerForChainID(big.NewInt(1337))
+	var blocks []*ctypes.Block
+	parent := common.Hash{}
+	for i := range 4 {
+		var txs []*ctypes.Transaction
+		for n := range i {
+			tx, err := ctypes.SignNewTx(key, signer, &ctypes.DynamicFeeTx{ChainID: big.NewInt(1337), Nonce: uint64(n), GasTipCap: big.NewInt(1),
+				GasFeeCap: big.NewInt(2e9), Gas: 21000, To: &common.Address{byte(n)}, Value: big.NewInt(int64(n))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, tx)
+		}
+		withdrawals := []*ctypes.Withdrawal{{Index: uint64(i), Validator: 7, Address: common.Address{9}, Amount: 32}}
+		empty := ctypes.EmptyRequestsHash
+		zero := common.Hash{}
+		var blobGas uint64
+		h := &ctypes.Header{Number: big.NewInt(int64(i)), ParentHash: parent, Difficulty: new(big.Int), GasLimit: 30_000_000,
+			Time: uint64(1_700_000_000 + i), BaseFee: big.NewInt(1_000_000_000), ParentBeaconRoot: &zero, RequestsHash: &empty,
+			BlobGasUsed: &blobGas, ExcessBlobGas: &blobGas, UncleHash: ctypes.EmptyUncleHash}
+		b := ctypes.NewBlock(h, &ctypes.Body{Transactions: txs, Withdrawals: withdrawals}, nil, trie.NewStackTrie(nil))
+		blocks = append(blocks, b)
+		parent = b.Hash()
+	}
+	chain := NewChain(Config(common.Hash{3}), committee(t))
+	a := NewAPI(chain)
+	for _, b := range blocks {
+		if err := a.AddBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	client := api.NewBeaconLightApi(srv.URL, nil, chain.Config())
+	for slot, want := range blocks {
+		root, _ := chain.Root(uint64(slot))
+		block, err := client.GetBeaconBlock(root)
+		if err != nil {
+			t.Fatalf("block %d: %v", slot, err)
+		}
+		got, err := block.ExecutionPayload()
+		if err != nil {
+			t.Fatalf("block %d's payload: %v", slot, err)
+		}
+		if got.Hash() != want.Hash() || len(got.Transactions()) != slot || len(got.Withdrawals()) != 1 {
+			t.Fatalf("block %d: execution block %x with %d transactions, want %x with %d", slot, got.Hash(), len(got.Transactions()), want.Hash(), slot)
+		}
+	}
+	// The light client's execution proof commits to the same payload.
+	opt, err := client.GetOptimisticUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := opt.Validate(chain.Config()); err != nil || opt.Attested.BlockHash() != blocks[3].Hash() {
+		t.Fatalf("optimistic update: %v, block %x", err, opt.Attested.BlockHash())
+	}
+	for _, id := range []string{"head", "genesis", "finalized", "2"} {
+		resp, err := http.Get(srv.URL + "/eth/v2/beacon/blocks/" + id)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("block %s: %v %v", id, resp.Status, err)
+		}
+		resp.Body.Close()
+	}
+	for id, status := range map[string]int{"9": http.StatusNotFound, "nope": http.StatusBadRequest, "0x01": http.StatusBadRequest} {
+		resp, err := http.Get(srv.URL + "/eth/v2/beacon/blocks/" + id)
+		if err != nil || resp.StatusCode != status {
+			t.Fatalf("block %s: %v %v, want %d", id, resp.Status, err, status)
+		}
+		resp.Body.Close()
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 
+	bitfield "github.com/OffchainLabs/go-bitfield"
+	"github.com/attestantio/go-eth2-client/spec/altair"
 	"github.com/attestantio/go-eth2-client/spec/bellatrix"
+	"github.com/attestantio/go-eth2-client/spec/capella"
 	"github.com/attestantio/go-eth2-client/spec/deneb"
+	"github.com/attestantio/go-eth2-client/spec/electra"
 	"github.com/attestantio/go-eth2-client/spec/phase0"
 	"github.com/ethereum/go-ethereum/beacon/merkle"
 	"github.com/ethereum/go-ethereum/beacon/params"
@@ -13,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	ctypes "github.com/ethereum/go-ethereum/core/types"
 	"github.com/holiman/uint256"
+	dynssz "github.com/pk910/dynamic-ssz"
 )
 
 // Version is the fork every devbeacon chain runs from its genesis, as the
@@ -47,6 +52,7 @@ type Chain struct {
 type block struct {
 	header  types.Header
 	payload *deneb.ExecutionPayloadHeader
+	body    *electra.BeaconBlockBody
 	exec    types.HeaderWithExecProof
 	state   tree
 }
@@ -62,19 +68,23 @@ func NewChain(config *params.ChainConfig, committee *Committee) *Chain {
 // Config is the chain's consensus configuration.
 func (c *Chain) Config() *params.ChainConfig { return c.config }
 
-// Add wraps the next execution block (its number is the number of blocks
-// added so far) in a beacon block.
-func (c *Chain) Add(h *ctypes.Header) error {
+// Add wraps the next execution block, given by its header only (its
+// payload holds no transactions or withdrawals), in a beacon block.
+func (c *Chain) Add(h *ctypes.Header) error { return c.AddBlock(ctypes.NewBlockWithHeader(h)) }
+
+// AddBlock wraps the next execution block (its number is the number of
+// blocks added so far) in a beacon block.
+func (c *Chain) AddBlock(eb *ctypes.Block) error {
+	h := eb.Header()
 	slot := uint64(len(c.blocks))
 	if h.Number.Uint64() != slot {
 		return fmt.Errorf("devbeacon: execution block %d added at slot %d", h.Number, slot)
 	}
-	payload, err := payloadHeader(h)
+	body, err := blockBody(eb)
 	if err != nil {
-		return err
+		return fmt.Errorf("devbeacon: block %d: %w", slot, err)
 	}
-	exec := types.NewExecutionHeader(payload)
-	body := tree{params.BodyIndexExecPayload: exec.PayloadRoot()}
+	exec := types.NewExecutionHeader(body.header)
 	committee := merkle.Value(c.committee.serialized.Root())
 	state := tree{
 		params.StateIndexSyncCommittee(Version):     committee,
@@ -83,14 +93,16 @@ func (c *Chain) Add(h *ctypes.Header) error {
 	if slot > 0 {
 		state[params.StateIndexFinalBlock(Version)] = merkle.Value(c.blocks[finalizedSlot(slot)].header.Hash())
 	}
-	b := &block{state: state, payload: payload}
-	b.header = types.Header{Slot: slot, StateRoot: state.root(), BodyRoot: body.root()}
-	if slot > 0 {
-		b.header.ParentRoot = c.blocks[slot-1].header.Hash()
+	b := &block{state: state, payload: body.header, body: body.body}
+	// The parent root is the one the execution block names (EIP-4788), so
+	// that the block's payload converts back to the execution block.
+	b.header = types.Header{Slot: slot, StateRoot: state.root(), BodyRoot: body.root}
+	if h.ParentBeaconRoot != nil {
+		b.header.ParentRoot = *h.ParentBeaconRoot
 	}
 	b.exec = types.HeaderWithExecProof{
 		Header: b.header,
-		Proof:  &types.LegacyHeaderProof{PayloadHeader: exec, Branch: body.branch(params.BodyIndexExecPayload)},
+		Proof:  &types.LegacyHeaderProof{PayloadHeader: exec, Branch: body.branch},
 	}
 	c.blocks = append(c.blocks, b)
 	c.slots[b.header.Hash()] = slot
@@ -214,35 +226,48 @@ func (c *Chain) sign(h types.Header, signers [params.SyncCommitteeBitmaskSize]by
 	return types.SignedHeader{Header: h, Signature: agg, SignatureSlot: h.Slot + 1}, nil
 }
 
-// payloadHeader is the execution payload header of an execution block. Its
-// transactions and withdrawals roots are the block's own (Merkle-Patricia)
-// roots, not the SSZ roots a real consensus layer commits to: nothing a
-// light client checks reads them.
-func payloadHeader(h *ctypes.Header) (*deneb.ExecutionPayloadHeader, error) {
+// Generalized indices in an execution payload (17 fields, 32 leaves).
+const (
+	payloadIndexTransactions = 32 + 13
+	payloadIndexWithdrawals  = 32 + 14
+)
+
+// builtBody is an electra block body around an execution block, with its
+// root, its payload's header and the branch of that header's root.
+type builtBody struct {
+	body   *electra.BeaconBlockBody
+	header *deneb.ExecutionPayloadHeader
+	root   common.Hash
+	branch merkle.Values
+}
+
+// blockBody builds the electra body of an execution block: its execution
+// payload, empty operations, an empty sync aggregate and no execution
+// requests; every root in it is its SSZ hash tree root.
+func blockBody(eb *ctypes.Block) (*builtBody, error) {
+	h := eb.Header()
 	if len(h.Extra) > 32 {
-		return nil, fmt.Errorf("devbeacon: block %d has %d bytes of extra data, a payload at most 32", h.Number, len(h.Extra))
+		return nil, fmt.Errorf("%d bytes of extra data, a payload at most 32", len(h.Extra))
 	}
-	p := &deneb.ExecutionPayloadHeader{
-		ParentHash:       phase0.Hash32(h.ParentHash),
-		FeeRecipient:     bellatrix.ExecutionAddress(h.Coinbase),
-		StateRoot:        phase0.Root(h.Root),
-		ReceiptsRoot:     phase0.Root(h.ReceiptHash),
-		LogsBloom:        h.Bloom,
-		PrevRandao:       h.MixDigest,
-		BlockNumber:      h.Number.Uint64(),
-		GasLimit:         h.GasLimit,
-		GasUsed:          h.GasUsed,
-		Timestamp:        h.Time,
-		ExtraData:        append([]byte{}, h.Extra...),
-		BaseFeePerGas:    new(uint256.Int),
-		BlockHash:        phase0.Hash32(h.Hash()),
-		TransactionsRoot: phase0.Root(h.TxHash),
+	p := &deneb.ExecutionPayload{
+		ParentHash:    phase0.Hash32(h.ParentHash),
+		FeeRecipient:  bellatrix.ExecutionAddress(h.Coinbase),
+		StateRoot:     phase0.Root(h.Root),
+		ReceiptsRoot:  phase0.Root(h.ReceiptHash),
+		LogsBloom:     h.Bloom,
+		PrevRandao:    h.MixDigest,
+		BlockNumber:   h.Number.Uint64(),
+		GasLimit:      h.GasLimit,
+		GasUsed:       h.GasUsed,
+		Timestamp:     h.Time,
+		ExtraData:     append([]byte{}, h.Extra...),
+		BaseFeePerGas: new(uint256.Int),
+		BlockHash:     phase0.Hash32(h.Hash()),
+		Transactions:  []bellatrix.Transaction{},
+		Withdrawals:   []*capella.Withdrawal{},
 	}
 	if h.BaseFee != nil {
 		p.BaseFeePerGas = uint256.MustFromBig(h.BaseFee)
-	}
-	if h.WithdrawalsHash != nil {
-		p.WithdrawalsRoot = phase0.Root(*h.WithdrawalsHash)
 	}
 	if h.BlobGasUsed != nil {
 		p.BlobGasUsed = *h.BlobGasUsed
@@ -250,5 +275,64 @@ func payloadHeader(h *ctypes.Header) (*deneb.ExecutionPayloadHeader, error) {
 	if h.ExcessBlobGas != nil {
 		p.ExcessBlobGas = *h.ExcessBlobGas
 	}
-	return p, nil
+	for _, tx := range eb.Transactions() {
+		enc, err := tx.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		p.Transactions = append(p.Transactions, enc)
+	}
+	for _, w := range eb.Withdrawals() {
+		p.Withdrawals = append(p.Withdrawals, &capella.Withdrawal{Index: capella.WithdrawalIndex(w.Index),
+			ValidatorIndex: phase0.ValidatorIndex(w.Validator), Address: bellatrix.ExecutionAddress(w.Address), Amount: phase0.Gwei(w.Amount)})
+	}
+	ssz := dynssz.GetGlobalDynSsz()
+	pt, err := ssz.GetTree(p)
+	if err != nil {
+		return nil, fmt.Errorf("payload tree: %w", err)
+	}
+	header := &deneb.ExecutionPayloadHeader{
+		ParentHash: p.ParentHash, FeeRecipient: p.FeeRecipient, StateRoot: p.StateRoot, ReceiptsRoot: p.ReceiptsRoot,
+		LogsBloom: p.LogsBloom, PrevRandao: p.PrevRandao, BlockNumber: p.BlockNumber, GasLimit: p.GasLimit,
+		GasUsed: p.GasUsed, Timestamp: p.Timestamp, ExtraData: p.ExtraData, BaseFeePerGas: p.BaseFeePerGas,
+		BlockHash: p.BlockHash, BlobGasUsed: p.BlobGasUsed, ExcessBlobGas: p.ExcessBlobGas,
+	}
+	for g, root := range map[int]*phase0.Root{payloadIndexTransactions: &header.TransactionsRoot, payloadIndexWithdrawals: &header.WithdrawalsRoot} {
+		n, err := pt.Get(g)
+		if err != nil {
+			return nil, fmt.Errorf("payload tree: %w", err)
+		}
+		copy(root[:], n.Hash())
+	}
+	pr, err1 := p.HashTreeRoot()
+	hr, err2 := header.HashTreeRoot()
+	if err := errors.Join(err1, err2); err != nil || pr != hr {
+		return nil, fmt.Errorf("payload header root %x, payload root %x: %v", hr, pr, err)
+	}
+	body := &electra.BeaconBlockBody{
+		ETH1Data:          &phase0.ETH1Data{BlockHash: make([]byte, 32)},
+		SyncAggregate:     &altair.SyncAggregate{SyncCommitteeBits: bitfield.NewBitvector512()},
+		ExecutionPayload:  p,
+		ExecutionRequests: &electra.ExecutionRequests{},
+	}
+	root, err := body.HashTreeRoot()
+	if err != nil {
+		return nil, fmt.Errorf("body root: %w", err)
+	}
+	bt, err := ssz.GetTree(body)
+	if err != nil {
+		return nil, fmt.Errorf("body tree: %w", err)
+	}
+	proof, err := bt.Prove(int(params.BodyIndexExecPayload))
+	if err != nil {
+		return nil, fmt.Errorf("payload proof: %w", err)
+	}
+	branch := make(merkle.Values, len(proof.Hashes))
+	for i, hash := range proof.Hashes {
+		copy(branch[i][:], hash)
+	}
+	if err := merkle.VerifyProof(common.Hash(root), params.BodyIndexExecPayload, branch, merkle.Value(hr)); err != nil {
+		return nil, fmt.Errorf("payload branch: %w", err)
+	}
+	return &builtBody{body: body, header: header, root: common.Hash(root), branch: branch}, nil
 }

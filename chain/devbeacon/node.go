@@ -18,6 +18,7 @@ import (
 type Execution interface {
 	CurrentHeader(ctx context.Context) (*ctypes.Header, error)
 	HeaderByNumber(ctx context.Context, number uint64) (*ctypes.Header, error)
+	Body(ctx context.Context, hash common.Hash) (*ctypes.Body, error)
 	SubscribeHeads(ctx context.Context, ch chan<- *ctypes.Header) (unsubscribe func(), err error)
 }
 
@@ -116,7 +117,11 @@ func (n *Node) catchUp(ctx context.Context, exec Execution, number uint64) error
 		if err != nil {
 			return fmt.Errorf("execution block %d: %w", next, err)
 		}
-		if err := n.api.Add(h); err != nil {
+		body, err := exec.Body(ctx, h.Hash())
+		if err != nil {
+			return fmt.Errorf("execution block %d's body: %w", next, err)
+		}
+		if err := n.api.AddBlock(ctypes.NewBlockWithHeader(h).WithBody(*body)); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,10 @@ func (f *fakeExec) HeaderByNumber(_ context.Context, n uint64) (*ctypes.Header, 
 	return f.headers[n], nil
 }
 
+func (f *fakeExec) Body(context.Context, common.Hash) (*ctypes.Body, error) {
+	return &ctypes.Body{}, nil
+}
+
 func (f *fakeExec) SubscribeHeads(ctx context.Context, ch chan<- *ctypes.Header) (func(), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
