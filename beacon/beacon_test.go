@@ -59,6 +59,18 @@ func newTestNet(t *testing.T, seed string, n int) *testNet {
 	return &testNet{chain: c, api: a, url: srv.URL, hs: hs, config: c.Config()}
 }
 
+// bootstrap reads the bootstrap at slot through a Source.
+func (n *testNet) bootstrap(t *testing.T, slot uint64) (*beacon.Source, common.Hash, *protocol.BeaconBootstrap) {
+	t.Helper()
+	src := beacon.NewSource(n.url, n.config)
+	checkpoint := n.root(t, slot)
+	boot, err := src.Bootstrap(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, checkpoint, boot
+}
+
 func (n *testNet) root(t *testing.T, slot uint64) common.Hash {
 	t.Helper()
 	r, ok := n.chain.Root(slot)
@@ -73,13 +85,8 @@ func (n *testNet) root(t *testing.T, slot uint64) common.Hash {
 // from its proof.
 func TestSourceAndVerifierFollowTheChain(t *testing.T) {
 	net := newTestNet(t, "test", 100)
-	src := beacon.NewSource(net.url, net.config)
+	src, checkpoint, boot := net.bootstrap(t, 64)
 	ctx := context.Background()
-	checkpoint := net.root(t, 64)
-	boot, err := src.Bootstrap(checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v := beacon.NewVerifier(memorydb.New(), net.config, params.SyncCommitteeSupermajority)
 	if v.Initialized(checkpoint) {
 		t.Fatal("initialized before Init")
@@ -170,13 +177,8 @@ func TestSourceAndVerifierFollowTheChain(t *testing.T) {
 // ErrInvalid.
 func TestVerifierRefusesWhatIsWrong(t *testing.T) {
 	net := newTestNet(t, "test", 100)
-	src := beacon.NewSource(net.url, net.config)
+	src, checkpoint, boot := net.bootstrap(t, 64)
 	ctx := context.Background()
-	checkpoint := net.root(t, 64)
-	boot, err := src.Bootstrap(checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	newVerifier := func() *beacon.Verifier {
 		v := beacon.NewVerifier(memorydb.New(), net.config, params.SyncCommitteeSupermajority)
 		if err := v.Init(checkpoint, boot); err != nil {
@@ -335,12 +337,7 @@ func TestConfigFileRoundTrips(t *testing.T) {
 // needs no bootstrap to verify heads.
 func TestVerifierKeepsItsCommitteeChain(t *testing.T) {
 	net := newTestNet(t, "test", 100)
-	src := beacon.NewSource(net.url, net.config)
-	checkpoint := net.root(t, 64)
-	boot, err := src.Bootstrap(checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, checkpoint, boot := net.bootstrap(t, 64)
 	dir := filepath.Join(t.TempDir(), "beacon")
 	db, err := pebble.New(dir, 16, 16, "", false)
 	if err != nil {

@@ -119,19 +119,36 @@ func chainLogger(fs *flag.FlagSet, logger log.Logger) log.Logger {
 	if given {
 		return logger.New("part", "chain")
 	}
-	quiet := log.NewLogger(minLevel{logger.Handler(), log.LevelWarn})
+	quiet := log.NewLogger(filtered{logger.Handler(), log.LevelWarn, normalAtStart})
 	log.SetDefault(quiet)
 	return quiet.New("part", "chain")
 }
 
-// minLevel drops records below a level.
-type minLevel struct {
+// filtered drops the records below a level and those whose message is
+// in drop.
+type filtered struct {
 	slog.Handler
-	min slog.Level
+	min  slog.Level
+	drop map[string]bool
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+func (h filtered) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h filtered) Handle(ctx context.Context, r slog.Record) error {
+	if h.drop[r.Message] {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h filtered) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return filtered{h.Handler.WithAttrs(attrs), h.min, h.drop}
+}
+
+func (h filtered) WithGroup(name string) slog.Handler {
+	return filtered{h.Handler.WithGroup(name), h.min, h.drop}
 }
 
 // normalAtStart are go-ethereum's warnings that a fresh embedded chain
@@ -139,53 +156,17 @@ func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 // written): nothing for a newcomer to worry about.
 var normalAtStart = map[string]bool{"Head block is not reachable": true}
 
-func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
-	if normalAtStart[r.Message] {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
-}
-
 // untimedBeacon are go-ethereum's light client's warnings about the age
 // of a signed head, which it reckons from the consensus layer's genesis
 // time and 12-second slots: on a chain without a genesis time (the dev
 // consensus layer, whose slots are its blocks) every head would warn.
 var untimedBeacon = map[string]bool{"Old signed head received": true, "Future signed head received": true}
 
-// dropMessages drops the records whose message is in drop.
-type dropMessages struct {
-	slog.Handler
-	drop map[string]bool
-}
-
-func (h dropMessages) Handle(ctx context.Context, r slog.Record) error {
-	if h.drop[r.Message] {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h dropMessages) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return dropMessages{h.Handler.WithAttrs(attrs), h.drop}
-}
-
-func (h dropMessages) WithGroup(name string) slog.Handler {
-	return dropMessages{h.Handler.WithGroup(name), h.drop}
-}
-
 // quietUntimedBeacon drops the head-age warnings of go-ethereum's light
 // client (which logs to the default logger) when the consensus layer
 // followed has no genesis time.
 func quietUntimedBeacon(genesisTime uint64) {
 	if genesisTime == 0 {
-		log.SetDefault(log.NewLogger(dropMessages{log.Root().Handler(), untimedBeacon}))
+		log.SetDefault(log.NewLogger(filtered{log.Root().Handler(), slog.LevelDebug - 10, untimedBeacon}))
 	}
 }
