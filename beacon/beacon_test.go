@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/beacon/params"
+	btypes "github.com/ethereum/go-ethereum/beacon/types"
 	"github.com/ethereum/go-ethereum/common"
 	ctypes "github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
@@ -41,12 +42,18 @@ type testNet struct {
 }
 
 func newTestNet(t *testing.T, seed string, n int) *testNet {
+	return newTestNetOf(t, seed, common.Hash{7}, n)
+}
+
+// newTestNetOf is a chain of n blocks whose committee has the keys of seed,
+// on the network of genesis validators root gvr.
+func newTestNetOf(t *testing.T, seed string, gvr common.Hash, n int) *testNet {
 	t.Helper()
 	committee, err := devbeacon.NewCommittee(seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := devbeacon.NewChain(devbeacon.Config(common.Hash{7}), committee)
+	c := devbeacon.NewChain(devbeacon.Config(gvr), committee)
 	a := devbeacon.NewAPI(c)
 	hs := execChain(n)
 	for _, h := range hs {
@@ -248,6 +255,19 @@ func TestVerifierRefusesWhatIsWrong(t *testing.T) {
 			t.Fatalf("got %v, %v", ok, err)
 		}
 	})
+	t.Run("signed by the same committee for another network", func(t *testing.T) {
+		// Another genesis validators root: another signature domain, as a
+		// head of another chain or signed for another fork version has.
+		other := newTestNetOf(t, "test", common.Hash{8}, 100)
+		forged, err := beacon.NewSource(other.url, other.config).Optimistic(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := newVerifier()
+		if ok, err := v.Optimistic(forged); ok || !errors.Is(err, beacon.ErrInvalid) {
+			t.Fatalf("got %v, %v", ok, err)
+		}
+	})
 	t.Run("an older head replayed", func(t *testing.T) {
 		v := newVerifier()
 		if ok, err := v.Optimistic(good); !ok || err != nil {
@@ -362,5 +382,77 @@ func TestVerifierKeepsItsCommitteeChain(t *testing.T) {
 	}
 	if ok, err := v.Optimistic(opt); !ok || err != nil {
 		t.Fatalf("head not verified after reopening: %v %v", ok, err)
+	}
+}
+
+// Committee updates are taken in order: one for a period whose
+// committee is not known yet is refused (not the sender's fault), one
+// with a tampered branch is invalid, and after the right one the next
+// period's heads verify.
+func TestVerifierTakesCommitteeUpdatesInOrder(t *testing.T) {
+	committee, err := devbeacon.NewCommittee("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := devbeacon.NewChain(devbeacon.Config(common.Hash{7}), committee)
+	n := params.SyncPeriodLength + 700
+	for _, h := range execChain(int(n)) {
+		if err := c.Add(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoint, _ := c.Root(64)
+	bd, err := c.Bootstrap(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := protocol.BeaconBootstrapOf(bd)
+	v := beacon.NewVerifier(memorydb.New(), c.Config(), params.SyncCommitteeSupermajority)
+	if err := v.Init(checkpoint, &boot); err != nil {
+		t.Fatal(err)
+	}
+	update := func(period uint64) protocol.BeaconUpdate {
+		u, next, err := c.Update(period, devbeacon.AllSign())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return protocol.BeaconUpdateOf(u, next)
+	}
+	// A head signed in period 1 cannot be judged yet.
+	opt, err := c.Optimistic(devbeacon.AllSign())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := protocol.BeaconOptimistic{Version: devbeacon.Version, Attested: protocol.BeaconHeaderExec{Header: protocol.BeaconHeaderOf(opt.Attested.Header)},
+		Aggregate: protocol.SyncAggregateOf(opt.Signature), SignatureSlot: opt.SignatureSlot}
+	proof := opt.Attested.Proof.(*btypes.LegacyHeaderProof)
+	wire.Attested.Exec.Branch = protocol.Branch(proof.Branch)
+	if wire.Attested.Exec.PayloadHeader, err = c.PayloadHeaderSSZ(opt.Attested.Slot); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := v.Optimistic(&wire); ok || !errors.Is(err, beacon.ErrUnknownPeriod) {
+		t.Fatalf("head of period 1 before its committee: %v, %v", ok, err)
+	}
+	// Period 1's update before period 0's: not the sender's fault.
+	p1 := update(1)
+	if err := v.AddUpdate(&p1); !errors.Is(err, beacon.ErrUnknownPeriod) || errors.Is(err, beacon.ErrInvalid) {
+		t.Fatalf("period 1 first: %v", err)
+	}
+	// Period 0's with a tampered next-committee branch: invalid.
+	p0 := update(0)
+	bad := p0
+	bad.NextCommitteeBranch = append([]common.Hash(nil), p0.NextCommitteeBranch...)
+	bad.NextCommitteeBranch[0][0] ^= 1
+	if err := v.AddUpdate(&bad); !errors.Is(err, beacon.ErrInvalid) {
+		t.Fatalf("tampered update: %v", err)
+	}
+	if err := v.AddUpdate(&p0); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := v.NextPeriod(); next != 1 {
+		t.Fatalf("next period %d after period 0's update", next)
+	}
+	if ok, err := v.Optimistic(&wire); !ok || err != nil {
+		t.Fatalf("head of period 1 after its committee: %v, %v", ok, err)
 	}
 }

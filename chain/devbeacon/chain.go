@@ -128,6 +128,15 @@ func (c *Chain) Header(root common.Hash) (types.Header, bool) {
 	return c.blocks[slot].header, true
 }
 
+// PayloadHeaderSSZ is the SSZ encoding of the execution payload header of
+// the block at slot, as the lm protocol carries it.
+func (c *Chain) PayloadHeaderSSZ(slot uint64) ([]byte, error) {
+	if slot >= uint64(len(c.blocks)) {
+		return nil, fmt.Errorf("%w: slot %d", ErrNoBlock, slot)
+	}
+	return c.blocks[slot].payload.MarshalSSZ()
+}
+
 // Root is the root of the beacon block at slot (false beyond the head).
 func (c *Chain) Root(slot uint64) (common.Hash, bool) {
 	if slot >= uint64(len(c.blocks)) {
