@@ -117,6 +117,14 @@ func (c *Client) goHandleBeacon(p *peer, opt *protocol.BeaconOptimistic, fin *pr
 // moves the head or the finalized block when it is the newest.
 func (c *Client) handleBeacon(p *peer, opt *protocol.BeaconOptimistic, fin *protocol.BeaconFinality) {
 	b := c.bh
+	if fin != nil {
+		// A finality update names nothing new unless its finalized block
+		// is: skip its signature check (one every slot on a real network,
+		// where the finalized block moves once an epoch).
+		if cur, ok := b.v.Finalized(); ok && fin.Finalized.Header.Slot <= cur.Finalized.Slot {
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.RequestTimeout)
 	defer cancel()
 	signed := slotOf(opt, fin)
