@@ -160,12 +160,12 @@ func (c *Client) handleBeacon(p *peer, opt *protocol.BeaconOptimistic, fin *prot
 	}
 	u, _ := b.v.Head()
 	hash := u.Attested.BlockHash()
-	if _, err := c.fetchLinked(ctx, p, hash, func(*types.Header) error { return nil }); err != nil {
+	if _, err := c.fetchLinked(ctx, p, hash, nil); err != nil {
 		// The header of a signed head: any server may give it; p
 		// lied only if what it sent does not hash to it.
 		c.announceFailed(p, err)
 		if err = c.do(ctx, func(ctx context.Context, q *peer) error {
-			_, err := c.fetchLinked(ctx, q, hash, func(*types.Header) error { return nil })
+			_, err := c.fetchLinked(ctx, q, hash, nil)
 			return err
 		}); err != nil {
 			return

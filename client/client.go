@@ -13,7 +13,6 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
-	bparams "github.com/ethereum/go-ethereum/beacon/params"
 	"math/big"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	bparams "github.com/ethereum/go-ethereum/beacon/params"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/common/mclock"

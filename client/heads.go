@@ -289,9 +289,10 @@ func (c *Client) handleAnnounce(p *peer, a *protocol.Announce, seq uint64) {
 	c.moveHead()
 }
 
-// fetchLinked makes the header with hash known, fetching it from p with
-// check (unless known already) and, after a reorg or a few missed
-// blocks, the ancestors that link it to the accepted chain.
+// fetchLinked makes the header with hash known, fetching it from p
+// (unless known already; check, when not nil, is what else it must
+// satisfy) and, after a reorg or a few missed blocks, the ancestors that
+// link it to the accepted chain.
 func (c *Client) fetchLinked(ctx context.Context, p *peer, hash common.Hash, check func(*types.Header) error) (*types.Header, error) {
 	c.mu.Lock()
 	known := c.chain.get(hash)
@@ -301,7 +302,7 @@ func (c *Client) fetchLinked(ctx context.Context, p *peer, hash common.Hash, che
 		return known, nil
 	}
 	h, err := c.fetchHeader(ctx, p, hash)
-	if err == nil {
+	if err == nil && check != nil {
 		err = check(h)
 	}
 	if err != nil {
