@@ -193,6 +193,7 @@ func networkConfig(name string) (*params.ChainConfig, common.Hash, error) {
 var flagNames = map[string]string{
 	"trusted": "ulc.servers", "fraction": "ulc.fraction", "servers": "servers", "dns": "discovery.dns",
 	"cacheMB": "cache", "dataDir": "datadir", "paid": "paid.capacity", "payment.exposure": "payment.exposure",
+	"beaconCheckpoint": "beacon.checkpoint", "beaconConfig": "beacon.config",
 }
 
 // flagError names the flag of a configuration field in err.
