@@ -188,3 +188,49 @@ func TestCanonicalChainIsBounded(t *testing.T) {
 		t.Fatalf("low %d, head %d: not trimmed", hc.low, top)
 	}
 }
+
+// The head each rule accepts: ULC the highest the trusted servers vouch
+// for, beacon the sync committee's whatever they say, both the
+// committee's only once they vouch for it or a descendant.
+func TestHeadRules(t *testing.T) {
+	genesis := &types.Header{Number: new(big.Int), Difficulty: new(big.Int)}
+	main := chainOf(genesis, 6, 0)
+	fork := chainOf(main[1], 4, 1)
+	c := &Client{chain: newHeaderChain(), heads: newHeadTracker(2, 100), bh: &beaconHeads{}}
+	for _, h := range append(append([]*types.Header{genesis}, main...), fork...) {
+		c.chain.add(h)
+	}
+	c.heads.record(enode.ID{1}, announce(main[3]), 1)
+	c.heads.record(enode.ID{2}, announce(main[3]), 1)
+	for _, tt := range []struct {
+		name   string
+		mode   HeadsMode
+		beacon *types.Header // the committee's head
+		want   *types.Header // nil: none
+	}{
+		{"ulc", HeadsULC, nil, main[3]},
+		{"beacon ahead of the servers", HeadsBeacon, main[5], main[5]},
+		{"beacon on a fork the servers do not follow", HeadsBeacon, fork[3], fork[3]},
+		{"both, beacon ahead: not yet", HeadsBoth, main[5], nil},
+		{"both, beacon at the servers' head", HeadsBoth, main[3], main[3]},
+		{"both, beacon behind the servers", HeadsBoth, main[2], main[2]},
+		{"both, beacon on another fork", HeadsBoth, fork[3], nil},
+		{"both, no beacon head", HeadsBoth, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c.cfg.Heads = tt.mode
+			c.bh.head = common.Hash{}
+			if tt.mode == HeadsULC {
+				saved := c.bh
+				c.bh = nil
+				defer func() { c.bh = saved }()
+			} else if tt.beacon != nil {
+				c.bh.head = tt.beacon.Hash()
+			}
+			got, _ := c.pickHeadLocked()
+			if (got == nil) != (tt.want == nil) || got != nil && got.Hash() != tt.want.Hash() {
+				t.Fatalf("head %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
