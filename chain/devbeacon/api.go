@@ -51,11 +51,18 @@ func (a *API) Add(h *ctypes.Header) error { return a.AddBlock(ctypes.NewBlockWit
 
 // AddBlock adds the next execution block to the chain and sends the new
 // head and updates to the event stream's subscribers.
-func (a *API) AddBlock(b *ctypes.Block) error {
+func (a *API) AddBlock(b *ctypes.Block) error { return a.AddBlocks([]*ctypes.Block{b}) }
+
+// AddBlocks adds the next execution blocks, in order, and signs and sends
+// the updates of the last one only (catching up, the heads between are
+// never announced).
+func (a *API) AddBlocks(blocks []*ctypes.Block) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.chain.AddBlock(b); err != nil {
-		return err
+	for _, b := range blocks {
+		if err := a.chain.AddBlock(b); err != nil {
+			return err
+		}
 	}
 	head, _ := a.chain.Head()
 	evs := []event{{"head", mustJSON(map[string]any{"slot": strconv.FormatUint(head.Slot, 10), "block": head.Hash()})}}

@@ -104,6 +104,10 @@ func StartNode(ctx context.Context, exec Execution, cfg NodeConfig) (*Node, erro
 	return n, nil
 }
 
+// catchUpBatch is how many blocks catching up adds at once; only the last
+// of a batch is signed.
+const catchUpBatch = 1024
+
 // catchUp adds the blocks up to number not added yet.
 func (n *Node) catchUp(ctx context.Context, exec Execution, number uint64) error {
 	for {
@@ -113,15 +117,19 @@ func (n *Node) catchUp(ctx context.Context, exec Execution, number uint64) error
 		if next > number {
 			return nil
 		}
-		h, err := exec.HeaderByNumber(ctx, next)
-		if err != nil {
-			return fmt.Errorf("execution block %d: %w", next, err)
+		var batch []*ctypes.Block
+		for ; next <= number && len(batch) < catchUpBatch; next++ {
+			h, err := exec.HeaderByNumber(ctx, next)
+			if err != nil {
+				return fmt.Errorf("execution block %d: %w", next, err)
+			}
+			body, err := exec.Body(ctx, h.Hash())
+			if err != nil {
+				return fmt.Errorf("execution block %d's body: %w", next, err)
+			}
+			batch = append(batch, ctypes.NewBlockWithHeader(h).WithBody(*body))
 		}
-		body, err := exec.Body(ctx, h.Hash())
-		if err != nil {
-			return fmt.Errorf("execution block %d's body: %w", next, err)
-		}
-		if err := n.api.AddBlock(ctypes.NewBlockWithHeader(h).WithBody(*body)); err != nil {
+		if err := n.api.AddBlocks(batch); err != nil {
 			return err
 		}
 	}
