@@ -244,30 +244,27 @@ func TestVerifierRefusesWhatIsWrong(t *testing.T) {
 			t.Fatalf("got %v, %v", ok, err)
 		}
 	})
-	t.Run("signed by another committee", func(t *testing.T) {
-		other := newTestNet(t, "other", 100)
-		forged, err := beacon.NewSource(other.url, other.config).Optimistic(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := newVerifier()
-		if ok, err := v.Optimistic(forged); ok || !errors.Is(err, beacon.ErrInvalid) {
-			t.Fatalf("got %v, %v", ok, err)
-		}
-	})
-	t.Run("signed by the same committee for another network", func(t *testing.T) {
-		// Another genesis validators root: another signature domain, as a
-		// head of another chain or signed for another fork version has.
-		other := newTestNetOf(t, "test", common.Hash{8}, 100)
-		forged, err := beacon.NewSource(other.url, other.config).Optimistic(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := newVerifier()
-		if ok, err := v.Optimistic(forged); ok || !errors.Is(err, beacon.ErrInvalid) {
-			t.Fatalf("got %v, %v", ok, err)
-		}
-	})
+	// Heads of other chains: another committee's, and the same committee's
+	// under another genesis validators root (another signature domain, as
+	// a head of another network or signed for another fork version has).
+	for name, seedAndRoot := range map[string]struct {
+		seed string
+		gvr  common.Hash
+	}{
+		"signed by another committee":                      {"other", common.Hash{7}},
+		"signed by the same committee for another network": {"test", common.Hash{8}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			other := newTestNetOf(t, seedAndRoot.seed, seedAndRoot.gvr, 100)
+			forged, err := beacon.NewSource(other.url, other.config).Optimistic(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := newVerifier().Optimistic(forged); ok || !errors.Is(err, beacon.ErrInvalid) {
+				t.Fatalf("got %v, %v", ok, err)
+			}
+		})
+	}
 	t.Run("an older head replayed", func(t *testing.T) {
 		v := newVerifier()
 		if ok, err := v.Optimistic(good); !ok || err != nil {
