@@ -136,12 +136,13 @@ const (
 	insertNew = `INSERT INTO channels (id, sender, nonce, accepted, deposit, claimed, close_at, finished)
 		SELECT id, sender, nonce, 0, 0, 0, 0, false FROM unnest($1::bytea[], $2::bytea[], $3::text[]::numeric[]) AS n (id, sender, nonce)
 		ON CONFLICT DO NOTHING`
-	upsertChannels = `INSERT INTO channels (id, sender, nonce, accepted, voucher_sig, deposit, claimed, close_at, finished)
-		SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[]::numeric[], $4::text[]::numeric[], $5::bytea[],
-			$6::text[]::numeric[], $7::text[]::numeric[], $8::text[]::numeric[], $9::boolean[])
-		ON CONFLICT (id) DO UPDATE SET accepted = EXCLUDED.accepted, voucher_sig = EXCLUDED.voucher_sig,
-			deposit = EXCLUDED.deposit, claimed = EXCLUDED.claimed, close_at = EXCLUDED.close_at,
-			finished = EXCLUDED.finished, updated_at = now()`
+	// updateChannels writes channels the group's transaction locked (new
+	// ones were inserted before they were locked).
+	updateChannels = `UPDATE channels AS c SET accepted = u.accepted, voucher_sig = u.sig, deposit = u.deposit,
+			claimed = u.claimed, close_at = u.close_at, finished = u.finished, updated_at = now()
+		FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[], $4::text[]::numeric[], $5::text[]::numeric[],
+			$6::text[]::numeric[], $7::boolean[]) AS u (id, accepted, sig, deposit, claimed, close_at, finished)
+		WHERE c.id = u.id`
 	insertVouchers = `INSERT INTO vouchers (channel, amount, sig, server, client, credited)
 		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[], $4::text[], $5::bytea[], $6::text[]::numeric[])
 		ON CONFLICT DO NOTHING`
@@ -359,8 +360,8 @@ func (d *DB) applyTx(ctx context.Context, conn *pgxpool.Conn, group []*op) error
 
 // queueChannels writes the channels a group changed.
 func queueChannels(batch *pgx.Batch, ids [][]byte, rows map[common.Hash]*row) {
-	var id, sender, sig [][]byte
-	var nonce, accepted, deposit, claimed, closeAt []string
+	var id, sig [][]byte
+	var accepted, deposit, claimed, closeAt []string
 	var finished []bool
 	for _, raw := range ids {
 		r := rows[common.BytesToHash(raw)]
@@ -372,13 +373,12 @@ func queueChannels(batch *pgx.Batch, ids [][]byte, rows map[common.Hash]*row) {
 		if c.Voucher.Amount != nil {
 			s = c.Voucher.Sig[:]
 		}
-		id, sender, sig = append(id, c.ID.Bytes()), append(sender, c.Sender.Bytes()), append(sig, s)
-		nonce, accepted = append(nonce, strconv.FormatUint(c.Nonce, 10)), append(accepted, c.Accepted.String())
-		deposit, claimed = append(deposit, c.Deposit.String()), append(claimed, c.Claimed.String())
+		id, sig = append(id, raw), append(sig, s)
+		accepted, deposit, claimed = append(accepted, c.Accepted.String()), append(deposit, c.Deposit.String()), append(claimed, c.Claimed.String())
 		closeAt, finished = append(closeAt, strconv.FormatUint(c.CloseAt, 10)), append(finished, c.Finished)
 	}
 	if len(id) > 0 {
-		batch.Queue(upsertChannels, id, sender, nonce, accepted, sig, deposit, claimed, closeAt, finished)
+		batch.Queue(updateChannels, id, accepted, sig, deposit, claimed, closeAt, finished)
 	}
 }
 

@@ -371,8 +371,11 @@ func TestMigrations(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if versions := query(t, url, "SELECT string_agg(version::text, ',' ORDER BY version) FROM lightmarket_schema"); versions != "1,2" {
-		t.Fatalf("schema versions recorded: %s, want 1,2", versions)
+	if versions := query(t, url, "SELECT string_agg(version::text, ',' ORDER BY version) FROM lightmarket_schema"); versions != "1,2,3" {
+		t.Fatalf("schema versions recorded: %s, want 1,2,3", versions)
+	}
+	if fks := query(t, url, "SELECT count(*)::text FROM pg_constraint WHERE conname = 'vouchers_channel_fkey'"); fks != "0" {
+		t.Errorf("version 3 keeps the vouchers' foreign key (%s)", fks)
 	}
 	query(t, url, "INSERT INTO lightmarket_schema (version) VALUES (999) RETURNING ''")
 	if _, err := Open(context.Background(), Config{URL: url, Logger: quiet}); !errors.Is(err, ErrNewer) || !strings.Contains(err.Error(), "999") {
