@@ -20,8 +20,8 @@
 // The schema is versioned (migrations/*.sql, applied in order at Open,
 // recorded in table lightmarket_schema) and documented in
 // docs/operator.md. The store relies on transactions (read committed or
-// serializable), SELECT … FOR UPDATE, INSERT … ON CONFLICT and arrays
-// (unnest): nothing specific to PostgreSQL's own server.
+// serializable), SELECT … FOR UPDATE, INSERT … ON CONFLICT, UPDATE … FROM
+// and arrays (unnest): nothing specific to PostgreSQL's own server.
 package ledgerpg
 
 import (
