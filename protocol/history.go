@@ -98,9 +98,9 @@ func (r *GetHeaderProofs) Validate() error {
 // section's root in the tree over sections.
 type HeaderProof struct {
 	Header      *types.Header
-	HashPath    []common.Hash
+	HashPath    Path
 	BloomRoot   common.Hash
-	SectionPath []common.Hash
+	SectionPath Path
 }
 
 // HeaderProofs answers GetHeaderProofs, in the order asked, stopping at
@@ -156,9 +156,9 @@ func (r *GetBloomBits) Validate() error {
 // root, and the path of the section's root in the tree over sections.
 type BloomBitsProof struct {
 	Vector      []byte
-	BloomPath   []common.Hash
+	BloomPath   Path
 	HashRoot    common.Hash
-	SectionPath []common.Hash
+	SectionPath Path
 }
 
 // BloomBits answers GetBloomBits, in the order asked, stopping at the first
@@ -296,7 +296,7 @@ func (r *GetTail) Validate() error {
 // (history.TailBloomProof).
 type TailVector struct {
 	Vector    []byte
-	BloomPath []common.Hash
+	BloomPath Path
 	HashRoot  common.Hash
 	Sibling   common.Hash
 }
@@ -305,7 +305,7 @@ type TailVector struct {
 // (history.TailHeaderProof).
 type TailHeader struct {
 	Header    *types.Header
-	HashPath  []common.Hash
+	HashPath  Path
 	BloomRoot common.Hash
 	Sibling   common.Hash
 }
@@ -373,3 +373,28 @@ func (*GetTail) isRequest()              {}
 func (r *Tail) RequestID() uint64        { return r.ReqID }
 func (r *Tail) BufferValue() uint64      { return r.BV }
 func (r *Tail) SetBufferValue(bv uint64) { r.BV = bv }
+
+// Path is a Merkle path: a list of hashes, decoded without reflection
+// (the proofs of a log search carry thousands of them).
+type Path []common.Hash
+
+// DecodeRLP decodes a list of 32-byte strings, as the default decoding of
+// []common.Hash does.
+func (p *Path) DecodeRLP(s *rlp.Stream) error {
+	size, err := s.List()
+	if err != nil {
+		return err
+	}
+	out := make(Path, 0, size/(1+common.HashLength)+1) // +1: the probe that meets the end
+	for {
+		out = append(out, common.Hash{})
+		if err := s.ReadBytes(out[len(out)-1][:]); errors.Is(err, rlp.EOL) {
+			out = out[:len(out)-1]
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	*p = out
+	return s.ListEnd()
+}
