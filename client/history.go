@@ -33,6 +33,7 @@ type historyRoots struct {
 	canon    map[uint64]common.Hash   // recent canonical hashes remembered
 	file     string                   // "" = nothing kept
 	dirty    bool
+	verifier *history.Verifier // of the best root, remembering what it proved
 }
 
 type historyVote struct {
@@ -139,6 +140,24 @@ func (h *historyRoots) best() (uint64, common.Hash, bool) {
 	return count, root, ok
 }
 
+// bestVerifier is a verifier of the accepted root over the most sections
+// (nil when none is accepted): the same one while that root is the best.
+func (h *historyRoots) bestVerifier() *history.Verifier {
+	count, root, ok := h.best()
+	if !ok {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v := h.verifier; v != nil {
+		if r, n := v.Root(); r == root && n == count {
+			return v
+		}
+	}
+	h.verifier = history.NewVerifier(root, count)
+	return h.verifier
+}
+
 // remember keeps canonical hashes (of verified headers, well below the
 // head) for the next start.
 func (h *historyRoots) remember(canon map[uint64]common.Hash) {
@@ -240,8 +259,12 @@ func (c *Client) noteHistoryRoot(p *peer, r *protocol.HistoryRoot) error {
 // headerFromSections returns the canonical header at number, proven
 // against the accepted history root (nil when no accepted root covers it).
 func (c *Client) headerFromSections(ctx context.Context, number uint64) (*types.Header, error) {
-	count, root, ok := c.hist.best()
-	if !ok || number >= count*history.SectionSize {
+	v := c.hist.bestVerifier()
+	if v == nil {
+		return nil, nil
+	}
+	_, count := v.Root()
+	if number >= count*history.SectionSize {
 		return nil, nil
 	}
 	var header *types.Header
@@ -258,7 +281,7 @@ func (c *Client) headerFromSections(ctx context.Context, number uint64) (*types.
 		}
 		pr := proofs[0]
 		hp := history.HeaderProof{Header: pr.Header, HashPath: pr.HashPath, BloomRoot: pr.BloomRoot, SectionPath: pr.SectionPath}
-		if err := history.VerifyHeader(root, count, number, &hp); err != nil {
+		if err := v.Header(number, &hp); err != nil {
 			return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
 		}
 		header = pr.Header

@@ -234,7 +234,11 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 	if from > to {
 		return nil, from, nil
 	}
-	count, root, _ := c.hist.best()
+	var count uint64
+	v := c.hist.bestVerifier()
+	if v != nil {
+		_, count = v.Root()
+	}
 	sectionsEnd := count * history.SectionSize // first block no section covers
 	head := c.Head()
 	var tailFrom uint64 // first block read from the tail; tail unused when > to
@@ -262,7 +266,7 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			secVectors, secErr = c.sectionVectors(ctx, count, root, f.refs(from/history.SectionSize, secTo/history.SectionSize))
+			secVectors, secErr = c.sectionVectors(ctx, v, f.refs(from/history.SectionSize, secTo/history.SectionSize))
 		}()
 	}
 	if tailFrom <= to {
@@ -310,7 +314,7 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 	var batches, extra errgroup.Group
 	done = c.trips.together()
 	inBatches(&batches, len(secCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
-		return c.sectionHeaders(ctx, count, root, secCands[lo:hi], secHeaders[lo:hi])
+		return c.sectionHeaders(ctx, v, secCands[lo:hi], secHeaders[lo:hi])
 	})
 	inBatches(&batches, len(tailCands), protocol.MaxHeaderProofs, func(lo, hi int) error {
 		return c.tailHeaders(ctx, tail, tailCands[lo:hi], tailHeaders[lo:hi])
@@ -338,12 +342,13 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 // sectionVectors fetches and verifies bloom bit vectors of signed
 // sections, in requests as large as a server's buffer takes, spread over
 // the servers that hold the sections, all at once.
-func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.Hash, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
+func (c *Client) sectionVectors(ctx context.Context, v *history.Verifier, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
 	var (
 		mu      sync.Mutex
 		vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
 		batches errgroup.Group
 	)
+	_, count := v.Root()
 	have := holdsSections(count)
 	size := c.spread(len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), have)
 	inBatches(&batches, len(refs), size, func(lo, hi int) error {
@@ -359,7 +364,7 @@ func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.H
 			if len(got) < len(batch) {
 				return ErrNotFound
 			}
-			if err := verifySectionVectors(root, count, batch, got); err != nil {
+			if err := verifySectionVectors(v, batch, got); err != nil {
 				return err
 			}
 			mu.Lock()
@@ -373,34 +378,30 @@ func (c *Client) sectionVectors(ctx context.Context, count uint64, root common.H
 	return vectors, batches.Wait()
 }
 
-// verifySectionVectors checks bloom bit vectors against a history root,
-// climbing each section's path to the root once: the other vectors of a
+// verifySectionVectors checks bloom bit vectors against the history root
+// of v, each section's path climbed only up to a node v has proven (the
+// sections of a range share most of their paths): the other vectors of a
 // section need only lead to the same bloom root (a server sends a
 // section's path with its first vector only).
-func verifySectionVectors(root common.Hash, count uint64, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
-	type proven struct{ hashRoot, bloomRoot common.Hash }
-	sections := make(map[uint64]proven)
+func verifySectionVectors(v *history.Verifier, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
 	for i, ref := range refs {
-		v := got[i]
-		bp := history.BloomProof{Vector: v.Vector, BloomPath: v.BloomPath, HashRoot: v.HashRoot}
+		p := got[i]
+		bp := history.BloomProof{Vector: p.Vector, BloomPath: p.BloomPath, HashRoot: p.HashRoot}
 		bloomRoot, ok := history.BloomRootOf(&bp, int(ref.Bit))
 		if !ok {
 			return fmt.Errorf("%w: malformed bloom proof of bit %d of section %d", verify.ErrHistoryProof, ref.Bit, ref.Section)
 		}
-		if s, seen := sections[ref.Section]; seen && s.hashRoot == v.HashRoot && s.bloomRoot == bloomRoot {
-			continue
-		}
-		if err := history.VerifySection(root, count, ref.Section, v.HashRoot, bloomRoot, v.SectionPath); err != nil {
+		if err := v.Section(ref.Section, p.HashRoot, bloomRoot, p.SectionPath); err != nil {
 			return fmt.Errorf("%w: bloom bit %d: %v", verify.ErrHistoryProof, ref.Bit, err)
 		}
-		sections[ref.Section] = proven{v.HashRoot, bloomRoot}
 	}
 	return nil
 }
 
 // sectionHeaders fetches and verifies the headers of blocks in signed
 // sections, into headers (one request).
-func (c *Client) sectionHeaders(ctx context.Context, count uint64, root common.Hash, numbers []uint64, headers []*types.Header) error {
+func (c *Client) sectionHeaders(ctx context.Context, v *history.Verifier, numbers []uint64, headers []*types.Header) error {
+	_, count := v.Root()
 	return c.doPrefer(ctx, holdsSections(count), func(ctx context.Context, p *peer) error {
 		id := reqIDs.Add(1)
 		req := &protocol.GetHeaderProofs{ReqID: id, Count: count, Numbers: numbers}
@@ -415,7 +416,7 @@ func (c *Client) sectionHeaders(ctx context.Context, count uint64, root common.H
 		for i, n := range numbers {
 			pr := proofs[i]
 			hp := history.HeaderProof{Header: pr.Header, HashPath: pr.HashPath, BloomRoot: pr.BloomRoot, SectionPath: pr.SectionPath}
-			if err := history.VerifyHeader(root, count, n, &hp); err != nil {
+			if err := v.Header(n, &hp); err != nil {
 				return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
 			}
 		}

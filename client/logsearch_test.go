@@ -116,23 +116,31 @@ func TestSectionVectorsProvenOncePerSection(t *testing.T) {
 		}
 		return out
 	}
-	if err := verifySectionVectors(root, 2, refs, reply()); err != nil {
+	// A verifier that proved the honest reply (and remembers its
+	// sections) refuses the same lies as a new one.
+	proven := history.NewVerifier(root, 2)
+	if err := verifySectionVectors(proven, refs, reply()); err != nil {
 		t.Fatalf("honest reply: %v", err)
 	}
-	for i := range refs {
+	for name, v := range map[string]*history.Verifier{"new verifier": history.NewVerifier(root, 2), "after the honest reply": proven} {
+		for i := range refs {
+			bad := reply()
+			bad[i].Vector = append([]byte{}, bad[i].Vector...)
+			bad[i].Vector[5] ^= 0x10
+			if err := verifySectionVectors(v, refs, bad); err == nil {
+				t.Errorf("%s: vector %d tampered: accepted", name, i)
+			}
+		}
+		// A later vector with another hash root is proven in full: without
+		// a path, it is a lie.
 		bad := reply()
-		bad[i].Vector = append([]byte{}, bad[i].Vector...)
-		bad[i].Vector[5] ^= 0x10
-		if err := verifySectionVectors(root, 2, refs, bad); err == nil {
-			t.Errorf("vector %d tampered: accepted", i)
+		bad[1].HashRoot[0] ^= 1
+		if err := verifySectionVectors(v, refs, bad); err == nil {
+			t.Errorf("%s: a later vector with another hash root accepted", name)
 		}
 	}
-	// A later vector with another hash root is proven in full: without a
-	// path, it is a lie.
-	bad := reply()
-	bad[1].HashRoot[0] ^= 1
-	if err := verifySectionVectors(root, 2, refs, bad); err == nil {
-		t.Error("a later vector with another hash root accepted")
+	if err := verifySectionVectors(proven, refs, reply()); err != nil {
+		t.Fatalf("honest reply again: %v", err)
 	}
 }
 

@@ -1,0 +1,106 @@
+package history
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"pgregory.net/rapid"
+)
+
+// TestVerifierIsSoundAndComplete checks a Verifier over any sequence of
+// honest and forged section proofs: it accepts every honest proof, and
+// accepts a section's roots only when they are the section's (a forged
+// path may pass once the section is proven by others: its roots are
+// still the true ones).
+func TestVerifierIsSoundAndComplete(t *testing.T) {
+	const n = 7 // sections: an odd count, so the last has a zero sibling
+	var top Top
+	sections := make([]*Section, n)
+	for k := range sections {
+		hashes := make([]common.Hash, SectionSize)
+		blooms := make([]types.Bloom, SectionSize)
+		for i := range hashes {
+			hashes[i] = common.Hash{byte(k), byte(i), byte(i >> 8)}
+			blooms[i][i%types.BloomByteLength] = byte(k + 1)
+		}
+		s, err := NewSection(uint64(k), hashes, blooms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sections[k] = s
+		top.Append(s.Root())
+	}
+	root := top.Root(n)
+	rapid.Check(t, func(t *rapid.T) {
+		v := NewVerifier(root, n)
+		for range rapid.IntRange(1, 30).Draw(t, "proofs") {
+			k := rapid.Uint64Range(0, n).Draw(t, "section") // n is beyond the signed ones
+			var hashRoot, bloomRoot common.Hash
+			var path []common.Hash
+			if k < n {
+				s := sections[k]
+				hashRoot, bloomRoot, path = s.HashRoot(), s.BloomRoot(), top.Path(n, k)
+			} else {
+				path = make([]common.Hash, TopDepth)
+			}
+			honest := k < n
+			switch rapid.IntRange(0, 4).Draw(t, "forgery") {
+			case 1:
+				hashRoot[rapid.IntRange(0, 31).Draw(t, "byte")] ^= 1
+				honest = false
+			case 2:
+				bloomRoot[0] ^= 0x80
+				honest = false
+			case 3:
+				path = append([]common.Hash(nil), path...)
+				path[rapid.IntRange(0, TopDepth-1).Draw(t, "level")][7] ^= 4
+			case 4:
+				path = nil
+			}
+			err := v.Section(k, hashRoot, bloomRoot, path)
+			if err == nil && !honest {
+				t.Fatalf("section %d: forged roots accepted", k)
+			}
+			if err != nil && honest && len(path) == TopDepth && VerifySection(root, n, k, hashRoot, bloomRoot, path) == nil {
+				t.Fatalf("section %d: an honest proof refused: %v", k, err)
+			}
+			if err != nil && !errors.Is(err, ErrBadProof) && !errors.Is(err, ErrOutOfRange) {
+				t.Fatalf("section %d: unexpected error %v", k, err)
+			}
+		}
+	})
+}
+
+// TestVerifierHeaders checks header proofs through a Verifier against
+// VerifyHeader, once the sections' nodes are proven: honest proofs pass,
+// forged headers and other blocks' headers do not.
+func TestVerifierHeaders(t *testing.T) {
+	headers, top, sections := chain(t, 3, common.Address{1})
+	root := top.Root(3)
+	v := NewVerifier(root, 3)
+	for round := range 2 { // the second round finds every section proven
+		for _, number := range []uint64{0, 1, 4095, 4096, 5000, 3*SectionSize - 1} {
+			s := sections[number/SectionSize]
+			p := ProveHeader(top, 3, s, headers[number])
+			if err := v.Header(number, &p); err != nil {
+				t.Fatalf("round %d, block %d: %v", round, number, err)
+			}
+			other := ProveHeader(top, 3, s, headers[number^1])
+			if err := v.Header(number, &other); !errors.Is(err, ErrBadProof) {
+				t.Fatalf("round %d: another block's header accepted: %v", round, err)
+			}
+			forged := p
+			h := types.CopyHeader(p.Header)
+			h.Extra = []byte("forged")
+			forged.Header = h
+			if err := v.Header(number, &forged); !errors.Is(err, ErrBadProof) {
+				t.Fatalf("round %d: forged header accepted: %v", round, err)
+			}
+		}
+	}
+	if err := v.Header(3*SectionSize, &HeaderProof{Header: headers[0]}); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("block beyond the sections: %v", err)
+	}
+}
