@@ -29,7 +29,7 @@ type HistoryConfig struct {
 	Blocks     int    // default 200,000
 	EventEvery int    // the rare event's spacing, default 10,000 blocks
 	Dir        string // the chain's database, kept for later runs (default in the user's cache directory)
-	Samples    int    // headers timed, and fresh clients for the logs (default 50 and 5)
+	Samples    int    // headers timed, and fresh clients timed searching logs (default 50; at least 9)
 	Logger     log.Logger
 }
 
@@ -192,7 +192,7 @@ func History(ctx context.Context, cfg HistoryConfig) (*HistoryResult, error) {
 	// One query first, not counted: the servers build the tail of the
 	// head on the first request for it (and, while clients ask, on every
 	// new head before it is asked for), as the node built its log index.
-	runs := max(cfg.Samples/10, 9)
+	runs := max(cfg.Samples, 9)
 	for run := range runs + 1 {
 		c, err := fresh()
 		if err != nil {
