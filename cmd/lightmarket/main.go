@@ -119,17 +119,18 @@ func chainLogger(fs *flag.FlagSet, logger log.Logger) log.Logger {
 	if given {
 		return logger.New("part", "chain")
 	}
-	quiet := log.NewLogger(filtered{logger.Handler(), log.LevelWarn, normalAtStart})
+	quiet := log.NewLogger(filtered{logger.Handler(), log.LevelWarn, normalAtStart, indexingAtStart})
 	log.SetDefault(quiet)
 	return quiet.New("part", "chain")
 }
 
-// filtered drops the records below a level and those whose message is
-// in drop.
+// filtered drops the records below a level, those whose message is in
+// drop, and those dropIf (when given) says so of.
 type filtered struct {
 	slog.Handler
-	min  slog.Level
-	drop map[string]bool
+	min    slog.Level
+	drop   map[string]bool
+	dropIf func(slog.Record) bool
 }
 
 func (h filtered) Enabled(ctx context.Context, l slog.Level) bool {
@@ -137,24 +138,41 @@ func (h filtered) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h filtered) Handle(ctx context.Context, r slog.Record) error {
-	if h.drop[r.Message] {
+	if h.drop[r.Message] || h.dropIf != nil && h.dropIf(r) {
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h filtered) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return filtered{h.Handler.WithAttrs(attrs), h.min, h.drop}
+	return filtered{h.Handler.WithAttrs(attrs), h.min, h.drop, h.dropIf}
 }
 
 func (h filtered) WithGroup(name string) slog.Handler {
-	return filtered{h.Handler.WithGroup(name), h.min, h.drop}
+	return filtered{h.Handler.WithGroup(name), h.min, h.drop, h.dropIf}
 }
 
 // normalAtStart are go-ethereum's warnings that a fresh embedded chain
 // always gives (its freezer looks for a head before the first is
 // written): nothing for a newcomer to worry about.
 var normalAtStart = map[string]bool{"Head block is not reachable": true}
+
+// indexingAtStart says whether r is the embedded chain's JSON-RPC warning
+// that it answered a call with "transaction indexing is in progress":
+// a fresh chain indexes its first blocks while the devnet deploys its
+// contract and funds accounts, and polls for their receipts until the
+// index is there.
+func indexingAtStart(r slog.Record) bool {
+	if !strings.HasPrefix(r.Message, "Served ") {
+		return false
+	}
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "err" && strings.Contains(a.Value.String(), "transaction indexing is in progress")
+		return !found
+	})
+	return found
+}
 
 // untimedBeacon are go-ethereum's light client's warnings about the age
 // of a signed head, which it reckons from the consensus layer's genesis
@@ -167,6 +185,6 @@ var untimedBeacon = map[string]bool{"Old signed head received": true, "Future si
 // followed has no genesis time.
 func quietUntimedBeacon(genesisTime uint64) {
 	if genesisTime == 0 {
-		log.SetDefault(log.NewLogger(filtered{log.Root().Handler(), slog.LevelDebug - 10, untimedBeacon}))
+		log.SetDefault(log.NewLogger(filtered{log.Root().Handler(), slog.LevelDebug - 10, untimedBeacon, nil}))
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightmarket/lightmarket/internal/testchain"
 )
@@ -104,5 +107,37 @@ func TestNetworkFromAGenesisFile(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"alloc": {}, "gasLimit": "0x1000000", "difficulty": "0x0"}`), 0o600)
 	if _, _, err := networkConfig(bad); err == nil || !strings.Contains(err.Error(), "no chain config") {
 		t.Errorf("genesis without config: %v", err)
+	}
+}
+
+// TestChainWarningsNormalAtStartAreDropped pins which of the embedded
+// chain's warnings a newcomer does not see: those normal at start, and
+// no others.
+func TestChainWarningsNormalAtStartAreDropped(t *testing.T) {
+	var out bytes.Buffer
+	h := filtered{log.NewTerminalHandlerWithLevel(&out, slog.LevelDebug, false), log.LevelWarn, normalAtStart, indexingAtStart}
+	logger := log.NewLogger(h)
+	cases := []struct {
+		msg  string
+		ctx  []any
+		kept bool
+	}{
+		{"Head block is not reachable", nil, false},
+		{"Served eth_getTransactionReceipt", []any{"reqid", 7, "err", "transaction indexing is in progress"}, false},
+		{"Served eth_getTransactionReceipt", []any{"reqid", 8, "err", "invalid argument 0: hex string has length 2"}, true},
+		{"Served eth_call", []any{"err", "execution reverted"}, true},
+		{"Database compacting, degraded performance", nil, true},
+	}
+	for _, c := range cases {
+		out.Reset()
+		logger.Warn(c.msg, c.ctx...)
+		if kept := out.Len() > 0; kept != c.kept {
+			t.Errorf("%s %v: kept %v, want %v", c.msg, c.ctx, kept, c.kept)
+		}
+	}
+	out.Reset()
+	logger.Info("Imported new chain segment")
+	if out.Len() > 0 {
+		t.Error("an INFO line of the chain kept")
 	}
 }
