@@ -22,7 +22,7 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: rpc, serve, qos, pay, fleet, market, history, beacon (default: all;\nfleet needs PostgreSQL's programs on the machine; history generates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [rpc] [serve] [qos] [pay] [fleet] [market] [history] [beacon] [soak] [mobile]")
+	fs, verbosity := newFlagSet("bench", "Runs the benchmarks, each on its own devnet on loopback, and prints a\ntable. Benchmarks: devnet (`lightmarket devnet` as a process, to its banner), rpc, serve, qos, pay, fleet, market, history, beacon (default: all;\nfleet needs PostgreSQL's programs on the machine; history generates a 200,000-block chain on first use, minutes, and keeps it in the\nuser's cache directory), soak (an hour of wallet load on a devnet\nprocess) and mobile (an embedded client against a devnet process with 12 s\nblocks: idle, background and resume, about an hour), run only when named.\n\nUsage: lightmarket bench [flags] [devnet] [rpc] [serve] [qos] [pay] [fleet] [market] [history] [beacon] [soak] [mobile]")
 	var (
 		jsonOut    = fs.String("json", "", "also write every figure to this JSON file")
 		compare    = fs.Bool("compare", false, "compare two --json files instead of running: lightmarket bench --compare OLD.json NEW.json prints each figure's change and fails when one moved the wrong way by more than its run-to-run noise")
@@ -85,18 +85,30 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		defer trace.Stop()
 	}
 	if len(which) == 0 {
-		which = []string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon"}
+		which = []string{"devnet", "rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon"}
 	}
 	figures := map[string]any{}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tfigure\tvalue\ttarget")
 	for _, name := range which {
-		if !slices.Contains([]string{"rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon", "soak", "mobile"}, name) {
-			return fmt.Errorf("unknown benchmark %q (have: rpc, serve, qos, pay, fleet, market, history, soak, mobile)", name)
+		if !slices.Contains([]string{"devnet", "rpc", "serve", "qos", "pay", "fleet", "market", "history", "beacon", "soak", "mobile"}, name) {
+			return fmt.Errorf("unknown benchmark %q (have: devnet, rpc, serve, qos, pay, fleet, market, history, beacon, soak, mobile)", name)
 		}
 	}
 	for _, name := range which {
 		switch name {
+		case "devnet":
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			r, err := bench.DevnetStart(ctx, bench.DevnetStartConfig{Command: []string{self}})
+			if err != nil {
+				return fmt.Errorf("devnet: %w", err)
+			}
+			fmt.Fprintf(tw, "devnet\tlightmarket devnet as a process: start to its banner (p50 of 3)\t%.2f s\t<= 2 %s\n", r.FirstHeadSeconds, met(r.FirstHeadSeconds <= 2))
+			fmt.Fprintf(tw, "devnet\twarnings and errors before the banner (3 starts)\t%d\t0 %s\n", r.Warnings, met(r.Warnings == 0))
+			addFigures(figures, r)
 		case "rpc":
 			r, err := bench.RPC(ctx, bench.RPCConfig{Calls: *calls, Logger: logger})
 			if err != nil {
