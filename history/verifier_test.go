@@ -104,3 +104,49 @@ func TestVerifierHeaders(t *testing.T) {
 		t.Fatalf("block beyond the sections: %v", err)
 	}
 }
+
+// BenchmarkSectionProofs proves the roots of 24 consecutive sections (a
+// log search over 100,000 blocks), each with its own path as
+// VerifySection does, and through one new Verifier.
+func BenchmarkSectionProofs(b *testing.B) {
+	const n = 24
+	var top Top
+	sections := make([]*Section, n)
+	for k := range sections {
+		hashes := make([]common.Hash, SectionSize)
+		blooms := make([]types.Bloom, SectionSize)
+		for i := range hashes {
+			hashes[i] = common.Hash{byte(k), byte(i), byte(i >> 8)}
+		}
+		s, err := NewSection(uint64(k), hashes, blooms)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sections[k] = s
+		top.Append(s.Root())
+	}
+	root := top.Root(n)
+	paths := make([][]common.Hash, n)
+	for k := range paths {
+		paths[k] = top.Path(n, uint64(k))
+	}
+	b.Run("each path", func(b *testing.B) {
+		for b.Loop() {
+			for k, s := range sections {
+				if err := VerifySection(root, n, uint64(k), s.HashRoot(), s.BloomRoot(), paths[k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("verifier", func(b *testing.B) {
+		for b.Loop() {
+			v := NewVerifier(root, n)
+			for k, s := range sections {
+				if err := v.Section(uint64(k), s.HashRoot(), s.BloomRoot(), paths[k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
