@@ -9,13 +9,10 @@ import (
 	"pgregory.net/rapid"
 )
 
-// TestVerifierIsSoundAndComplete checks a Verifier over any sequence of
-// honest and forged section proofs: it accepts every honest proof, and
-// accepts a section's roots only when they are the section's (a forged
-// path may pass once the section is proven by others: its roots are
-// still the true ones).
-func TestVerifierIsSoundAndComplete(t *testing.T) {
-	const n = 7 // sections: an odd count, so the last has a zero sibling
+// syntheticSections makes n sections of made-up block hashes and blooms
+// (no headers to hash: quicker than chain) and the tree over them.
+func syntheticSections(t testing.TB, n int) (*Top, []*Section) {
+	t.Helper()
 	var top Top
 	sections := make([]*Section, n)
 	for k := range sections {
@@ -32,6 +29,17 @@ func TestVerifierIsSoundAndComplete(t *testing.T) {
 		sections[k] = s
 		top.Append(s.Root())
 	}
+	return &top, sections
+}
+
+// TestVerifierIsSoundAndComplete checks a Verifier over any sequence of
+// honest and forged section proofs: it accepts every honest proof, and
+// accepts a section's roots only when they are the section's (a forged
+// path may pass once the section is proven by others: its roots are
+// still the true ones).
+func TestVerifierIsSoundAndComplete(t *testing.T) {
+	const n = 7 // sections: an odd count, so the last has a zero sibling
+	top, sections := syntheticSections(t, n)
 	root := top.Root(n)
 	rapid.Check(t, func(t *rapid.T) {
 		v := NewVerifier(root, n)
@@ -110,21 +118,7 @@ func TestVerifierHeaders(t *testing.T) {
 // VerifySection does, and through one new Verifier.
 func BenchmarkSectionProofs(b *testing.B) {
 	const n = 24
-	var top Top
-	sections := make([]*Section, n)
-	for k := range sections {
-		hashes := make([]common.Hash, SectionSize)
-		blooms := make([]types.Bloom, SectionSize)
-		for i := range hashes {
-			hashes[i] = common.Hash{byte(k), byte(i), byte(i >> 8)}
-		}
-		s, err := NewSection(uint64(k), hashes, blooms)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sections[k] = s
-		top.Append(s.Root())
-	}
+	top, sections := syntheticSections(b, n)
 	root := top.Root(n)
 	paths := make([][]common.Hash, n)
 	for k := range paths {
