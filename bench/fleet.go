@@ -7,10 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/cashier"
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/internal/cpustat"
 	"github.com/lightmarket/lightmarket/internal/pgcluster"
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerpg"
@@ -191,7 +189,7 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 		defer fleet[i].Close()
 	}
 	env.reset()
-	cpu0, own0 := machineCPU(), processCPU()
+	cpu0, own0 := cpustat.Machine(), cpustat.Process()
 	var lat []time.Duration
 	if r.VouchersPerSec, lat, err = env.pay(ctx, fleet, 0); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -200,9 +198,9 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 		return float64(d) / float64(time.Microsecond) / float64(cfg.Clients*cfg.Each)
 	}
 	if cpu0 > 0 {
-		r.CPUPerVoucherUs = perVoucher(machineCPU() - cpu0)
+		r.CPUPerVoucherUs = perVoucher(cpustat.Machine() - cpu0)
 	}
-	r.ServersCPUPerVoucherUs = perVoucher(processCPU() - own0)
+	r.ServersCPUPerVoucherUs = perVoucher(cpustat.Process() - own0)
 	r.AckSaturatedP99Ms = pct(lat, 99)
 	// Paced: every client at the protocol's highest payment rate.
 	env.sign(cfg.Each, cfg.Each+fleetPaced)
@@ -419,31 +417,4 @@ func (e *fleetChain) audit(ctx context.Context, db *ledgerpg.DB) (lost, double i
 		}
 	}
 	return lost, double, float64(len(chans)) / float64(len(e.payers)), nil
-}
-
-// machineCPU is the CPU time all processes used so far (Linux's
-// /proc/stat; 0 where it cannot be read).
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		n, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
-}
-
-// processCPU is the CPU time this process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
