@@ -121,6 +121,7 @@ func (d *DB) add(o *op) *Change {
 type row struct {
 	c       ledger.Channel
 	changed bool
+	credit  *big.Int // what the latest voucher the group took credited (nil: none)
 }
 
 // delta is what a group changes of an account.
@@ -139,13 +140,15 @@ const (
 	// updateChannels writes channels the group's transaction locked (new
 	// ones were inserted before they were locked).
 	updateChannels = `UPDATE channels AS c SET accepted = u.accepted, voucher_sig = u.sig, deposit = u.deposit,
-			claimed = u.claimed, close_at = u.close_at, finished = u.finished, updated_at = now()
+			claimed = u.claimed, close_at = u.close_at, finished = u.finished,
+			last_credit = coalesce(u.last_credit, c.last_credit), updated_at = now()
 		FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[], $4::text[]::numeric[], $5::text[]::numeric[],
-			$6::text[]::numeric[], $7::boolean[]) AS u (id, accepted, sig, deposit, claimed, close_at, finished)
+			$6::text[]::numeric[], $7::boolean[], $8::text[]::numeric[]) AS u (id, accepted, sig, deposit, claimed, close_at, finished, last_credit)
 		WHERE c.id = u.id`
+	// insertVouchers logs the vouchers that raised their channel's
+	// accepted amount (each (channel, amount) once: the amount only rises).
 	insertVouchers = `INSERT INTO vouchers (channel, amount, sig, server, client, credited)
-		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[], $4::text[], $5::bytea[], $6::text[]::numeric[])
-		ON CONFLICT DO NOTHING`
+		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::bytea[], $4::text[], $5::bytea[], $6::text[]::numeric[])`
 	addAccounts = `INSERT INTO accounts AS a (client, credited, granted, charged)
 		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::text[]::numeric[], $4::text[]::numeric[])
 		ON CONFLICT (client) DO UPDATE SET credited = a.credited + EXCLUDED.credited, granted = a.granted + EXCLUDED.granted,
@@ -162,9 +165,22 @@ const (
 func (d *DB) apply(group []*op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// A group of vouchers of distinct channels is one statement; what it
+	// leaves (a channel another server changed meanwhile) and any other
+	// group are a transaction that locks its rows first.
+	oneStatement := creditsOnly(group) && !d.lockAlways
 	var err error
-	for attempt := 0; ; attempt++ {
-		if err = d.applyGroup(ctx, group); err == nil || !retryable(err) || attempt == maxRetries {
+	for attempt := 0; len(group) > 0; attempt++ {
+		if oneStatement {
+			var redo []*op
+			if redo, err = d.credit(ctx, group); err == nil {
+				group, oneStatement = redo, false
+				continue
+			}
+		} else if err = d.applyGroup(ctx, group); err == nil {
+			break
+		}
+		if !retryable(err) || attempt == maxRetries {
 			break
 		}
 		backoff(attempt)
@@ -291,7 +307,7 @@ func (d *DB) applyTx(ctx context.Context, conn *pgxpool.Conn, group []*op) error
 			dl.credited.Add(dl.credited, delta)
 			o.result.Delta = delta
 			if moved {
-				r.changed = true
+				r.changed, r.credit = true, delta
 				vouchers = append(vouchers, o)
 				server.credited.Add(server.credited, delta)
 			}
@@ -363,6 +379,7 @@ func queueChannels(batch *pgx.Batch, ids [][]byte, rows map[common.Hash]*row) {
 	var id, sig [][]byte
 	var accepted, deposit, claimed, closeAt []string
 	var finished []bool
+	var credit []*string // NULL: the channel's last credit stays
 	for _, raw := range ids {
 		r := rows[common.BytesToHash(raw)]
 		if r == nil || !r.changed {
@@ -376,9 +393,15 @@ func queueChannels(batch *pgx.Batch, ids [][]byte, rows map[common.Hash]*row) {
 		id, sig = append(id, raw), append(sig, s)
 		accepted, deposit, claimed = append(accepted, c.Accepted.String()), append(deposit, c.Deposit.String()), append(claimed, c.Claimed.String())
 		closeAt, finished = append(closeAt, strconv.FormatUint(c.CloseAt, 10)), append(finished, c.Finished)
+		var last *string
+		if r.credit != nil {
+			s := r.credit.String()
+			last = &s
+		}
+		credit = append(credit, last)
 	}
 	if len(id) > 0 {
-		batch.Queue(updateChannels, id, accepted, sig, deposit, claimed, closeAt, finished)
+		batch.Queue(updateChannels, id, accepted, sig, deposit, claimed, closeAt, finished, credit)
 	}
 }
 
@@ -406,33 +429,39 @@ func scanChannels(rs pgx.Rows, into map[common.Hash]*row) error {
 const channelColumns = `id, sender, nonce::text, accepted::text, voucher_sig, deposit::text, claimed::text, close_at::text, finished`
 
 func scanChannel(rs pgx.Rows) (ledger.Channel, error) {
-	var (
-		id, sender, sig                            []byte
-		nonce, accepted, deposit, claimed, closeAt string
-		c                                          ledger.Channel
-		err                                        error
-	)
-	if err := rs.Scan(&id, &sender, &nonce, &accepted, &sig, &deposit, &claimed, &closeAt, &c.Finished); err != nil {
-		return c, fmt.Errorf("ledgerpg: reading channels: %w", err)
+	var s channelScan
+	if err := rs.Scan(s.dest()...); err != nil {
+		return ledger.Channel{}, fmt.Errorf("ledgerpg: reading channels: %w", err)
 	}
-	c.ID, c.Sender = common.BytesToHash(id), common.BytesToAddress(sender)
+	return s.channel()
+}
+
+// channelScan holds channelColumns as scanned.
+type channelScan struct {
+	id, sender, sig                            []byte
+	nonce, accepted, deposit, claimed, closeAt string
+	finished                                   bool
+}
+
+func (s *channelScan) dest() []any {
+	return []any{&s.id, &s.sender, &s.nonce, &s.accepted, &s.sig, &s.deposit, &s.claimed, &s.closeAt, &s.finished}
+}
+
+func (s *channelScan) channel() (ledger.Channel, error) {
+	var c ledger.Channel
+	c.ID, c.Sender, c.Finished = common.BytesToHash(s.id), common.BytesToAddress(s.sender), s.finished
 	var errs [5]error
-	c.Nonce, errs[0] = strconv.ParseUint(nonce, 10, 64)
-	c.CloseAt, errs[1] = strconv.ParseUint(closeAt, 10, 64)
-	c.Accepted, errs[2] = wei(accepted)
-	c.Deposit, errs[3] = wei(deposit)
-	c.Claimed, errs[4] = wei(claimed)
-	for _, e := range errs {
-		if e != nil {
-			err = e
-		}
+	c.Nonce, errs[0] = strconv.ParseUint(s.nonce, 10, 64)
+	c.CloseAt, errs[1] = strconv.ParseUint(s.closeAt, 10, 64)
+	c.Accepted, errs[2] = wei(s.accepted)
+	c.Deposit, errs[3] = wei(s.deposit)
+	c.Claimed, errs[4] = wei(s.claimed)
+	if err := errors.Join(errs[:]...); err != nil {
+		return c, fmt.Errorf("ledgerpg: channel %x: %w", s.id, err)
 	}
-	if err != nil {
-		return c, fmt.Errorf("ledgerpg: channel %x: %w", id, err)
-	}
-	if sig != nil {
+	if s.sig != nil {
 		c.Voucher = paychan.Voucher{Sender: c.Sender, Nonce: c.Nonce, Amount: new(big.Int).Set(c.Accepted)}
-		copy(c.Voucher.Sig[:], sig)
+		copy(c.Voucher.Sig[:], s.sig)
 	}
 	return c, nil
 }
@@ -451,23 +480,34 @@ func scanAccounts(rs pgx.Rows, into map[ledger.ClientID]ledger.Account) error {
 	defer rs.Close()
 	for rs.Next() {
 		var (
-			client                     []byte
-			credited, granted, charged string
-			a                          ledger.Account
+			client []byte
+			s      accountScan
 		)
-		if err := rs.Scan(&client, &credited, &granted, &charged); err != nil {
+		if err := rs.Scan(&client, &s.credited, &s.granted, &s.charged); err != nil {
 			return fmt.Errorf("ledgerpg: reading accounts: %w", err)
 		}
-		var errs [3]error
-		a.Credited, errs[0] = wei(credited)
-		a.Granted, errs[1] = wei(granted)
-		a.Charged, errs[2] = wei(charged)
-		for _, e := range errs {
-			if e != nil {
-				return fmt.Errorf("ledgerpg: account %x: %w", client, e)
-			}
+		a, err := s.account(client)
+		if err != nil {
+			return err
 		}
 		into[ledger.ClientID(client)] = a
 	}
 	return rs.Err()
+}
+
+// accountScan holds an account's amounts as scanned.
+type accountScan struct{ credited, granted, charged string }
+
+func (s *accountScan) account(client []byte) (ledger.Account, error) {
+	var (
+		a    ledger.Account
+		errs [3]error
+	)
+	a.Credited, errs[0] = wei(s.credited)
+	a.Granted, errs[1] = wei(s.granted)
+	a.Charged, errs[2] = wei(s.charged)
+	if err := errors.Join(errs[:]...); err != nil {
+		return a, fmt.Errorf("ledgerpg: account %x: %w", client, err)
+	}
+	return a, nil
 }

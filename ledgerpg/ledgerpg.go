@@ -10,18 +10,22 @@
 // stored (the credit is the difference, computed from the row the
 // transaction holds locked); accounts change by deltas. Changes are group
 // committed: every change handed in while the previous transaction was
-// committing goes into the next one, a read-committed transaction that
-// locks the rows it changes first (in key order) and is tried again when
-// it conflicts with another server's, and a change is reported durable
-// only after its transaction committed. When the database is
-// away, changes fail at once (no voucher is acknowledged) and the store
-// connects again on a later one.
+// committing goes into the next one, and a change is reported durable
+// only after its transaction committed. A group of vouchers of distinct
+// channels is one statement (credit.go): its UPDATE checks the ledger's
+// rules on the rows it locks and computes the credits; any other group,
+// and a voucher that statement could not settle, is a read-committed
+// transaction that locks the rows it changes first (in key order). Both
+// are tried again when they conflict with another server's. When the
+// database is away, changes fail at once (no voucher is acknowledged) and
+// the store connects again on a later one.
 //
 // The schema is versioned (migrations/*.sql, applied in order at Open,
 // recorded in table lightmarket_schema) and documented in
 // docs/operator.md. The store relies on transactions (read committed or
-// serializable), SELECT … FOR UPDATE, INSERT … ON CONFLICT, UPDATE … FROM
-// and arrays (unnest): nothing specific to PostgreSQL's own server.
+// serializable), SELECT … FOR UPDATE, INSERT … ON CONFLICT, UPDATE … FROM,
+// data-changing statements in WITH, and arrays (unnest): nothing specific
+// to PostgreSQL's own server.
 package ledgerpg
 
 import (
@@ -101,6 +105,13 @@ type DB struct {
 
 	commit *groupcommit.Committer[*op]
 	closed sync.Once
+	// lockAlways sends every group through the transaction that locks
+	// its rows first (tests compare it with the one-statement path).
+	lockAlways bool
+	// afterStatement, when set, runs between the statement that credits
+	// vouchers and the read of those it did not move (tests change the
+	// ledger there as another server would).
+	afterStatement func()
 }
 
 // Open connects to the database, applies the migrations it has not seen
