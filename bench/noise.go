@@ -42,7 +42,8 @@ var Noise = map[string]float64{
 	"rpc_simulate_p50_ratio":                 0.12,
 	"rpc_witness_fetches_beyond":             0.05,
 	"startup_ms":                             0.47,
-	"devnet_first_head_seconds":              0.88, // p50s of three starts: 1.11–1.13 s in four runs, 2.09 s in the first after a build
+	"devnet_first_head_seconds":              2.0, // p50s of three starts: 0.10–0.14 s in three runs, 0.28 s with a cold page cache and tests beside it
+	"devnet_first_head_max_seconds":          2.0, // slowest of three: 0.11–0.14 s in three runs, 0.32 s as above
 	"paid_p99_ratio":                         5.0,
 	"paid_p99_idle_ms":                       5.0,
 	"paid_p99_flood_ms":                      1.0,

@@ -229,11 +229,14 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	if !cfg.NoPayments {
 		eth := ethclient.NewClient(d.Chain.RPCClient())
+		// The deployment is sealed at once, not at the next block time:
+		// the devnet is up about a block time sooner.
+		deployer := sealing{Backend: eth, chain: d.Chain}
 		var addr common.Address
 		if chainDir != "" {
-			addr, _, err = paychan.DeployRecorded(ctx, eth, cfg.DevKey, cfg.ChallengePeriod, filepath.Join(chainDir, "contract"))
+			addr, _, err = paychan.DeployRecorded(ctx, deployer, cfg.DevKey, cfg.ChallengePeriod, filepath.Join(chainDir, "contract"))
 		} else {
-			addr, err = paychan.Deploy(ctx, eth, cfg.DevKey, cfg.ChallengePeriod)
+			addr, err = paychan.Deploy(ctx, deployer, cfg.DevKey, cfg.ChallengePeriod)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("devnet: deploying the payment contract: %w", err)
@@ -467,4 +470,19 @@ func (d *Devnet) Fund(ctx context.Context, addr common.Address, wei *big.Int) er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// sealing is a chain backend that seals a block as soon as it has sent a
+// transaction.
+type sealing struct {
+	paychan.Backend
+	chain *devchain.Chain
+}
+
+func (s sealing) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if err := s.Backend.SendTransaction(ctx, tx); err != nil {
+		return err
+	}
+	s.chain.Commit()
+	return nil
 }

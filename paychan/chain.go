@@ -82,7 +82,19 @@ func Deploy(ctx context.Context, backend Backend, key *ecdsa.PrivateKey, challen
 	if err != nil {
 		return common.Address{}, fmt.Errorf("deploying channels contract: %w", err)
 	}
-	if _, err := bind.WaitDeployed(ctx, backend, tx.Hash()); err != nil {
+	// As bind.WaitDeployed, polling as waitMined does.
+	receipt, err := waitMined(ctx, backend, tx.Hash())
+	if err != nil {
+		return common.Address{}, fmt.Errorf("deploying channels contract: %w", err)
+	}
+	if receipt.Status != types.ReceiptStatusSuccessful {
+		return common.Address{}, fmt.Errorf("deploying channels contract: transaction %v reverted", tx.Hash())
+	}
+	code, err := backend.CodeAt(ctx, addr, nil)
+	if err == nil && len(code) == 0 {
+		err = bind.ErrNoCodeAfterDeploy
+	}
+	if err != nil {
 		return common.Address{}, fmt.Errorf("deploying channels contract: %w", err)
 	}
 	return addr, nil

@@ -106,7 +106,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("devnet: %w", err)
 			}
-			fmt.Fprintf(tw, "devnet\tlightmarket devnet as a process: start to its banner (p50 of 3)\t%.2f s\t<= 2 %s\n", r.FirstHeadSeconds, met(r.FirstHeadSeconds <= 2))
+			fmt.Fprintf(tw, "devnet\tlightmarket devnet as a process: start to its banner, p50 and slowest of 3\t%.2f / %.2f s\t<= 2 %s\n",
+				r.FirstHeadSeconds, r.FirstHeadMaxSeconds, met(r.FirstHeadMaxSeconds <= 2))
 			fmt.Fprintf(tw, "devnet\twarnings and errors before the banner (3 starts)\t%d\t0 %s\n", r.Warnings, met(r.Warnings == 0))
 			addFigures(figures, r)
 		case "rpc":
