@@ -6,20 +6,22 @@ import (
 	"time"
 )
 
-// TestCPUTimesRiseWithWork: spinning for 50 ms adds about that much CPU
-// time to the process and at least most of it to the machine.
+// TestCPUTimesRiseWithWork: spinning raises the process's CPU time (it
+// must reach 50 ms within 10 s of spinning, however loaded the machine),
+// and the machine's rises at least as much, less its 10 ms ticks.
 func TestCPUTimesRiseWithWork(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/stat")
 	}
 	m0, p0 := Machine(), Process()
-	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	deadline := time.Now().Add(10 * time.Second)
+	for Process()-p0 < 50*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("process CPU rose by %v in 10 s of spinning", Process()-p0)
+		}
 	}
 	dm, dp := Machine()-m0, Process()-p0
-	if dp < 40*time.Millisecond || dp > time.Second {
-		t.Errorf("process CPU rose by %v while spinning 50 ms", dp)
-	}
-	if dm < 20*time.Millisecond { // ticks of 10 ms
-		t.Errorf("machine CPU rose by %v while spinning 50 ms", dm)
+	if dm < dp-20*time.Millisecond {
+		t.Errorf("machine CPU rose by %v while this process used %v", dm, dp)
 	}
 }
