@@ -167,7 +167,10 @@ func (d *DB) apply(group []*op) error {
 	defer cancel()
 	// A group of vouchers of distinct channels is one statement; what it
 	// leaves (a channel another server changed meanwhile) and any other
-	// group are a transaction that locks its rows first.
+	// group are a transaction that locks its rows first. Should that
+	// transaction fail after the statement committed, the whole group is
+	// reported failed, as when a COMMIT's answer is lost: a voucher the
+	// statement credited, sent again, credits nothing more.
 	oneStatement := creditsOnly(group) && !d.lockAlways
 	var err error
 	for attempt := 0; len(group) > 0; attempt++ {
