@@ -71,8 +71,8 @@ func creditsOnly(group []*op) bool {
 // creditVouchers and sets their results. It returns the vouchers it
 // could not settle: those the statement did not move although their
 // channel as read after it would take them (another server changed the
-// channel between the statement's start and its update); they are to be
-// applied again with their rows locked.
+// channel after the statement judged it); they are to be applied again
+// with their rows locked.
 func (d *DB) credit(ctx context.Context, group []*op) (redo []*op, err error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
@@ -151,8 +151,8 @@ func (d *DB) creditOn(ctx context.Context, conn *pgxpool.Conn, group []*op) ([]*
 // channels and accounts and applies the ledger's rules. A voucher refused
 // (what refuses one only holds more later) or at or below the accepted
 // amount is settled; one the channel as read would take (another server
-// changed the channel between the statement's snapshot and its update) is
-// returned, to be applied again with its row locked.
+// changed the channel after the statement judged it) is returned, to be
+// applied again with its row locked.
 func (d *DB) unmoved(ctx context.Context, conn *pgxpool.Conn, rest []*op) (redo []*op, err error) {
 	ids, clients := make([][]byte, len(rest)), make([][]byte, len(rest))
 	for i, o := range rest {
