@@ -173,9 +173,14 @@ func (c *Contract) StateDeep(ctx context.Context, id common.Hash, confirmations 
 	return c.StateAt(ctx, id, new(big.Int).SetUint64(head-min(head, confirmations)))
 }
 
-// StateAt reads a channel's state at a block (nil: the latest).
+// StateAt reads a channel's state at a block (nil: the latest). At a
+// block before the contract was deployed (Open found its code at the
+// head) no channel exists yet: the state is empty.
 func (c *Contract) StateAt(ctx context.Context, id common.Hash, block *big.Int) (State, error) {
 	out, err := bind.Call(c.inst, &bind.CallOpts{Context: ctx, BlockNumber: block}, c.abi.PackChannels(id), c.abi.UnpackChannels)
+	if block != nil && errors.Is(err, bind.ErrNoCode) {
+		return State{Deposit: new(big.Int), Claimed: new(big.Int)}, nil
+	}
 	if err != nil {
 		return State{}, fmt.Errorf("reading channel %x: %w", id[:8], err)
 	}

@@ -261,3 +261,21 @@ func TestDigestMatchesContract(t *testing.T) {
 		t.Fatalf("digest %x, contract %x", want, digest)
 	}
 }
+
+// TestStateBeforeTheContract: a channel read at a block before the
+// contract was deployed (as a receiver asking for more confirmations than
+// the contract's age sees it) does not exist; at the head the same read
+// of an unknown channel is empty too, and a wrong address is an error.
+func TestStateBeforeTheContract(t *testing.T) {
+	h := newHarness(t)
+	id := paychan.ChannelID(h.addr(h.client), h.addr(h.server), 1)
+	for _, block := range []*big.Int{big.NewInt(0), nil} {
+		st, err := h.c.StateAt(h.ctx, id, block)
+		if err != nil || st.Exists() || st.Deposit.Sign() != 0 || st.Claimed.Sign() != 0 {
+			t.Fatalf("channel at block %v: %+v, %v; want an empty state", block, st, err)
+		}
+	}
+	if _, err := paychan.Open(h.ctx, h.sim.Backend.Client().(paychan.Backend), common.Address{1}); err == nil {
+		t.Fatal("opened a contract at an address without code")
+	}
+}
