@@ -435,6 +435,12 @@ func TestMigrations(t *testing.T) {
 	if fks := query(t, url, "SELECT count(*)::text FROM pg_constraint WHERE conname = 'vouchers_channel_fkey'"); fks != "0" {
 		t.Errorf("version 3 keeps the vouchers' foreign key (%s)", fks)
 	}
+	if keys := query(t, url, "SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'vouchers'::regclass AND contype = 'p'"); keys != "0" {
+		t.Errorf("version 4 keeps the vouchers' key (%s)", keys)
+	}
+	if col := query(t, url, "SELECT column_default FROM information_schema.columns WHERE table_name = 'channels' AND column_name = 'last_credit'"); col != "0" {
+		t.Errorf("version 4's channels.last_credit defaults to %q, want 0", col)
+	}
 	query(t, url, "INSERT INTO lightmarket_schema (version) VALUES (999) RETURNING ''")
 	if _, err := Open(context.Background(), Config{URL: url, Logger: quiet}); !errors.Is(err, ErrNewer) || !strings.Contains(err.Error(), "999") {
 		t.Fatalf("opening a newer schema: %v, want ErrNewer naming version 999", err)
