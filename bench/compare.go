@@ -23,6 +23,8 @@ const (
 // as the benchmarks name their figures.
 func Direction(key string) Better {
 	switch {
+	case strings.HasSuffix(key, "_bytes_share"): // the share of bytes spent on payments
+		return Lower
 	case strings.HasSuffix(key, "_per_sec"), strings.HasSuffix(key, "_per_second"),
 		strings.Contains(key, "efficiency"), strings.HasSuffix(key, "_share"):
 		return Higher

@@ -13,6 +13,7 @@ func TestDirectionFromTheFigureName(t *testing.T) {
 		"voucher_verify_per_sec":           Higher,
 		"sim_allocative_efficiency":        Higher,
 		"paid_capacity_share":              Higher,
+		"payment_bytes_share":              Lower,
 		"gas_open":                         Lower,
 		"history_logs_100k_round_trips":    Lower,
 		"serve_clients":                    Either,
