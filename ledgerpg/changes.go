@@ -132,7 +132,7 @@ type delta struct {
 const (
 	lockChannels = `SELECT id, sender, nonce::text, accepted::text, voucher_sig, deposit::text, claimed::text, close_at::text, finished
 		FROM channels WHERE id = ANY($1) ORDER BY id FOR UPDATE`
-	lockAccounts = `SELECT client, credited::text, granted::text, charged::text
+	lockAccounts = `SELECT ` + accountColumns + `
 		FROM accounts WHERE client = ANY($1) ORDER BY client FOR UPDATE`
 	insertNew = `INSERT INTO channels (id, sender, nonce, accepted, deposit, claimed, close_at, finished)
 		SELECT id, sender, nonce, 0, 0, 0, 0, false FROM unnest($1::bytea[], $2::bytea[], $3::text[]::numeric[]) AS n (id, sender, nonce)
@@ -153,7 +153,7 @@ const (
 		SELECT * FROM unnest($1::bytea[], $2::text[]::numeric[], $3::text[]::numeric[], $4::text[]::numeric[])
 		ON CONFLICT (client) DO UPDATE SET credited = a.credited + EXCLUDED.credited, granted = a.granted + EXCLUDED.granted,
 			charged = a.charged + EXCLUDED.charged, updated_at = now()
-		RETURNING client, credited::text, granted::text, charged::text`
+		RETURNING ` + accountColumns
 	addServer = `INSERT INTO servers AS s (id, credited, charged, vouchers) VALUES ($1, $2::text::numeric, $3::text::numeric, $4)
 		ON CONFLICT (id) DO UPDATE SET credited = s.credited + EXCLUDED.credited, charged = s.charged + EXCLUDED.charged,
 			vouchers = s.vouchers + EXCLUDED.vouchers, seen_at = now()`
@@ -427,6 +427,9 @@ func scanChannels(rs pgx.Rows, into map[common.Hash]*row) error {
 	}
 	return rs.Err()
 }
+
+// accountColumns are scanned by scanAccounts.
+const accountColumns = `client, credited::text, granted::text, charged::text`
 
 // channelColumns are scanned by scanChannel.
 const channelColumns = `id, sender, nonce::text, accepted::text, voucher_sig, deposit::text, claimed::text, close_at::text, finished`

@@ -164,7 +164,7 @@ func (d *DB) unmoved(ctx context.Context, conn *pgxpool.Conn, rest []*op) (redo 
 	batch.Queue("SELECT "+channelColumns+" FROM channels WHERE id = ANY($1)", ids).Query(func(rs pgx.Rows) error {
 		return scanChannels(rs, chans)
 	})
-	batch.Queue("SELECT client, credited::text, granted::text, charged::text FROM accounts WHERE client = ANY($1)", clients).Query(func(rs pgx.Rows) error {
+	batch.Queue("SELECT "+accountColumns+" FROM accounts WHERE client = ANY($1)", clients).Query(func(rs pgx.Rows) error {
 		return scanAccounts(rs, accts)
 	})
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {

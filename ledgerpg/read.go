@@ -43,7 +43,7 @@ func (d *DB) Load(ctx context.Context) ([]ledger.Channel, map[ledger.ClientID]le
 		return nil, nil, err
 	}
 	accounts := make(map[ledger.ClientID]ledger.Account)
-	rs, err := d.pool.Query(ctx, "SELECT client, credited::text, granted::text, charged::text FROM accounts")
+	rs, err := d.pool.Query(ctx, "SELECT "+accountColumns+" FROM accounts")
 	if err != nil {
 		return nil, nil, d.readErr("accounts", err)
 	}
@@ -82,7 +82,7 @@ func (d *DB) Accounts(ctx context.Context, clients []ledger.ClientID) (map[ledge
 		ids[i] = clients[i][:]
 	}
 	out := make(map[ledger.ClientID]ledger.Account, len(clients))
-	err = readAccounts(ctx, d.pool, "SELECT client, credited::text, granted::text, charged::text FROM accounts WHERE client = ANY($1)", ids, out)
+	err = readAccounts(ctx, d.pool, "SELECT "+accountColumns+" FROM accounts WHERE client = ANY($1)", ids, out)
 	return out, d.readErr("accounts", err)
 }
 
