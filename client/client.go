@@ -576,6 +576,7 @@ type ServerStats struct {
 	Trusted      bool    `json:"trusted"`
 	Discovered   bool    `json:"discovered"` // found by discovery, not configured
 	Connected    bool    `json:"connected"`
+	Sessions     uint64  `json:"sessions"` // times it was connected and usable
 	Head         uint64  `json:"head"`
 	Answers      uint64  `json:"answers"`
 	Failures     uint64  `json:"failures"`

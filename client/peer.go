@@ -137,7 +137,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
 
 	var announced uint64 // arrival order of announcements
-	signed := newSignedRate(c.clock.Now())
+	signed := protocol.NewSignedRate(c.clock.Now(), protocol.SignedBurst)
 
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
@@ -146,7 +146,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		}
 		switch m := msg.(type) {
 		case *protocol.Announce:
-			if err := signed.take(c.clock.Now(), code); err != nil {
+			if err := signed.Take(c.clock.Now(), code); err != nil {
 				return c.peerViolation(p, err)
 			}
 			if err := c.checkAnnounce(p, m); err != nil {
@@ -159,19 +159,19 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			}
 			c.goHandleAnnounce(p, m, announced)
 		case *protocol.HistoryRoot:
-			if err := signed.take(c.clock.Now(), code); err != nil {
+			if err := signed.Take(c.clock.Now(), code); err != nil {
 				return c.peerViolation(p, err)
 			}
 			if err := c.noteHistoryRoot(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
 		case *protocol.BeaconOptimistic:
-			if err := signed.take(c.clock.Now(), code); err != nil {
+			if err := signed.Take(c.clock.Now(), code); err != nil {
 				return c.peerViolation(p, err)
 			}
 			c.goHandleBeacon(p, m, nil)
 		case *protocol.BeaconFinality:
-			if err := signed.take(c.clock.Now(), code); err != nil {
+			if err := signed.Take(c.clock.Now(), code); err != nil {
 				return c.peerViolation(p, err)
 			}
 			c.goHandleBeacon(p, nil, m)
@@ -512,6 +512,7 @@ func (c *Client) readyLocked(p *peer) {
 	c.peerJoined = make(chan struct{})
 	if s := c.stats[p.id]; s != nil {
 		s.LastError, s.trouble = "", ""
+		s.Sessions++
 	}
 	if p.held != nil {
 		c.goHandleAnnounce(p, p.held, p.heldSeq)

@@ -192,6 +192,13 @@ func TestClientFollowsTheSyncCommitteeTrustingNoServer(t *testing.T) {
 	if s := d.Client.BeaconStats(); s.Verified == 0 || s.Received < s.Verified {
 		t.Fatalf("beacon stats %+v", s)
 	}
+	// Honest servers keep their sessions: a head and two beacon updates
+	// every 100 ms are paced to the protocol's rate of signed messages.
+	for _, s := range d.Client.Servers() {
+		if s.Sessions != 1 || !s.Connected {
+			t.Errorf("server %s: %d sessions, connected %v, last error %q", s.Enode, s.Sessions, s.Connected, s.LastError)
+		}
+	}
 }
 
 // waitBeaconHead waits until the client's head is at least number.

@@ -53,6 +53,44 @@ func (p *peer) done(maxCost, realCost uint64) uint64 {
 	return p.buf.Done(maxCost, realCost)
 }
 
+// sendSigned sends the client the latest head, history root and beacon
+// updates as they come, paced to the protocol's rate of signed messages:
+// a head every 100 ms and the beacon's two updates a slot would otherwise
+// exceed it. While it waits, a newer message of a kind replaces the one
+// queued, so what is late is skipped, not queued.
+func (s *Server) sendSigned(ctx context.Context, p *peer, w p2p.MsgWriter) {
+	rate := protocol.NewSignedRate(s.cfg.Clock.Now(), protocol.ServerSignedBurst)
+	for {
+		if wait := rate.Wait(s.cfg.Clock.Now()); wait > 0 {
+			select {
+			case <-s.cfg.Clock.After(wait):
+			case <-ctx.Done():
+				return
+			}
+		}
+		var (
+			code protocol.Code
+			msg  any
+		)
+		select {
+		case msg = <-p.announce:
+			code = protocol.AnnounceMsg
+		case msg = <-p.roots:
+			code = protocol.HistoryRootMsg
+		case msg = <-p.beaconOpt:
+			code = protocol.BeaconOptimisticMsg
+		case msg = <-p.beaconFin:
+			code = protocol.BeaconFinalityMsg
+		case <-ctx.Done():
+			return
+		}
+		rate.Take(s.cfg.Clock.Now(), code) // a token waited for is still there
+		if err := protocol.Send(w, code, msg); err != nil {
+			return
+		}
+	}
+}
+
 // runPeer runs one client session: handshake, then requests until the
 // client leaves or breaks a rule.
 func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
@@ -118,28 +156,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case a := <-p.announce:
-				if err := protocol.Send(rw, protocol.AnnounceMsg, a); err != nil {
-					return
-				}
-			case r := <-p.roots:
-				if err := protocol.Send(rw, protocol.HistoryRootMsg, r); err != nil {
-					return
-				}
-			case u := <-p.beaconOpt:
-				if err := protocol.Send(rw, protocol.BeaconOptimisticMsg, u); err != nil {
-					return
-				}
-			case u := <-p.beaconFin:
-				if err := protocol.Send(rw, protocol.BeaconFinalityMsg, u); err != nil {
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
+		s.sendSigned(ctx, p, rw)
 	}()
 
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
