@@ -25,7 +25,7 @@ import (
 	"github.com/lightmarket/lightmarket/ledger"
 	"github.com/lightmarket/lightmarket/ledgerpg"
 	"github.com/lightmarket/lightmarket/paychan"
-	"github.com/lightmarket/lightmarket/server"
+	"github.com/lightmarket/lightmarket/protocol"
 )
 
 // FleetConfig configures the fleet benchmark.
@@ -71,7 +71,7 @@ type FleetResult struct {
 	// loop; the rest is PostgreSQL's (and the dev chain's, idle).
 	ServersCPUPerVoucherUs float64 `json:"fleet_servers_cpu_us_per_voucher"`
 	// In process, paced: every client pays as often as the lm protocol
-	// lets one session (server.MinPayInterval apart); the rate achieved
+	// lets one session (protocol.PayInterval apart); the rate achieved
 	// and the time from a voucher's arrival to its acknowledgement.
 	PacedPerSec float64 `json:"fleet_paced_vouchers_per_sec"`
 	AckP50Ms    float64 `json:"fleet_voucher_ack_p50_ms"`
@@ -204,7 +204,7 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 	r.AckSaturatedP99Ms = pct(lat, 99)
 	// Paced: every client at the protocol's highest payment rate.
 	env.sign(cfg.Each, cfg.Each+fleetPaced)
-	if r.PacedPerSec, lat, err = env.pay(ctx, fleet, server.MinPayInterval); err != nil {
+	if r.PacedPerSec, lat, err = env.pay(ctx, fleet, protocol.PayInterval); err != nil {
 		return nil, fmt.Errorf("fleet, paced: %w", err)
 	}
 	r.AckP50Ms, r.AckP99Ms = pct(lat, 50), pct(lat, 99)

@@ -25,7 +25,6 @@ import (
 	"github.com/lightmarket/lightmarket/nodekey"
 	"github.com/lightmarket/lightmarket/paychan"
 	"github.com/lightmarket/lightmarket/protocol"
-	"github.com/lightmarket/lightmarket/server"
 )
 
 // wireServer is a `lightmarket server` process of the fleet.
@@ -154,7 +153,7 @@ func (s *wireSession) read() {
 // one (counted from its acknowledgement: the server took the payment in
 // before), and waits for its acknowledgement.
 func (s *wireSession) pay(voucher []byte) (*protocol.PayAck, time.Duration, error) {
-	time.Sleep(time.Until(s.lastAt.Add(server.MinPayInterval + time.Millisecond)))
+	time.Sleep(time.Until(s.lastAt.Add(protocol.PayInterval + time.Millisecond)))
 	s.reqID++
 	data, err := rlp.EncodeToBytes(&protocol.Pay{ReqID: s.reqID, Method: paychan.Method, Payment: voucher})
 	if err != nil {

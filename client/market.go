@@ -17,8 +17,9 @@ import (
 )
 
 // bidSpacing keeps a client's bids to one server apart by more than the
-// servers' minimum (100 ms).
-const bidSpacing = 150 * time.Millisecond
+// protocol's steady rate (protocol.BidInterval); the server's burst
+// absorbs what the way bunches together.
+const bidSpacing = protocol.BidInterval + 50*time.Millisecond
 
 // marketInterval is how often a client with a demand looks at the market
 // at least; its buyer may ask to look sooner.

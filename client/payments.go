@@ -294,8 +294,9 @@ func (c *Client) sendPayment(p *peer, pay []byte) (*protocol.PayAck, error) {
 }
 
 // minPaySpacing keeps a client's payments to a server apart by more than
-// the server's minimum (50 ms).
-const minPaySpacing = 60 * time.Millisecond
+// the protocol's steady rate (protocol.PayInterval); the server's burst
+// absorbs what the way bunches together.
+const minPaySpacing = protocol.PayInterval + 10*time.Millisecond
 
 func (c *Client) sendPaymentLocked(p *peer, pay []byte) (*protocol.PayAck, error) {
 	if wait := minPaySpacing - time.Since(p.lastPay); wait > 0 {

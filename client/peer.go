@@ -137,18 +137,21 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	p.log.Info("Connected to server", "trusted", p.trusted, "head", status.HeadNumber)
 
 	var announced uint64 // arrival order of announcements
-	signed := protocol.NewSignedRate(c.clock.Now(), protocol.SignedBurst)
+	signed := protocol.NewRate(c.clock.Now(), protocol.SignedBurst, protocol.SignedInterval)
 
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
 			return c.peerViolation(p, err)
 		}
+		switch code {
+		case protocol.AnnounceMsg, protocol.HistoryRootMsg, protocol.BeaconOptimisticMsg, protocol.BeaconFinalityMsg:
+			if !signed.Take(c.clock.Now()) {
+				return c.peerViolation(p, fmt.Errorf("%w: %v beyond %s", protocol.ErrMsgRate, code, signed.Limit()))
+			}
+		}
 		switch m := msg.(type) {
 		case *protocol.Announce:
-			if err := signed.Take(c.clock.Now(), code); err != nil {
-				return c.peerViolation(p, err)
-			}
 			if err := c.checkAnnounce(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
@@ -159,21 +162,12 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			}
 			c.goHandleAnnounce(p, m, announced)
 		case *protocol.HistoryRoot:
-			if err := signed.Take(c.clock.Now(), code); err != nil {
-				return c.peerViolation(p, err)
-			}
 			if err := c.noteHistoryRoot(p, m); err != nil {
 				return c.peerViolation(p, err)
 			}
 		case *protocol.BeaconOptimistic:
-			if err := signed.Take(c.clock.Now(), code); err != nil {
-				return c.peerViolation(p, err)
-			}
 			c.goHandleBeacon(p, m, nil)
 		case *protocol.BeaconFinality:
-			if err := signed.Take(c.clock.Now(), code); err != nil {
-				return c.peerViolation(p, err)
-			}
 			c.goHandleBeacon(p, nil, m)
 		case *protocol.Allocation:
 			c.noteAllocation(p, m)

@@ -16,10 +16,6 @@ import (
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
-// MinPayInterval spaces a client's payments: each one costs a signature
-// check and a synced write, and a client pays a few times a minute.
-const MinPayInterval = 50 * time.Millisecond
-
 // sendTerms tells a client how it can pay, right after the handshake.
 func (s *Server) sendTerms(p *peer) error {
 	if !s.cashier.Enabled() {

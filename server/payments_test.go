@@ -23,8 +23,11 @@ func (ts *testServer) readAck(t *testing.T) *protocol.PayAck {
 		if err != nil {
 			t.Fatalf("reading PayAck: %v", err)
 		}
-		if code == protocol.PayAckMsg {
+		switch code {
+		case protocol.PayAckMsg:
 			return msg.(*protocol.PayAck)
+		case protocol.ErrorMsg:
+			t.Fatalf("Error instead of PayAck: %s", msg.(*protocol.Error).Reason)
 		}
 	}
 }
@@ -99,7 +102,7 @@ func TestVouchersRefusedOverTheWire(t *testing.T) {
 		{"next voucher", paychan.Method, sign(1, 250), protocol.PayAccepted, "", 150, 250},
 	}
 	for i, tt := range tests {
-		time.Sleep(MinPayInterval + 10*time.Millisecond)
+		time.Sleep(protocol.PayInterval + 10*time.Millisecond)
 		if err := protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: uint64(i + 1), Method: tt.method, Payment: tt.payment}); err != nil {
 			t.Fatal(err)
 		}
@@ -116,11 +119,19 @@ func TestVouchersRefusedOverTheWire(t *testing.T) {
 		t.Fatalf("earnings %+v", e)
 	}
 
-	// Payments faster than the server takes them end the session.
-	p1, p2 := sign(1, 260), sign(1, 270)
+	// A burst of payments (sent apart, read together by a busy server) is
+	// taken; payments faster than that end the session.
+	time.Sleep(protocol.PayBurst * protocol.PayInterval)
+	for i := range protocol.PayBurst {
+		if err := protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: uint64(100 + i), Method: paychan.Method, Payment: sign(1, int64(260+i))}); err != nil {
+			t.Fatal(err)
+		}
+		if ack := ts.readAck(t); ack.ReqID != uint64(100+i) || ack.Code != protocol.PayAccepted {
+			t.Fatalf("payment %d of a burst: ack %+v", i, ack)
+		}
+	}
 	go func() { // the pipe is synchronous: the server's Error waits for our read
-		protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: 100, Method: paychan.Method, Payment: p1})
-		protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: 101, Method: paychan.Method, Payment: p2})
+		protocol.Send(ts.rw, protocol.PayMsg, &protocol.Pay{ReqID: 200, Method: paychan.Method, Payment: sign(1, 300)})
 	}()
 	ts.expectError(t, protocol.ErrInvalidRequest)
 }

@@ -8,16 +8,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
 
 	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/protocol"
 )
-
-// minBidInterval is the least time between two bids of one client.
-const minBidInterval = 100 * time.Millisecond
 
 // peer is one connected client.
 type peer struct {
@@ -59,7 +55,7 @@ func (p *peer) done(maxCost, realCost uint64) uint64 {
 // exceed it. While it waits, a newer message of a kind replaces the one
 // queued, so what is late is skipped, not queued.
 func (s *Server) sendSigned(ctx context.Context, p *peer, w p2p.MsgWriter) {
-	rate := protocol.NewSignedRate(s.cfg.Clock.Now(), protocol.ServerSignedBurst)
+	rate := protocol.NewRate(s.cfg.Clock.Now(), protocol.ServerSignedBurst, protocol.SignedInterval)
 	for {
 		if wait := rate.Wait(s.cfg.Clock.Now()); wait > 0 {
 			select {
@@ -84,7 +80,7 @@ func (s *Server) sendSigned(ctx context.Context, p *peer, w p2p.MsgWriter) {
 		case <-ctx.Done():
 			return
 		}
-		rate.Take(s.cfg.Clock.Now(), code) // a token waited for is still there
+		rate.Take(s.cfg.Clock.Now()) // a token waited for is still there
 		if err := protocol.Send(w, code, msg); err != nil {
 			return
 		}
@@ -160,7 +156,8 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	}()
 
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
-	var lastBid, lastPay mclock.AbsTime
+	bids := protocol.NewRate(s.cfg.Clock.Now(), protocol.BidBurst, protocol.BidInterval)
+	pays := protocol.NewRate(s.cfg.Clock.Now(), protocol.PayBurst, protocol.PayInterval)
 	for {
 		code, msg, err := protocol.ReadMsg(rw)
 		if err != nil {
@@ -168,21 +165,17 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		}
 		if b, ok := msg.(*protocol.Bid); ok {
 			// Bids cost no flow control, but each one reruns the auction and
-			// may message every winner: at most one per minBidInterval.
-			now := s.cfg.Clock.Now()
-			if lastBid != 0 && time.Duration(now-lastBid) < minBidInterval {
-				return s.violation(p, fmt.Errorf("%w: bids less than %v apart", protocol.ErrInvalidRequest, minBidInterval))
+			// may message every winner.
+			if !bids.Take(s.cfg.Clock.Now()) {
+				return s.violation(p, fmt.Errorf("%w: bids beyond %s", protocol.ErrInvalidRequest, bids.Limit()))
 			}
-			lastBid = now
 			s.handleBid(p, b)
 			continue
 		}
 		if m, ok := msg.(*protocol.Pay); ok {
-			now := s.cfg.Clock.Now()
-			if lastPay != 0 && time.Duration(now-lastPay) < MinPayInterval {
-				return s.violation(p, fmt.Errorf("%w: payments less than %v apart", protocol.ErrInvalidRequest, MinPayInterval))
+			if !pays.Take(s.cfg.Clock.Now()) {
+				return s.violation(p, fmt.Errorf("%w: payments beyond %s", protocol.ErrInvalidRequest, pays.Limit()))
 			}
-			lastPay = now
 			s.handlePay(ctx, p, m)
 			continue
 		}

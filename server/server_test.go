@@ -312,13 +312,32 @@ func TestOverloadedServerStopsAndResumesAFreeClient(t *testing.T) {
 	}
 }
 
+// TestBiddingTooOftenIsCutOff: a burst of bids (sent apart, read together
+// by a busy server) is taken; one more at once ends the session.
 func TestBiddingTooOftenIsCutOff(t *testing.T) {
 	ts := newTestServerWith(t, Config{Sellable: 1000})
 	ts.handshake(t, devchain.ChainConfig().ChainID.Uint64())
-	go func() {
-		for i := range 3 {
-			protocol.Send(ts.rw, protocol.BidMsg, &protocol.Bid{ReqID: uint64(i), Max: 10, Min: 1, Price: big.NewInt(1)})
+	bid := func(i int) {
+		protocol.Send(ts.rw, protocol.BidMsg, &protocol.Bid{ReqID: uint64(i), Max: 10, Min: 1, Price: big.NewInt(1)})
+	}
+	go func() { // the pipe is synchronous: sends wait for the server's reads
+		for i := range protocol.BidBurst {
+			bid(i)
 		}
+		protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 99, Origin: protocol.ByNumber(0), Amount: 1})
 	}()
+	for {
+		code, msg, err := protocol.ReadMsg(ts.rw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code == protocol.ErrorMsg {
+			t.Fatalf("a burst of %d bids cut off: %s", protocol.BidBurst, msg.(*protocol.Error).Reason)
+		}
+		if code == protocol.BlockHeadersMsg {
+			break // the session lives after the burst
+		}
+	}
+	go bid(protocol.BidBurst)
 	ts.expectError(t, protocol.ErrInvalidRequest)
 }
