@@ -596,7 +596,6 @@ type ServerStats struct {
 	trouble string // the last problem logged
 
 	latencies latencyWindow
-	quality   uint32 // measured when it was last connected (see peer.quality)
 }
 
 // latencyWindow keeps the last round trips of a server for percentiles.
@@ -610,15 +609,20 @@ func (w *latencyWindow) add(d time.Duration) {
 	w.n++
 }
 
-// percentile returns the p-th percentile in milliseconds, 0 when empty.
-func (w *latencyWindow) percentile(p int) float64 {
+// at is the p-th percentile of the round trips kept, 0 when empty.
+func (w *latencyWindow) at(p int) time.Duration {
 	n := min(w.n, len(w.ring))
 	if n == 0 {
 		return 0
 	}
 	s := slices.Clone(w.ring[:n])
 	slices.Sort(s)
-	return float64(s[(n-1)*p/100]) / float64(time.Millisecond)
+	return s[(n-1)*p/100]
+}
+
+// percentile returns the p-th percentile in milliseconds, 0 when empty.
+func (w *latencyWindow) percentile(p int) float64 {
+	return float64(w.at(p)) / float64(time.Millisecond)
 }
 
 // Servers returns a snapshot of every server's statistics, ordered by

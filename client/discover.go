@@ -151,14 +151,8 @@ func (c *Client) rank(cands map[enode.ID]*candidate) []buyer.Candidate {
 			continue
 		}
 		bc := buyer.Candidate{Server: buyer.ID(id), Price: cand.price}
-		if p := c.peers[id]; p != nil {
-			bc.Quality = p.quality()
-		}
 		if s := c.stats[id]; s != nil {
-			bc.Paid = s.PaidCapacity > 0
-			if bc.Quality == 0 {
-				bc.Quality = s.quality
-			}
+			bc.Paid, bc.Quality = s.PaidCapacity > 0, s.quality()
 		}
 		out = append(out, bc)
 	}

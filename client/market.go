@@ -1,12 +1,16 @@
 package client
 
 import (
+	"context"
+	crand "crypto/rand"
 	"errors"
 	"maps"
 	"math/big"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/mclock"
 	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -67,15 +71,61 @@ func (c *Client) marketPoke() {
 	}
 }
 
-// quality is what the client measured of a server's service: its
-// smoothed round trip mapped into (0, buyer.QualityScale], 0 before the
-// first round trip.
-func (p *peer) quality() uint32 {
-	l := p.latency.Load()
-	if l <= 0 {
+// quality is what the client measured of a server's service: the median
+// of its last round trips (latencyWindow) mapped into
+// (0, buyer.QualityScale], 0 before the first. A median, not a moving
+// average: one slow answer in a busy moment must not decide where a
+// client pays for an hour, and a server the client's requests avoid after
+// it would keep such an average for good.
+func (s *ServerStats) quality() uint32 {
+	if s.latencies.n == 0 {
 		return 0
 	}
-	return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + l))
+	l := s.latencies.at(50)
+	return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + int64(l)))
+}
+
+// qualitySamples is how many round trips a server's quality rests on
+// before a market decision weighs it; probe measures those with fewer.
+const qualitySamples = 3
+
+// probe measures the servers of peers with fewer than qualitySamples
+// round trips as a wallet's request would: each is asked, one request
+// after another and the servers at once, for the proof of an account
+// never asked for at the head.
+func (c *Client) probe(peers []*peer) {
+	head := c.Head()
+	if head == nil {
+		return
+	}
+	hash := head.Hash()
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		c.mu.Lock()
+		var have int
+		if s := c.stats[p.id]; s != nil {
+			have = s.latencies.n
+		}
+		c.mu.Unlock()
+		if have >= qualitySamples {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range qualitySamples - have {
+				var addr common.Address
+				crand.Read(addr[:])
+				ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+				_, err := c.fetchProof(ctx, p, hash, addr, nil)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // offers asks every connected server what the demand would win there.
@@ -86,10 +136,10 @@ func (c *Client) offers(udp *discover.UDPv5, d *Demand, peers []*peer) []buyer.O
 		if err != nil {
 			continue
 		}
-		o := buyer.Offer{Server: buyer.ID(p.id), Price: q.Price, WinCap: q.WinCap, WinPrice: q.WinPrice, Quality: p.quality()}
+		o := buyer.Offer{Server: buyer.ID(p.id), Price: q.Price, WinCap: q.WinCap, WinPrice: q.WinPrice}
 		c.mu.Lock()
 		if s := c.stats[p.id]; s != nil {
-			o.Held = s.PaidCapacity
+			o.Held, o.Quality = s.PaidCapacity, s.quality()
 		}
 		c.mu.Unlock()
 		// Without a payer, bidding costs nothing (the server takes bids
@@ -123,6 +173,7 @@ func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 	if d == nil {
 		dec = c.buyer.Decide(nil, nil)
 	} else {
+		c.probe(peers)
 		dec = c.buyer.Decide(&buyer.Demand{Max: d.Max, Min: d.Min, Price: d.MaxPrice}, c.offers(udp, d, peers))
 	}
 	c.cfg.Logger.Debug("Market decision", "bid", dec.Bid, "server", enode.ID(dec.Server).TerminalString(), "standing", dec.Standing, "offers", len(peers))

@@ -521,9 +521,6 @@ func (c *Client) removePeer(p *peer) {
 	if c.peers[p.id] == p {
 		delete(c.peers, p.id)
 	}
-	if s := c.stats[p.id]; s != nil && p.quality() > 0 {
-		s.quality = p.quality()
-	}
 	if c.waiting[p.id] == p {
 		delete(c.waiting, p.id)
 		delete(c.votes, p.id)

@@ -1,0 +1,45 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lightmarket/lightmarket/buyer"
+)
+
+// TestQualityIsTheMedianRoundTrip: one slow answer among quick ones does
+// not make a server look slow; a server that is slow most of the time does.
+func TestQualityIsTheMedianRoundTrip(t *testing.T) {
+	ms := time.Millisecond
+	q := func(d time.Duration) uint32 {
+		return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + int64(d)))
+	}
+	tests := []struct {
+		name  string
+		trips []time.Duration
+		want  uint32
+	}{
+		{"never measured", nil, 0},
+		{"one answer", []time.Duration{40 * ms}, q(40 * ms)},
+		{"a slow first answer among quick ones", []time.Duration{40 * ms, 2 * ms, 3 * ms}, q(3 * ms)},
+		{"slow most of the time", []time.Duration{150 * ms, 2 * ms, 160 * ms}, q(150 * ms)},
+		{"the last 256 only", append(repeat(300*ms, 300), repeat(1*ms, 256)...), q(1 * ms)},
+	}
+	for _, tt := range tests {
+		var s ServerStats
+		for _, d := range tt.trips {
+			s.latencies.add(d)
+		}
+		if got := s.quality(); got != tt.want {
+			t.Errorf("%s: quality %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func repeat(d time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
