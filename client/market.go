@@ -99,6 +99,9 @@ func (c *Client) probe(peers []*peer) {
 		return
 	}
 	hash := head.Hash()
+	// A server that does not answer holds the decision one timeout at most.
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		c.mu.Lock()
@@ -116,10 +119,7 @@ func (c *Client) probe(peers []*peer) {
 			for range qualitySamples - have {
 				var addr common.Address
 				crand.Read(addr[:])
-				ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-				_, err := c.fetchProof(ctx, p, hash, addr, nil)
-				cancel()
-				if err != nil {
+				if _, err := c.fetchProof(ctx, p, hash, addr, nil); err != nil {
 					return
 				}
 			}
