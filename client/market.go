@@ -18,6 +18,7 @@ import (
 	"github.com/lightmarket/lightmarket/buyer"
 	"github.com/lightmarket/lightmarket/pricequery"
 	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
 )
 
 // bidSpacing keeps a client's bids to one server apart by more than the
@@ -119,7 +120,16 @@ func (c *Client) probe(peers []*peer) {
 			for range qualitySamples - have {
 				var addr common.Address
 				crand.Read(addr[:])
-				if _, err := c.fetchProof(ctx, p, hash, addr, nil); err != nil {
+				// Checked as any answer: a server cannot tell a probe from a
+				// wallet's call, nor answer one quickly with a false proof.
+				proof, err := c.fetchProof(ctx, p, hash, addr, nil)
+				if err == nil {
+					_, err = verify.Account(head.Root, addr, proof.Account)
+				}
+				if err != nil {
+					if verify.Kind(err) != "" {
+						c.punish(p, err)
+					}
 					return
 				}
 			}
