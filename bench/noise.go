@@ -54,4 +54,8 @@ var Noise = map[string]float64{
 	"mobile_resume_first_answer_ms":          10.0,
 	"mobile_cold_start_first_answer_ms":      0.5,
 	"mobile_background_cpu_seconds_per_hour": 1.0,
+	"beacon_head_lag_ms":                     1.6,  // p50 3.3–8.6 ms over five runs of one build (2026-12-07)
+	"beacon_head_lag_p99_ms":                 1.1,  // 11.7–24.0 ms over eight runs of one build, 12.0–25.2 over eight of the next
+	"payment_bytes":                          0.15, // 927–1,065: a 10 s session holds ten or eleven vouchers (six runs, two builds)
+	"payment_bytes_share":                    0.31, // 4.9–6.5 per 100,000 over the same six runs
 }
