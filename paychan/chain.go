@@ -221,7 +221,8 @@ func (c *Contract) Claim(ctx context.Context, key *ecdsa.PrivateKey, v *Voucher)
 	var r, s [32]byte
 	copy(r[:], v.Sig[:32])
 	copy(s[:], v.Sig[32:64])
-	return c.transact(ctx, key, nil, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, v.ContractV(), r, s))
+	vv := c.Domain().ClaimV(v, crypto.PubkeyToAddress(key.PublicKey))
+	return c.transact(ctx, key, nil, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, vv, r, s))
 }
 
 // SignClaim signs, without sending it, a transaction claiming voucher v
@@ -232,12 +233,13 @@ func (c *Contract) SignClaim(ctx context.Context, key *ecdsa.PrivateKey, v *Vouc
 	var r, s [32]byte
 	copy(r[:], v.Sig[:32])
 	copy(s[:], v.Sig[32:64])
+	vv := c.Domain().ClaimV(v, crypto.PubkeyToAddress(key.PublicKey))
 	c.nonceMu.Lock()
 	defer c.nonceMu.Unlock()
 	opts := bind.NewKeyedTransactor(key, c.chainID)
 	opts.Context = ctx
 	opts.NoSend = true
-	tx, err := bind.Transact(c.inst, opts, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, v.ContractV(), r, s))
+	tx, err := bind.Transact(c.inst, opts, c.abi.PackClaim(v.Sender, v.Nonce, v.Amount, vv, r, s))
 	if err != nil {
 		return nil, c.decodeRevert(err)
 	}

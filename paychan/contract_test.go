@@ -243,6 +243,35 @@ func TestClaimRejections(t *testing.T) {
 	}
 }
 
+// TestClaimWithTheOtherRecoveryID: a voucher whose V is not the one that
+// recovers its sender (a verifier with the sender's key cached takes it)
+// is still claimed: the claim carries the V that recovers the sender.
+func TestClaimWithTheOtherRecoveryID(t *testing.T) {
+	h := newHarness(t)
+	server := h.addr(h.server)
+	h.must(h.c.OpenChannel(h.ctx, h.client, server, 1, gwei(100)))
+	vf := paychan.NewVerifier(h.c.Domain(), server)
+	if err := vf.Verify(h.voucher(h.client, 1, gwei(10))); err != nil {
+		t.Fatal(err)
+	}
+	v := h.voucher(h.client, 1, gwei(60))
+	v.Sig[64] ^= 1
+	if err := vf.Verify(v); err != nil {
+		t.Fatalf("verifier refused the voucher: %v", err)
+	}
+	h.must(h.c.Claim(h.ctx, h.server, v))
+	w := h.voucher(h.client, 1, gwei(70))
+	w.Sig[64] ^= 1
+	tx, err := h.c.SignClaim(h.ctx, h.server, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.must(h.c.SendSigned(h.ctx, tx))
+	if st := h.state(h.client, h.server, 1); st.Claimed.Cmp(gwei(70)) != 0 {
+		t.Fatalf("claimed %v, want %v", st.Claimed, gwei(70))
+	}
+}
+
 // TestDigestMatchesContract pins the Go voucher digest and channel id to
 // the contract's own.
 func TestDigestMatchesContract(t *testing.T) {

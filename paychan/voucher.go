@@ -165,8 +165,16 @@ func (vf *Verifier) Verify(v *Voucher) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	if signer := common.BytesToAddress(crypto.Keccak256(pub[1:])[12:]); signer != v.Sender {
-		return fmt.Errorf("%w: signed by %v, channel sender %v", ErrWrongSigner, signer, v.Sender)
+	if signer := pubAddress(pub); signer != v.Sender {
+		// V may name the other recovery id: the verification above does not
+		// look at it, so neither does this, and a claim derives its own
+		// (ClaimV). A voucher is accepted or refused alike whether its
+		// sender's key is cached or not.
+		other := v.Sig
+		other[64] ^= 1
+		if pub, err = crypto.Ecrecover(digest[:], other[:]); err != nil || pubAddress(pub) != v.Sender {
+			return fmt.Errorf("%w: signed by %v, channel sender %v", ErrWrongSigner, signer, v.Sender)
+		}
 	}
 	vf.mu.Lock()
 	if len(vf.keys) >= maxCachedKeys {
@@ -177,5 +185,23 @@ func (vf *Verifier) Verify(v *Voucher) error {
 	return nil
 }
 
-// ContractV is the signature's V as the contract's claim takes it.
-func (v *Voucher) ContractV() uint8 { return v.Sig[64] + 27 }
+// ClaimV is the signature's V as the contract's claim takes it (27 or
+// 28): the recovery id that recovers v's sender, which need not be the one
+// v carries, since a Verifier does not depend on it. When neither
+// recovers the sender it is v's own, and the contract refuses the claim.
+func (d Domain) ClaimV(v *Voucher, receiver common.Address) uint8 {
+	digest := d.Digest(v.Channel(receiver), receiver, v.Amount)
+	sig := v.Sig
+	for range 2 {
+		if pub, err := crypto.Ecrecover(digest[:], sig[:]); err == nil && pubAddress(pub) == v.Sender {
+			return sig[64] + 27
+		}
+		sig[64] ^= 1
+	}
+	return v.Sig[64] + 27
+}
+
+// pubAddress is the address of an uncompressed public key.
+func pubAddress(pub []byte) common.Address {
+	return common.BytesToAddress(crypto.Keccak256(pub[1:])[12:])
+}

@@ -87,6 +87,37 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyDoesNotDependOnV: a voucher whose V names the other recovery
+// id is taken alike by a verifier that has its sender's key cached and by
+// one that has not; ClaimV gives the V the contract recovers the sender
+// with.
+func TestVerifyDoesNotDependOnV(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	receiver := common.HexToAddress("0x02")
+	d := NewDomain(1337, common.HexToAddress("0x01"))
+	v, err := d.Sign(key, receiver, 3, big.NewInt(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := v
+	flipped.Sig[64] ^= 1
+	cached := NewVerifier(d, receiver)
+	if err := cached.Verify(&v); err != nil {
+		t.Fatal(err)
+	}
+	for name, vf := range map[string]*Verifier{"cached key": cached, "no key": NewVerifier(d, receiver)} {
+		if err := vf.Verify(&flipped); err != nil {
+			t.Errorf("%s: other recovery id refused: %v", name, err)
+		}
+	}
+	want := v.Sig[64] + 27
+	for name, w := range map[string]*Voucher{"as signed": &v, "other recovery id": &flipped} {
+		if got := d.ClaimV(w, receiver); got != want {
+			t.Errorf("%s: ClaimV %d, want %d", name, got, want)
+		}
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	key, _ := crypto.GenerateKey()
 	receiver := common.HexToAddress("0x02")
