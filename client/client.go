@@ -583,10 +583,13 @@ type ServerStats struct {
 	Lies         uint64  `json:"lies"`
 	LatencyP50Ms float64 `json:"latencyP50Ms"`
 	LatencyP99Ms float64 `json:"latencyP99Ms"`
-	Tier         string  `json:"tier"`                // "paid" while the client holds paid capacity there
-	PaidCapacity uint64  `json:"paidCapacity"`        // won in the server's auction
-	Price        string  `json:"price,omitempty"`     // clearing price there, wei per capacity-unit-second
-	PaidUntil    uint64  `json:"paidUntil,omitempty"` // unix ms when outbid capacity ends
+	// StateLatencyP50Ms is the median round trip of requests that read the
+	// state: the server's quality in the market (readsState).
+	StateLatencyP50Ms float64 `json:"stateLatencyP50Ms"`
+	Tier              string  `json:"tier"`                // "paid" while the client holds paid capacity there
+	PaidCapacity      uint64  `json:"paidCapacity"`        // won in the server's auction
+	Price             string  `json:"price,omitempty"`     // clearing price there, wei per capacity-unit-second
+	PaidUntil         uint64  `json:"paidUntil,omitempty"` // unix ms when outbid capacity ends
 
 	Capacity  uint64 `json:"capacity"` // flow-control recharge, cost units per ms
 	Buffer    uint64 `json:"buffer"`   // estimate of the buffer at the server
@@ -596,6 +599,9 @@ type ServerStats struct {
 	trouble string // the last problem logged
 
 	latencies latencyWindow
+	// stateLatencies are the round trips of requests that read the state
+	// (readsState): what a server's quality rests on.
+	stateLatencies latencyWindow
 }
 
 // latencyWindow keeps the last round trips of a server for percentiles.
@@ -641,11 +647,12 @@ func (c *Client) Servers() []ServerStats {
 		}
 		_, st.Banned = c.banned[id]
 		st.LatencyP50Ms, st.LatencyP99Ms = s.latencies.percentile(50), s.latencies.percentile(99)
+		st.StateLatencyP50Ms = s.stateLatencies.percentile(50)
 		st.Tier = "free"
 		if st.PaidCapacity > 0 {
 			st.Tier = "paid"
 		}
-		st.latencies, st.trouble = latencyWindow{}, ""
+		st.latencies, st.stateLatencies, st.trouble = latencyWindow{}, latencyWindow{}, ""
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b ServerStats) int { return strings.Compare(a.Enode, b.Enode) })

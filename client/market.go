@@ -73,17 +73,38 @@ func (c *Client) marketPoke() {
 }
 
 // quality is what the client measured of a server's service: the median
-// of its last round trips (latencyWindow) mapped into
-// (0, buyer.QualityScale], 0 before the first. A median, not a moving
-// average: one slow answer in a busy moment must not decide where a
-// client pays for an hour, and a server the client's requests avoid after
-// it would keep such an average for good.
+// of its last round trips of requests that read the state (readsState),
+// mapped into (0, buyer.QualityScale], 0 before the first. A median, not
+// a moving average: one slow answer in a busy moment must not decide
+// where a client pays for an hour, and a server the client's requests
+// avoid after it would keep such an average for good.
 func (s *ServerStats) quality() uint32 {
-	if s.latencies.n == 0 {
+	if s.stateLatencies.n == 0 {
 		return 0
 	}
-	l := s.latencies.at(50)
+	l := s.stateLatencies.at(50)
 	return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + int64(l)))
+}
+
+// observe records the round trip of a request of this code.
+func (s *ServerStats) observe(code protocol.Code, d time.Duration) {
+	s.latencies.add(d)
+	if readsState(code) {
+		s.stateLatencies.add(d)
+	}
+}
+
+// readsState tells whether a request of this code reads the chain's state
+// at a block: the work a wallet's calls are made of and paid capacity is
+// bought for. A server answers headers of recent blocks and the beacon
+// chain's updates from memory, as quickly when it is slow at the rest:
+// their round trips would hide how it serves a wallet.
+func readsState(code protocol.Code) bool {
+	switch code {
+	case protocol.GetProofsMsg, protocol.GetCodeMsg, protocol.GetWitnessMsg:
+		return true
+	}
+	return false
 }
 
 // qualitySamples is how many round trips a server's quality rests on
@@ -108,7 +129,7 @@ func (c *Client) probe(peers []*peer) {
 		c.mu.Lock()
 		var have int
 		if s := c.stats[p.id]; s != nil {
-			have = s.latencies.n
+			have = s.stateLatencies.n
 		}
 		c.mu.Unlock()
 		if have >= qualitySamples {

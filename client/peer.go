@@ -47,8 +47,9 @@ type peer struct {
 	latency atomic.Int64
 	// inflight counts the requests picked for it and not answered yet.
 	inflight atomic.Int64
-	// observed records a round trip in the server's statistics.
-	observed func(time.Duration)
+	// observed records a round trip of a request in the server's
+	// statistics.
+	observed func(code protocol.Code, d time.Duration)
 	metrics  *metrics.Client
 	trips    *tripCounter  // the client's count of requests sent
 	timeout  time.Duration // for one request, from when it is sent
@@ -112,11 +113,11 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		metrics: c.cfg.Metrics,
 		trips:   &c.trips,
 		timeout: c.cfg.RequestTimeout,
-		observed: func(d time.Duration) {
+		observed: func(code protocol.Code, d time.Duration) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if s := c.stats[id]; s != nil {
-				s.latencies.add(d)
+				s.observe(code, d)
 			}
 		},
 	}
@@ -359,7 +360,7 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 		p.fc.Received(reqID, reply.BufferValue())
 		p.fcMu.Unlock()
 		took := time.Since(start)
-		p.observeLatency(took)
+		p.observeLatency(code, took)
 		p.metrics.Requests.WithLabelValues(name, "answered").Inc()
 		p.metrics.RequestTime.WithLabelValues(name).Observe(took.Seconds())
 		return reply, nil
@@ -392,8 +393,8 @@ func (p *peer) deliver(code protocol.Code, reply protocol.Reply) error {
 	return nil
 }
 
-func (p *peer) observeLatency(d time.Duration) {
-	p.observed(d)
+func (p *peer) observeLatency(code protocol.Code, d time.Duration) {
+	p.observed(code, d)
 	old := p.latency.Load()
 	if old == 0 {
 		p.latency.Store(int64(d))

@@ -164,8 +164,7 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		clients = append(clients, &marketClient{id: enode.PubkeyToIDV4(&key.PublicKey), rpc: rc})
 	}
 
-	// Each finds all five and is served free; a wallet's calls go to
-	// every server it has not measured yet, so free service is measured.
+	// Each finds all five and is served free.
 	for i, c := range clients {
 		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to connect to all five servers", i), func() bool {
 			var n hexutil.Uint64
@@ -187,26 +186,6 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 			return connected == 5
 		})
 	}
-	// Free service is measured: balances of accounts never asked for
-	// take a proof from a server each, first from those not measured yet,
-	// until every client has measured every server (one it has not
-	// measured counts as of middling quality, and would lose to a dearer
-	// one it has).
-	for i, c := range clients {
-		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to measure all five servers", i), func() bool {
-			var bal hexutil.Big
-			key, _ := crypto.GenerateKey()
-			c.rpc.Call(&bal, "eth_getBalance", crypto.PubkeyToAddress(key.PublicKey), "latest")
-			measured := 0
-			for _, s := range c.servers(t) {
-				if s.LatencyP50Ms > 0 {
-					measured++
-				}
-			}
-			return measured == 5
-		})
-	}
-
 	// Demand: 100,000 units at up to 20,000 wei per unit-second each. The
 	// cheapest good server sells 200,000: two clients fit there, the
 	// third goes to the next best, and nobody to the slow one although
@@ -218,6 +197,13 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 	}
 	for i, c := range clients {
 		eventuallyWithin(t, time.Minute, fmt.Sprintf("client %d to hold paid capacity", i), func() bool { at := c.paidAt(t); return at != "" && at != "several" })
+		// Before deciding, it measured how each server reads the state
+		// (its probe), whatever its own requests had gone to.
+		for _, s := range c.servers(t) {
+			if s.Connected && s.StateLatencyP50Ms == 0 {
+				t.Errorf("client %d bid without a measure of %s", i, s.Enode)
+			}
+		}
 	}
 
 	// Two minutes of steady demand.
@@ -271,6 +257,11 @@ func TestClientsFindServersThroughABootnodeAndSettle(t *testing.T) {
 		at := last[i]
 		s := byID[at]
 		t.Logf("client %d: pays at the server with reserve %d (moves %d, held capacity at %d servers, spent %v)", i, s.reserve, moves[i], len(paidEver[i]), spentAt(c))
+		for _, st := range c.servers(t) {
+			if srv := byID[enodeID(st.Enode)]; srv != nil {
+				t.Logf("client %d: server with reserve %d: state reads p50 %.1f ms, all requests p50 %.1f ms, %d answers", i, srv.reserve, st.StateLatencyP50Ms, st.LatencyP50Ms, st.Answers)
+			}
+		}
 		if moves[i] > 1 {
 			t.Errorf("client %d moved %d times in two minutes", i, moves[i])
 		}
