@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -20,8 +21,12 @@ import (
 // locks, the latest version when another server changed it meanwhile),
 // and computes the credit from that row (schema version 4's
 // last_credit); the vouchers, accounts and this server's totals are
-// written from what it returned. It returns the vouchers it moved, with
-// their channel and account after it; the others are read after it.
+// written from what it returned. It returns the vouchers it moved with
+// their channel (n > 0), then the accounts after it (n = 0): rows of both
+// kinds, not a join of the two, which a plan of data-changing CTEs (each
+// estimated at one row) makes a nested loop comparing every voucher with
+// every account (about a third of the statement's time at 100 vouchers).
+// The vouchers not moved are read after it.
 //
 // The channels are looked up by their key (id = ANY: an index scan, not
 // a scan of the table joined with the list), and the rules are one join
@@ -51,8 +56,9 @@ const creditVouchers = `WITH v AS (
 	ON CONFLICT (id) DO UPDATE SET credited = s.credited + EXCLUDED.credited, vouchers = s.vouchers + EXCLUDED.vouchers, seen_at = now()
 )
 SELECT u.n, u.last_credit::text, u.id, u.sender, u.nonce::text, u.accepted::text, u.voucher_sig, u.deposit::text,
-	u.claimed::text, u.close_at::text, u.finished, acc.client, acc.credited::text, acc.granted::text, acc.charged::text
-FROM u JOIN acc ON acc.client = u.client`
+	u.claimed::text, u.close_at::text, u.finished, u.client, NULL, NULL, NULL FROM u
+UNION ALL
+SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, acc.client, acc.credited::text, acc.granted::text, acc.charged::text FROM acc`
 
 // creditsOnly says whether a group holds only vouchers, each of another
 // channel: creditVouchers commits such a group.
@@ -99,29 +105,40 @@ func (d *DB) creditOn(ctx context.Context, conn *pgxpool.Conn, group []*op) ([]*
 		return nil, err
 	}
 	moved := make([]bool, len(sorted))
+	accts := make(map[string]accountScan, len(sorted))
 	for rs.Next() {
+		// A row is a voucher's or an account's: the other's columns are
+		// NULL, so every text column is scanned as nullable.
 		var (
-			n      int64
-			credit string
-			ch     channelScan
-			client []byte
-			acct   accountScan
+			n                                                  int64
+			id, sender, sig, client                            []byte
+			finished                                           *bool
+			credit, nonce, accepted, deposit, claimed, closeAt *string
+			credited, granted, charged                         *string
 		)
-		dest := append([]any{&n, &credit}, ch.dest()...)
-		if err := rs.Scan(append(dest, &client, &acct.credited, &acct.granted, &acct.charged)...); err != nil {
+		if err := rs.Scan(&n, &credit, &id, &sender, &nonce, &accepted, &sig, &deposit, &claimed, &closeAt, &finished,
+			&client, &credited, &granted, &charged); err != nil {
 			rs.Close()
 			return nil, fmt.Errorf("ledgerpg: reading credits: %w", err)
 		}
-		if n < 1 || n > int64(len(sorted)) || moved[n-1] {
+		if n == 0 {
+			if credited == nil || granted == nil || charged == nil {
+				rs.Close()
+				return nil, fmt.Errorf("ledgerpg: reading credits: account %x without its amounts", client)
+			}
+			accts[string(client)] = accountScan{*credited, *granted, *charged}
+			continue
+		}
+		if n < 1 || n > int64(len(sorted)) || moved[n-1] || slices.Contains([]*string{credit, nonce, accepted, deposit, claimed, closeAt}, nil) || finished == nil {
 			rs.Close()
 			return nil, fmt.Errorf("ledgerpg: reading credits: voucher %d of %d", n, len(sorted))
 		}
 		o := sorted[n-1]
 		moved[n-1] = true
-		if o.result.Delta, err = wei(credit); err == nil {
-			if o.result.Channel, err = ch.channel(); err == nil {
-				o.result.Account, err = acct.account(client)
-			}
+		ch := channelScan{id: id, sender: sender, sig: sig, nonce: *nonce, accepted: *accepted, deposit: *deposit,
+			claimed: *claimed, closeAt: *closeAt, finished: *finished}
+		if o.result.Delta, err = wei(*credit); err == nil {
+			o.result.Channel, err = ch.channel()
 		}
 		if err != nil {
 			rs.Close()
@@ -131,6 +148,18 @@ func (d *DB) creditOn(ctx context.Context, conn *pgxpool.Conn, group []*op) ([]*
 	rs.Close()
 	if err := rs.Err(); err != nil {
 		return nil, err
+	}
+	for i, o := range sorted {
+		if !moved[i] {
+			continue
+		}
+		acct, ok := accts[string(o.client[:])]
+		if !ok {
+			return nil, fmt.Errorf("ledgerpg: reading credits: no account %x for voucher %d", o.client[:8], i+1)
+		}
+		if o.result.Account, err = acct.account(o.client[:]); err != nil {
+			return nil, err
+		}
 	}
 	var rest []*op
 	for i, o := range sorted {

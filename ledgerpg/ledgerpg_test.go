@@ -61,6 +61,37 @@ func voucher(amount int64) *paychan.Voucher {
 	return &paychan.Voucher{Amount: big.NewInt(amount), Sig: [65]byte{byte(amount)}}
 }
 
+// TestOneStatementCreditsAClientsChannels: vouchers of two channels of
+// one client and one of another client, credited by one statement: each
+// credit is its own, and each result carries its client's account after
+// the whole group.
+func TestOneStatementCreditsAClientsChannels(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := open(t, pg.NewDatabase(t, "group"), "a")
+	alice, bob := ledger.ClientID{1}, ledger.ClientID{2}
+	group := []*op{
+		{kind: opCredit, client: alice, id: openChannel(t, db, 1, 1000), voucher: *voucher(100)},
+		{kind: opCredit, client: bob, id: openChannel(t, db, 2, 1000), voucher: *voucher(30)},
+		{kind: opCredit, client: alice, id: openChannel(t, db, 3, 1000), voucher: *voucher(200)},
+	}
+	redo, err := db.credit(context.Background(), group)
+	if err != nil || len(redo) != 0 {
+		t.Fatalf("credit: %d to redo, %v", len(redo), err)
+	}
+	for i, want := range []struct{ delta, account int64 }{{100, 300}, {30, 30}, {200, 300}} {
+		o := group[i]
+		if o.err != nil || o.result.Delta == nil || o.result.Account.Credited == nil {
+			t.Fatalf("voucher %d: %+v, %v", i, o.result, o.err)
+		}
+		if o.result.Delta.Int64() != want.delta || o.result.Account.Credited.Int64() != want.account {
+			t.Errorf("voucher %d: credited %v, account %v; want %d and %d", i, o.result.Delta, o.result.Account.Credited, want.delta, want.account)
+		}
+		if o.result.Channel.ID != o.id || o.result.Channel.Accepted.Cmp(o.voucher.Amount) != 0 {
+			t.Errorf("voucher %d: channel %x accepted %v after it", i, o.result.Channel.ID[:1], o.result.Channel.Accepted)
+		}
+	}
+}
+
 // TestCreditRules: what a voucher credits, and the refusals, as the
 // ledger's rules say, decided by the database: by the one statement that
 // credits vouchers of distinct channels, and by the transaction that
