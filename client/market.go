@@ -109,7 +109,9 @@ func readsState(code protocol.Code) bool {
 
 // qualitySamples is how many round trips a server's quality rests on
 // before a market decision weighs it; probe measures those with fewer.
-const qualitySamples = 3
+// Five: their median holds against two answers slowed by a busy moment,
+// on the machine or at the server's node.
+const qualitySamples = 5
 
 // probe measures the servers of peers with fewer than qualitySamples
 // round trips as a wallet's request would: each is asked, one request
