@@ -49,3 +49,35 @@ func repeat(d time.Duration, n int) []time.Duration {
 	}
 	return out
 }
+
+// TestRoutingFollowsStateReads: a server whose node is slow answers
+// headers from memory quickly; once it has answered a state read, only
+// state reads move the estimate requests are routed by, so its quick
+// headers do not bring the wallet's calls back to it.
+func TestRoutingFollowsStateReads(t *testing.T) {
+	ms := time.Millisecond
+	newPeer := func() *peer { return &peer{observed: func(protocol.Code, time.Duration) {}} }
+	slow, quick := newPeer(), newPeer()
+	for _, p := range []*peer{slow, quick} {
+		for range 4 {
+			p.observeLatency(protocol.GetBlockHeadersMsg, 1*ms)
+		}
+	}
+	slow.observeLatency(protocol.GetProofsMsg, 600*ms)
+	quick.observeLatency(protocol.GetProofsMsg, 5*ms)
+	for range 100 {
+		slow.observeLatency(protocol.GetBlockHeadersMsg, 1*ms)
+		slow.observeLatency(protocol.GetBeaconUpdatesMsg, 1*ms)
+		quick.observeLatency(protocol.GetBlockHeadersMsg, 2*ms)
+	}
+	if !better(quick, slow) {
+		t.Fatalf("routed to the slow server: estimates %v (slow) and %v (quick)", time.Duration(slow.latency.Load()), time.Duration(quick.latency.Load()))
+	}
+	// Before any state read every request counts: a server is estimated
+	// from the first answer it gives.
+	fresh := newPeer()
+	fresh.observeLatency(protocol.GetBlockHeadersMsg, 3*ms)
+	if got := time.Duration(fresh.latency.Load()); got != 3*ms {
+		t.Fatalf("estimate %v from its first answer of 3ms", got)
+	}
+}

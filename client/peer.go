@@ -43,8 +43,13 @@ type peer struct {
 	mu      sync.Mutex
 	pending map[uint64]pendingReq
 	closed  chan struct{}
-	// latency is an exponential moving average of round trips, in ns.
-	latency atomic.Int64
+	// latency is an exponential moving average of round trips, in ns,
+	// what requests are routed by: of every request until the server has
+	// answered one that reads the state, then of those only (readsState:
+	// headers and beacon updates come from memory as quickly from a
+	// server slow at the rest).
+	latency   atomic.Int64
+	readState atomic.Bool // it has answered a request that reads the state
 	// inflight counts the requests picked for it and not answered yet.
 	inflight atomic.Int64
 	// observed records a round trip of a request in the server's
@@ -395,6 +400,11 @@ func (p *peer) deliver(code protocol.Code, reply protocol.Reply) error {
 
 func (p *peer) observeLatency(code protocol.Code, d time.Duration) {
 	p.observed(code, d)
+	if readsState(code) {
+		p.readState.Store(true)
+	} else if p.readState.Load() {
+		return
+	}
 	old := p.latency.Load()
 	if old == 0 {
 		p.latency.Store(int64(d))
