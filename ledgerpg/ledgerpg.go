@@ -114,15 +114,6 @@ type DB struct {
 	afterStatement func()
 }
 
-// commitHold is how long the committer waits, after a group of more than
-// one change, before it takes the next: a group's statement and commit
-// cost the database about as much for one voucher as for several: three
-// servers on two cores took 21,100–22,600 vouchers a second with it (and
-// creditVouchers' rows of two kinds, which keep larger groups cheap)
-// against 19,800–20,900 without either, 20,600–20,900 with the hold alone
-// (docs/benchmarks.md); the paced p99 unchanged.
-const commitHold = 200 * time.Microsecond
-
 // Open connects to the database, applies the migrations it has not seen
 // and checks the fleet's identity.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
@@ -158,7 +149,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	d.commit = groupcommit.NewHolding(d.apply, ledgerdb.ErrClosed, commitHold)
+	d.commit = groupcommit.New(d.apply, ledgerdb.ErrClosed)
 	return d, nil
 }
 

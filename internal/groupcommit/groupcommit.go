@@ -4,17 +4,13 @@
 // ledger stores use it (ledgerdb on Pebble, ledgerpg on PostgreSQL).
 package groupcommit
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // Committer commits items of type T in groups, in the order they were
 // added, on one goroutine of its own.
 type Committer[T any] struct {
 	commit func([]T) error
-	closed error         // what Add answers after Close
-	hold   time.Duration // see NewHolding
+	closed error // what Add answers after Close
 
 	mu     sync.Mutex
 	queue  []T
@@ -31,16 +27,7 @@ type Committer[T any] struct {
 // empty), and its error is every item's of the group. closed is the error
 // of Add after Close.
 func New[T any](commit func([]T) error, closed error) *Committer[T] {
-	return NewHolding(commit, closed, 0)
-}
-
-// NewHolding starts a committer that, after a commit of more than one
-// item (writers are many), waits hold before it takes the next group, so
-// that more writes share it: fewer, larger commits for the price of hold
-// added to each write's wait, as PostgreSQL's commit_delay does. A lone
-// writer's commits (one item each) are never held.
-func NewHolding[T any](commit func([]T) error, closed error, hold time.Duration) *Committer[T] {
-	c := &Committer[T]{commit: commit, closed: closed, hold: hold, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c := &Committer[T]{commit: commit, closed: closed, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.loop.Add(1)
 	go c.run()
 	return c
@@ -70,14 +57,7 @@ func (c *Committer[T]) Add(item T) (done <-chan error, ok bool) {
 
 func (c *Committer[T]) run() {
 	defer c.loop.Done()
-	last := 0 // items of the last commit
 	for {
-		if c.hold > 0 && last > 1 {
-			select {
-			case <-time.After(c.hold):
-			case <-c.quit:
-			}
-		}
 		c.mu.Lock()
 		queue, dones := c.queue, c.dones
 		c.queue, c.dones = nil, nil
@@ -87,14 +67,12 @@ func (c *Committer[T]) run() {
 			if shut {
 				return
 			}
-			last = 0 // the writers are gone: the next one is not held
 			select {
 			case <-c.wake:
 			case <-c.quit:
 			}
 			continue
 		}
-		last = len(queue)
 		err := c.commit(queue)
 		c.mu.Lock()
 		if err == nil {
