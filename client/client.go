@@ -572,20 +572,18 @@ func (c *Client) updateServerGauges() {
 
 // ServerStats describes one server as the client has seen it.
 type ServerStats struct {
-	Enode        string  `json:"enode"`
-	Trusted      bool    `json:"trusted"`
-	Discovered   bool    `json:"discovered"` // found by discovery, not configured
-	Connected    bool    `json:"connected"`
-	Sessions     uint64  `json:"sessions"` // times it was connected and usable
-	Head         uint64  `json:"head"`
-	Answers      uint64  `json:"answers"`
-	Failures     uint64  `json:"failures"`
-	Lies         uint64  `json:"lies"`
-	LatencyP50Ms float64 `json:"latencyP50Ms"`
-	LatencyP99Ms float64 `json:"latencyP99Ms"`
-	// StateLatencyP50Ms is the median round trip of requests that read the
-	// state: the server's quality in the market (readsState).
-	StateLatencyP50Ms float64 `json:"stateLatencyP50Ms"`
+	Enode             string  `json:"enode"`
+	Trusted           bool    `json:"trusted"`
+	Discovered        bool    `json:"discovered"` // found by discovery, not configured
+	Connected         bool    `json:"connected"`
+	Sessions          uint64  `json:"sessions"` // times it was connected and usable
+	Head              uint64  `json:"head"`
+	Answers           uint64  `json:"answers"`
+	Failures          uint64  `json:"failures"`
+	Lies              uint64  `json:"lies"`
+	LatencyP50Ms      float64 `json:"latencyP50Ms"`
+	LatencyP99Ms      float64 `json:"latencyP99Ms"`
+	StateLatencyP50Ms float64 `json:"stateLatencyP50Ms"`   // of requests that read the state: the market's quality (readsState)
 	Tier              string  `json:"tier"`                // "paid" while the client holds paid capacity there
 	PaidCapacity      uint64  `json:"paidCapacity"`        // won in the server's auction
 	Price             string  `json:"price,omitempty"`     // clearing price there, wei per capacity-unit-second

@@ -150,11 +150,8 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		if err != nil {
 			return c.peerViolation(p, err)
 		}
-		switch code {
-		case protocol.AnnounceMsg, protocol.HistoryRootMsg, protocol.BeaconOptimisticMsg, protocol.BeaconFinalityMsg:
-			if !signed.Take(c.clock.Now()) {
-				return c.peerViolation(p, fmt.Errorf("%w: %v beyond %s", protocol.ErrMsgRate, code, signed.Limit()))
-			}
+		if protocol.Signed(code) && !signed.Take(c.clock.Now()) {
+			return c.peerViolation(p, fmt.Errorf("%w: %v beyond %s", protocol.ErrMsgRate, code, signed.Limit()))
 		}
 		switch m := msg.(type) {
 		case *protocol.Announce:

@@ -20,6 +20,16 @@ const (
 	SignedInterval    = 50 * time.Millisecond
 )
 
+// Signed tells whether messages of this code are signed by the server and
+// count against SignedBurst and SignedInterval.
+func Signed(code Code) bool {
+	switch code {
+	case AnnounceMsg, HistoryRootMsg, BeaconOptimisticMsg, BeaconFinalityMsg:
+		return true
+	}
+	return false
+}
+
 // A client may send bids and payments in a burst of BidBurst (PayBurst)
 // and then one per BidInterval (PayInterval): each bid reruns the
 // server's auction, each payment costs a signature check. A server

@@ -143,3 +143,14 @@ func TestWaitSaysWhenATokenComes(t *testing.T) {
 		t.Fatalf("wait %v once the interval passed", w)
 	}
 }
+
+// TestSignedMessages: the four messages a server signs count against the
+// signed-message budget, and nothing else does.
+func TestSignedMessages(t *testing.T) {
+	signed := map[Code]bool{AnnounceMsg: true, HistoryRootMsg: true, BeaconOptimisticMsg: true, BeaconFinalityMsg: true}
+	for code := Code(0); code <= BeaconUpdatesMsg; code++ {
+		if got := Signed(code); got != signed[code] {
+			t.Errorf("Signed(%v) = %v, want %v", code, got, signed[code])
+		}
+	}
+}
