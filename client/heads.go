@@ -39,6 +39,9 @@ type headerChain struct {
 	// curHash is cur's hash, readable without Client.mu: hashing a header
 	// costs microseconds on every request at the head (hashOf).
 	curHash atomic.Pointer[hashedHeader]
+	// lastHash is the last other header hashOf hashed: a wallet that reads
+	// at one block by number asks for the same header again and again.
+	lastHash atomic.Pointer[hashedHeader]
 }
 
 type hashedHeader struct {
@@ -46,12 +49,19 @@ type hashedHeader struct {
 	hash common.Hash
 }
 
-// hashOf returns h's hash, without hashing when h is the head.
+// hashOf returns h's hash, without hashing when h is the head or the
+// header hashed last. Headers are never changed once made, so the same
+// pointer has the same hash.
 func (hc *headerChain) hashOf(h *types.Header) common.Hash {
 	if c := hc.curHash.Load(); c != nil && c.h == h {
 		return c.hash
 	}
-	return h.Hash()
+	if c := hc.lastHash.Load(); c != nil && c.h == h {
+		return c.hash
+	}
+	hash := h.Hash()
+	hc.lastHash.Store(&hashedHeader{h, hash})
+	return hash
 }
 
 // lowest is the lowest linked canonical header (nil before a head).

@@ -67,8 +67,9 @@ func TestCurrentHeadAgreesWithHeadStatus(t *testing.T) {
 	}
 }
 
-// hashOf takes the head's hash from where it was computed and any other
-// header's from the header itself.
+// hashOf takes the head's hash from where it was computed, the last other
+// header's from where it kept it, and any other header's from the header
+// itself.
 func TestHashOfHead(t *testing.T) {
 	hc := newHeaderChain()
 	a := &types.Header{Number: big.NewInt(1), Difficulty: new(big.Int)}
@@ -85,5 +86,21 @@ func TestHashOfHead(t *testing.T) {
 	cp.Extra = []byte{1}
 	if hc.hashOf(cp) != cp.Hash() {
 		t.Error("hashOf of a changed copy of the head gave the head's hash")
+	}
+	// The last other header is kept by its pointer: asked again, it is
+	// not hashed again; a changed copy of it is.
+	if got := hc.hashOf(a); got != a.Hash() {
+		t.Errorf("hashOf(a) = %x, want %x", got, a.Hash())
+	}
+	if last := hc.lastHash.Load(); last == nil || last.h != a {
+		t.Fatal("hashOf did not keep the last header it hashed")
+	}
+	if got := hc.hashOf(a); got != a.Hash() {
+		t.Errorf("hashOf(a) again = %x, want %x", got, a.Hash())
+	}
+	ca := types.CopyHeader(a)
+	ca.Extra = []byte{2}
+	if hc.hashOf(ca) != ca.Hash() {
+		t.Error("hashOf of a changed copy of the last header gave its hash")
 	}
 }
