@@ -21,6 +21,9 @@ func FuzzDecode(f *testing.F) {
 	// Blocks by number, and by hash and number at once (refused).
 	f.Add(byte(GetReceiptsMsg), []byte{0xc4, 0x03, 0xc0, 0xc1, 0x07})
 	f.Add(byte(GetBlockBodiesMsg), []byte{0xc6, 0x02, 0xc1, 0x05, 0xc2, 0x07, 0x08})
+	// A conjunction's bloom bits, and a reply that leaves vectors out.
+	f.Add(byte(GetBloomBitsMsg), []byte{0xc9, 0x0d, 0x03, 0xc5, 0xc4, 0x01, 0x82, 0x07, 0xff, 0x01})
+	f.Add(byte(BloomBitsMsg), []byte{0xc6, 0x0d, 0x07, 0xc0, 0xc2, 0x80, 0x02})
 	f.Fuzz(func(t *testing.T, code byte, payload []byte) {
 		msg, err := Decode(Code(code), payload)
 		if err != nil {

@@ -131,11 +131,15 @@ type BloomBitsRef struct {
 }
 
 // GetBloomBits asks for bloom bit vectors over sections, each proven
-// under the root over the first Count sections.
+// under the root over the first Count sections. With AllOf, a block is
+// wanted only where every asked bit of its section is set (the filter is
+// one conjunction), and the server may leave out a vector whose zeros the
+// section's other vectors in the reply already hold (BloomBits.Left).
 type GetBloomBits struct {
 	ReqID uint64
 	Count uint64
 	Refs  []BloomBitsRef
+	AllOf bool `rlp:"optional"`
 }
 
 // Validate bounds the request.
@@ -162,17 +166,25 @@ type BloomBitsProof struct {
 }
 
 // BloomBits answers GetBloomBits, in the order asked, stopping at the first
-// vector the server cannot prove.
+// vector the server cannot prove. Left lists, ascending, the indices into
+// the request's refs of the vectors left out (only for a request with
+// AllOf); Vectors holds the others, in order.
 type BloomBits struct {
 	ReqID   uint64
 	BV      uint64
 	Vectors []BloomBitsProof
+	Left    []uint64 `rlp:"optional"`
 }
 
 // Validate bounds the reply.
 func (r *BloomBits) Validate() error {
-	if len(r.Vectors) > MaxBloomBits {
-		return fmt.Errorf("%w: %d bloom bit vectors", ErrTooManyItems, len(r.Vectors))
+	if n := len(r.Vectors) + len(r.Left); n > MaxBloomBits {
+		return fmt.Errorf("%w: %d bloom bit vectors", ErrTooManyItems, n)
+	}
+	for i, k := range r.Left {
+		if k >= MaxBloomBits || (i > 0 && k <= r.Left[i-1]) {
+			return fmt.Errorf("%w: vectors left out %v not ascending below %d", ErrInvalidRequest, r.Left, MaxBloomBits)
+		}
 	}
 	for _, v := range r.Vectors {
 		if len(v.Vector) > MaxVectorSize || len(v.BloomPath) > MaxProofPath || len(v.SectionPath) > MaxProofPath {

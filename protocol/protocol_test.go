@@ -165,6 +165,54 @@ func TestBlocksByNumberWire(t *testing.T) {
 	}
 }
 
+// TestBloomBitsLeftOut pins the optional fields of a conjunction's
+// GetBloomBits (allOf) and of a reply that leaves vectors out, and what a
+// reply's left-out indices may be.
+func TestBloomBitsLeftOut(t *testing.T) {
+	for _, tt := range []struct {
+		code Code
+		msg  any
+		hex  string
+	}{
+		// [reqID 13, count 3, [[1, 2047]], allOf 1]
+		{GetBloomBitsMsg, &GetBloomBits{ReqID: 13, Count: 3, Refs: []BloomBitsRef{{1, 2047}}, AllOf: true}, "c9 0d 03 c5 c4 01 8207ff 01"},
+		// allOf false is not sent
+		{GetBloomBitsMsg, &GetBloomBits{ReqID: 13, Count: 3, Refs: []BloomBitsRef{{1, 2047}}}, "c8 0d 03 c5 c4 01 8207ff"},
+		// [reqID 13, BV 7, [], left [0, 2]]
+		{BloomBitsMsg, &BloomBits{ReqID: 13, BV: 7, Left: []uint64{0, 2}}, "c6 0d 07 c0 c2 80 02"},
+	} {
+		want, _ := hex.DecodeString(stripSpaces(tt.hex))
+		got, _ := rlp.EncodeToBytes(tt.msg)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v encodes to\n %x\nwant\n %x", tt.code, got, want)
+		}
+		back, err := Decode(tt.code, got)
+		if err != nil {
+			t.Fatalf("%v: decode: %v", tt.code, err)
+		}
+		if re, _ := rlp.EncodeToBytes(back); !bytes.Equal(re, got) {
+			t.Errorf("%v: re-encoding differs: %x", tt.code, re)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		left []uint64
+		n    int // vectors sent beside
+		want error
+	}{
+		{"ascending", []uint64{0, 5, 255}, 0, nil},
+		{"repeated", []uint64{3, 3}, 0, ErrInvalidRequest},
+		{"descending", []uint64{4, 2}, 0, ErrInvalidRequest},
+		{"beyond a request", []uint64{MaxBloomBits}, 0, ErrInvalidRequest},
+		{"more than a request, with the vectors", []uint64{0}, MaxBloomBits, ErrTooManyItems},
+	} {
+		r := &BloomBits{Left: tt.left, Vectors: make([]BloomBitsProof, tt.n)}
+		if err := r.Validate(); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Validate = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
 // TestHashOrNumber pins that a hash and a number never stand for each
 // other: the zero hash is sent as a 32-byte hash, not as block number 0.
 func TestHashOrNumber(t *testing.T) {
