@@ -32,7 +32,8 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 	case *protocol.GetHeaderProofs:
 		return protocol.HeaderProofsMsg, &protocol.HeaderProofs{ReqID: r.ReqID, Proofs: s.hist.headerProofs(ctx, r)}
 	case *protocol.GetBloomBits:
-		return protocol.BloomBitsMsg, &protocol.BloomBits{ReqID: r.ReqID, Vectors: s.hist.bloomBits(r)}
+		vectors, left := s.hist.bloomBits(r)
+		return protocol.BloomBitsMsg, &protocol.BloomBits{ReqID: r.ReqID, Vectors: vectors, Left: left}
 	case *protocol.GetRecentHeaders:
 		return protocol.RecentHeadersMsg, s.recentHeaders(ctx, r)
 	case *protocol.GetTail:

@@ -406,15 +406,19 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 	return out
 }
 
-// bloomBits answers GetBloomBits.
-func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsProof {
+// bloomBits answers GetBloomBits: the vectors proven, in order, and, for
+// a request with AllOf, the indices of those left out.
+func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) ([]protocol.BloomBitsProof, []uint64) {
 	h.mu.Lock()
 	have := h.top.Count()
 	h.mu.Unlock()
 	if r.Count == 0 || r.Count > have {
-		return nil
+		return nil, nil
 	}
-	var out []protocol.BloomBitsProof
+	var (
+		out  []protocol.BloomBitsProof
+		refs []protocol.BloomBitsRef // out's
+	)
 	type section struct {
 		bloomTree [][]common.Hash
 		hashRoot  common.Hash
@@ -442,6 +446,11 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 			break
 		}
 		out = append(out, protocol.BloomBitsProof{Vector: v, BloomPath: history.PathIn(sec.bloomTree, int(ref.Bit)), HashRoot: sec.hashRoot})
+		refs = append(refs, ref)
+	}
+	var left []uint64
+	if r.AllOf {
+		out, refs, left = leaveOut(out, refs)
 	}
 	// A section's path is sent with its first vector only: the client
 	// proves the others by their bloom root, the first one's.
@@ -449,11 +458,42 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) []protocol.BloomBitsP
 	defer h.mu.Unlock()
 	seen := make(map[uint64]bool)
 	for i := range out {
-		if k := r.Refs[i].Section; !seen[k] {
+		if k := refs[i].Section; !seen[k] {
 			out[i].SectionPath, seen[k] = h.top.Path(r.Count, k), true
 		}
 	}
-	return out
+	return out, left
+}
+
+// leaveOut drops, section by section, the vectors whose zeros the
+// section's other vectors hold (history.Cover), and returns what is kept
+// and the indices of what was dropped.
+func leaveOut(proofs []protocol.BloomBitsProof, refs []protocol.BloomBitsRef) ([]protocol.BloomBitsProof, []protocol.BloomBitsRef, []uint64) {
+	bySection := make(map[uint64][]int)
+	for i, ref := range refs {
+		bySection[ref.Section] = append(bySection[ref.Section], i)
+	}
+	keep := make([]bool, len(refs))
+	for _, idx := range bySection {
+		vectors := make([][]byte, len(idx))
+		for j, i := range idx {
+			vectors[j] = proofs[i].Vector
+		}
+		for _, j := range history.Cover(vectors) {
+			keep[idx[j]] = true
+		}
+	}
+	var left []uint64
+	n := 0
+	for i := range proofs {
+		if !keep[i] {
+			left = append(left, uint64(i))
+			continue
+		}
+		proofs[n], refs[n] = proofs[i], refs[i]
+		n++
+	}
+	return proofs[:n], refs[:n], left
 }
 
 // pushHistoryRoot queues a new signed root to every client.
