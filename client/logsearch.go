@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +72,20 @@ func newLogFilter(addrs []common.Address, topics [][]common.Hash) (*logFilter, e
 	}
 	sort.Ints(f.bits)
 	return f, nil
+}
+
+// conjunction reports whether the filter is one conjunction of bits (one
+// address or none, one topic at each position it names): a block is then
+// a candidate only where every bit is set, and a server may leave out the
+// vectors that rule out no more blocks than the others it sends
+// (protocol.GetBloomBits.AllOf).
+func (f *logFilter) conjunction() bool {
+	for _, g := range f.groups {
+		if len(g) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // refs lists the vectors the filter needs over sections first to last.
@@ -256,6 +272,7 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 	var (
 		wg         sync.WaitGroup
 		secVectors map[protocol.BloomBitsRef][]byte
+		secLeft    []protocol.BloomBitsRef
 		secErr     error
 		tail       *acceptedTail
 		tailVecs   map[protocol.BloomBitsRef][]byte
@@ -266,7 +283,7 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			secVectors, secErr = c.sectionVectors(ctx, v, f.refs(from/history.SectionSize, secTo/history.SectionSize))
+			secVectors, secLeft, secErr = c.sectionVectors(ctx, v, f.refs(from/history.SectionSize, secTo/history.SectionSize), f.perSection())
 		}()
 	}
 	if tailFrom <= to {
@@ -284,7 +301,21 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 	var secCands, tailCands []uint64
 	next = from
 	if useSections {
-		if secCands, err = f.candidates(secVectors, from, secTo, nil); err != nil {
+		secCands, err = f.candidates(secVectors, from, secTo, nil)
+		if len(secLeft) > 0 && (errors.Is(err, ErrTooManyCandidates) || len(secCands) > maxCandidatesLeftOut) {
+			// Many candidates where vectors were left out: a server may
+			// have left out vectors that rule out more (its mistake, or a
+			// lie that would have the client read thousands of blocks).
+			// One more round trip asks for them.
+			slices.SortFunc(secLeft, compareRefs)
+			got, _, ferr := c.sectionVectors(ctx, v, secLeft, 0)
+			if ferr != nil {
+				return nil, from, ferr
+			}
+			maps.Copy(secVectors, got)
+			secCands, err = f.candidates(secVectors, from, secTo, nil)
+		}
+		if err != nil {
 			return nil, from, err
 		}
 		next = secTo + 1
@@ -339,43 +370,112 @@ func (c *Client) searchLogs(ctx context.Context, from, to uint64, addrs []common
 	return headers, next, nil
 }
 
+// perSection is how many vectors of each section a conjunction asks for,
+// the sections' vectors one after the other (0 for other filters).
+func (f *logFilter) perSection() int {
+	if !f.conjunction() {
+		return 0
+	}
+	return len(f.bits)
+}
+
+// maxCandidatesLeftOut is how many candidate blocks a search takes from
+// vectors of which servers left some out; beyond it the client asks for
+// those too.
+const maxCandidatesLeftOut = 512
+
+// leftOutVector stands for a vector a server left out as not needed:
+// every block set, so that it rules out nothing.
+var leftOutVector = bytes.Repeat([]byte{0xff}, history.VectorSize)
+
+// compareRefs orders vectors by section, then bit.
+func compareRefs(a, b protocol.BloomBitsRef) int {
+	if a.Section != b.Section {
+		return cmp.Compare(a.Section, b.Section)
+	}
+	return cmp.Compare(a.Bit, b.Bit)
+}
+
 // sectionVectors fetches and verifies bloom bit vectors of signed
 // sections, in requests as large as a server's buffer takes, spread over
-// the servers that hold the sections, all at once.
-func (c *Client) sectionVectors(ctx context.Context, v *history.Verifier, refs []protocol.BloomBitsRef) (map[protocol.BloomBitsRef][]byte, error) {
+// the servers that hold the sections, all at once. With perSection > 0
+// the refs are a conjunction's, perSection a section, and each request
+// holds whole sections and lets the server leave out vectors not needed:
+// those are returned as left, leftOutVector in the map.
+func (c *Client) sectionVectors(ctx context.Context, v *history.Verifier, refs []protocol.BloomBitsRef, perSection int) (vectors map[protocol.BloomBitsRef][]byte, left []protocol.BloomBitsRef, err error) {
 	var (
 		mu      sync.Mutex
-		vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
 		batches errgroup.Group
 	)
+	vectors = make(map[protocol.BloomBitsRef][]byte, len(refs))
 	_, count := v.Root()
 	have := holdsSections(count)
 	size := c.spread(len(refs), c.batchSize(protocol.GetBloomBitsMsg, protocol.MaxBloomBits), have)
+	if perSection > 0 && size >= perSection {
+		size -= size % perSection // a section's cover is chosen from all of its vectors
+	}
 	inBatches(&batches, len(refs), size, func(lo, hi int) error {
 		batch := refs[lo:hi]
 		return c.doPrefer(ctx, have, func(ctx context.Context, p *peer) error {
 			id := reqIDs.Add(1)
-			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch}
+			req := &protocol.GetBloomBits{ReqID: id, Count: count, Refs: batch, AllOf: perSection > 0}
 			reply, err := p.request(ctx, protocol.GetBloomBitsMsg, protocol.BloomBitsMsg, id, req)
 			if err != nil {
 				return err
 			}
-			got := reply.(*protocol.BloomBits).Vectors
-			if len(got) < len(batch) {
-				return ErrNotFound
+			bb := reply.(*protocol.BloomBits)
+			sent, err := sentRefs(batch, bb, req.AllOf)
+			if err != nil {
+				return err
 			}
-			if err := verifySectionVectors(v, batch, got); err != nil {
+			if err := verifySectionVectors(v, sent, bb.Vectors); err != nil {
 				return err
 			}
 			mu.Lock()
-			for i, ref := range batch {
-				vectors[ref] = got[i].Vector
+			for i, ref := range sent {
+				vectors[ref] = bb.Vectors[i].Vector
+			}
+			for _, k := range bb.Left {
+				vectors[batch[k]] = leftOutVector
+				left = append(left, batch[k])
 			}
 			mu.Unlock()
 			return nil
 		})
 	})
-	return vectors, batches.Wait()
+	err = batches.Wait()
+	return vectors, left, err
+}
+
+// sentRefs names the vectors of a BloomBits reply to a request for refs:
+// the refs less those it left out. A reply that covers fewer than all of
+// them is ErrNotFound; one that left out vectors unasked is a lie.
+func sentRefs(refs []protocol.BloomBitsRef, r *protocol.BloomBits, allOf bool) ([]protocol.BloomBitsRef, error) {
+	if len(r.Left) == 0 {
+		if len(r.Vectors) < len(refs) {
+			return nil, ErrNotFound
+		}
+		return refs, nil
+	}
+	if !allOf {
+		return nil, fmt.Errorf("%w: %d bloom bit vectors left out unasked", verify.ErrHistoryProof, len(r.Left))
+	}
+	if len(r.Vectors)+len(r.Left) < len(refs) {
+		return nil, ErrNotFound
+	}
+	if last := r.Left[len(r.Left)-1]; last >= uint64(len(refs)) || len(r.Vectors)+len(r.Left) != len(refs) {
+		return nil, fmt.Errorf("%w: %d vectors and %d left out for %d asked", protocol.ErrTooManyItems, len(r.Vectors), len(r.Left), len(refs))
+	}
+	sent := make([]protocol.BloomBitsRef, 0, len(r.Vectors))
+	left := r.Left // ascending (protocol.BloomBits.Validate)
+	for i, ref := range refs {
+		if len(left) > 0 && left[0] == uint64(i) {
+			left = left[1:]
+			continue
+		}
+		sent = append(sent, ref)
+	}
+	return sent, nil
 }
 
 // verifySectionVectors checks bloom bit vectors against the history root

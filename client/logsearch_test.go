@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/history"
 	"github.com/lightmarket/lightmarket/protocol"
+	"github.com/lightmarket/lightmarket/verify"
 )
 
 // matchesAt, the reference: whether block i of section k may match every group.
@@ -168,5 +170,39 @@ func TestBlockDataTakesOnlyWhatMatchesTheHeader(t *testing.T) {
 	}
 	if b, rs := d.take(full.Header(), false); b != nil || len(rs) != 1 {
 		t.Errorf("a body taken though the block's body is held: %v, %v", b, rs)
+	}
+}
+
+// sentRefs names the vectors of a reply that left some out, and refuses a
+// reply that does not account for every vector asked.
+func TestSentRefs(t *testing.T) {
+	refs := []protocol.BloomBitsRef{{Section: 1, Bit: 5}, {Section: 1, Bit: 9}, {Section: 2, Bit: 5}, {Section: 2, Bit: 9}}
+	vectors := func(n int) []protocol.BloomBitsProof { return make([]protocol.BloomBitsProof, n) }
+	for _, tt := range []struct {
+		name  string
+		reply protocol.BloomBits
+		allOf bool
+		want  []protocol.BloomBitsRef
+		err   error
+	}{
+		{"all sent", protocol.BloomBits{Vectors: vectors(4)}, false, refs, nil},
+		{"all sent, allOf", protocol.BloomBits{Vectors: vectors(4)}, true, refs, nil},
+		{"stopped short", protocol.BloomBits{Vectors: vectors(3)}, false, nil, ErrNotFound},
+		{"two left out", protocol.BloomBits{Vectors: vectors(2), Left: []uint64{1, 2}}, true, []protocol.BloomBitsRef{refs[0], refs[3]}, nil},
+		{"every one left out", protocol.BloomBits{Left: []uint64{0, 1, 2, 3}}, true, []protocol.BloomBitsRef{}, nil},
+		{"left out unasked", protocol.BloomBits{Vectors: vectors(3), Left: []uint64{0}}, false, nil, verify.ErrHistoryProof},
+		{"left out and stopped short", protocol.BloomBits{Vectors: vectors(1), Left: []uint64{1}}, true, nil, ErrNotFound},
+		{"more than asked", protocol.BloomBits{Vectors: vectors(4), Left: []uint64{0}}, true, nil, protocol.ErrTooManyItems},
+		{"left index past the request", protocol.BloomBits{Vectors: vectors(3), Left: []uint64{7}}, true, nil, protocol.ErrTooManyItems},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := sentRefs(refs, &tt.reply, tt.allOf)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil && !slices.Equal(got, tt.want) {
+				t.Errorf("sent = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
