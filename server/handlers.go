@@ -81,14 +81,19 @@ func (s *Server) serve(ctx context.Context, req protocol.Request) (protocol.Code
 }
 
 // blockHashes is the blocks a request names: its hashes, or the hashes of
-// the canonical blocks at its numbers, up to the first number the backend
-// has no block at (the reply stops there, as at an unknown hash).
+// the canonical blocks at its numbers (from the history index for blocks
+// in its complete sections), up to the first number the backend has no
+// block at (the reply stops there, as at an unknown hash).
 func (s *Server) blockHashes(ctx context.Context, hashes []common.Hash, numbers []uint64) []common.Hash {
 	if len(numbers) == 0 {
 		return hashes
 	}
 	out := make([]common.Hash, 0, len(numbers))
 	for _, n := range numbers {
+		if hash, ok := s.hist.canonicalHash(n); ok {
+			out = append(out, hash)
+			continue
+		}
 		h, err := s.cfg.Backend.HeaderByNumber(ctx, n)
 		if !s.ok(err, "header", n) {
 			break

@@ -300,6 +300,25 @@ func (h *historyIndex) hashTree(k uint64) ([][]common.Hash, error) {
 	return t, nil
 }
 
+// canonicalHash returns the hash of block n from the tree of its section
+// when the section is complete: without the backend's lookup of the
+// canonical hash (a read of its ancient store for old blocks) or hashing
+// the header.
+func (h *historyIndex) canonicalHash(n uint64) (common.Hash, bool) {
+	k := n / history.SectionSize
+	h.mu.Lock()
+	have := h.top.Count()
+	h.mu.Unlock()
+	if k >= have {
+		return common.Hash{}, false
+	}
+	tree, err := h.hashTree(k)
+	if err != nil {
+		return common.Hash{}, false
+	}
+	return tree[0][n%history.SectionSize], true
+}
+
 // subRoots reads the roots of section k's hash tree and bloom tree. An
 // index built before they were kept apart reads them from the trees
 // once, and keeps them.
@@ -390,8 +409,11 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 		if err != nil {
 			break
 		}
-		hd, err := h.s.cfg.Backend.HeaderByNumber(ctx, n)
-		if err != nil || hd.Hash() != tree[0][n%history.SectionSize] {
+		// By hash, from the tree: the backend caches headers by hash, and
+		// has no cache of canonical hashes by number.
+		want := tree[0][n%history.SectionSize]
+		hd, err := h.s.cfg.Backend.HeaderByHash(ctx, want)
+		if err != nil || hd.Hash() != want {
 			break
 		}
 		out = append(out, protocol.HeaderProof{Header: hd, HashPath: history.PathIn(tree, int(n%history.SectionSize)),
