@@ -150,18 +150,25 @@ func TestBlocksByNumberWire(t *testing.T) {
 		{GetReceiptsMsg, &GetReceipts{ReqID: 3, Numbers: []uint64{7}}, "c4 03 c0 c1 07"},
 		{GetReceiptsMsg, &GetReceipts{ReqID: 3, Hashes: []common.Hash{{0xbb}}}, "e3 03 e1a0bb" + zeros(31)},
 	} {
-		want, _ := hex.DecodeString(stripSpaces(tt.hex))
-		got, _ := rlp.EncodeToBytes(tt.msg)
-		if !bytes.Equal(got, want) {
-			t.Errorf("%v encodes to\n %x\nwant\n %x", tt.code, got, want)
-		}
-		back, err := Decode(tt.code, got)
-		if err != nil {
-			t.Fatalf("%v: decode: %v", tt.code, err)
-		}
-		if re, _ := rlp.EncodeToBytes(back); !bytes.Equal(re, got) {
-			t.Errorf("%v: re-encoding differs: %x", tt.code, re)
-		}
+		checkWire(t, tt.code, tt.msg, tt.hex)
+	}
+}
+
+// checkWire checks that msg encodes to the bytes hex spells and decodes
+// back to what encodes the same.
+func checkWire(t *testing.T, code Code, msg any, hexBytes string) {
+	t.Helper()
+	want, _ := hex.DecodeString(stripSpaces(hexBytes))
+	got, _ := rlp.EncodeToBytes(msg)
+	if !bytes.Equal(got, want) {
+		t.Errorf("%v encodes to\n %x\nwant\n %x", code, got, want)
+	}
+	back, err := Decode(code, got)
+	if err != nil {
+		t.Fatalf("%v: decode: %v", code, err)
+	}
+	if re, _ := rlp.EncodeToBytes(back); !bytes.Equal(re, got) {
+		t.Errorf("%v: re-encoding differs: %x", code, re)
 	}
 }
 
@@ -181,18 +188,7 @@ func TestBloomBitsLeftOut(t *testing.T) {
 		// [reqID 13, BV 7, [], left [0, 2]]
 		{BloomBitsMsg, &BloomBits{ReqID: 13, BV: 7, Left: []uint64{0, 2}}, "c6 0d 07 c0 c2 80 02"},
 	} {
-		want, _ := hex.DecodeString(stripSpaces(tt.hex))
-		got, _ := rlp.EncodeToBytes(tt.msg)
-		if !bytes.Equal(got, want) {
-			t.Errorf("%v encodes to\n %x\nwant\n %x", tt.code, got, want)
-		}
-		back, err := Decode(tt.code, got)
-		if err != nil {
-			t.Fatalf("%v: decode: %v", tt.code, err)
-		}
-		if re, _ := rlp.EncodeToBytes(back); !bytes.Equal(re, got) {
-			t.Errorf("%v: re-encoding differs: %x", tt.code, re)
-		}
+		checkWire(t, tt.code, tt.msg, tt.hex)
 	}
 	for _, tt := range []struct {
 		name string
