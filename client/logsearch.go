@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -722,31 +723,57 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 	out := make([]types.Receipts, len(headers))
 	bodies := make([]*types.Body, len(headers))
 	raw := make([]types.Receipts, len(headers))
-	var needBodies, needReceipts []int
-	for i, h := range headers {
-		hash := h.Hash()
+	hashes := make([]common.Hash, len(headers))
+	have := func(i int) {
+		hash := headers[i].Hash()
+		hashes[i] = hash
 		if r, ok := c.receipts.Get(hash); ok {
 			out[i] = r
-			continue
+			return
 		}
 		var b *types.Body
 		if cached, ok := c.blocks.Get(hash); ok {
 			b = cached.Body()
 		}
-		fetched, rs := pre.take(h, b == nil)
+		fetched, rs := pre.take(headers[i], b == nil)
 		if b == nil {
 			b = fetched
 		}
-		if bodies[i] = b; b == nil {
+		bodies[i], raw[i] = b, rs
+	}
+	if pre == nil || len(headers) < 4 {
+		for i := range headers {
+			have(i)
+		}
+	} else {
+		// What a log search fetched by number arrives at once: it is
+		// checked against the headers on every core.
+		var check sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for i := range headers {
+			sem <- struct{}{}
+			check.Go(func() {
+				defer func() { <-sem }()
+				have(i)
+			})
+		}
+		check.Wait()
+	}
+	var needBodies, needReceipts []int
+	for i := range headers {
+		if out[i] != nil {
+			continue
+		}
+		if bodies[i] == nil {
 			needBodies = append(needBodies, i)
 		}
-		if raw[i] = rs; rs == nil {
+		if raw[i] == nil {
 			needReceipts = append(needReceipts, i)
 		}
 	}
 	var batches errgroup.Group
 	if len(needBodies)+len(needReceipts) == 0 {
-		return c.deriveReceipts(ctx, headers, bodies, raw, out)
+		return c.deriveReceipts(ctx, headers, hashes, bodies, raw, out)
 	}
 	done := c.trips.together()
 	inBatches(&batches, len(needBodies), protocol.MaxBodies, func(lo, hi int) error {
@@ -755,7 +782,7 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 			id := reqIDs.Add(1)
 			req := &protocol.GetBlockBodies{ReqID: id}
 			for _, i := range batch {
-				req.Hashes = append(req.Hashes, headers[i].Hash())
+				req.Hashes = append(req.Hashes, hashes[i])
 			}
 			reply, err := p.request(ctx, protocol.GetBlockBodiesMsg, protocol.BlockBodiesMsg, id, req)
 			if err != nil {
@@ -782,7 +809,7 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 			id := reqIDs.Add(1)
 			req := &protocol.GetReceipts{ReqID: id}
 			for _, i := range batch {
-				req.Hashes = append(req.Hashes, headers[i].Hash())
+				req.Hashes = append(req.Hashes, hashes[i])
 			}
 			reply, err := p.request(ctx, protocol.GetReceiptsMsg, protocol.ReceiptsMsg, id, req)
 			if err != nil {
@@ -808,18 +835,18 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 	if err != nil {
 		return nil, err
 	}
-	return c.deriveReceipts(ctx, headers, bodies, raw, out)
+	return c.deriveReceipts(ctx, headers, hashes, bodies, raw, out)
 }
 
-// deriveReceipts completes out, the receipts of headers, from the blocks'
-// verified bodies and raw receipts; a block left out of a batch is read
-// block by block.
-func (c *Client) deriveReceipts(ctx context.Context, headers []*types.Header, bodies []*types.Body, raw, out []types.Receipts) ([]types.Receipts, error) {
+// deriveReceipts completes out, the receipts of headers (whose hashes are
+// hashes), from the blocks' verified bodies and raw receipts; a block left
+// out of a batch is read block by block.
+func (c *Client) deriveReceipts(ctx context.Context, headers []*types.Header, hashes []common.Hash, bodies []*types.Body, raw, out []types.Receipts) ([]types.Receipts, error) {
 	for i, h := range headers {
 		if out[i] != nil {
 			continue
 		}
-		hash := h.Hash()
+		hash := hashes[i]
 		if bodies[i] == nil || raw[i] == nil {
 			// Left out of a batch: block by block.
 			r, err := c.Receipts(ctx, hash)
