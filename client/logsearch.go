@@ -717,6 +717,12 @@ func (c *Client) ReceiptsOf(ctx context.Context, headers []*types.Header) ([]typ
 	return c.receiptsOf(ctx, headers, nil)
 }
 
+// minCheckShare is the fewest blocks worth a goroutine of their own when
+// fetched blocks are checked against their headers (about 12 µs a block
+// on the project's 2-core machine): eleven blocks took 131–133 µs in
+// line and 150–169 µs with a goroutine each.
+const minCheckShare = 32
+
 // receiptsOf is ReceiptsOf taking first what pre holds that matches the
 // headers.
 func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *blockData) ([]types.Receipts, error) {
@@ -741,24 +747,25 @@ func (c *Client) receiptsOf(ctx context.Context, headers []*types.Header, pre *b
 		}
 		bodies[i], raw[i] = b, rs
 	}
-	if pre == nil || len(headers) < 4 {
-		for i := range headers {
-			have(i)
-		}
-	} else {
-		// What a log search fetched by number arrives at once: it is
-		// checked against the headers on every core.
-		var check sync.WaitGroup
-		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-		for i := range headers {
-			sem <- struct{}{}
-			check.Go(func() {
-				defer func() { <-sem }()
-				have(i)
-			})
-		}
-		check.Wait()
+	// What a log search fetched by number arrives at once: it is checked
+	// against the headers in one share per core, this goroutine taking
+	// the first (a goroutine per block cost more than it saved).
+	shares := 1
+	if pre != nil {
+		shares = max(1, min(runtime.GOMAXPROCS(0), len(headers)/minCheckShare))
 	}
+	var check sync.WaitGroup
+	for w := 1; w < shares; w++ {
+		check.Go(func() {
+			for i := w; i < len(headers); i += shares {
+				have(i)
+			}
+		})
+	}
+	for i := 0; i < len(headers); i += shares {
+		have(i)
+	}
+	check.Wait()
 	var needBodies, needReceipts []int
 	for i := range headers {
 		if out[i] != nil {

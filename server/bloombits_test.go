@@ -66,48 +66,12 @@ func TestVectorsLeftOut(t *testing.T) {
 				sent.Add(int64(len(r.Vectors)))
 				left.Add(int64(len(r.Left)))
 			}
-			key, _ := crypto.GenerateKey()
-			srv, err := New(Config{Backend: devchain.NewDirect(node.Eth, node.Stack.Attach()), ChainConfig: longchain.Config(),
-				PrivateKey: key, Logger: quiet, alter: alter})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Stop()
-			c, err := client.New(client.Config{ChainConfig: longchain.Config(), Trusted: []*enode.Node{srv.Enode()}, Fraction: 100, HeadMaxAge: -1, Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if _, err := c.WaitHead(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for count, _, _ := c.HistoryRoot(); count < 1; count, _, _ = c.HistoryRoot() {
-				if ctx.Err() != nil {
-					t.Fatal("no history root accepted")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			api, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer api.Close()
-			rc, err := rpc.Dial(api.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
+			c, rc := startSearch(t, node, alter)
 			// The section only: the tail is another message.
 			q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: big.NewInt(history.SectionSize - 1),
 				Addresses: []common.Address{longchain.Emitter}, Topics: [][]common.Hash{{longchain.Topic}}}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
 			trips, waves := c.RoundTrips(), c.SequentialRoundTrips()
 			got, err := ethclient.NewClient(rc).FilterLogs(ctx, q)
 			if err != nil {
@@ -129,5 +93,81 @@ func TestVectorsLeftOut(t *testing.T) {
 			}
 			t.Logf("%d logs; %d vectors sent, %d left out; %d requests in %d round trips one after the other", len(got), sent.Load(), left.Load(), trips, waves)
 		})
+	}
+}
+
+// startSearch starts a server over node (its replies passed to alter, if
+// given), a client that trusts it with the server's first section
+// accepted, and the client's JSON-RPC; all stop with the test.
+func startSearch(t *testing.T, node *longchain.Node, alter func(any)) (*client.Client, *rpc.Client) {
+	t.Helper()
+	quiet := log.NewLogger(log.DiscardHandler())
+	key, _ := crypto.GenerateKey()
+	srv, err := New(Config{Backend: devchain.NewDirect(node.Eth, node.Stack.Attach()), ChainConfig: longchain.Config(),
+		PrivateKey: key, Logger: quiet, alter: alter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	c, err := client.New(client.Config{ChainConfig: longchain.Config(), Trusted: []*enode.Node{srv.Enode()}, Fraction: 100, HeadMaxAge: -1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.WaitHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for count, _, _ := c.HistoryRoot(); count < 1; count, _, _ = c.HistoryRoot() {
+		if ctx.Err() != nil {
+			t.Fatal("no history root accepted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	api, err := rpcapi.Start(rpcapi.Config{Client: c, Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	rc, err := rpc.Dial(api.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	return c, rc
+}
+
+// TestLogSearchOfManyBlocks: a search whose candidate blocks are many
+// enough to be checked on several goroutines finds the node's logs.
+func TestLogSearchOfManyBlocks(t *testing.T) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, 50)
+	node, err := longchain.NewNode(chain, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	_, rc := startSearch(t, node, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: big.NewInt(history.SectionSize - 1),
+		Addresses: []common.Address{longchain.Emitter}, Topics: [][]common.Hash{{longchain.Topic}}}
+	got, err := ethclient.NewClient(rc).FilterLogs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ethclient.NewClient(node.Stack.Attach()).FilterLogs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 64 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("eth_getLogs = %d logs, the node has %d", len(got), len(want))
 	}
 }
