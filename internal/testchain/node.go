@@ -44,6 +44,10 @@ func NewNode(c *Chain, logger log.Logger) (*Node, error) {
 func StartNode(genesis *core.Genesis, dir string, http bool, logger log.Logger) (*Node, error) {
 	conf := node.DefaultConfig
 	conf.DataDir = dir
+	// go-ethereum keeps an instance's database in a directory named after
+	// the executable unless told otherwise: every binary built under
+	// another name generated and imported a kept chain again.
+	conf.Name = "node"
 	conf.P2P = p2p.Config{NoDiscovery: true, NoDial: true, MaxPeers: 0}
 	conf.Logger = logger
 	if http {
