@@ -145,7 +145,9 @@ func startSearch(t *testing.T, node *longchain.Node, alter func(any)) (*client.C
 }
 
 // TestLogSearchOfManyBlocks: a search whose candidate blocks are many
-// enough to be checked on several goroutines finds the node's logs.
+// enough to be checked on several goroutines (on two or more cores)
+// finds the node's logs in two round trips: every block fetched by
+// number was checked and taken, none fetched again by hash.
 func TestLogSearchOfManyBlocks(t *testing.T) {
 	quiet := log.NewLogger(log.DiscardHandler())
 	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, 50)
@@ -154,14 +156,18 @@ func TestLogSearchOfManyBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	_, rc := startSearch(t, node, nil)
+	c, rc := startSearch(t, node, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: big.NewInt(history.SectionSize - 1),
 		Addresses: []common.Address{longchain.Emitter}, Topics: [][]common.Hash{{longchain.Topic}}}
+	waves := c.SequentialRoundTrips()
 	got, err := ethclient.NewClient(rc).FilterLogs(ctx, q)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if waves = c.SequentialRoundTrips() - waves; waves > 2 {
+		t.Errorf("%d round trips one after the other, want 2: blocks fetched by number were not all taken", waves)
 	}
 	want, err := ethclient.NewClient(node.Stack.Attach()).FilterLogs(ctx, q)
 	if err != nil {
