@@ -281,7 +281,7 @@ func (c *Client) headerFromSections(ctx context.Context, number uint64) (*types.
 		}
 		pr := proofs[0]
 		hp := history.HeaderProof{Header: pr.Header, HashPath: pr.HashPath, BloomRoot: pr.BloomRoot, SectionPath: pr.SectionPath}
-		if err := v.Header(number, &hp); err != nil {
+		if err := v.Reply().Header(number, &hp); err != nil {
 			return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
 		}
 		header = pr.Header

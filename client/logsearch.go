@@ -485,6 +485,7 @@ func sentRefs(refs []protocol.BloomBitsRef, r *protocol.BloomBits, allOf bool) (
 // section need only lead to the same bloom root (a server sends a
 // section's path with its first vector only).
 func verifySectionVectors(v *history.Verifier, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
+	reply := v.Reply()
 	for i, ref := range refs {
 		p := got[i]
 		bp := history.BloomProof{Vector: p.Vector, BloomPath: p.BloomPath, HashRoot: p.HashRoot}
@@ -492,7 +493,7 @@ func verifySectionVectors(v *history.Verifier, refs []protocol.BloomBitsRef, got
 		if !ok {
 			return fmt.Errorf("%w: malformed bloom proof of bit %d of section %d", verify.ErrHistoryProof, ref.Bit, ref.Section)
 		}
-		if err := v.Section(ref.Section, p.HashRoot, bloomRoot, p.SectionPath); err != nil {
+		if err := reply.Section(ref.Section, p.HashRoot, bloomRoot, p.SectionPath); err != nil {
 			return fmt.Errorf("%w: bloom bit %d: %v", verify.ErrHistoryProof, ref.Bit, err)
 		}
 	}
@@ -514,10 +515,11 @@ func (c *Client) sectionHeaders(ctx context.Context, v *history.Verifier, number
 		if len(proofs) < len(numbers) {
 			return ErrNotFound
 		}
+		check := v.Reply()
 		for i, n := range numbers {
 			pr := proofs[i]
 			hp := history.HeaderProof{Header: pr.Header, HashPath: pr.HashPath, BloomRoot: pr.BloomRoot, SectionPath: pr.SectionPath}
-			if err := v.Header(n, &hp); err != nil {
+			if err := check.Header(n, &hp); err != nil {
 				return fmt.Errorf("%w: %v", verify.ErrHistoryProof, err)
 			}
 		}

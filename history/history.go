@@ -346,6 +346,41 @@ func (t *Top) Path(count, k uint64) []common.Hash {
 	return out
 }
 
+// SharedPaths returns the proofs of sections ks, in the order a reply
+// holds them, in the tree over the first count sections, each path cut
+// below the first node on the section's way up that an earlier path of
+// the list computed or named: a client that checked the earlier proofs
+// knows that node (Reply), so the sections of a range climb to the root
+// once between them. The first path is whole, a section repeated gets an
+// empty one.
+func (t *Top) SharedPaths(count uint64, ks []uint64) [][]common.Hash {
+	tree := t.build(count)
+	known := make(map[topNode]bool)
+	out := make([][]common.Hash, len(ks))
+	for j, k := range ks {
+		var p []common.Hash
+		at := k
+		for depth := range TopDepth + 1 {
+			if known[topNode{uint8(depth), at}] {
+				break
+			}
+			known[topNode{uint8(depth), at}] = true
+			if depth == TopDepth {
+				break
+			}
+			known[topNode{uint8(depth), at ^ 1}] = true
+			if level := tree[depth]; at^1 < uint64(len(level)) {
+				p = append(p, level[at^1])
+			} else {
+				p = append(p, zero[depth])
+			}
+			at /= 2
+		}
+		out[j] = p
+	}
+	return out
+}
+
 // HeaderProof proves a header's place in a signed history root.
 type HeaderProof struct {
 	Header      *types.Header

@@ -2,77 +2,76 @@ package history
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// A Verifier checks proofs against one signed root, as VerifySection and
-// VerifyHeader do, and remembers what it has proven: the roots of proven
-// sections, and every node of the tree over sections that a proven path
-// computed or named. A proof that reaches a node already proven stops
-// there, so that the sections of a range (siblings and cousins in the
-// tree) climb to the root about once between them, not once each. It is
-// safe for concurrent use.
+// A Verifier is one signed root and the number of sections it covers; its
+// Replies check the proofs of replies against it. It is safe for
+// concurrent use.
 type Verifier struct {
 	root  common.Hash
 	count uint64
-
-	mu       sync.Mutex
-	sections map[uint64][2]common.Hash // proven hash and bloom roots
-	nodes    map[topNode]common.Hash   // proven nodes of the tree over sections
 }
-
-// topNode is a node's place in the tree over sections: its level (0 for
-// the section roots) and index in that level.
-type topNode struct {
-	level uint8
-	index uint64
-}
-
-// maxProven bounds what a Verifier remembers (about 3 MB); past it, it
-// starts over.
-const maxProven = 1 << 15
 
 // NewVerifier returns a Verifier for the root signed for count sections.
 func NewVerifier(root common.Hash, count uint64) *Verifier {
-	return &Verifier{root: root, count: count, sections: make(map[uint64][2]common.Hash), nodes: make(map[topNode]common.Hash)}
+	return &Verifier{root: root, count: count}
 }
 
 // Root is the signed root and the number of sections it covers.
 func (v *Verifier) Root() (common.Hash, uint64) { return v.root, v.count }
 
-// Section checks, as VerifySection does, that section k's two roots lead
-// through path to the signed root.
-func (v *Verifier) Section(k uint64, hashRoot, bloomRoot common.Hash, path []common.Hash) error {
-	if k >= v.count {
-		return fmt.Errorf("%w: section %d, %d signed", ErrOutOfRange, k, v.count)
+// A Reply checks the proofs of one reply, in the reply's order, as
+// VerifySection and VerifyHeader do, where a server cut the section paths
+// as Top.SharedPaths does: a path may end below the first node on its way
+// up that an earlier proof of the reply computed or named, and the check
+// compares the value there instead of climbing on. Whole paths pass too
+// (they stop at the first such node), so that the sections of a range
+// climb to the root once between them either way. A proof that fails
+// leaves nothing behind. A Reply is not safe for concurrent use.
+type Reply struct {
+	v      *Verifier
+	proven map[topNode]common.Hash // by the reply's proofs so far
+}
+
+// topNode is a node's place in the tree over sections: its level (0 for
+// the section roots, TopDepth for the root) and index in that level.
+type topNode struct {
+	level uint8
+	index uint64
+}
+
+// Reply returns a checker of one reply's proofs.
+func (v *Verifier) Reply() *Reply {
+	return &Reply{v: v, proven: make(map[topNode]common.Hash)}
+}
+
+// Section checks that section k's two roots lead through path, whole or
+// cut, to the signed root.
+func (r *Reply) Section(k uint64, hashRoot, bloomRoot common.Hash, path []common.Hash) error {
+	if k >= r.v.count {
+		return fmt.Errorf("%w: section %d, %d signed", ErrOutOfRange, k, r.v.count)
 	}
-	v.mu.Lock()
-	s, ok := v.sections[k]
-	v.mu.Unlock()
-	if ok && s == [2]common.Hash{hashRoot, bloomRoot} {
-		return nil // the path is not needed (a server sends it with a section's first vector only)
+	if len(path) > TopDepth {
+		return fmt.Errorf("%w: section path of %d hashes, at most %d", ErrBadProof, len(path), TopDepth)
 	}
-	if len(path) != TopDepth {
-		return fmt.Errorf("%w: section path of %d hashes, want %d", ErrBadProof, len(path), TopDepth)
-	}
-	// Climb until a proven node (or the root): the nodes computed on the
+	// Climb until a node proven (or the root): the nodes computed on the
 	// way, and their siblings, are proven once it matches.
-	var climbed [TopDepth + 1]common.Hash
+	var climbed [TopDepth]common.Hash
 	node, index := SectionRoot(k, hashRoot, bloomRoot), k
 	h := hashers.Get().(*hasher)
 	defer hashers.Put(h)
 	level := 0
 	for ; level < TopDepth; level++ {
-		v.mu.Lock()
-		proven, ok := v.nodes[topNode{uint8(level), index}]
-		v.mu.Unlock()
-		if ok {
+		if proven, ok := r.proven[topNode{uint8(level), index}]; ok {
 			if proven != node {
 				return fmt.Errorf("%w: section %d", ErrBadProof, k)
 			}
 			break
+		}
+		if level == len(path) {
+			return fmt.Errorf("%w: section %d: a path of %d hashes ends below any node proven", ErrBadProof, k, len(path))
 		}
 		climbed[level] = node
 		if index&1 == 0 {
@@ -82,37 +81,31 @@ func (v *Verifier) Section(k uint64, hashRoot, bloomRoot common.Hash, path []com
 		}
 		index >>= 1
 	}
-	if level == TopDepth && node != v.root {
+	if level == TopDepth && node != r.v.root {
 		return fmt.Errorf("%w: section %d", ErrBadProof, k)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.nodes)+2*level > maxProven {
-		clear(v.nodes)
-		clear(v.sections)
+	for l, i := 0, k; l < level; l, i = l+1, i>>1 {
+		r.proven[topNode{uint8(l), i}] = climbed[l]
+		r.proven[topNode{uint8(l), i ^ 1}] = path[l]
 	}
-	for l, index := 0, k; l < level; l, index = l+1, index>>1 {
-		v.nodes[topNode{uint8(l), index}] = climbed[l]
-		v.nodes[topNode{uint8(l), index ^ 1}] = path[l]
-	}
-	v.sections[k] = [2]common.Hash{hashRoot, bloomRoot}
+	r.proven[topNode{uint8(level), index}] = node
 	return nil
 }
 
-// Header checks, as VerifyHeader does, that p proves a header of block
-// number.
-func (v *Verifier) Header(number uint64, p *HeaderProof) error {
-	if number >= v.count*SectionSize {
-		return fmt.Errorf("%w: block %d, %d sections signed", ErrOutOfRange, number, v.count)
+// Header checks that p proves a header of block number, its section path
+// whole or cut.
+func (r *Reply) Header(number uint64, p *HeaderProof) error {
+	if number >= r.v.count*SectionSize {
+		return fmt.Errorf("%w: block %d, %d sections signed", ErrOutOfRange, number, r.v.count)
 	}
 	if p.Header == nil || p.Header.Number == nil || !p.Header.Number.IsUint64() || p.Header.Number.Uint64() != number {
 		return fmt.Errorf("%w: header for another block than %d", ErrBadProof, number)
 	}
-	if len(p.HashPath) != hashDepth || len(p.SectionPath) != TopDepth {
-		return fmt.Errorf("%w: paths of %d and %d hashes, want %d and %d", ErrBadProof, len(p.HashPath), len(p.SectionPath), hashDepth, TopDepth)
+	if len(p.HashPath) != hashDepth {
+		return fmt.Errorf("%w: hash path of %d hashes, want %d", ErrBadProof, len(p.HashPath), hashDepth)
 	}
 	hashRoot := climb(p.Header.Hash(), number%SectionSize, p.HashPath)
-	if err := v.Section(number/SectionSize, hashRoot, p.BloomRoot, p.SectionPath); err != nil {
+	if err := r.Section(number/SectionSize, hashRoot, p.BloomRoot, p.SectionPath); err != nil {
 		return fmt.Errorf("header of block %d: %w", number, err)
 	}
 	return nil

@@ -16,7 +16,7 @@ import (
 // Name and Version identify the protocol in the devp2p handshake.
 const (
 	Name    = "lm"
-	Version = 3
+	Version = 4
 )
 
 // Code is a message code, relative to the protocol's offset in the RLPx

@@ -147,7 +147,8 @@ func startSearch(t *testing.T, node *longchain.Node, alter func(any)) (*client.C
 // TestLogSearchOfManyBlocks: a search whose candidate blocks are many
 // enough to be checked on several goroutines (on two or more cores)
 // finds the node's logs in two round trips: every block fetched by
-// number was checked and taken, none fetched again by hash.
+// number was checked and taken, none fetched again by hash. The headers'
+// proofs come with cut section paths.
 func TestLogSearchOfManyBlocks(t *testing.T) {
 	quiet := log.NewLogger(log.DiscardHandler())
 	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, 50)
@@ -156,7 +157,18 @@ func TestLogSearchOfManyBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	c, rc := startSearch(t, node, nil)
+	// The headers' proofs share one climb: of each reply's section paths
+	// (one section), the first is whole and the others empty.
+	var replies, proofs, hashes atomic.Int64
+	c, rc := startSearch(t, node, func(reply any) {
+		if r, ok := reply.(*protocol.HeaderProofs); ok {
+			replies.Add(1)
+			proofs.Add(int64(len(r.Proofs)))
+			for _, p := range r.Proofs {
+				hashes.Add(int64(len(p.SectionPath)))
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	q := ethereum.FilterQuery{FromBlock: big.NewInt(0), ToBlock: big.NewInt(history.SectionSize - 1),
@@ -175,5 +187,8 @@ func TestLogSearchOfManyBlocks(t *testing.T) {
 	}
 	if len(want) < 64 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("eth_getLogs = %d logs, the node has %d", len(got), len(want))
+	}
+	if replies.Load() == 0 || proofs.Load() < 64 || hashes.Load() != history.TopDepth*replies.Load() {
+		t.Errorf("%d header proofs in %d replies with %d section path hashes, want %d a reply", proofs.Load(), replies.Load(), hashes.Load(), history.TopDepth)
 	}
 }

@@ -422,8 +422,8 @@ func (h *historyIndex) headerProofs(ctx context.Context, r *protocol.GetHeaderPr
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i, k := range sections {
-		out[i].SectionPath = h.top.Path(r.Count, k)
+	for i, p := range h.top.SharedPaths(r.Count, sections) {
+		out[i].SectionPath = p
 	}
 	return out
 }
@@ -474,15 +474,17 @@ func (h *historyIndex) bloomBits(r *protocol.GetBloomBits) ([]protocol.BloomBits
 	if r.AllOf {
 		out, refs, left = leaveOut(out, refs)
 	}
-	// A section's path is sent with its first vector only: the client
-	// proves the others by their bloom root, the first one's.
+	// The sections share one climb: a path ends where an earlier one
+	// reached (and a section's later vectors have none: the client proves
+	// them by their bloom root, the first one's).
+	ks := make([]uint64, len(refs))
+	for i, ref := range refs {
+		ks[i] = ref.Section
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seen := make(map[uint64]bool)
-	for i := range out {
-		if k := refs[i].Section; !seen[k] {
-			out[i].SectionPath, seen[k] = h.top.Path(r.Count, k), true
-		}
+	for i, p := range h.top.SharedPaths(r.Count, ks) {
+		out[i].SectionPath = p
 	}
 	return out, left
 }
