@@ -12,7 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum/eth"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/ethereum/go-ethereum/trie"
-	"github.com/ethereum/go-ethereum/trie/trienode"
 	"github.com/ethereum/go-ethereum/triedb"
 
 	"github.com/lightmarket/lightmarket/chain"
@@ -117,39 +116,32 @@ func (d *Direct) Receipts(ctx context.Context, hash common.Hash) (types.Receipts
 	return rs, nil
 }
 
-// Proof implements chain.Backend.
+// Proof implements chain.Backend. It reads the account and slots once,
+// and their proofs are the nodes those reads resolved (Prover): no node is
+// walked or hashed a second time.
 func (d *Direct) Proof(ctx context.Context, blockHash common.Hash, addr common.Address, slots []common.Hash) (*chain.Proof, error) {
 	h, err := d.HeaderByHash(ctx, blockHash)
 	if err != nil {
 		return nil, err
 	}
-	db := d.eth.BlockChain().TrieDB()
-	tr, err := trie.NewStateTrie(trie.StateTrieID(h.Root), db)
+	pr, err := d.Prover(h.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: state of block %d: %v", chain.ErrNotFound, h.Number, err)
 	}
-	p := &chain.Proof{Storage: make([][][]byte, len(slots))}
-	if p.Account, err = prove(tr, crypto.Keccak256(addr[:])); err != nil {
-		return nil, err
-	}
-	acct, err := tr.GetAccount(addr)
+	acct, err := pr.Account(addr)
 	if err != nil {
 		return nil, err
 	}
-	if acct == nil || acct.Root == types.EmptyRootHash {
-		for i := range slots {
-			p.Storage[i] = [][]byte{}
-		}
-		return p, nil
-	}
-	st, err := trie.NewStateTrie(trie.StorageTrieID(h.Root, crypto.Keccak256Hash(addr[:]), acct.Root), db)
-	if err != nil {
-		return nil, fmt.Errorf("%w: storage of %x: %v", chain.ErrNotFound, addr, err)
+	p := &chain.Proof{Account: pr.AccountProof(addr), Storage: make([][][]byte, len(slots))}
+	storageRoot := types.EmptyRootHash
+	if acct != nil {
+		storageRoot = acct.Root
 	}
 	for i, slot := range slots {
-		if p.Storage[i], err = prove(st, crypto.Keccak256(slot[:])); err != nil {
+		if _, err := pr.Storage(addr, storageRoot, slot); err != nil {
 			return nil, err
 		}
+		p.Storage[i] = pr.StorageProof(addr, slot)
 	}
 	return p, nil
 }
@@ -247,18 +239,6 @@ func (p *prover) Code(codeHash common.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("%w: code %x", chain.ErrNotFound, codeHash)
 	}
 	return code, nil
-}
-
-func prove(tr *trie.StateTrie, key []byte) ([][]byte, error) {
-	var list trienode.ProofList
-	if err := tr.Prove(key, &list); err != nil {
-		return nil, err
-	}
-	out := make([][]byte, len(list))
-	for i, n := range list {
-		out[i] = n
-	}
-	return out, nil
 }
 
 // Code implements chain.Backend.
