@@ -443,6 +443,7 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, blockHash
 	var (
 		acct   provenAccount
 		values []provenSlot
+		hashes [][]common.Hash // of the account's proof's nodes, then each slot's
 	)
 	c.proofFetches.Add(1)
 	err := c.do(ctx, func(ctx context.Context, p *peer) error {
@@ -450,32 +451,37 @@ func (c *Client) fetchState(ctx context.Context, header *types.Header, blockHash
 		if err != nil {
 			return err
 		}
-		a, err := verify.Account(header.Root, addr, proof.Account)
+		// The nodes are hashed once, for the check and for the cache.
+		nodes, h := verify.HashNodes(proof.Account)
+		a, err := verify.AccountIn(header.Root, addr, nodes)
 		if err != nil {
 			return err
 		}
 		acct = provenAccount{account: a, proof: proof.Account}
+		hashes = append(hashes[:0], h)
 		root := types.EmptyRootHash
 		if a != nil {
 			root = a.Root
 		}
 		values = values[:0]
 		for i, slot := range slots {
-			v, err := verify.Storage(root, slot, proof.Storage[i])
+			nodes, h := verify.HashNodes(proof.Storage[i])
+			v, err := verify.StorageIn(root, slot, nodes)
 			if err != nil {
 				return err
 			}
 			values = append(values, provenSlot{v, proof.Storage[i]})
+			hashes = append(hashes, h)
 		}
 		return nil
 	})
 	if err != nil {
 		return provenAccount{}, nil, err
 	}
-	c.state.addNodes(acct.proof)
+	c.state.addNodes(acct.proof, hashes[0])
 	c.state.add(accountKey(blockHash, addr), acct)
 	for i, slot := range slots {
-		c.state.addNodes(values[i].proof)
+		c.state.addNodes(values[i].proof, hashes[i+1])
 		c.state.add(slotKey(blockHash, addr, slot), values[i])
 	}
 	return acct, values, nil

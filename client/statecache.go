@@ -7,7 +7,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // DefaultCacheBytes bounds the verified state a client keeps by default.
@@ -169,15 +168,11 @@ func (c *stateCache) code(hash common.Hash) ([]byte, bool) {
 	return v.([]byte), true
 }
 
-// addNodes keeps trie nodes by their hash, and makes nodes refer to the
-// copies kept: the proofs of one block then share their upper nodes (the
-// state root is in every one of them) instead of holding a copy each.
-// Call it before adding the item whose proof nodes is.
-func (c *stateCache) addNodes(nodes [][]byte) {
-	hashes := make([]common.Hash, len(nodes))
-	for i, n := range nodes {
-		hashes[i] = crypto.Keccak256Hash(n) // outside the lock
-	}
+// addNodes keeps trie nodes by their hashes (verify.HashNodes), and makes
+// nodes refer to the copies kept: the proofs of one block then share their
+// upper nodes (the state root is in every one of them) instead of holding
+// a copy each. Call it before adding the item whose proof nodes is.
+func (c *stateCache) addNodes(nodes [][]byte, hashes []common.Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, h := range hashes {

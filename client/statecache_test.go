@@ -9,6 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/holiman/uint256"
+
+	"github.com/lightmarket/lightmarket/verify"
 )
 
 // TestStateCacheHoldsItsBudget fills a cache the way a wallet's polling
@@ -61,12 +63,14 @@ func TestStateCacheHoldsItsBudget(t *testing.T) {
 			block, addr := common.Hash{byte(b), byte(b >> 8), byte(b >> 16)}, common.Address{byte(a)}
 			if i%4 == 0 {
 				sp := provenSlot{value: common.Hash{1}, proof: proof(b, a)}
-				c.addNodes(sp.proof)
+				_, hashes := verify.HashNodes(sp.proof)
+				c.addNodes(sp.proof, hashes)
 				c.add(slotKey(block, addr, common.Hash{byte(i)}), sp)
 				continue
 			}
 			acct := provenAccount{account: &types.StateAccount{Balance: uint256.NewInt(uint64(i)), Root: types.EmptyRootHash, CodeHash: types.EmptyCodeHash[:]}, proof: proof(b, a)}
-			c.addNodes(acct.proof)
+			_, hashes := verify.HashNodes(acct.proof)
+			c.addNodes(acct.proof, hashes)
 			c.add(accountKey(block, addr), acct)
 		}
 		used := heap() - before

@@ -87,7 +87,7 @@ func (c *Client) PrefetchWitness(ctx context.Context, header *types.Header, meth
 // keepWitness verifies a witness and adds what it proves to the state
 // cache. Nothing is kept unless all of it verifies.
 func (c *Client) keepWitness(header *types.Header, w *protocol.Witness) error {
-	nodes := verify.NewNodes(w.Nodes)
+	nodes, hashes := verify.HashNodes(w.Nodes)
 	block := header.Hash()
 	type item struct {
 		key stateKey
@@ -121,7 +121,7 @@ func (c *Client) keepWitness(header *types.Header, w *protocol.Witness) error {
 		}
 		items = append(items, item{codeKey(hash), code})
 	}
-	c.state.addNodes(w.Nodes)
+	c.state.addNodes(w.Nodes, hashes)
 	for _, it := range items {
 		// A proof already held is kept: eth_getProof can use it.
 		if _, ok := c.state.get(it.key); ok && it.key.kind != keyCode {

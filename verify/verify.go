@@ -229,11 +229,23 @@ type Nodes = *trienode.ProofSet
 
 // NewNodes indexes trie nodes by their hash.
 func NewNodes(nodes [][]byte) Nodes {
-	list := make(trienode.ProofList, len(nodes))
+	set, _ := HashNodes(nodes)
+	return set
+}
+
+// HashNodes is NewNodes that also returns the nodes' hashes, in order, for
+// a caller that keeps the nodes by hash too: each is hashed once.
+func HashNodes(nodes [][]byte) (Nodes, []common.Hash) {
+	set := trienode.NewProofSet()
+	hashes := make([]common.Hash, len(nodes))
+	h := crypto.NewKeccakState()
 	for i, n := range nodes {
-		list[i] = n
+		h.Reset()
+		h.Write(n)
+		h.Read(hashes[i][:])
+		set.Put(hashes[i][:], n)
 	}
-	return list.Set()
+	return set, hashes
 }
 
 // AccountIn is Account with the proof's nodes in a set that may hold the

@@ -124,6 +124,34 @@ func TestStorageProof(t *testing.T) {
 	}
 }
 
+// TestHashNodes: the hashes HashNodes returns are the nodes' own, and the
+// set it builds proves what the proof proves, and nothing once a node is
+// changed.
+func TestHashNodes(t *testing.T) {
+	slot := common.Hash{31: 5}
+	enc, _ := rlp.EncodeToBytes([]byte{0x2a})
+	root, prove := testTrie(t, map[common.Hash][]byte{slot: enc, {31: 6}: enc, {31: 7}: enc})
+	proof := prove(slot[:])
+	set, hashes := HashNodes(proof)
+	if len(hashes) != len(proof) || len(proof) < 2 {
+		t.Fatalf("%d hashes of %d nodes", len(hashes), len(proof))
+	}
+	for i, n := range proof {
+		if hashes[i] != crypto.Keccak256Hash(n) {
+			t.Errorf("hash %d is not its node's", i)
+		}
+	}
+	if got, err := StorageIn(root, slot, set); err != nil || got != (common.Hash{31: 0x2a}) {
+		t.Fatalf("StorageIn = %x, %v", got, err)
+	}
+	bad := slices.Clone(proof)
+	bad[len(bad)-1] = append(slices.Clone(bad[len(bad)-1]), 0)
+	set, _ = HashNodes(bad)
+	if _, err := StorageIn(root, slot, set); !errors.Is(err, ErrStorageProof) {
+		t.Fatalf("changed node: err = %v", err)
+	}
+}
+
 func TestBodyAndReceiptsRoots(t *testing.T) {
 	key, _ := crypto.GenerateKey()
 	signer := types.LatestSignerForChainID(big.NewInt(1))
