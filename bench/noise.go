@@ -26,9 +26,9 @@ var Noise = map[string]float64{
 	"rpc_call_p50_ratio":                     0.05,
 	"rpc_estimategas_cold_p50_ms":            0.09,
 	"rpc_estimategas_cold_p50_ratio":         0.16,
-	"rpc_estimategas_first_p50_ratio":        0.16,
+	"rpc_estimategas_first_p50_ratio":        0.44, // 1.34–1.92 over four runs of 92ec94a (2026-12-07; 30 calls each)
 	"rpc_getbalance_node_p50_ms":             0.13,
-	"rpc_getbalance_node_p99_ms":             0.43,
+	"rpc_getbalance_node_p99_ms":             1.33, // the node's own tail: 0.31–0.71 ms over the same four runs
 	"rpc_getbalance_p50_ms":                  0.1,
 	"rpc_getbalance_p50_ratio":               0.13,
 	"rpc_getbalance_p99_ms":                  2.11,
@@ -47,6 +47,8 @@ var Noise = map[string]float64{
 	"paid_p99_ratio":                         5.0,
 	"paid_p99_idle_ms":                       5.0,
 	"paid_p99_flood_ms":                      1.0,
+	"paid_p50_flood_ms":                      0.26, // 0.108–0.136 ms over four full runs of 10a4fe9–92ec94a
+	"serve_overhead_headers":                 0.6,  // 2.6–4.1 % over three runs with raw and served rates alternated (0.0–24 % before, measured back to back)
 	"history_logs_100k_p50_ratio":            0.12, // 4.19–4.68 over four runs of one build, 4.48–4.91 over nine of the one before (50 clients each)
 	"history_logs_100k_p50_ms":               0.30,
 	"mobile_idle_bytes_per_hour":             0.15,
