@@ -33,7 +33,7 @@ type historyRoots struct {
 	canon    map[uint64]common.Hash   // recent canonical hashes remembered
 	file     string                   // "" = nothing kept
 	dirty    bool
-	verifier *history.Verifier // of the best root, remembering what it proved
+	verifier *history.Verifier // of the best root
 }
 
 type historyVote struct {

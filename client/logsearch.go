@@ -479,11 +479,11 @@ func sentRefs(refs []protocol.BloomBitsRef, r *protocol.BloomBits, allOf bool) (
 	return sent, nil
 }
 
-// verifySectionVectors checks bloom bit vectors against the history root
-// of v, each section's path climbed only up to a node v has proven (the
-// sections of a range share most of their paths): the other vectors of a
-// section need only lead to the same bloom root (a server sends a
-// section's path with its first vector only).
+// verifySectionVectors checks the bloom bit vectors of one reply against
+// the history root of v, in order, as one history.Reply: the sections'
+// paths share one climb (a server cuts each where an earlier proof of the
+// reply reached), and a section's later vectors need only lead to the
+// bloom root its first one proved.
 func verifySectionVectors(v *history.Verifier, refs []protocol.BloomBitsRef, got []protocol.BloomBitsProof) error {
 	reply := v.Reply()
 	for i, ref := range refs {
