@@ -31,13 +31,7 @@ import (
 // one more round trip, not a header for every block of the section. The
 // logs are the node's either way.
 func TestVectorsLeftOut(t *testing.T) {
-	quiet := log.NewLogger(log.DiscardHandler())
-	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, 1000)
-	node, err := longchain.NewNode(chain, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	node := sectionNode(t, 1000)
 	nodeClient := ethclient.NewClient(node.Stack.Attach())
 	for _, tt := range []struct {
 		name     string
@@ -96,6 +90,20 @@ func TestVectorsLeftOut(t *testing.T) {
 	}
 }
 
+// sectionNode is a node of a generated chain one section (and the blocks
+// that confirm it) long, with an event every gap blocks; it stops with
+// the test.
+func sectionNode(t *testing.T, gap int) *longchain.Node {
+	t.Helper()
+	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, gap)
+	node, err := longchain.NewNode(chain, log.NewLogger(log.DiscardHandler()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	return node
+}
+
 // startSearch starts a server over node (its replies passed to alter, if
 // given), a client that trusts it with the server's first section
 // accepted, and the client's JSON-RPC; all stop with the test.
@@ -150,13 +158,7 @@ func startSearch(t *testing.T, node *longchain.Node, alter func(any)) (*client.C
 // number was checked and taken, none fetched again by hash. The headers'
 // proofs come with cut section paths.
 func TestLogSearchOfManyBlocks(t *testing.T) {
-	quiet := log.NewLogger(log.DiscardHandler())
-	chain := longchain.Generate(history.SectionSize+HistoryConfirmations+500, 50)
-	node, err := longchain.NewNode(chain, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	node := sectionNode(t, 50)
 	// The headers' proofs share one climb: of each reply's section paths
 	// (one section), the first is whole and the others empty.
 	var replies, proofs, hashes atomic.Int64
