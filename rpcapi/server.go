@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/log"
@@ -68,6 +69,8 @@ type Server struct {
 	log      log.Logger
 	events   *events
 	prefetch *prefetcher
+	fast     *fastPath
+	closed   atomic.Bool
 }
 
 // Start registers the eth_, net_, web3_ and lm_ namespaces and starts
@@ -154,26 +157,29 @@ func New(cfg Config) (*Server, error) {
 	// Calls without the token are served the wallet's methods wherever
 	// the endpoint listens (OpenToAll): Public only matters for refusing
 	// them, which this endpoint never does.
-	handler := (&rpcauth.Endpoint{
-		Open: open, Full: full, Secret: *cfg.ControlSecret, OpenToAll: true,
-		CORS: cfg.CORS, VHosts: cfg.VHosts, WSOrigins: cfg.WSOrigins,
-	}).Handler()
-	page := statuspage.Client()
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		open:     open,
 		full:     full,
 		log:      cfg.Logger,
 		events:   ev,
 		prefetch: eth.prefetch,
-		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if statuspage.Wants(r) {
-				page.ServeHTTP(w, r)
-				return
-			}
-			handler.ServeHTTP(w, r)
-		}),
-	}, nil
+	}
+	s.fast = newFastPath(eth, &s.closed)
+	handler := (&rpcauth.Endpoint{
+		Open: open, Full: full, Secret: *cfg.ControlSecret, OpenToAll: true,
+		CORS: cfg.CORS, VHosts: cfg.VHosts, WSOrigins: cfg.WSOrigins,
+		HTTP: s.fast.handler,
+	}).Handler()
+	page := statuspage.Client()
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if statuspage.Wants(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	})
+	return s, nil
 }
 
 // Handler is the wallet endpoint as an http.Handler: JSON-RPC over HTTP
@@ -194,6 +200,9 @@ func (s *Server) Attach() *rpc.Client { return rpc.DialInProc(s.full) }
 func (s *Server) Serve(ctx context.Context, body []byte) []byte {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ErrorResponse(-32600, "empty request")
+	}
+	if out, ok := s.fast.answer(ctx, body); ok {
+		return out
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
 	if err != nil {
@@ -281,6 +290,7 @@ func (s *Server) Close() error {
 		defer cancel()
 		err = s.http.Shutdown(ctx)
 	}
+	s.closed.Store(true)
 	s.open.Stop()
 	s.full.Stop()
 	s.events.close()

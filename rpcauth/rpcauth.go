@@ -128,13 +128,23 @@ type Endpoint struct {
 	// Refused says, to a call without a token that the endpoint refuses,
 	// what to do.
 	Refused string
+	// HTTP, when set, serves a method set's HTTP calls in place of its
+	// server (which still serves its WebSockets), e.g. answering some
+	// itself and handing the rest to the server.
+	HTTP func(*rpc.Server) http.Handler
 }
 
 // Handler routes each request: with an Authorization header to Full
 // (which refuses a bad token), otherwise to Open.
 func (e *Endpoint) Handler() http.Handler {
-	full := node.NewHTTPHandlerStack(e.Full, e.CORS, e.VHosts, e.Secret[:], true)
-	open := node.NewHTTPHandlerStack(e.Open, e.CORS, e.VHosts, nil, true)
+	httpOf := func(srv *rpc.Server) http.Handler {
+		if e.HTTP != nil {
+			return e.HTTP(srv)
+		}
+		return srv
+	}
+	full := node.NewHTTPHandlerStack(httpOf(e.Full), e.CORS, e.VHosts, e.Secret[:], true)
+	open := node.NewHTTPHandlerStack(httpOf(e.Open), e.CORS, e.VHosts, nil, true)
 	var fullWS, openWS http.Handler
 	if e.WSOrigins != nil {
 		fullWS = node.NewWSHandlerStack(e.Full.WebsocketHandler([]string{"*"}), e.Secret[:])
