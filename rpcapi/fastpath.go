@@ -15,14 +15,15 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/eth/filters"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightmarket/lightmarket/evmcall"
 )
 
-// fastPath answers the calls a wallet makes most, one at a time over HTTP
-// or in process, without go-ethereum's generic JSON-RPC server: that
+// fastPath answers the calls a wallet makes most (the state, calls, the
+// head, logs), one at a time over HTTP or in process, without go-ethereum's generic JSON-RPC server: that
 // server spends more on one call (a goroutine, a handler, reflection;
 // about 15 µs) than the client's check of a proof. It answers byte for
 // byte as the server would (the server is the reference:
@@ -95,6 +96,13 @@ func newFastPath(api *EthAPI, closed *atomic.Bool) *fastPath {
 				return nil, errNotFast
 			}
 			return api.Call(ctx, args, bnh, overrides, blockOverrides)
+		},
+		"eth_getLogs": func(ctx context.Context, a *fastArgs) (any, error) {
+			crit := arg[filters.FilterCriteria](a, 0)
+			if !a.done(1) {
+				return nil, errNotFast
+			}
+			return api.GetLogs(ctx, crit)
 		},
 		"eth_estimateGas": func(ctx context.Context, a *fastArgs) (any, error) {
 			args, bnh := arg[evmcall.TransactionArgs](a, 0), arg[*rpc.BlockNumberOrHash](a, 1)

@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/params"
 
+	chainpkg "github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/devnet"
 	"github.com/lightmarket/lightmarket/rpcapi"
 )
@@ -45,13 +51,55 @@ func TestFastPathAnswersAsTheServer(t *testing.T) {
 	defer slow.Close()
 	rpcapi.WithoutFastPath(slow)
 
+	// A block with a log: a contract whose creation logs one topic.
+	chain := d.Chain.DirectBackend()
+	latest, err := chain.CurrentHeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := ethclient.NewClient(d.Chain.RPCClient()).PendingNonceAt(ctx, crypto.PubkeyToAddress(d.DevKey.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := common.FromHex("0x7f" + strings.Repeat("11", 32) + "60006000a1")
+	tx := types.MustSignNewTx(d.DevKey, types.LatestSignerForChainID(d.Chain.ChainConfig().ChainID), &types.DynamicFeeTx{
+		ChainID: d.Chain.ChainConfig().ChainID, Nonce: nonce, Gas: 100_000,
+		GasTipCap: big.NewInt(params.GWei), GasFeeCap: new(big.Int).Add(big.NewInt(params.GWei), new(big.Int).Mul(latest.BaseFee, big.NewInt(2))),
+		Data: logger,
+	})
+	if err := chain.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	var included uint64
+	for tries := 0; included == 0; tries++ {
+		if tries == 20 {
+			t.Fatal("the transaction with a log was not included")
+		}
+		d.Chain.Commit()
+		loc, err := chain.TxLookup(ctx, tx.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loc.Status == chainpkg.TxIncluded {
+			included = loc.BlockNumber
+		}
+	}
+	for d.Client.Head().Number.Uint64() < included {
+		if ctx.Err() != nil {
+			t.Fatal("the client did not follow the chain")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	dev := crypto.PubkeyToAddress(d.DevKey.PublicKey).Hex()
 	contract := d.Contract.Address().Hex()
 	head := d.Client.Head()
 	hash := head.Hash().Hex()
+	topic := "0x" + strings.Repeat("11", 32)
 	req := func(id, method, params string) string {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":%q,"params":%s}`, id, method, params)
 	}
+	byTopic := req("24", "eth_getLogs", `[{"fromBlock":"0x0","toBlock":"latest","topics":[["`+topic+`"]]}]`)
 	// Calls the fast path answers.
 	answered := []string{
 		req("1", "eth_chainId", "[]"),
@@ -77,6 +125,12 @@ func TestFastPathAnswersAsTheServer(t *testing.T) {
 		req("19", "eth_call", `[{"to":"0x00000000000000000000000000000000000000aa"},"latest",{"0x00000000000000000000000000000000000000aa":{"code":"0x60016000526001601ff3"}}]`),
 		req("20", "eth_estimateGas", `[{"from":"`+dev+`","to":"0x00000000000000000000000000000000000000aa","value":"0x1"}]`),
 		req("21", "eth_estimateGas", `[{"from":"0x00000000000000000000000000000000000000bb","to":"0x00000000000000000000000000000000000000aa","value":"0x1"}]`),
+		req("23", "eth_getLogs", `[{"fromBlock":"0x0","toBlock":"latest","address":"`+contract+`"}]`),
+		byTopic,
+		req("29", "eth_getLogs", `[{"fromBlock":"0x0","topics":[null,["`+hash+`"]]}]`),
+		req("25", "eth_getLogs", `[{"blockHash":"`+hash+`"}]`),
+		req("26", "eth_getLogs", `[{"fromBlock":"0x2","toBlock":"0x1"}]`),
+		req("28", "eth_getLogs", `[{}]`),
 		"  {\n\"id\" : 22 , \"params\":[ \"" + dev + "\" , \"latest\" ],\"method\":\"eth_getBalance\",\"jsonrpc\":\"2.0\"}\n",
 	}
 	// Calls the server answers (its refusals, and requests in forms the
@@ -89,6 +143,10 @@ func TestFastPathAnswersAsTheServer(t *testing.T) {
 		req("34", "eth_getBalance", `[null,"latest"]`),
 		req("35", "eth_getBalance", `{"a":1}`),
 		req("36", "eth_getBalance", `["`+dev+`","nonsense"]`),
+		req("37", "eth_getLogs", `[]`),
+		req("27", "eth_getLogs", `[{"blockHash":"`+hash+`","fromBlock":"0x1"}]`),
+		req("38", "eth_getLogs", `[null]`),
+		req("39", "eth_getLogs", `[{"fromBlock":"earliest","address":"0xzz"}]`),
 		req("null", "eth_getBalance", `["`+dev+`"]`),
 		req(`{"x":1}`, "eth_getBalance", `["`+dev+`"]`),
 		req(`"a\"b"`, "eth_chainId", "[]"),
@@ -141,6 +199,9 @@ func TestFastPathAnswersAsTheServer(t *testing.T) {
 			t.Errorf("the fast path answers %s: %s", body, out)
 		}
 		same(body, "application/json")
+	}
+	if out := fast.Serve(ctx, []byte(byTopic)); !bytes.Contains(out, []byte(topic)) {
+		t.Errorf("no log in %s", out)
 	}
 	same(answered[0], "text/plain")
 	if d.Client.Head().Hash() != head.Hash() {
