@@ -253,11 +253,11 @@ func Call(ctx context.Context, env *Env, args TransactionArgs, overrides *StateO
 		blockCtx.BlobBaseFee = new(big.Int)
 	}
 	evm := vm.NewEVM(blockCtx, env.State, env.Config, vm.Config{NoBaseFee: true})
+	defer evm.Release() // its stack back to go-ethereum's pool (32 KB and more a call otherwise)
 	evm.SetPrecompiles(precompiles)
-	go func() {
-		<-ctx.Done()
-		evm.Cancel()
-	}()
+	// Stopped at the timeout, without a goroutine waiting for it.
+	stop := context.AfterFunc(ctx, evm.Cancel)
+	defer stop()
 	res, err := core.ApplyMessage(evm, msg, gp)
 	if serr := env.failed(); serr != nil {
 		return nil, serr
@@ -404,6 +404,7 @@ func accessList(ctx context.Context, env *Env, args TransactionArgs, overrides *
 			evm.Context.BlobBaseFee = new(big.Int)
 		}
 		res, err := core.ApplyMessage(evm, msg, nil)
+		evm.Release()
 		if env.failed() != nil {
 			return nil, 0, nil, nil // the caller reports it
 		}

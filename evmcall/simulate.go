@@ -312,10 +312,8 @@ func (sim *simulator) processBlock(ctx context.Context, block *SimBlock, header,
 	evm := vm.NewEVM(blockCtx, hooked, cfg, vm.Config{NoBaseFee: !sim.validate, Tracer: tracer.hooks()})
 	defer evm.Release()
 	evm.SetPrecompiles(precompiles)
-	go func() {
-		<-ctx.Done()
-		evm.Cancel()
-	}()
+	stop := context.AfterFunc(ctx, evm.Cancel)
+	defer stop()
 	accessList.Merge(core.PreExecution(ctx, header.ParentBeaconRoot, parent, cfg, evm, header.Number, header.Time))
 	for i, call := range block.Calls {
 		if err := ctx.Err(); err != nil {
