@@ -166,10 +166,7 @@ func (f *fastPath) answer(ctx context.Context, body []byte) ([]byte, bool) {
 		return nil, false
 	}
 	start := time.Now()
-	args := &fastArgs{ok: true}
-	if !splitArray(req.params, &args.elems) {
-		return nil, false
-	}
+	args := &fastArgs{elems: splitArray(req.params), ok: true}
 	result, err := callFast(ctx, req.method, method, args)
 	if err == errNotFast {
 		return nil, false
@@ -345,22 +342,21 @@ func parseCall(body []byte) (c call, ok bool) {
 	return c, version && c.id != nil && len(c.method) > 0
 }
 
-// splitArray appends the elements of params (a JSON array, null or
-// nothing) to elems.
-func splitArray(params []byte, elems *[][]byte) bool {
+// splitArray is the elements of params: a JSON array, null or nothing.
+func splitArray(params []byte) (elems [][]byte) {
 	if len(params) == 0 || string(params) == "null" {
-		return true
+		return nil
 	}
 	i := skipSpace(params, 1)
 	for i < len(params) && params[i] != ']' {
 		end := skipValue(params, i)
-		*elems = append(*elems, params[i:end])
+		elems = append(elems, params[i:end])
 		i = skipSpace(params, end)
 		if i < len(params) && params[i] == ',' {
 			i = skipSpace(params, i+1)
 		}
 	}
-	return true
+	return elems
 }
 
 // plainASCII says whether b is ASCII without escapes.

@@ -33,8 +33,7 @@ func FuzzParseCall(f *testing.F) {
 		want := 3
 		if c.params != nil {
 			want = 4
-			var elems [][]byte
-			splitArray(c.params, &elems)
+			elems := splitArray(c.params)
 			var list []json.RawMessage
 			json.Unmarshal(c.params, &list)
 			if len(elems) != len(list) {
