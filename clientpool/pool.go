@@ -518,6 +518,15 @@ func (p *Pool) Import(st State) {
 // across a restart.
 func (p *Pool) HalfLife() time.Duration { return p.cfg.UsageHalfLife }
 
+// CapacityOf is a connected client's capacity; ok is false for a client
+// not connected.
+func (p *Pool) CapacityOf(id ID) (capacity uint64, ok bool) {
+	if c := p.clients[id]; c != nil {
+		return c.Capacity, true
+	}
+	return 0, false
+}
+
 // Tier is a connected client's tier (Free for unknown clients).
 func (p *Pool) Tier(id ID) Tier {
 	if c := p.clients[id]; c != nil {

@@ -105,9 +105,18 @@ func (s *Server) SetCapacity(id enode.ID, capacity uint64) error {
 	if p == nil {
 		return fmt.Errorf("client %v not connected", id)
 	}
+	p.capMu.Lock()
+	defer p.capMu.Unlock()
+	return s.sendCapacity(p, capacity)
+}
+
+// sendCapacity sets the client's buffer to capacity and tells it (p.capMu
+// held).
+func (s *Server) sendCapacity(p *peer, capacity uint64) error {
 	params := flowcontrol.ParamsFor(capacity)
 	p.mu.Lock()
 	p.buf.SetParams(params)
 	p.mu.Unlock()
+	p.told = capacity
 	return protocol.Send(p.rw, protocol.CapacityUpdateMsg, &protocol.CapacityUpdate{BufferLimit: params.BufLimit, Recharge: params.Recharge})
 }

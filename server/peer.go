@@ -30,6 +30,10 @@ type peer struct {
 	table flowcontrol.CostTable
 	mu    sync.Mutex // guards buf
 	buf   *flowcontrol.ClientBuffer
+	// capMu orders the capacity updates sent to the client; told is the
+	// capacity it was last told (at the handshake or since).
+	capMu sync.Mutex
+	told  uint64
 }
 
 // accept charges a request's maximum cost to the client's buffer.
@@ -109,6 +113,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	defer s.marketLeave(p)
 	defer s.sched.forget(p)
 	p.buf = flowcontrol.NewClientBuffer(s.cfg.Clock, flowcontrol.ParamsFor(capacity))
+	p.told = capacity
 	if err := s.handshake(p); err != nil {
 		p.log.Debug("Handshake failed", "err", err)
 		return s.violation(p, err)
@@ -119,6 +124,9 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 	s.mu.Lock()
 	s.peers[p.ID()] = p
 	s.mu.Unlock()
+	// The pool may have changed the client's capacity since it was
+	// admitted, when updates could not reach it yet.
+	s.tellPoolCapacity(p)
 	s.cfg.Metrics.Clients.Inc()
 	defer func() {
 		s.mu.Lock()

@@ -41,6 +41,24 @@ func (s *Server) admit(p *peer) (uint64, error) {
 	return c.Capacity, nil
 }
 
+// tellPoolCapacity gives the client the capacity the pool holds for it
+// now, if it was told another. Changes are applied after the pool's lock
+// is released, from any goroutine; each sends the pool's latest value, in
+// order, so that a late one cannot undo a newer one.
+func (s *Server) tellPoolCapacity(p *peer) {
+	p.capMu.Lock()
+	defer p.capMu.Unlock()
+	s.poolMu.Lock()
+	capacity, ok := s.pool.CapacityOf(clientpool.ID(p.ID()))
+	s.poolMu.Unlock()
+	if !ok || capacity == p.told {
+		return
+	}
+	if err := s.sendCapacity(p, capacity); err != nil {
+		p.log.Debug("Cannot update capacity", "err", err)
+	}
+}
+
 // leave gives a departing client's capacity back to the pool.
 func (s *Server) leave(p *peer) {
 	s.poolMu.Lock()
@@ -62,9 +80,13 @@ func (s *Server) apply(changes []clientpool.Change) {
 	for _, ch := range changes {
 		id := enode.ID(ch.ID)
 		if !ch.Disconnect {
-			if err := s.SetCapacity(id, ch.Capacity); err != nil {
-				s.cfg.Logger.Debug("Cannot update capacity", "client", id, "err", err)
+			s.mu.Lock()
+			p := s.peers[id]
+			s.mu.Unlock()
+			if p != nil {
+				s.tellPoolCapacity(p)
 			}
+			// A client not registered yet is told when it is.
 			continue
 		}
 		s.mu.Lock()

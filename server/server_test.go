@@ -20,6 +20,7 @@ import (
 
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
+	"github.com/lightmarket/lightmarket/flowcontrol"
 	"github.com/lightmarket/lightmarket/protocol"
 )
 
@@ -340,4 +341,49 @@ func TestBiddingTooOftenIsCutOff(t *testing.T) {
 	}
 	go bid(protocol.BidBurst)
 	ts.expectError(t, protocol.ErrInvalidRequest)
+}
+
+// TestCapacityChangedBeforeRegistration changes a client's capacity in the
+// pool after it was admitted and before its handshake: the update could
+// not reach a session not registered yet, so the session tells it once it
+// is, and the client's capacity is the pool's.
+func TestCapacityChangedBeforeRegistration(t *testing.T) {
+	ts := newTestServerWith(t, Config{FreeCapacity: 1_000, PaidCapacity: 50_000})
+	id := enode.ID{1}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ts.srv.Clients()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client was not admitted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Paid now, at PaidCapacity: the session cannot be told yet.
+	if err := ts.srv.SetBalance(id, big.NewInt(1e18)); err != nil {
+		t.Fatal(err)
+	}
+	status := ts.handshake(t, ts.backend.ChainID())
+	if got, want := status.FlowControl.Recharge, flowcontrol.ParamsFor(1_000).Recharge; got != want {
+		t.Fatalf("handshake recharge %d, want the admitted free capacity's %d", got, want)
+	}
+	want := flowcontrol.ParamsFor(50_000)
+	stop := time.AfterFunc(10*time.Second, func() { ts.rw.Close() }) // ends the reads below
+	defer stop.Stop()
+	for {
+		code, msg, err := protocol.ReadMsg(ts.rw)
+		if err != nil {
+			t.Fatalf("no capacity update within 10 s: %v", err)
+		}
+		if code != protocol.CapacityUpdateMsg {
+			continue // terms, announcements
+		}
+		if u := msg.(*protocol.CapacityUpdate); u.Recharge != want.Recharge || u.BufferLimit != want.BufLimit {
+			t.Fatalf("capacity update %+v, want %+v", u, want)
+		}
+		break
+	}
+	for _, c := range ts.srv.Clients() {
+		if c.Capacity != 50_000 || c.Tier != "paid" {
+			t.Fatalf("the pool holds %+v", c)
+		}
+	}
 }
