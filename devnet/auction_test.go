@@ -62,6 +62,19 @@ func TestTwoHighestBiddersWinAndTheOutbidOneMovesToFree(t *testing.T) {
 	})
 	a, b := bidder(t, srv, 30), bidder(t, srv, 20)
 	c := bidder(t, srv, 10)
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		// What each side held when a wait timed out.
+		for name, cl := range map[string]*client.Client{"a": a, "b": b, "c": c} {
+			s := cl.Servers()[0]
+			t.Logf("client %s: tier %s, paid %d, flow-control capacity %d", name, s.Tier, s.PaidCapacity, s.Capacity)
+		}
+		for _, info := range srv.Clients() {
+			t.Logf("server's client %.8s: tier %s, capacity %d", info.ID, info.Tier, info.Capacity)
+		}
+	}()
 	eventuallyWithin(t, 30*time.Second, "two winners at the highest losing bid", func() bool {
 		ta, ca, pa := tierAt(a)
 		tb, cb, _ := tierAt(b)
