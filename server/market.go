@@ -25,8 +25,9 @@ func (s *Server) handleBid(p *peer, b *protocol.Bid) {
 		if s.market != nil {
 			price = s.market.Price()
 		}
+		seq := s.marketSeq
 		s.poolMu.Unlock()
-		protocol.Send(p.rw, protocol.AllocationMsg, &protocol.Allocation{ReqID: b.ReqID, Price: price})
+		p.tellAllocation(seq, &protocol.Allocation{ReqID: b.ReqID, Price: price}, true)
 		return
 	}
 	before := s.market.Price()
@@ -39,10 +40,11 @@ func (s *Server) handleBid(p *peer, b *protocol.Bid) {
 	changes = s.withPriceChange(before, changes)
 	poolChanges := s.applyMarket(changes)
 	alloc := &protocol.Allocation{ReqID: b.ReqID, Capacity: s.market.Allocation(id), Price: s.market.Price()}
+	seq := s.marketSeq
 	s.poolMu.Unlock()
 	s.apply(poolChanges)
-	s.tellMarket(changes, id)
-	protocol.Send(p.rw, protocol.AllocationMsg, alloc)
+	s.tellMarket(seq, changes, id)
+	p.tellAllocation(seq, alloc, true)
 }
 
 // withPriceChange adds every holder of paid capacity to changes when the
@@ -65,8 +67,10 @@ func (s *Server) withPriceChange(before *big.Int, changes []auction.Change) []au
 	return changes
 }
 
-// applyMarket gives the auction's decisions to the pool; poolMu is held.
+// applyMarket gives the auction's decisions to the pool and numbers them
+// (s.marketSeq); poolMu is held.
 func (s *Server) applyMarket(changes []auction.Change) []clientpool.Change {
+	s.marketSeq++
 	var out []clientpool.Change
 	for _, ch := range changes {
 		out = append(out, s.pool.SetPaidCapacity(clientpool.ID(ch.ID), ch.Capacity)...)
@@ -74,9 +78,9 @@ func (s *Server) applyMarket(changes []auction.Change) []clientpool.Change {
 	return out
 }
 
-// tellMarket pushes Allocation to the clients whose allocation changed,
-// but skip (who gets the reply to its bid).
-func (s *Server) tellMarket(changes []auction.Change, skip auction.ID) {
+// tellMarket pushes Allocation to the clients whose allocation changed in
+// the auction's decision seq, but skip (who gets the reply to its bid).
+func (s *Server) tellMarket(seq uint64, changes []auction.Change, skip auction.ID) {
 	for _, ch := range changes {
 		if ch.ID == skip {
 			continue
@@ -91,8 +95,28 @@ func (s *Server) tellMarket(changes []auction.Change, skip auction.ID) {
 		if ch.Until != 0 {
 			msg.UntilMs = uint64(s.wallTime(ch.Until).UnixMilli())
 		}
-		protocol.Send(p.rw, protocol.AllocationMsg, msg)
+		p.tellAllocation(seq, msg, false)
 	}
+}
+
+// tellAllocation sends the client its allocation as of the auction's
+// decision seq, unless it was told of a later one: decisions are sent
+// after the pool's lock is released, from the goroutines that made them.
+// A reply to a bid is always sent, with the latest allocation told.
+func (p *peer) tellAllocation(seq uint64, msg *protocol.Allocation, reply bool) {
+	p.capMu.Lock()
+	defer p.capMu.Unlock()
+	if seq < p.allocSeq {
+		if !reply {
+			return
+		}
+		latest := *p.allocTold
+		latest.ReqID = msg.ReqID
+		msg = &latest
+	} else {
+		p.allocSeq, p.allocTold = seq, msg
+	}
+	protocol.Send(p.rw, protocol.AllocationMsg, msg)
 }
 
 // auctionTick ends grace periods that are over.
@@ -109,9 +133,10 @@ func (s *Server) auctionTick() {
 	before := s.market.Price()
 	changes := s.withPriceChange(before, s.market.Tick())
 	poolChanges := s.applyMarket(changes)
+	seq := s.marketSeq
 	s.poolMu.Unlock()
 	s.apply(poolChanges)
-	s.tellMarket(changes, auction.ID{})
+	s.tellMarket(seq, changes, auction.ID{})
 }
 
 // marketLeave withdraws a departing client's bid.
@@ -123,9 +148,10 @@ func (s *Server) marketLeave(p *peer) {
 	before := s.market.Price()
 	changes := s.withPriceChange(before, s.market.Withdraw(auction.ID(p.ID())))
 	poolChanges := s.applyMarket(changes)
+	seq := s.marketSeq
 	s.poolMu.Unlock()
 	s.apply(poolChanges)
-	s.tellMarket(changes, auction.ID(p.ID()))
+	s.tellMarket(seq, changes, auction.ID(p.ID()))
 }
 
 // Price is the auction's clearing price (nil without an auction).

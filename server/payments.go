@@ -77,9 +77,10 @@ func (s *Server) setPoolBalance(id enode.ID, balance *big.Int) {
 		market = s.withPriceChange(before, s.market.Withdraw(auction.ID(id)))
 		changes = append(changes, s.applyMarket(market)...)
 	}
+	seq := s.marketSeq
 	s.poolMu.Unlock()
 	s.apply(changes)
-	s.tellMarket(market, auction.ID{})
+	s.tellMarket(seq, market, auction.ID{})
 }
 
 // bill charges every client holding paid capacity for the time since the

@@ -30,10 +30,13 @@ type peer struct {
 	table flowcontrol.CostTable
 	mu    sync.Mutex // guards buf
 	buf   *flowcontrol.ClientBuffer
-	// capMu orders the capacity updates sent to the client; told is the
-	// capacity it was last told (at the handshake or since).
-	capMu sync.Mutex
-	told  uint64
+	// capMu orders the capacity and allocation updates sent to the client;
+	// told is the capacity it was last told (at the handshake or since),
+	// allocTold the last Allocation, of the auction's decision allocSeq.
+	capMu     sync.Mutex
+	told      uint64
+	allocSeq  uint64
+	allocTold *protocol.Allocation
 }
 
 // accept charges a request's maximum cost to the client's buffer.

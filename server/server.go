@@ -202,7 +202,11 @@ type Server struct {
 	priceMu sync.Mutex
 	prices  []PricePoint     // clearing price over the last hour
 	market  *auction.Auction // guarded by poolMu; nil without Sellable
-	sched   *scheduler
+	// marketSeq numbers the auction's decisions (poolMu), so that their
+	// Allocation messages, sent after the lock is released, are not
+	// applied out of order.
+	marketSeq uint64
+	sched     *scheduler
 
 	rtries *lru.Cache[common.Hash, *receiptTrie] // of oversized blocks
 	hist   *historyIndex

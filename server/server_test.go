@@ -387,3 +387,29 @@ func TestCapacityChangedBeforeRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocationsInDecisionOrder sends a session the Allocation of an
+// auction decision after that of a later one, as two goroutines can: the
+// older is not sent, and a reply to a bid made from it carries the later
+// allocation.
+func TestAllocationsInDecisionOrder(t *testing.T) {
+	serverEnd, clientEnd := p2p.MsgPipe()
+	defer serverEnd.Close()
+	defer clientEnd.Close()
+	p := &peer{rw: serverEnd}
+	go func() {
+		p.tellAllocation(2, &protocol.Allocation{Capacity: 200, Price: big.NewInt(2)}, false)
+		p.tellAllocation(1, &protocol.Allocation{Capacity: 100, Price: big.NewInt(1)}, false)
+		p.tellAllocation(1, &protocol.Allocation{ReqID: 7, Capacity: 100, Price: big.NewInt(1)}, true)
+		p.tellAllocation(3, &protocol.Allocation{Capacity: 300, Price: big.NewInt(3)}, false)
+	}()
+	for i, want := range []protocol.Allocation{{Capacity: 200}, {ReqID: 7, Capacity: 200}, {Capacity: 300}} {
+		code, msg, err := protocol.ReadMsg(clientEnd)
+		if err != nil || code != protocol.AllocationMsg {
+			t.Fatalf("message %d: %v %v", i, code, err)
+		}
+		if got := msg.(*protocol.Allocation); got.ReqID != want.ReqID || got.Capacity != want.Capacity {
+			t.Fatalf("message %d: %+v, want request %d capacity %d", i, got, want.ReqID, want.Capacity)
+		}
+	}
+}
