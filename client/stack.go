@@ -2,7 +2,9 @@ package client
 
 // reserveStack grows the calling goroutine's stack to what sending a
 // request needs, in one step. go-ethereum's JSON-RPC server runs every call
-// on a new goroutine, whose stack starts at 8 KB; a call that reaches the
+// on a new goroutine, whose stack starts at 8 KB (the calls the wallet
+// endpoint answers itself run on the HTTP connection's goroutine, whose
+// stack the collector may shrink between calls); a call that reaches the
 // wire needs more than 64 KB (RLPx compresses with snappy, which keeps a
 // 32 KB table on the stack), and the stack doubled two or three times on
 // the way, each copy walking every frame. That was about 20 µs of a
