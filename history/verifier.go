@@ -22,8 +22,8 @@ func NewVerifier(root common.Hash, count uint64) *Verifier {
 // Root is the signed root and the number of sections it covers.
 func (v *Verifier) Root() (common.Hash, uint64) { return v.root, v.count }
 
-// A Reply checks the proofs of one reply, in the reply's order, as
-// VerifySection and VerifyHeader do, where a server cut the section paths
+// A Reply checks the proofs of one reply, in the reply's order, each as
+// whole paths from its leaf to the signed root would be checked, where a server cut the section paths
 // as Top.SharedPaths does: a path may end below the first node on its way
 // up that an earlier proof of the reply computed or named, and the check
 // compares the value there instead of climbing on. Whole paths pass too
