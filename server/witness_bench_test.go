@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/log"
 
+	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/internal/testchain"
 	"github.com/lightmarket/lightmarket/protocol"
@@ -21,10 +22,44 @@ import (
 // BenchmarkWitnessHeavy measures the witness of a portfolio view: a call
 // reading 50 balances of 5 tokens, over the embedded chain.
 func BenchmarkWitnessHeavy(b *testing.B) {
+	srv, head, tokens, reader, holders := witnessBench(b, false)
+	params, _ := json.Marshal([]any{map[string]any{"to": reader, "input": hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))}})
+	benchWitness(b, srv, head, params, 6)
+}
+
+// BenchmarkWitnessBalance measures the witness of the commonest call, one
+// token balance, over the embedded chain.
+func BenchmarkWitnessBalance(b *testing.B) {
+	for _, over := range []string{"direct", "rpc"} {
+		b.Run(over, func(b *testing.B) {
+			srv, head, tokens, _, holders := witnessBench(b, over == "rpc")
+			params, _ := json.Marshal([]any{map[string]any{"to": tokens[0], "input": hexutil.Bytes(testchain.Pack("Token", "balanceOf", holders[0]))}})
+			benchWitness(b, srv, head, params, 1)
+		})
+	}
+}
+
+func benchWitness(b *testing.B, srv *Server, head *types.Header, params []byte, accounts int) {
+	ctx := context.Background()
+	req := &protocol.GetWitness{ReqID: 1, BlockHash: head.Hash(), Method: "eth_call", Params: params}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w := srv.witness(ctx, req)
+		if len(w.Accounts) < accounts {
+			b.Fatal("short", len(w.Accounts))
+		}
+	}
+}
+
+// witnessBench is a chain with five tokens, ten holders of each and a
+// contract reading many balances at once, and a server over it: over the
+// chain's own state, or over its JSON-RPC as over an external node.
+func witnessBench(b *testing.B, overRPC bool) (*Server, *types.Header, []common.Address, common.Address, []common.Address) {
 	quiet := log.NewLogger(log.DiscardHandler())
 	dc, _ := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
 	dc.Start()
-	defer dc.Close()
+	b.Cleanup(func() { dc.Close() })
 	d := dc.DirectBackend()
 	ctx := context.Background()
 	signer := types.LatestSignerForChainID(dc.ChainConfig().ChainID)
@@ -55,15 +90,14 @@ func BenchmarkWitnessHeavy(b *testing.B) {
 	}
 	dc.Commit()
 	key, _ := crypto.GenerateKey()
-	srv, _ := New(Config{Backend: d, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
-	head, _ := d.CurrentHeader(ctx)
-	params, _ := json.Marshal([]any{map[string]any{"to": reader, "input": hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))}})
-	req := &protocol.GetWitness{ReqID: 1, BlockHash: head.Hash(), Method: "eth_call", Params: params}
-	b.ResetTimer()
-	for range b.N {
-		w := srv.witness(ctx, req)
-		if len(w.Accounts) < 6 {
-			b.Fatal("short", len(w.Accounts))
+	var backend chain.Backend = d
+	if overRPC {
+		var err error
+		if backend, err = dc.RPCBackend(ctx); err != nil {
+			b.Fatal(err)
 		}
 	}
+	srv, _ := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	head, _ := d.CurrentHeader(ctx)
+	return srv, head, tokens, reader, holders
 }
