@@ -209,6 +209,7 @@ type Server struct {
 	sched     *scheduler
 
 	rtries *lru.Cache[common.Hash, *receiptTrie] // of oversized blocks
+	codes  *lru.SizeConstrainedCache[common.Hash, []byte]
 	hist   *historyIndex
 	beacon *beaconRelay // nil without a beacon API
 
@@ -293,6 +294,7 @@ func New(cfg Config) (*Server, error) {
 		costs:   &costs{tracker: flowcontrol.NewCostTracker(initialCosts())},
 		peers:   make(map[enode.ID]*peer),
 		rtries:  lru.NewCache[common.Hash, *receiptTrie](receiptTries),
+		codes:   lru.NewSizeConstrainedCache[common.Hash, []byte](codeCacheBytes),
 		ctx:     ctx,
 		cancel:  cancel,
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/consensus"
 	"github.com/ethereum/go-ethereum/consensus/beacon"
 	"github.com/ethereum/go-ethereum/consensus/ethash"
@@ -56,7 +57,7 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 	if !s.ok(err, "witness", r.BlockHash) {
 		return reply
 	}
-	rec := &recorder{ctx: ctx, backend: s.cfg.Backend, block: r.BlockHash, root: header.Root, accounts: make(map[common.Address]*recAccount)}
+	rec := &recorder{ctx: ctx, backend: s.cfg.Backend, block: r.BlockHash, root: header.Root, accounts: make(map[common.Address]*recAccount), verified: s.codes}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WitnessTimeout)
 	defer cancel()
 	chainCtx := &backendChain{ctx: ctx, backend: s.cfg.Backend, config: s.cfg.ChainConfig}
@@ -244,6 +245,11 @@ type recorder struct {
 	codes    []common.Hash
 	code     map[common.Hash][]byte
 	err      error
+
+	// verified holds codes read and checked against their hash by earlier
+	// runs, shared by the server's runs: a code never changes under its
+	// hash, and over an external node each read costs round trips.
+	verified *lru.SizeConstrainedCache[common.Hash, []byte]
 }
 
 type recAccount struct {
@@ -329,6 +335,10 @@ func (r *recorder) proveSlot(addr common.Address, storageRoot, slot common.Hash)
 	v, err := verify.Storage(storageRoot, slot, p.Storage[0])
 	return v, p.Storage[0], err
 }
+
+// codeCacheBytes bounds the codes a server keeps verified: a few hundred
+// contracts of a typical size (the largest deployable is 24 KB).
+const codeCacheBytes = 8 << 20
 
 // readCode reads the code of an account, by its hash from the backend's
 // database in process or through its Code.
@@ -417,14 +427,18 @@ func (r *recorder) Code(addr common.Address, codeHash common.Hash) []byte {
 	if ok {
 		return code
 	}
-	code, err := r.readCode(addr, codeHash)
-	if err != nil {
-		r.fail(err)
-		return nil
-	}
-	if crypto.Keccak256Hash(code) != codeHash {
-		r.fail(fmt.Errorf("code of %x does not hash to %x", addr, codeHash))
-		return nil
+	code, ok = r.verified.Get(codeHash)
+	if !ok {
+		var err error
+		if code, err = r.readCode(addr, codeHash); err != nil {
+			r.fail(err)
+			return nil
+		}
+		if crypto.Keccak256Hash(code) != codeHash {
+			r.fail(fmt.Errorf("code of %x does not hash to %x", addr, codeHash))
+			return nil
+		}
+		r.verified.Add(codeHash, code)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"math/big"
 	"strings"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/lightmarket/lightmarket/chain"
 	"github.com/lightmarket/lightmarket/chain/devchain"
 	"github.com/lightmarket/lightmarket/client"
+	"github.com/lightmarket/lightmarket/internal/testchain"
 	"github.com/lightmarket/lightmarket/protocol"
 	"github.com/lightmarket/lightmarket/rpcapi"
 )
@@ -206,5 +208,81 @@ func TestUndecodableWitnessRequestCostsTheBackendNothing(t *testing.T) {
 	srv.witness(context.Background(), &protocol.GetWitness{ReqID: 4, BlockHash: head, Method: "eth_call", Params: []byte(`[{"to":"0x0000000000000000000000000000000000000001"}]`)})
 	if backend.headers == 0 {
 		t.Fatal("a decodable request read no header")
+	}
+}
+
+// codeCounting counts the codes a server reads from its backend and can
+// hand out a wrong one.
+type codeCounting struct {
+	chain.Backend
+	codes atomic.Int32
+	wrong atomic.Bool
+}
+
+func (c *codeCounting) Code(ctx context.Context, block common.Hash, addr common.Address) ([]byte, error) {
+	c.codes.Add(1)
+	if c.wrong.Load() {
+		return []byte{0x60, 0x00}, nil
+	}
+	return c.Backend.Code(ctx, block, addr)
+}
+
+// TestWitnessReadsACodeOnce: a contract's code is read from the backend
+// and checked against its hash once; later witnesses at later blocks carry
+// it without reading it again. A code that does not match its hash is
+// refused and not kept.
+func TestWitnessReadsACodeOnce(t *testing.T) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	dc := startDevChain(t)
+	d := dc.DirectBackend()
+	ctx := context.Background()
+	signer := types.LatestSignerForChainID(dc.ChainConfig().ChainID)
+	for nonce := range uint64(2) {
+		tx := types.MustSignNewTx(dc.DevKey(), signer, &types.DynamicFeeTx{ChainID: dc.ChainConfig().ChainID, Nonce: nonce,
+			GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(1e11), Gas: 3_000_000,
+			Data: testchain.Deployment("Token", "T", "T", testchain.Supply)})
+		if err := d.SendTransaction(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dc.Commit()
+	dev := crypto.PubkeyToAddress(dc.DevKey().PublicKey)
+	tokens := []common.Address{crypto.CreateAddress(dev, 0), crypto.CreateAddress(dev, 1)}
+	backend := &codeCounting{Backend: d}
+	key, _ := crypto.GenerateKey()
+	srv, err := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := func(token common.Address) *protocol.Witness {
+		params := fmt.Sprintf(`[{"to":"%s","input":"%s"}]`, token.Hex(), hexutil.Bytes(testchain.Pack("Token", "balanceOf", dev)))
+		return srv.witness(ctx, &protocol.GetWitness{ReqID: 1, BlockHash: dc.Commit(), Method: "eth_call", Params: []byte(params)})
+	}
+	// The second token has the same code as the first: one read for both.
+	for i, token := range []common.Address{tokens[0], tokens[0], tokens[1]} {
+		if w := witness(token); len(w.Codes) != 1 {
+			t.Fatalf("witness %d: %d codes, want 1", i, len(w.Codes))
+		}
+	}
+	if n := backend.codes.Load(); n != 1 {
+		t.Fatalf("backend asked for %d codes, want 1", n)
+	}
+
+	// A new server asked by a backend that lies about the code: refused
+	// each time, never kept.
+	backend = &codeCounting{Backend: d}
+	backend.wrong.Store(true)
+	if srv, err = New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	var reads []int32
+	for i := range 2 {
+		if w := witness(tokens[0]); len(w.Codes) != 0 {
+			t.Fatalf("witness %d over a lying backend carries %d codes", i, len(w.Codes))
+		}
+		reads = append(reads, backend.codes.Load())
+	}
+	if reads[0] == 0 || reads[1] != 2*reads[0] {
+		t.Fatalf("lying backend asked for %v codes after each witness: a wrong code was kept", reads)
 	}
 }
