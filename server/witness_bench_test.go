@@ -28,7 +28,8 @@ func BenchmarkWitnessHeavy(b *testing.B) {
 }
 
 // BenchmarkWitnessBalance measures the witness of the commonest call, one
-// token balance, over the embedded chain.
+// token balance, over the embedded chain's own state and over its
+// JSON-RPC (as over an external node).
 func BenchmarkWitnessBalance(b *testing.B) {
 	for _, over := range []string{"direct", "rpc"} {
 		b.Run(over, func(b *testing.B) {
