@@ -23,13 +23,14 @@ func NewVerifier(root common.Hash, count uint64) *Verifier {
 func (v *Verifier) Root() (common.Hash, uint64) { return v.root, v.count }
 
 // A Reply checks the proofs of one reply, in the reply's order, each as
-// its whole path from leaf to signed root would be checked, where a server
-// cut the section paths as Top.SharedPaths does: a path may end below the first node on its way
-// up that an earlier proof of the reply computed or named, and the check
-// compares the value there instead of climbing on. Whole paths pass too
-// (they stop at the first such node), so that the sections of a range
-// climb to the root once between them either way. A proof that fails
-// leaves nothing behind. A Reply is not safe for concurrent use.
+// its whole path from leaf to signed root would be checked, where a
+// server cut the section paths as Top.SharedPaths does: a path may end
+// below the first node on its way up that an earlier proof of the reply
+// computed or named, and the check compares the value there instead of
+// climbing on. Whole paths pass too (they stop at the first such node),
+// so that the sections of a range climb to the root once between them
+// either way. A proof that fails leaves nothing behind. A Reply is not
+// safe for concurrent use.
 type Reply struct {
 	v      *Verifier
 	proven map[topNode]common.Hash // by the reply's proofs so far
