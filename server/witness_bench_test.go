@@ -20,11 +20,16 @@ import (
 )
 
 // BenchmarkWitnessHeavy measures the witness of a portfolio view: a call
-// reading 50 balances of 5 tokens, over the embedded chain.
+// reading 50 balances of 5 tokens, over the embedded chain's own state and
+// over its JSON-RPC.
 func BenchmarkWitnessHeavy(b *testing.B) {
-	srv, head, tokens, reader, holders := witnessBench(b, false)
-	params, _ := json.Marshal([]any{map[string]any{"to": reader, "input": hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))}})
-	benchWitness(b, srv, head, params, 6)
+	for _, over := range []string{"direct", "rpc"} {
+		b.Run(over, func(b *testing.B) {
+			srv, head, tokens, reader, holders := witnessBench(b, over == "rpc")
+			params, _ := json.Marshal([]any{map[string]any{"to": reader, "input": hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))}})
+			benchWitness(b, srv, head, params, 6)
+		})
+	}
 }
 
 // BenchmarkWitnessBalance measures the witness of the commonest call, one
@@ -53,14 +58,35 @@ func benchWitness(b *testing.B, srv *Server, head *types.Header, params []byte, 
 	}
 }
 
-// witnessBench is a chain with five tokens, ten holders of each and a
-// contract reading many balances at once, and a server over it: over the
-// chain's own state, or over its JSON-RPC as over an external node.
+// witnessBench is witnessChain and a server over it: over the chain's own
+// state, or over its JSON-RPC as over an external node.
 func witnessBench(b *testing.B, overRPC bool) (*Server, *types.Header, []common.Address, common.Address, []common.Address) {
-	quiet := log.NewLogger(log.DiscardHandler())
-	dc, _ := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: quiet})
-	dc.Start()
-	b.Cleanup(func() { dc.Close() })
+	dc, tokens, reader, holders := witnessChain(b)
+	ctx := context.Background()
+	var backend chain.Backend = dc.DirectBackend()
+	if overRPC {
+		var err error
+		if backend, err = dc.RPCBackend(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	key, _ := crypto.GenerateKey()
+	srv, _ := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: log.NewLogger(log.DiscardHandler())})
+	head, _ := dc.DirectBackend().CurrentHeader(ctx)
+	return srv, head, tokens, reader, holders
+}
+
+// witnessChain is a chain with five tokens, ten holders of each and a
+// contract reading many balances at once (Balances).
+func witnessChain(tb testing.TB) (dc *devchain.Chain, tokens []common.Address, reader common.Address, holders []common.Address) {
+	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := dc.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { dc.Close() })
 	d := dc.DirectBackend()
 	ctx := context.Background()
 	signer := types.LatestSignerForChainID(dc.ChainConfig().ChainID)
@@ -69,18 +95,16 @@ func witnessBench(b *testing.B, overRPC bool) (*Server, *types.Header, []common.
 		head, _ := d.CurrentHeader(ctx)
 		tx := types.MustSignNewTx(dc.DevKey(), signer, &types.DynamicFeeTx{ChainID: dc.ChainConfig().ChainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: new(big.Int).Add(big.NewInt(1e9), new(big.Int).Mul(head.BaseFee, big.NewInt(2))), Gas: 3_000_000, To: to, Data: data})
 		if err := d.SendTransaction(ctx, tx); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		nonce++
 		return crypto.CreateAddress(crypto.PubkeyToAddress(dc.DevKey().PublicKey), nonce-1)
 	}
-	var tokens []common.Address
 	for range 5 {
 		tokens = append(tokens, send(nil, testchain.Deployment("Token", "T", "T", testchain.Supply)))
 	}
-	reader := send(nil, testchain.Deployment("Balances"))
+	reader = send(nil, testchain.Deployment("Balances"))
 	dc.Commit()
-	var holders []common.Address
 	for i := range 10 {
 		holders = append(holders, common.Address{0xb0, byte(i + 1)})
 	}
@@ -90,15 +114,5 @@ func witnessBench(b *testing.B, overRPC bool) (*Server, *types.Header, []common.
 		}
 	}
 	dc.Commit()
-	key, _ := crypto.GenerateKey()
-	var backend chain.Backend = d
-	if overRPC {
-		var err error
-		if backend, err = dc.RPCBackend(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	srv, _ := New(Config{Backend: backend, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
-	head, _ := d.CurrentHeader(ctx)
-	return srv, head, tokens, reader, holders
+	return dc, tokens, reader, holders
 }
