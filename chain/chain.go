@@ -10,6 +10,7 @@ package chain
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -68,6 +69,21 @@ type Backend interface {
 	// or the returned function is called. Heads may be skipped under load;
 	// the last one delivered is always current.
 	SubscribeHeads(ctx context.Context, ch chan<- *types.Header) (unsubscribe func(), err error)
+}
+
+// Prefetcher is implemented by backends in another process (a node over
+// JSON-RPC), where each read is a round trip: a server asks which accounts
+// and slots a call touches, and proves them all in one exchange, before
+// the call's run reads them one by one.
+type Prefetcher interface {
+	// AccessList runs a call (eth_call's JSON object) in the state of a
+	// block and returns the accounts and slots it touched, as
+	// eth_createAccessList does (without the sender, the callee and the
+	// precompiles).
+	AccessList(ctx context.Context, blockHash common.Hash, call json.RawMessage) (types.AccessList, error)
+	// Proofs proves each account of list with its slots, as Proof does,
+	// in one exchange; the proof of an account that failed is nil.
+	Proofs(ctx context.Context, blockHash common.Hash, list types.AccessList) []*Proof
 }
 
 // LocalState is implemented by backends that hold the chain's state in the

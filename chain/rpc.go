@@ -31,11 +31,12 @@ const pollInterval = 250 * time.Millisecond
 // reth, erigon, nethermind). Every answer is checked before it is
 // returned.
 type RPC struct {
-	c       *rpc.Client
-	chainID uint64
-	genesis common.Hash
-	headers *lru.Cache[common.Hash, *types.Header]
-	noRaw   atomic.Bool // the node refused debug_dbGet
+	c            *rpc.Client
+	chainID      uint64
+	genesis      common.Hash
+	headers      *lru.Cache[common.Hash, *types.Header]
+	noRaw        atomic.Bool // the node refused debug_dbGet
+	noAccessList atomic.Bool // the node has no eth_createAccessList
 }
 
 var (
@@ -254,19 +255,29 @@ func (b *RPC) Proof(ctx context.Context, blockHash common.Hash, addr common.Addr
 	if err != nil {
 		return nil, err
 	}
+	var res rpcProof
+	if err := b.c.CallContext(ctx, &res, "eth_getProof", addr, slotKeys(slots), rpc.BlockNumberOrHashWithHash(blockHash, false)); err != nil {
+		return nil, stateErr(err)
+	}
+	return checkProof(header.Root, addr, slots, &res)
+}
+
+func slotKeys(slots []common.Hash) []string {
 	keys := make([]string, len(slots))
 	for i, s := range slots {
 		keys[i] = s.Hex()
 	}
-	var res rpcProof
-	if err := b.c.CallContext(ctx, &res, "eth_getProof", addr, keys, rpc.BlockNumberOrHashWithHash(blockHash, false)); err != nil {
-		return nil, stateErr(err)
-	}
+	return keys
+}
+
+// checkProof verifies the node's proof of an account and its slots
+// against a state root.
+func checkProof(root common.Hash, addr common.Address, slots []common.Hash, res *rpcProof) (*Proof, error) {
 	if len(res.StorageProof) != len(slots) {
 		return nil, fmt.Errorf("%w: %d storage proofs for %d slots", ErrBackendInvalid, len(res.StorageProof), len(slots))
 	}
 	p := &Proof{Account: bytesList(res.AccountProof), Storage: make([][][]byte, len(slots))}
-	acct, err := verify.Account(header.Root, addr, p.Account)
+	acct, err := verify.Account(root, addr, p.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBackendInvalid, err)
 	}
@@ -281,6 +292,49 @@ func (b *RPC) Proof(ctx context.Context, blockHash common.Hash, addr common.Addr
 		}
 	}
 	return p, nil
+}
+
+// AccessList implements Prefetcher with eth_createAccessList. The list
+// of a call that fails is still the one its run touched.
+func (b *RPC) AccessList(ctx context.Context, blockHash common.Hash, call json.RawMessage) (types.AccessList, error) {
+	var res struct {
+		AccessList types.AccessList `json:"accessList"`
+	}
+	if b.noAccessList.Load() {
+		return nil, ErrNodeUnavailable
+	}
+	err := b.c.CallContext(ctx, &res, "eth_createAccessList", call, rpc.BlockNumberOrHashWithHash(blockHash, false))
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == -32601 { // method not found
+		b.noAccessList.Store(true)
+	}
+	if err != nil {
+		return nil, stateErr(err)
+	}
+	return res.AccessList, nil
+}
+
+// Proofs implements Prefetcher with one batch of eth_getProof.
+func (b *RPC) Proofs(ctx context.Context, blockHash common.Hash, list types.AccessList) []*Proof {
+	out := make([]*Proof, len(list))
+	header, err := b.HeaderByHash(ctx, blockHash)
+	if err != nil || len(list) == 0 {
+		return out
+	}
+	res := make([]rpcProof, len(list))
+	batch := make([]rpc.BatchElem, len(list))
+	for i, t := range list {
+		batch[i] = rpc.BatchElem{Method: "eth_getProof", Args: []any{t.Address, slotKeys(t.StorageKeys), rpc.BlockNumberOrHashWithHash(blockHash, false)}, Result: &res[i]}
+	}
+	if err := b.c.BatchCallContext(ctx, batch); err != nil {
+		return out
+	}
+	for i, t := range list {
+		if batch[i].Error == nil {
+			out[i], _ = checkProof(header.Root, t.Address, t.StorageKeys, &res[i])
+		}
+	}
+	return out
 }
 
 // RawGet implements RawReader with geth's debug_dbGet, when the node

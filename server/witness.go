@@ -87,6 +87,9 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 			rec.db = mem
 		}
 		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
+		if pf, ok := s.cfg.Backend.(chain.Prefetcher); ok && call.prefetchable() {
+			rec.prefetch(ctx, pf, call, header.Coinbase)
+		}
 	}
 	// The search for the nodes a state root needs, and the runs repeated
 	// with them, get as long again as the first run: over a backend in
@@ -166,6 +169,7 @@ var missingNodeRE = regexp.MustCompile(`missing trie node ([0-9a-f]{64}) \(owner
 // witnessCall is a witness request's call, decoded: what the server runs.
 type witnessCall struct {
 	method         string
+	call           json.RawMessage // the call object, as sent
 	args           evmcall.TransactionArgs
 	overrides      *evmcall.StateOverride
 	blockOverrides *evmcall.BlockOverrides
@@ -188,7 +192,7 @@ func decodeWitnessCall(method string, params []byte) (*witnessCall, error) {
 		}
 		return json.Unmarshal(raw[i], v)
 	}
-	w := &witnessCall{method: method}
+	w := &witnessCall{method: method, call: raw[0]}
 	var err error
 	switch method {
 	case "eth_simulateV1":
@@ -206,6 +210,17 @@ func decodeWitnessCall(method string, params []byte) (*witnessCall, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// prefetchable reports whether the node runs the call as the witness
+// does, so that its access list names what the run will read: a single
+// call without overrides.
+func (w *witnessCall) prefetchable() bool {
+	switch w.method {
+	case "eth_call", "eth_estimateGas", "eth_createAccessList":
+		return w.overrides == nil && w.blockOverrides == nil
+	}
+	return false
 }
 
 // run runs the call; only what it reads matters, not its result.
@@ -238,6 +253,9 @@ type recorder struct {
 	// over a backend without local state.
 	db    ethdb.Database
 	extra [][]byte // nodes found beyond the proofs
+	// pre holds the proofs fetched before the run (over a Prefetcher),
+	// checked when the run reads them; set before the run, read only.
+	pre map[common.Address]*prefetched
 
 	mu       sync.Mutex
 	order    []common.Address
@@ -301,6 +319,62 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 	return ra, nil
 }
 
+// prefetched is an account's proof and its slots', fetched before a run.
+type prefetched struct {
+	proof *chain.Proof
+	slots map[common.Hash]int // index in proof.Storage
+}
+
+// Bounds on what a run proves ahead: the rest is read as the run asks.
+const (
+	maxPrefetchAccounts = 256
+	maxPrefetchSlots    = 2048
+)
+
+// prefetch proves ahead, in two exchanges with the node, what the call
+// will read: the accounts and slots of its access list, its sender, its
+// callee and the block's coinbase (paid the fee). Whatever else the run reads, or what failed here, it reads one by
+// one as before; what is here is checked when read, as a read's proof is.
+func (r *recorder) prefetch(ctx context.Context, pf chain.Prefetcher, call *witnessCall, coinbase common.Address) {
+	list, err := pf.AccessList(ctx, r.block, call.call)
+	if err != nil {
+		return
+	}
+	var from common.Address // the node's default sender
+	if call.args.From != nil {
+		from = *call.args.From
+	}
+	list = append(list, types.AccessTuple{Address: from}, types.AccessTuple{Address: coinbase})
+	if call.args.To != nil {
+		list = append(list, types.AccessTuple{Address: *call.args.To})
+	}
+	var (
+		seen  = make(map[common.Address]bool)
+		slots int
+		ask   types.AccessList
+	)
+	for _, t := range list {
+		if seen[t.Address] || len(ask) == maxPrefetchAccounts || slots+len(t.StorageKeys) > maxPrefetchSlots {
+			continue
+		}
+		seen[t.Address] = true
+		slots += len(t.StorageKeys)
+		ask = append(ask, t)
+	}
+	proofs := pf.Proofs(ctx, r.block, ask)
+	r.pre = make(map[common.Address]*prefetched, len(ask))
+	for i, t := range ask {
+		if proofs[i] == nil {
+			continue
+		}
+		p := &prefetched{proof: proofs[i], slots: make(map[common.Hash]int, len(t.StorageKeys))}
+		for j, k := range t.StorageKeys {
+			p.slots[k] = j
+		}
+		r.pre[t.Address] = p
+	}
+}
+
 // proveAccount reads and proves an account, from the backend's tries in
 // process (the proof comes when the witness is filled) or through its
 // Proof (whose proof it verifies to read the account).
@@ -311,12 +385,33 @@ func (r *recorder) proveAccount(addr common.Address) (*types.StateAccount, [][]b
 		acct, err := r.prover.Account(addr)
 		return acct, nil, err
 	}
-	p, err := r.backend.Proof(r.ctx, r.block, addr, nil)
-	if err != nil {
-		return nil, nil, err
+	p := r.pre[addr].proofOf()
+	if p == nil {
+		var err error
+		if p, err = r.backend.Proof(r.ctx, r.block, addr, nil); err != nil {
+			return nil, nil, err
+		}
 	}
 	acct, err := verify.Account(r.root, addr, p.Account)
 	return acct, p.Account, err
+}
+
+func (p *prefetched) proofOf() *chain.Proof {
+	if p == nil {
+		return nil
+	}
+	return p.proof
+}
+
+// slotProof is the prefetched proof of a slot, nil when not fetched.
+func (p *prefetched) slotProof(slot common.Hash) [][]byte {
+	if p == nil {
+		return nil
+	}
+	if i, ok := p.slots[slot]; ok {
+		return p.proof.Storage[i]
+	}
+	return nil
 }
 
 // proveSlot reads and proves a storage slot of an account with a proven
@@ -328,12 +423,16 @@ func (r *recorder) proveSlot(addr common.Address, storageRoot, slot common.Hash)
 		v, err := r.prover.Storage(addr, storageRoot, slot)
 		return v, nil, err
 	}
-	p, err := r.backend.Proof(r.ctx, r.block, addr, []common.Hash{slot})
-	if err != nil {
-		return common.Hash{}, nil, err
+	proof := r.pre[addr].slotProof(slot)
+	if proof == nil {
+		p, err := r.backend.Proof(r.ctx, r.block, addr, []common.Hash{slot})
+		if err != nil {
+			return common.Hash{}, nil, err
+		}
+		proof = p.Storage[0]
 	}
-	v, err := verify.Storage(storageRoot, slot, p.Storage[0])
-	return v, p.Storage[0], err
+	v, err := verify.Storage(storageRoot, slot, proof)
+	return v, proof, err
 }
 
 // codeCacheBytes bounds the codes a server keeps verified: a few hundred

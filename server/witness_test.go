@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -284,5 +285,68 @@ func TestWitnessReadsACodeOnce(t *testing.T) {
 	}
 	if reads[0] == 0 || reads[1] != 2*reads[0] {
 		t.Fatalf("lying backend asked for %v codes after each witness: a wrong code was kept", reads)
+	}
+}
+
+// proofCounting is the chain's JSON-RPC backend counting the proofs asked
+// for one at a time.
+type proofCounting struct {
+	*chain.RPC
+	proofs atomic.Int32
+}
+
+func (c *proofCounting) Proof(ctx context.Context, block common.Hash, addr common.Address, slots []common.Hash) (*chain.Proof, error) {
+	c.proofs.Add(1)
+	return c.RPC.Proof(ctx, block, addr, slots)
+}
+
+// noPrefetch hides a backend's Prefetcher.
+type noPrefetch struct{ chain.Backend }
+
+// TestWitnessPrefetchedOverRPC: over a node's JSON-RPC, a call's witness
+// is proven ahead from its access list in one batch, and equals the
+// witness read one proof at a time; a call with state overrides, which
+// the node would not run as the witness does, is read one by one.
+func TestWitnessPrefetchedOverRPC(t *testing.T) {
+	quiet := log.NewLogger(log.DiscardHandler())
+	dc, tokens, reader, holders := witnessChain(t)
+	ctx := context.Background()
+	rpcBackend, err := dc.RPCBackend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := &proofCounting{RPC: rpcBackend}
+	key, _ := crypto.GenerateKey()
+	prefetching, err := New(Config{Backend: counting, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneByOne, err := New(Config{Backend: noPrefetch{rpcBackend}, ChainConfig: dc.ChainConfig(), PrivateKey: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := dc.DirectBackend().CurrentHeader(ctx)
+	input := hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders))
+	for _, tc := range []struct {
+		name   string
+		params string
+		single bool // read one proof at a time
+	}{
+		{"portfolio", fmt.Sprintf(`[{"to":"%s","input":"%s"}]`, reader.Hex(), input), false},
+		{"from a sender", fmt.Sprintf(`[{"from":"%s","to":"%s","input":"%s"}]`, holders[0].Hex(), reader.Hex(), input), false},
+		{"overridden", fmt.Sprintf(`[{"to":"%s","input":"%s"},{"%s":{"balance":"0x1"}}]`, reader.Hex(), input, holders[1].Hex()), true},
+	} {
+		counting.proofs.Store(0)
+		req := &protocol.GetWitness{ReqID: 1, BlockHash: head.Hash(), Method: "eth_call", Params: []byte(tc.params)}
+		got, want := prefetching.witness(ctx, req), oneByOne.witness(ctx, req)
+		if len(want.Accounts) < 6 {
+			t.Fatalf("%s: witness of %d accounts, want the reader, 5 tokens and the sender", tc.name, len(want.Accounts))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: prefetched witness differs from the one read proof by proof", tc.name)
+		}
+		if n := counting.proofs.Load(); (n > 0) != tc.single {
+			t.Fatalf("%s: %d proofs asked one at a time", tc.name, n)
+		}
 	}
 }
