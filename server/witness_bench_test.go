@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math/big"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -79,14 +78,7 @@ func witnessBench(b *testing.B, overRPC bool) (*Server, *types.Header, []common.
 // witnessChain is a chain with five tokens, ten holders of each and a
 // contract reading many balances at once (Balances).
 func witnessChain(tb testing.TB) (dc *devchain.Chain, tokens []common.Address, reader common.Address, holders []common.Address) {
-	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := dc.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { dc.Close() })
+	dc = startDevChain(tb)
 	d := dc.DirectBackend()
 	ctx := context.Background()
 	signer := types.LatestSignerForChainID(dc.ChainConfig().ChainID)

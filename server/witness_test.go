@@ -155,7 +155,7 @@ func startLiarAndHonest(t *testing.T, dc *devchain.Chain, fraction int, alter fu
 
 // startDevChain starts a dev chain that seals only when the test commits,
 // and stops it with the test.
-func startDevChain(t *testing.T) *devchain.Chain {
+func startDevChain(t testing.TB) *devchain.Chain {
 	t.Helper()
 	dc, err := devchain.New(devchain.Config{BlockTime: time.Hour, Logger: log.NewLogger(log.DiscardHandler())})
 	if err != nil {
