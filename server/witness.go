@@ -319,7 +319,8 @@ func (r *recorder) load(addr common.Address) (*recAccount, error) {
 	return ra, nil
 }
 
-// prefetched is an account's proof and its slots', fetched before a run.
+// prefetched is the proof of an account and of some of its slots, fetched
+// before a run.
 type prefetched struct {
 	proof *chain.Proof
 	slots map[common.Hash]int // index in proof.Storage
@@ -333,8 +334,9 @@ const (
 
 // prefetch proves ahead, in two exchanges with the node, what the call
 // will read: the accounts and slots of its access list, its sender, its
-// callee and the block's coinbase (paid the fee). Whatever else the run reads, or what failed here, it reads one by
-// one as before; what is here is checked when read, as a read's proof is.
+// callee and the block's coinbase (paid the fee). Whatever else the run
+// reads, or what failed here, it reads one by one as before; what is here
+// is checked when read, as a read's proof is.
 func (r *recorder) prefetch(ctx context.Context, pf chain.Prefetcher, call *witnessCall, coinbase common.Address) {
 	list, err := pf.AccessList(ctx, r.block, call.call)
 	if err != nil {
@@ -396,6 +398,7 @@ func (r *recorder) proveAccount(addr common.Address) (*types.StateAccount, [][]b
 	return acct, p.Account, err
 }
 
+// proofOf is the prefetched proof of the account, nil when not fetched.
 func (p *prefetched) proofOf() *chain.Proof {
 	if p == nil {
 		return nil
