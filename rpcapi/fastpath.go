@@ -23,7 +23,7 @@ import (
 )
 
 // fastPath answers the calls a wallet makes most (the state, calls, the
-// head, logs), one at a time over HTTP or in process, without go-ethereum's generic JSON-RPC server: that
+// head and blocks, fees, receipts, logs), one at a time over HTTP or in process, without go-ethereum's generic JSON-RPC server: that
 // server spends more on one call (a goroutine, a handler, reflection;
 // about 15 µs) than the client's check of a proof. It answers byte for
 // byte as the server would (the server is the reference:
@@ -60,6 +60,39 @@ func newFastPath(api *EthAPI, closed *atomic.Bool) *fastPath {
 				return nil, errNotFast
 			}
 			return api.BlockNumber()
+		},
+		"eth_gasPrice": func(ctx context.Context, a *fastArgs) (any, error) {
+			if !a.done(0) {
+				return nil, errNotFast
+			}
+			return api.GasPrice(ctx)
+		},
+		"eth_maxPriorityFeePerGas": func(ctx context.Context, a *fastArgs) (any, error) {
+			if !a.done(0) {
+				return nil, errNotFast
+			}
+			return api.MaxPriorityFeePerGas(ctx)
+		},
+		"eth_getBlockByNumber": func(ctx context.Context, a *fastArgs) (any, error) {
+			number, full := arg[rpc.BlockNumber](a, 0), arg[bool](a, 1)
+			if !a.done(2) {
+				return nil, errNotFast
+			}
+			return api.GetBlockByNumber(ctx, number, full)
+		},
+		"eth_getBlockByHash": func(ctx context.Context, a *fastArgs) (any, error) {
+			hash, full := arg[common.Hash](a, 0), arg[bool](a, 1)
+			if !a.done(2) {
+				return nil, errNotFast
+			}
+			return api.GetBlockByHash(ctx, hash, full)
+		},
+		"eth_getTransactionReceipt": func(ctx context.Context, a *fastArgs) (any, error) {
+			hash := arg[common.Hash](a, 0)
+			if !a.done(1) {
+				return nil, errNotFast
+			}
+			return api.GetTransactionReceipt(ctx, hash)
 		},
 		"eth_getBalance": func(ctx context.Context, a *fastArgs) (any, error) {
 			addr, bnh := arg[common.Address](a, 0), arg[*rpc.BlockNumberOrHash](a, 1)
