@@ -23,8 +23,9 @@ import (
 )
 
 // fastPath answers the calls a wallet makes most (the state, calls, the
-// head and blocks, fees, receipts, logs), one at a time over HTTP or in process, without go-ethereum's generic JSON-RPC server: that
-// server spends more on one call (a goroutine, a handler, reflection;
+// head and blocks, fees, receipts, logs), one at a time over HTTP or in
+// process, without go-ethereum's generic JSON-RPC server: that server
+// spends more on one call (a goroutine, a handler, reflection;
 // about 15 µs) than the client's check of a proof. It answers byte for
 // byte as the server would (the server is the reference:
 // TestFastPathAnswersAsTheServer compares the two), and hands the server
