@@ -88,7 +88,11 @@ func (s *Server) witness(ctx context.Context, r *protocol.GetWitness) *protocol.
 		}
 		db = state.NewDatabase(triedb.NewDatabase(mem, triedb.HashDefaults), state.NewCodeDB(mem))
 		if pf, ok := s.cfg.Backend.(chain.Prefetcher); ok && call.prefetchable() {
-			rec.prefetch(ctx, pf, call, header.Coinbase)
+			// Half the witness's time at most: a node slow to list or
+			// prove leaves the run the rest, to read one by one.
+			pctx, pcancel := context.WithTimeout(ctx, s.cfg.WitnessTimeout/2)
+			rec.prefetch(pctx, pf, call, header.Coinbase)
+			pcancel()
 		}
 	}
 	// The search for the nodes a state root needs, and the runs repeated

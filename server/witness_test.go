@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"reflect"
@@ -348,5 +349,37 @@ func TestWitnessPrefetchedOverRPC(t *testing.T) {
 		if n := counting.proofs.Load(); (n > 0) != tc.single {
 			t.Fatalf("%s: %d proofs asked one at a time", tc.name, n)
 		}
+	}
+}
+
+// stuckLister is a node whose access lists never come.
+type stuckLister struct{ *chain.RPC }
+
+func (s stuckLister) AccessList(ctx context.Context, block common.Hash, call json.RawMessage) (types.AccessList, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWitnessOutlivesAStuckPrefetch: a node that never answers the access
+// list costs the witness half its time, not all of it: the run reads one
+// by one in the rest.
+func TestWitnessOutlivesAStuckPrefetch(t *testing.T) {
+	dc, tokens, reader, holders := witnessChain(t)
+	ctx := context.Background()
+	rpcBackend, err := dc.RPCBackend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := crypto.GenerateKey()
+	srv, err := New(Config{Backend: stuckLister{rpcBackend}, ChainConfig: dc.ChainConfig(), PrivateKey: key,
+		WitnessTimeout: 2 * time.Second, Logger: log.NewLogger(log.DiscardHandler())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := dc.DirectBackend().CurrentHeader(ctx)
+	params := fmt.Sprintf(`[{"to":"%s","input":"%s"}]`, reader.Hex(), hexutil.Bytes(testchain.Pack("Balances", "balances", tokens, holders)))
+	w := srv.witness(ctx, &protocol.GetWitness{ReqID: 1, BlockHash: head.Hash(), Method: "eth_call", Params: []byte(params)})
+	if len(w.Accounts) < 6 {
+		t.Fatalf("witness of %d accounts after a stuck access list, want the reader, 5 tokens and the sender", len(w.Accounts))
 	}
 }
