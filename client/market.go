@@ -34,6 +34,14 @@ const marketInterval = 5 * time.Second
 // half of perfect: quality = ref / (ref + latency).
 const qualityRef = 50 * time.Millisecond
 
+// qualityFloor is the round trip below which servers rank equal: a
+// wallet's user cannot tell 5 ms from 20 ms, and the client's own machine
+// (a phone, or a host running it beside other work) moves its round trips
+// by that much from one moment to the next, so that below it a measure
+// says more about the moment a server was measured than about the server,
+// and would outweigh the prices it is set against.
+const qualityFloor = 20 * time.Millisecond
+
 // startMarket runs the bidding loop of a client with a demand: its buyer
 // (package buyer) decides from the servers' price quotes (asked over
 // discv5) and the quality their service measured where the demand
@@ -74,7 +82,8 @@ func (c *Client) marketPoke() {
 
 // quality is what the client measured of a server's service: the median
 // of its last round trips of requests that read the state (readsState),
-// mapped into (0, buyer.QualityScale], 0 before the first. A median, not
+// mapped into (0, buyer.QualityScale] as ref / (ref + max(median,
+// qualityFloor)), 0 before the first. A median, not
 // a moving average: one slow answer in a busy moment must not decide
 // where a client pays for an hour, and a server the client's requests
 // avoid after it would keep such an average for good.
@@ -82,7 +91,7 @@ func (s *ServerStats) quality() uint32 {
 	if s.stateLatencies.n == 0 {
 		return 0
 	}
-	l := s.stateLatencies.at(50)
+	l := max(s.stateLatencies.at(50), qualityFloor)
 	return uint32(buyer.QualityScale * int64(qualityRef) / (int64(qualityRef) + int64(l)))
 }
 

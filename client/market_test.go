@@ -11,7 +11,8 @@ import (
 // TestQualityIsTheMedianRoundTrip: one slow answer among quick ones does
 // not make a server look slow; a server that is slow most of the time at
 // reading the state does, however quickly it answers headers and the
-// beacon chain's updates from memory.
+// beacon chain's updates from memory; round trips under qualityFloor rank
+// equal.
 func TestQualityIsTheMedianRoundTrip(t *testing.T) {
 	ms := time.Millisecond
 	q := func(d time.Duration) uint32 {
@@ -24,9 +25,12 @@ func TestQualityIsTheMedianRoundTrip(t *testing.T) {
 	}{
 		{"never measured", nil, 0},
 		{"one answer", []time.Duration{40 * ms}, q(40 * ms)},
-		{"a slow first answer among quick ones", []time.Duration{40 * ms, 2 * ms, 3 * ms}, q(3 * ms)},
+		{"a slow first answer among quick ones", []time.Duration{40 * ms, 25 * ms, 30 * ms}, q(30 * ms)},
+		// Below the floor round trips rank equal: the moment's noise.
+		{"quick answers", []time.Duration{40 * ms, 2 * ms, 3 * ms}, q(qualityFloor)},
+		{"just under the floor", []time.Duration{19 * ms}, q(qualityFloor)},
 		{"slow most of the time", []time.Duration{150 * ms, 2 * ms, 160 * ms}, q(150 * ms)},
-		{"the last 256 only", append(repeat(300*ms, 300), repeat(1*ms, 256)...), q(1 * ms)},
+		{"the last 256 only", append(repeat(300*ms, 300), repeat(21*ms, 256)...), q(21 * ms)},
 	}
 	for _, tt := range tests {
 		var s ServerStats
