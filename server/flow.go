@@ -107,16 +107,17 @@ func (s *Server) SetCapacity(id enode.ID, capacity uint64) error {
 	}
 	p.capMu.Lock()
 	defer p.capMu.Unlock()
-	return s.sendCapacity(p, capacity)
+	s.sendCapacity(p, capacity)
+	return nil
 }
 
-// sendCapacity sets the client's buffer to capacity and tells it (p.capMu
-// held).
-func (s *Server) sendCapacity(p *peer, capacity uint64) error {
+// sendCapacity sets the client's buffer to capacity and queues the news
+// for it (p.capMu held: updates are queued in the order they are made).
+func (s *Server) sendCapacity(p *peer, capacity uint64) {
 	params := flowcontrol.ParamsFor(capacity)
 	p.mu.Lock()
 	p.buf.SetParams(params)
 	p.mu.Unlock()
 	p.told = capacity
-	return protocol.Send(p.rw, protocol.CapacityUpdateMsg, &protocol.CapacityUpdate{BufferLimit: params.BufLimit, Recharge: params.Recharge})
+	p.send(protocol.CapacityUpdateMsg, &protocol.CapacityUpdate{BufferLimit: params.BufLimit, Recharge: params.Recharge})
 }

@@ -116,7 +116,7 @@ func (p *peer) tellAllocation(seq uint64, msg *protocol.Allocation, reply bool) 
 	} else {
 		p.allocSeq, p.allocTold = seq, msg
 	}
-	protocol.Send(p.rw, protocol.AllocationMsg, msg)
+	p.send(protocol.AllocationMsg, msg)
 }
 
 // auctionTick ends grace periods that are over.

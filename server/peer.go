@@ -25,18 +25,36 @@ type peer struct {
 	// The latest beacon updates to send; capacity 1.
 	beaconOpt chan *protocol.BeaconOptimistic
 	beaconFin chan *protocol.BeaconFinality
+	// out holds the replies and notices for the client, which one
+	// goroutine sends.
+	out *outbox
 
 	// Flow control: the costs announced to this client and its buffer.
 	table flowcontrol.CostTable
 	mu    sync.Mutex // guards buf
 	buf   *flowcontrol.ClientBuffer
-	// capMu orders the capacity and allocation updates sent to the client;
+	// capMu orders the capacity and allocation updates queued for the client;
 	// told is the capacity it was last told (at the handshake or since),
 	// allocTold the last Allocation, of the auction's decision allocSeq.
 	capMu     sync.Mutex
 	told      uint64
 	allocSeq  uint64
 	allocTold *protocol.Allocation
+}
+
+// send queues a message for the client.
+func (p *peer) send(code protocol.Code, msg any) { p.queue(code, msg, nil) }
+
+// queue queues a message for the client; sent, if set, is called once it
+// was written or will not be. A client that has let its outbox fill is not
+// reading its connection, and is disconnected.
+func (p *peer) queue(code protocol.Code, msg any, sent func(error)) {
+	if !p.out.push(code, msg, sent) {
+		p.log.Debug("Client not reading: disconnecting", "queued", p.out.limit)
+		if p.Peer != nil {
+			go p.Disconnect(p2p.DiscNetworkError)
+		}
+	}
 }
 
 // accept charges a request's maximum cost to the client's buffer.
@@ -106,6 +124,7 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		beaconOpt: make(chan *protocol.BeaconOptimistic, 1),
 		beaconFin: make(chan *protocol.BeaconFinality, 1),
 		table:     s.costs.table(),
+		out:       newOutbox(s.cfg.MaxInFlight),
 	}
 	capacity, err := s.admit(p)
 	if err != nil {
@@ -160,10 +179,14 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 			queueLatest(p.beaconFin, fin)
 		}
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.sendSigned(ctx, p, rw)
+	}()
+	go func() {
+		defer wg.Done()
+		p.out.run(ctx, rw)
 	}()
 
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
@@ -205,15 +228,19 @@ func (s *Server) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		}
 		wg.Add(1)
 		s.sched.submit(p, s.isPaid(p), maxCost, func() {
-			defer wg.Done()
-			defer func() { <-slots }()
 			replyCode, reply := s.process(ctx, p, code, req, maxCost)
 			if s.cfg.alter != nil {
 				s.cfg.alter(reply)
 			}
-			if err := protocol.Send(rw, replyCode, reply); err != nil {
-				p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
-			}
+			// The request's slot is taken until its reply is written: a
+			// client that does not read stops being read.
+			p.queue(replyCode, reply, func(err error) {
+				if err != nil {
+					p.log.Debug("Cannot send reply", "code", replyCode, "err", err)
+				}
+				<-slots
+				wg.Done()
+			})
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -54,10 +56,12 @@ func (s *Server) tellPoolCapacity(p *peer) {
 	if !ok || capacity == p.told {
 		return
 	}
-	if err := s.sendCapacity(p, capacity); err != nil {
-		p.log.Debug("Cannot update capacity", "err", err)
-	}
+	s.sendCapacity(p, capacity)
 }
+
+// disconnectGrace is how long a client the pool turns away has to read
+// why before it is disconnected.
+const disconnectGrace = time.Second
 
 // leave gives a departing client's capacity back to the pool.
 func (s *Server) leave(p *peer) {
@@ -94,8 +98,11 @@ func (s *Server) apply(changes []clientpool.Change) {
 		s.mu.Unlock()
 		if p != nil {
 			p.log.Debug("Disconnecting client", "reason", ch.Reason)
-			protocol.Send(p.rw, protocol.ErrorMsg, &protocol.Error{Reason: ch.Reason})
-			p.Disconnect(p2p.DiscTooManyPeers)
+			// Told why first; a client that does not read is not waited for.
+			var once sync.Once
+			disconnect := func() { once.Do(func() { p.Disconnect(p2p.DiscTooManyPeers) }) }
+			p.queue(protocol.ErrorMsg, &protocol.Error{Reason: ch.Reason}, func(error) { go disconnect() })
+			time.AfterFunc(disconnectGrace, disconnect)
 		}
 	}
 }

@@ -104,7 +104,7 @@ func (sc *scheduler) submit(p *peer, paid bool, cost uint64, run func()) {
 	if stop != nil {
 		stop.log.Debug("Server overloaded: stopping client")
 		sc.s.cfg.Metrics.Violations.WithLabelValues("stopped_for_overload").Inc()
-		protocol.Send(stop.rw, protocol.StopMsg, &protocol.Stop{})
+		stop.send(protocol.StopMsg, &protocol.Stop{})
 	}
 }
 
@@ -171,7 +171,7 @@ func (sc *scheduler) resumeReady() {
 		p.mu.Lock()
 		bv := p.buf.Value()
 		p.mu.Unlock()
-		protocol.Send(p.rw, protocol.ResumeMsg, &protocol.Resume{BV: bv})
+		p.send(protocol.ResumeMsg, &protocol.Resume{BV: bv})
 	}
 }
 

@@ -396,7 +396,10 @@ func TestAllocationsInDecisionOrder(t *testing.T) {
 	serverEnd, clientEnd := p2p.MsgPipe()
 	defer serverEnd.Close()
 	defer clientEnd.Close()
-	p := &peer{rw: serverEnd}
+	p := &peer{rw: serverEnd, out: newOutbox(8), log: log.Root()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.out.run(ctx, serverEnd)
 	go func() {
 		p.tellAllocation(2, &protocol.Allocation{Capacity: 200, Price: big.NewInt(2)}, false)
 		p.tellAllocation(1, &protocol.Allocation{Capacity: 100, Price: big.NewInt(1)}, false)
@@ -411,5 +414,63 @@ func TestAllocationsInDecisionOrder(t *testing.T) {
 		if got := msg.(*protocol.Allocation); got.ReqID != want.ReqID || got.Capacity != want.Capacity {
 			t.Fatalf("message %d: %+v, want request %d capacity %d", i, got, want.ReqID, want.Capacity)
 		}
+	}
+}
+
+// TestAClientNotReadingHoldsUpOnlyItself: a client that sends requests
+// and reads nothing (its pipe takes no message it does not read) holds up
+// its own replies, not the server's one worker: another client is served
+// meanwhile, and told of its capacity.
+func TestAClientNotReadingHoldsUpOnlyItself(t *testing.T) {
+	ts := newTestServerWith(t, Config{Workers: 1})
+	chainID := devchain.ChainConfig().ChainID.Uint64()
+	ts.handshake(t, chainID)
+	for i := range 3 {
+		if err := protocol.Send(ts.rw, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: uint64(i + 1), Origin: protocol.ByNumber(0), Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	serverEnd, other := p2p.MsgPipe()
+	t.Cleanup(func() { other.Close() })
+	go ts.srv.runPeer(p2p.NewPeerPipe(enode.ID{2}, "test", nil, serverEnd), serverEnd)
+	other2 := &testServer{srv: ts.srv, backend: ts.backend, rw: other}
+	other2.handshake(t, chainID)
+	done := make(chan error, 1)
+	go func() {
+		if err := protocol.Send(other, protocol.GetBlockHeadersMsg, &protocol.GetBlockHeaders{ReqID: 9, Origin: protocol.ByNumber(0), Amount: 1}); err != nil {
+			done <- err
+			return
+		}
+		for {
+			code, msg, err := protocol.ReadMsg(other)
+			if err != nil {
+				done <- err
+				return
+			}
+			if code == protocol.BlockHeadersMsg && msg.(*protocol.BlockHeaders).ReqID == 9 {
+				done <- nil
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other client was not served while one did not read its replies")
+	}
+	// Capacity news for the client not reading is queued, not waited for.
+	set := make(chan error, 1)
+	go func() { set <- ts.srv.SetCapacity(enode.ID{1}, 2_000) }()
+	select {
+	case err := <-set:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetCapacity waited for a client that does not read")
 	}
 }
