@@ -56,8 +56,10 @@ type peer struct {
 	// statistics.
 	observed func(code protocol.Code, d time.Duration)
 	metrics  *metrics.Client
-	trips    *tripCounter  // the client's count of requests sent
-	timeout  time.Duration // for one request, from when it is sent
+	// drop ends the session (nil in tests without one).
+	drop    func()
+	trips   *tripCounter  // the client's count of requests sent
+	timeout time.Duration // for one request, from when it is sent
 
 	// stopped is set while an overloaded server has asked the client to
 	// hold its requests.
@@ -118,6 +120,7 @@ func (c *Client) runPeer(p2pPeer *p2p.Peer, rw p2p.MsgReadWriter) error {
 		metrics: c.cfg.Metrics,
 		trips:   &c.trips,
 		timeout: c.cfg.RequestTimeout,
+		drop:    func() { p2pPeer.Disconnect(p2p.DiscNetworkError) },
 		observed: func(code protocol.Code, d time.Duration) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -351,7 +354,21 @@ func (p *peer) request(ctx context.Context, code, replyCode protocol.Code, reqID
 	name := code.String()
 	p.trips.begin()
 	defer p.trips.end()
-	if err := protocol.Send(p.rw, code, req); err != nil {
+	// A server that does not read its connection holds a write for up to
+	// go-ethereum's 20 s write timeout, and every request after it; one
+	// that has not taken the request in the request's time is dropped,
+	// which fails the write, so that the call goes to another server.
+	var written atomic.Bool
+	stuck := time.AfterFunc(p.timeout, func() {
+		if !written.Load() && p.drop != nil {
+			p.log.Debug("Server not reading its connection: disconnecting")
+			p.drop()
+		}
+	})
+	err := protocol.Send(p.rw, code, req)
+	written.Store(true)
+	stuck.Stop()
+	if err != nil {
 		p.metrics.Requests.WithLabelValues(name, "gone").Inc()
 		return nil, fmt.Errorf("%w: %v", errPeerGone, err)
 	}
