@@ -454,23 +454,20 @@ func TestAClientNotReadingHoldsUpOnlyItself(t *testing.T) {
 			}
 		}
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	within := func(errc <-chan error, what string) {
+		t.Helper()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal(what)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the other client was not served while one did not read its replies")
 	}
+	within(done, "the other client was not served while one did not read its replies")
 	// Capacity news for the client not reading is queued, not waited for.
 	set := make(chan error, 1)
 	go func() { set <- ts.srv.SetCapacity(enode.ID{1}, 2_000) }()
-	select {
-	case err := <-set:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("SetCapacity waited for a client that does not read")
-	}
+	within(set, "SetCapacity waited for a client that does not read")
 }
