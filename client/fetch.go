@@ -195,8 +195,18 @@ func (c *Client) punish(p *peer, err error) {
 		case <-c.ctx.Done():
 		}
 	}()
-	protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
-	c.disconnect(p)
+	// Told why, then dropped; the caller, a wallet's request, does not
+	// wait for a server that does not read (go-ethereum's write timeout is
+	// 20 s): the session ends within a second either way.
+	stop := time.AfterFunc(time.Second, func() { c.disconnect(p) })
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		protocol.Send(p.rw, protocol.ErrorMsg, protocol.NewError(err))
+		if stop.Stop() {
+			c.disconnect(p)
+		}
+	}()
 }
 
 func (c *Client) disconnect(p *peer) {

@@ -249,7 +249,12 @@ func (c *Client) rebid(udp *discover.UDPv5) mclock.AbsTime {
 		if want {
 			bid.Max, bid.Min, bid.Price = d.Max, d.Min, d.MaxPrice
 		}
-		if protocol.Send(p.rw, protocol.BidMsg, bid) == nil {
+		// Sent without the client's lock: a server slow to read its
+		// connection holds up this loop, not the client.
+		c.mu.Unlock()
+		err := protocol.Send(p.rw, protocol.BidMsg, bid)
+		c.mu.Lock()
+		if err == nil {
 			p.bidding, p.sent, p.lastBid = want, d, time.Now()
 		}
 	}
