@@ -170,18 +170,24 @@ type prover struct {
 type provenTrie struct {
 	tr    *trie.StateTrie
 	nodes map[string][]byte // nil once a read may have added nodes
+	depth int               // the longest path in nodes
 }
 
 // proof returns the nodes on the path of a key read before.
 func (t *provenTrie) proof(key []byte) [][]byte {
 	if t.nodes == nil {
-		t.nodes = t.tr.Witness()
+		t.nodes, t.depth = t.tr.Witness(), 0
+		for path := range t.nodes {
+			t.depth = max(t.depth, len(path))
+		}
 	}
 	var (
 		path  = keyNibbles(key)
 		proof [][]byte
 	)
-	for i := range path {
+	// No node lies deeper than the deepest read: a trie of a few
+	// thousand keys is some eight nibbles deep, not 64.
+	for i := range min(len(path), t.depth+1) {
 		if n, ok := t.nodes[string(path[:i])]; ok {
 			proof = append(proof, n)
 		}
