@@ -185,8 +185,9 @@ func (t *provenTrie) proof(key []byte) [][]byte {
 		path  = keyNibbles(key)
 		proof [][]byte
 	)
-	// No node lies deeper than the deepest read: a trie of a few
-	// thousand keys is some eight nibbles deep, not 64.
+	// No node lies deeper than the deepest read: a path is as long as
+	// its key needs to part from the others' (about log16 of the keys,
+	// plus one), not 64 nibbles.
 	for i := range min(len(path), t.depth+1) {
 		if n, ok := t.nodes[string(path[:i])]; ok {
 			proof = append(proof, n)
